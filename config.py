@@ -1,0 +1,233 @@
+"""Every setting of a run, in one place.
+
+Edit the defaults here, pick a preset (``--preset MSVD``) or override any single field on the
+command line of any entry script (``python train.py --model.hidden_size 256``); ``--help``
+lists them all. The whole config is saved in every checkpoint, so ``run.py`` needs nothing else.
+
+Nothing here depends on when or where it is imported: run ids and timestamps are made by
+``train.py`` when a run starts.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class CorpusConfig:
+    name: str = "Demo"                # Demo | MSVD | MSR-VTT
+    data_root: str = "data"           # corpora live in <data_root>/<name>/
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+
+@dataclass
+class FeatureConfig:
+    # One HDF5 file per backbone, concatenated along the feature axis in this order
+    # (appearance first, then motion, as the paper's 2-D CNN + 3-D CNN streams).
+    backbones: list = field(default_factory=lambda: ["Appearance", "Motion"])
+    n_frames: int = 28                # K: frames sampled equally spaced over the whole clip
+
+
+@dataclass
+class LoaderConfig:
+    min_count: int = 1                # words seen fewer times in training captions become <unk>
+    max_vocab: Optional[int] = None   # keep only the most frequent words (authors: 20000)
+    max_caption_words: int = 30       # longer training captions are truncated (or dropped)
+    drop_long_captions: bool = False  # authors dropped captions of 30+ tokens instead
+    lowercase: bool = True            # normalisation of training targets only;
+    strip_punctuation: bool = True    # references for scoring stay raw
+    ascii_only: bool = True
+    batch_size: int = 200
+    eval_batch_size: int = 100
+    bucket_by_length: bool = True     # batches of similar caption length: less padding
+
+
+@dataclass
+class ModelConfig:
+    frame_projection: Optional[int] = None  # optional linear projection of each frame feature
+    embedding_size: int = 468
+    hidden_size: int = 512
+    attention_size: int = 256         # authors: the feature size; re-implementation: 256
+    use_attention: bool = True        # False: mean pooling instead of attention (paper baseline)
+    use_selector: bool = True         # beta gate on the attended feature
+    deep_output: bool = True          # readout sees h_t, E[y_{t-1}] and phi_t
+    init_from_mean: bool = True       # h_0, c_0 from the masked mean feature
+    dropout: float = 0.5
+    frame_positions: bool = False     # beyond the paper: add frame position to attention keys
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    optimizer: str = "amsgrad"        # amsgrad | adam | adadelta
+    lr: float = 5e-5
+    weight_decay: float = 1e-5        # L2, applied by the optimizer
+    adadelta_rho: float = 0.95
+    adadelta_eps: float = 1e-6
+    clip_norm: float = 5.0            # global gradient norm
+    loss_reduction: str = "caption_sum"  # caption_sum: sum over tokens, mean over captions | token_mean
+    attention_penalty: float = 0.0    # lambda of the doubly stochastic penalty (authors 0.70602)
+    lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus
+    lr_patience: int = 3              # epochs without improvement before decaying
+    early_stop_patience: int = 10     # epochs without improvement before stopping (0: never)
+    select_metric: str = "CIDEr"      # validation metric that picks the best checkpoint (or loss)
+    seed: int = 1234
+    device: str = "auto"              # auto | cpu | cuda | cuda:N
+    run_root: str = "runs"
+    run_name: Optional[str] = None    # None: a readable id built from the hyperparameters
+    log_every: int = 10               # batches between tensorboard loss points
+
+
+@dataclass
+class EvalConfig:
+    beam_size: int = 5
+    max_len: int = 30                 # generated words, <eos> excluded
+    min_len: int = 1
+    length_penalty: float = 0.0       # score / length**alpha; 0 is the paper's plain log-prob
+    metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
+
+
+@dataclass
+class Config:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        config = cls()
+        for section, fields in values.items():
+            for name, value in fields.items():
+                set_field(config, f"{section}.{name}", value)
+        return config
+
+
+# Presets: each names only what differs from the defaults above (see ../shared/DESIGN.md §2).
+_REIMPLEMENTATION = {  # hobincar/SA-LSTM, the popular PyTorch re-implementation
+    "model.embedding_size": 468, "model.hidden_size": 512, "model.attention_size": 256,
+    "train.optimizer": "amsgrad", "train.weight_decay": 1e-5, "train.clip_norm": 5.0,
+    "loader.batch_size": 200, "loader.min_count": 1, "loader.max_caption_words": 30,
+    "features.n_frames": 28, "train.select_metric": "CIDEr", "eval.beam_size": 5,
+}
+_PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-vid)
+    "model.embedding_size": 468, "model.hidden_size": 3518,
+    "train.optimizer": "adadelta", "train.lr": 1.0, "train.adadelta_rho": 0.95,
+    "train.adadelta_eps": 1e-6, "train.weight_decay": 1e-4, "train.clip_norm": 10.0,
+    "train.attention_penalty": 0.70602, "train.select_metric": "loss",
+    "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234,
+    "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
+    "loader.max_caption_words": 30, "features.n_frames": 28,
+    "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0,
+    # The authors' attention space equals the feature size: set model.attention_size to it.
+}
+PRESETS = {
+    "Demo": {
+        "corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"],
+        "train.epochs": 30, "train.lr": 2e-3, "loader.batch_size": 100,
+        "model.hidden_size": 256, "model.embedding_size": 128, "model.attention_size": 128,
+        "train.lr_patience": 2, "train.early_stop_patience": 6,
+    },
+    "MSVD": {**_REIMPLEMENTATION, "corpus.name": "MSVD", "features.backbones": ["ResNet152"],
+             "train.lr": 5e-5, "train.epochs": 50},
+    "MSR-VTT": {**_REIMPLEMENTATION, "corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"],
+                "train.lr": 2e-4, "train.epochs": 30},
+    "MSVD-paper": {**_PAPER, "corpus.name": "MSVD", "features.backbones": ["GoogLeNet", "C3D"]},
+    "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]},
+}
+DEFAULT_PRESET = "Demo"
+
+
+class ConfigError(ValueError):
+    """A config field that does not exist, or a value of the wrong type."""
+
+
+def _field_type(section_obj, name: str):
+    hints = typing.get_type_hints(type(section_obj))
+    return hints[name]
+
+
+def _coerce(value, hint, key: str):
+    """Turn a command-line string (or a JSON value) into the field's type."""
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin is typing.Union:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(value, args[0], key)
+    if hint is list or origin is list:
+        if isinstance(value, str):
+            return [v for v in value.split(",") if v]
+        return list(value)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config field {key} expects {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def set_field(config: Config, key: str, value) -> None:
+    section, _, name = key.partition(".")
+    section_obj = getattr(config, section, None)
+    if section_obj is None or not dataclasses.is_dataclass(section_obj) or not hasattr(section_obj, name):
+        raise ConfigError(f"config field {key!r} does not exist; valid fields: {', '.join(all_keys())}")
+    setattr(section_obj, name, _coerce(value, _field_type(section_obj, name), key))
+
+
+def all_keys() -> list:
+    config = Config()
+    return [f"{s.name}.{f.name}" for s in dataclasses.fields(config)
+            for f in dataclasses.fields(getattr(config, s.name))]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One --section.field option for every config field, plus --preset."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help=f"start from a preset (default without one: {DEFAULT_PRESET})")
+    config = Config()
+    for key in all_keys():
+        section, name = key.split(".")
+        default = getattr(getattr(config, section), name)
+        parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
+                            help=f"default {json.dumps(default)}")
+
+
+def from_args(args: argparse.Namespace) -> Config:
+    """Defaults, then the preset, then every --section.field given on the command line."""
+    config = Config()
+    preset = getattr(args, "preset", None) or DEFAULT_PRESET
+    for key, value in PRESETS[preset].items():
+        set_field(config, key, value)
+    for key in all_keys():
+        value = getattr(args, key, None)
+        if value is not None:
+            set_field(config, key, value)
+    return config
+
+
+def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:
+    """Config from Python: build("MSVD", **{"train.lr": 1e-4})."""
+    config = Config()
+    for key, value in PRESETS[preset].items():
+        set_field(config, key, value)
+    for key, value in overrides.items():
+        set_field(config, key, value)
+    return config

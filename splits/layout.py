@@ -1,0 +1,126 @@
+"""The data layout that splits/ writes and loader/ reads.
+
+    <data_root>/<corpus>/annotations/   captions and split lists (shipped for MSVD and MSR-VTT)
+    <data_root>/<corpus>/features/      <corpus>_<backbone>.hdf5, one dataset per video id,
+                                        shape (n_frames, D), as feature extractors write them
+    <data_root>/<corpus>/prepared/      what the loader reads, one set per split:
+        <split>.json                    {"corpus", "split", "backbones": {name: {"file", "source",
+                                        "dim"}}, "videos": [{"id", "captions", "category",
+                                        "n_frames"}]}
+        <split>_<backbone>.hdf5         one HDF5 external link per video id into the feature file
+                                        (no feature is copied: a link is a few hundred bytes)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import h5py
+
+from utils import DataError, atomic_save_json
+
+
+@dataclass
+class CorpusPaths:
+    root: str
+
+    @property
+    def annotations(self) -> str:
+        return os.path.join(self.root, "annotations")
+
+    @property
+    def features(self) -> str:
+        return os.path.join(self.root, "features")
+
+    @property
+    def prepared(self) -> str:
+        return os.path.join(self.root, "prepared")
+
+    def feature_file(self, corpus: str, backbone: str) -> str:
+        return os.path.join(self.features, f"{corpus}_{backbone}.hdf5")
+
+    def split_json(self, split: str) -> str:
+        return os.path.join(self.prepared, f"{split}.json")
+
+    def split_features(self, split: str, backbone: str) -> str:
+        return os.path.join(self.prepared, f"{split}_{backbone}.hdf5")
+
+
+def corpus_paths(data_root: str, corpus: str) -> CorpusPaths:
+    return CorpusPaths(os.path.join(data_root, corpus))
+
+
+def open_hdf5(path: str, fix: str) -> h5py.File:
+    """Open a feature file for reading, or raise one clear error naming it and the fix."""
+    if not os.path.isfile(path):
+        raise DataError(f"feature file {path} does not exist; {fix}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise DataError(f"feature file {path} is not a readable HDF5 file ({error}); "
+                        f"re-create it ({fix})") from None
+
+
+def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
+                   backbones: list, feature_key: Optional[Callable[[h5py.File, str], Optional[str]]] = None,
+                   fix: str = "") -> dict:
+    """Check the features of one split and write <split>.json and <split>_<backbone>.hdf5.
+
+    videos: dicts {"id", "captions", optional "category"}; feature_key(file, video_id) gives the
+    dataset name of a video in a feature file (default: the id itself), or None if absent.
+    Raises DataError naming the file, the video and the fix for every inconsistency.
+    """
+    feature_key = feature_key or (lambda f, vid: vid if vid in f else None)
+    fix = fix or f"extract features into {paths.features}/{corpus}_<backbone>.hdf5 (see README)"
+    os.makedirs(paths.prepared, exist_ok=True)
+    frames = {}
+    meta = {}
+    for backbone in backbones:
+        source = os.path.abspath(paths.feature_file(corpus, backbone))
+        with open_hdf5(source, fix) as features:
+            keys, dim = {}, None
+            for video in videos:
+                key = feature_key(features, video["id"])
+                if key is None:
+                    raise DataError(f"video {video['id']} of the {split} split is missing from {source}; "
+                                    f"extract its features or remove it from the split")
+                shape = features[key].shape
+                if len(shape) != 2 or shape[0] == 0:
+                    raise DataError(f"video {video['id']} in {source} has shape {shape}; "
+                                    "expected (n_frames, D) with n_frames > 0")
+                if dim is not None and shape[1] != dim:
+                    raise DataError(f"video {video['id']} in {source} has feature size {shape[1]}, "
+                                    f"other videos {dim}; every video of a backbone needs the same D")
+                dim = shape[1]
+                previous = frames.setdefault(video["id"], (backbone, shape[0]))
+                if previous[1] != shape[0]:
+                    raise DataError(f"video {video['id']} has {previous[1]} frames in backbone "
+                                    f"{previous[0]} but {shape[0]} in {backbone} ({source}); "
+                                    "backbones are concatenated frame by frame, so re-extract them "
+                                    "with the same frame sampling")
+                keys[video["id"]] = key
+        split_file = paths.split_features(split, backbone)
+        tmp = split_file + ".tmp"
+        with h5py.File(tmp, "w") as links:
+            for vid, key in keys.items():
+                links[vid] = h5py.ExternalLink(source, key)
+        os.replace(tmp, split_file)
+        meta[backbone] = {"file": os.path.basename(split_file), "source": source, "dim": int(dim)}
+    record = {
+        "corpus": corpus, "split": split, "backbones": meta,
+        "videos": [{"id": v["id"], "captions": list(v["captions"]), "category": v.get("category"),
+                    "n_frames": int(frames[v["id"]][1])} for v in videos],
+    }
+    atomic_save_json(record, paths.split_json(split))
+    return record
+
+
+def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
+    """The split's metadata, or a clear error telling how to prepare it."""
+    path = paths.split_json(split)
+    if not os.path.isfile(path):
+        raise DataError(f"{path} does not exist; prepare the corpus first: {prepare_hint}")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

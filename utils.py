@@ -1,0 +1,59 @@
+"""Shared helpers: errors, devices, seeds, atomic files, and the COCO caption metrics."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+
+import numpy as np
+import torch
+
+
+class DataError(RuntimeError):
+    """Bad or missing input, with a message that names the file (or video) and the fix."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' takes the GPU when there is one; never hard-code CUDA."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"train.device={name} asked for CUDA, but no CUDA device is visible; "
+                        "use --train.device cpu or auto")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_write_bytes(path: str, write) -> None:
+    """Call write(file_object) on a temporary file beside path, then rename it over path.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_save_json(obj, path: str) -> None:
+    atomic_write_bytes(path, lambda f: f.write(json.dumps(obj, indent=1).encode("utf-8")))
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    atomic_write_bytes(path, lambda f: torch.save(obj, f))
