@@ -1,0 +1,56 @@
+"""Checkpoints: written atomically, loaded with weights_only=True, checked before use.
+
+best.pt holds what run.py needs and nothing else: weights, config and vocabulary.
+last.pt adds what resuming needs: optimizer, scheduler, epoch, best score and RNG states.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+import config as config_module
+from loader.vocabulary import Vocabulary
+from models.sa_lstm import build_model
+from utils import DataError, atomic_torch_save
+
+FORMAT = 1
+
+
+def save(path: str, payload: dict) -> None:
+    atomic_torch_save({"format": FORMAT, **payload}, path)
+
+
+def load(path: str, map_location="cpu") -> dict:
+    if not os.path.isfile(path):
+        raise DataError(f"checkpoint {path} does not exist; train one with `python train.py` "
+                        "(it is written to runs/<run id>/best.pt)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # pickle, zip and weights_only errors all mean the same to a user
+        raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+                        "it is damaged or not a checkpoint of this project") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project")
+    return payload
+
+
+def model_from_checkpoint(payload: dict, path: str = "checkpoint"):
+    """(model, config, vocabulary) rebuilt from the checkpoint alone."""
+    config = config_module.Config.from_dict(payload["config"])
+    vocab = Vocabulary(payload["vocab"])
+    model = build_model(config, len(vocab), payload["feature_size"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise DataError(f"{path}: its weights do not fit the model its config describes "
+                        f"({str(error).splitlines()[0]}); the checkpoint comes from another "
+                        "version of this project or was edited") from None
+    return model, config, vocab
+
+
+def check_features_fit(payload: dict, feature_size: int, path: str) -> None:
+    if payload["feature_size"] != feature_size:
+        raise DataError(f"{path} was trained on features of size {payload['feature_size']} "
+                        f"({'+'.join(payload['config']['features']['backbones'])}), but these "
+                        f"features have size {feature_size}; use features of the same backbones")

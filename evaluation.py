@@ -1,0 +1,60 @@
+"""Caption a split with the one decoding module, score it, and write predictions to files."""
+from __future__ import annotations
+
+import csv
+import os
+
+import torch
+
+from loader.batches import video_batches
+from models.decoding import decode
+from utils import atomic_save_json, atomic_write_bytes
+
+
+@torch.no_grad()
+def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
+    """One prediction per video: {"video_id", "caption", "log_prob", "attention" (L, K)}."""
+    model.eval()
+    predictions = []
+    for rows, features, mask in video_batches(videos, batch_size):
+        result = decode(model, features, mask, eval_config)
+        tokens, lengths = result.tokens.cpu(), result.lengths.cpu()
+        attention, log_probs = result.attention.cpu(), result.log_probs.cpu()
+        for j, row in enumerate(rows):
+            predictions.append({
+                "video_id": videos.video_ids[row],
+                "caption": vocab.decode(tokens[j]),
+                "log_prob": float(log_probs[j]),
+                "attention": attention[j, :int(lengths[j])],
+            })
+    return predictions
+
+
+def evaluate(model, videos, vocab, config, scorer) -> tuple:
+    """(scores, predictions) of the split: COCO metrics ×100 and per-video CIDEr."""
+    predictions = caption_videos(model, videos, vocab, config.eval, config.loader.eval_batch_size)
+    references = dict(zip(videos.video_ids, videos.references))
+    hypotheses = {p["video_id"]: p["caption"] for p in predictions}
+    scores = scorer.score(references, hypotheses)
+    return scores, predictions
+
+
+def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str) -> None:
+    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    references = dict(zip(videos.video_ids, videos.references))
+    rows = [{"video_id": p["video_id"], "caption": p["caption"], "log_prob": p["log_prob"],
+             "references": references[p["video_id"]]} for p in predictions]
+    atomic_save_json(rows, os.path.join(out_dir, f"{name}_predictions.json"))
+
+    def write_csv(handle):
+        import io
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["video_id", "caption", "references"])
+        for row in rows:
+            writer.writerow([row["video_id"], row["caption"], " | ".join(row["references"])])
+        handle.write(text.getvalue().encode("utf-8"))
+
+    atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
+    atomic_save_json(scores, os.path.join(out_dir, f"{name}_scores.json"))

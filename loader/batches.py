@@ -1,0 +1,49 @@
+"""Batches: caption-level for training (one item per caption), video-level for evaluation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from loader.captions import CaptionTargets
+from loader.dataset import VideoSplit
+
+
+@dataclass
+class CaptionBatch:
+    features: torch.Tensor    # (B, K, D)
+    frame_mask: torch.Tensor  # (B, K)
+    inputs: torch.Tensor      # (B, T): <bos> w_1 .. w_n, padded
+    targets: torch.Tensor     # (B, T): w_1 .. w_n <eos>, padded with <pad>
+
+
+def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: torch.Generator,
+                        bucket_by_length: bool) -> list:
+    """Index tensors, one per batch, in a random order drawn from generator.
+
+    Bucketing sorts a random permutation by caption length (stable, so equal lengths stay in
+    random order): batches hold captions of one length and the decoder loop pads nothing.
+    """
+    order = torch.randperm(len(targets), generator=generator)
+    if bucket_by_length:
+        lengths = targets.lengths.cpu()[order]
+        order = order[torch.sort(lengths, stable=True).indices]
+    batches = list(torch.split(order, batch_size))
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
+def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:
+    rows = rows.to(targets.tokens.device)
+    length = int(targets.lengths[rows].max())
+    tokens = targets.tokens[rows, :length + 1]
+    owners = targets.video_index[rows].to(videos.features.device)
+    return CaptionBatch(videos.features[owners], videos.frame_mask[owners],
+                        tokens[:, :-1], tokens[:, 1:])
+
+
+def video_batches(videos: VideoSplit, batch_size: int):
+    """(row range, features, mask) for every video once, in split order."""
+    for start in range(0, len(videos), batch_size):
+        stop = min(start + batch_size, len(videos))
+        yield range(start, stop), videos.features[start:stop], videos.frame_mask[start:stop]

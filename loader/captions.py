@@ -1,0 +1,60 @@
+"""Training targets: every normalised caption as a row of token ids, with its video."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from loader.transforms import caption_transforms, tokenize
+from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+
+
+@dataclass
+class CaptionTargets:
+    tokens: torch.Tensor       # (M, L+2): <bos> w_1 .. w_n <eos> <pad> ...
+    lengths: torch.Tensor      # (M,) target length n + 1 (the words and <eos>)
+    video_index: torch.Tensor  # (M,) row of the caption's video in its VideoSplit
+    n_dropped: int = 0         # captions empty after normalisation, or too long when dropped
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def to(self, device) -> "CaptionTargets":
+        self.tokens, self.lengths, self.video_index = (
+            t.to(device) for t in (self.tokens, self.lengths, self.video_index))
+        return self
+
+
+def tokenized_captions(references: list, loader_config) -> list:
+    """Per video, the normalised token lists of its captions (empty ones left out)."""
+    transforms = caption_transforms(loader_config)
+    return [[tokens for tokens in (tokenize(c, transforms) for c in captions) if tokens]
+            for captions in references]
+
+
+def build_vocabulary(train_references: list, loader_config) -> Vocabulary:
+    token_lists = (t for captions in tokenized_captions(train_references, loader_config)
+                   for t in captions)
+    return Vocabulary.build(token_lists, loader_config.min_count, loader_config.max_vocab)
+
+
+def encode_targets(references: list, vocab: Vocabulary, loader_config) -> CaptionTargets:
+    max_words = loader_config.max_caption_words
+    rows, lengths, owners, dropped = [], [], [], 0
+    total = sum(len(c) for c in references)
+    for video, captions in enumerate(tokenized_captions(references, loader_config)):
+        for tokens in captions:
+            if len(tokens) > max_words:
+                if loader_config.drop_long_captions:
+                    continue
+                tokens = tokens[:max_words]
+            rows.append([BOS_ID] + vocab.encode(tokens) + [EOS_ID])
+            lengths.append(len(tokens) + 1)
+            owners.append(video)
+    dropped = total - len(rows)
+    width = max(lengths) + 1 if lengths else 2
+    tokens = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        tokens[i, :len(row)] = torch.tensor(row)
+    return CaptionTargets(tokens, torch.tensor(lengths, dtype=torch.long),
+                          torch.tensor(owners, dtype=torch.long), dropped)

@@ -1,0 +1,31 @@
+"""Everything training needs from a corpus: the three splits, the vocabulary and targets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loader.captions import CaptionTargets, build_vocabulary, encode_targets
+from loader.dataset import VideoSplit, load_split
+from loader.vocabulary import Vocabulary
+
+
+@dataclass
+class TrainingData:
+    train: VideoSplit
+    val: VideoSplit
+    test: VideoSplit
+    vocab: Vocabulary
+    train_targets: CaptionTargets
+    val_targets: CaptionTargets
+
+    @property
+    def feature_size(self) -> int:
+        return self.train.features.shape[-1]
+
+
+def load_training_data(config, device) -> TrainingData:
+    splits = [load_split(config, name).to(device) for name in
+              (config.corpus.train_split, config.corpus.val_split, config.corpus.test_split)]
+    train, val, test = splits
+    vocab = build_vocabulary(train.references, config.loader)       # training captions only
+    targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
+    return TrainingData(train, val, test, vocab, *targets)

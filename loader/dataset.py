@@ -1,0 +1,93 @@
+"""A prepared split held in memory: K sampled frames per video, masks, raw references.
+
+Features are read once from the per-split HDF5 files written by splits/ and kept as one
+(N, K, D) tensor, so batches are plain indexing (and a single copy to the GPU).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from loader.frames import pad_frames, sample_frame_indices
+from splits.layout import corpus_paths, open_hdf5, read_prepared
+from utils import DataError
+
+
+@dataclass
+class VideoSplit:
+    name: str
+    video_ids: list
+    features: torch.Tensor            # (N, K, D) float32, backbones concatenated
+    frame_mask: torch.Tensor          # (N, K) bool, True for real frames
+    references: list                  # per video, the raw caption strings
+    categories: list = field(default_factory=list)
+    n_frames: list = field(default_factory=list)   # stored frames per video, before sampling
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def to(self, device) -> "VideoSplit":
+        self.features = self.features.to(device)
+        self.frame_mask = self.frame_mask.to(device)
+        return self
+
+    def subset(self, indices) -> "VideoSplit":
+        indices = list(indices)
+        index = torch.as_tensor(indices, device=self.features.device)
+        return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
+                          self.frame_mask[index], [self.references[i] for i in indices],
+                          [self.categories[i] for i in indices] if self.categories else [],
+                          [self.n_frames[i] for i in indices] if self.n_frames else [])
+
+
+def prepare_command(corpus: str) -> str:
+    return f"python -m splits.{corpus}"
+
+
+def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> np.ndarray:
+    with open_hdf5(path, fix) as features:
+        out = None
+        for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
+            try:
+                dataset = features[vid]
+                if dataset.shape[0] != count:
+                    raise DataError(f"video {vid} has {dataset.shape[0]} frames in {path} but "
+                                    f"{count} when the split was prepared; run `{fix}` again")
+                frames = np.asarray(dataset[sample_frame_indices(count, k)], dtype=np.float32)
+            except (KeyError, OSError) as error:
+                raise DataError(f"cannot read video {vid} through {path} ({error}); the feature "
+                                f"file it links to moved or changed: run `{fix}` again") from None
+            if out is None:
+                out = np.zeros((len(video_ids), k, frames.shape[1]), dtype=np.float32)
+            out[row, :len(frames)] = frames
+    return out
+
+
+def load_split(config, split: str) -> VideoSplit:
+    """Read one prepared split of config.corpus with config.features.backbones."""
+    corpus = config.corpus.name
+    paths = corpus_paths(config.corpus.data_root, corpus)
+    fix = prepare_command(corpus)
+    record = read_prepared(paths, split, fix)
+    missing = [b for b in config.features.backbones if b not in record["backbones"]]
+    if missing:
+        raise DataError(f"{paths.split_json(split)} was prepared with backbones "
+                        f"{sorted(record['backbones'])}, but the config asks for {missing}; run "
+                        f"`{fix} --features.backbones {','.join(config.features.backbones)}`")
+    videos = record["videos"]
+    if not videos:
+        raise DataError(f"{paths.split_json(split)} holds no video; run `{fix}` again")
+    ids = [v["id"] for v in videos]
+    counts = [v["n_frames"] for v in videos]
+    k = config.features.n_frames
+    streams = [_read_backbone(paths.split_features(split, b), ids, counts, k, fix)
+               for b in config.features.backbones]
+    mask = np.stack([pad_frames(np.zeros((min(c, k), 1), np.float32), k)[1] for c in counts])
+    return VideoSplit(
+        name=split, video_ids=ids,
+        features=torch.from_numpy(np.concatenate(streams, axis=2)),
+        frame_mask=torch.from_numpy(mask),
+        references=[list(v["captions"]) for v in videos],
+        categories=[v.get("category") for v in videos], n_frames=counts)

@@ -1,0 +1,28 @@
+"""Choosing K frames from a clip: equally spaced over the WHOLE clip, as in the paper."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def sample_frame_indices(n_frames: int, k: int) -> np.ndarray:
+    """Split the clip into k equal chunks and take the middle frame of each.
+
+    Clips with no more than k frames keep all of them (the rest is padding, masked out).
+    Chunks are at least one frame wide when n_frames >= k, so indices strictly increase.
+    """
+    if n_frames <= 0:
+        raise ValueError("a clip needs at least one frame")
+    if n_frames <= k:
+        return np.arange(n_frames)
+    edges = np.linspace(0.0, n_frames, k + 1)
+    return ((edges[:-1] + edges[1:]) / 2).astype(np.int64)
+
+
+def pad_frames(frames: np.ndarray, k: int) -> tuple:
+    """(k, D) features with zero rows after the real ones, and the (k,) mask of real rows."""
+    n, dim = frames.shape
+    padded = np.zeros((k, dim), dtype=np.float32)
+    padded[:n] = frames
+    mask = np.zeros(k, dtype=bool)
+    mask[:n] = True
+    return padded, mask

@@ -1,0 +1,44 @@
+"""Caption normalisation for training targets, as composable callables (str -> str).
+
+References used for scoring never go through these: they stay raw and meet the PTB tokenizer
+in utils.py, as the standard COCO protocol wants.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+_SPACES = re.compile(r"\s+")
+
+
+def lowercase(text: str) -> str:
+    return text.lower()
+
+
+def to_ascii(text: str) -> str:
+    """Fold accents (café -> cafe) and drop what has no ASCII form."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def strip_punctuation(text: str) -> str:
+    """Punctuation becomes a space, as in the English MSVD release (lc_nopunc)."""
+    return _PUNCTUATION.sub(" ", text)
+
+
+def caption_transforms(loader_config) -> list:
+    """The transforms that loader_config switches on, in a fixed order."""
+    transforms = []
+    if loader_config.ascii_only:
+        transforms.append(to_ascii)
+    if loader_config.lowercase:
+        transforms.append(lowercase)
+    if loader_config.strip_punctuation:
+        transforms.append(strip_punctuation)
+    return transforms
+
+
+def tokenize(text: str, transforms: list) -> list:
+    for transform in transforms:
+        text = transform(text)
+    return _SPACES.split(text.strip()) if text.strip() else []

@@ -1,0 +1,58 @@
+"""The whole SA-LSTM: frame encoder, temporal attention and the decoder step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.attention import MeanPooling, TemporalAttention
+from models.decoder import DecoderStep
+from models.encoder import FrameEncoder
+
+
+@dataclass
+class EncodedClips:
+    frames: torch.Tensor   # (B, K, F): projected frame features, padding zeroed
+    keys: torch.Tensor     # (B, K, A): U_a v_i + b_a, computed once per clip
+    mask: torch.Tensor     # (B, K)
+    state: tuple           # (h_0, c_0)
+
+    def repeat(self, times: int) -> "EncodedClips":
+        """Each clip `times` times in a row (for the beams of beam search)."""
+        rep = lambda t: t.repeat_interleave(times, dim=0)
+        return EncodedClips(rep(self.frames), rep(self.keys), rep(self.mask),
+                            tuple(rep(s) for s in self.state))
+
+
+class SALSTM(nn.Module):
+    def __init__(self, vocab_size: int, feature_size: int, model_config, n_frames: int):
+        super().__init__()
+        c = model_config
+        self.encoder = FrameEncoder(feature_size, c.hidden_size, c.frame_projection, c.init_from_mean)
+        size = self.encoder.output_size
+        attention = (TemporalAttention(size, c.hidden_size, c.attention_size, n_frames, c.frame_positions)
+                     if c.use_attention else MeanPooling())
+        self.decoder = DecoderStep(vocab_size, size, c, attention)
+        self.vocab_size = vocab_size
+
+    def encode(self, features: torch.Tensor, mask: torch.Tensor) -> EncodedClips:
+        frames, state = self.encoder(features, mask)
+        return EncodedClips(frames, self.decoder.attention.keys(frames), mask, state)
+
+    def step(self, previous_word: torch.Tensor, state: tuple, clips: EncodedClips):
+        return self.decoder(previous_word, state, clips.keys, clips.frames, clips.mask)
+
+    def forward(self, features, mask, inputs):
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K)."""
+        clips = self.encode(features, mask)
+        state, logits, alphas = clips.state, [], []
+        for t in range(inputs.shape[1]):
+            step_logits, state, alpha = self.step(inputs[:, t], state, clips)
+            logits.append(step_logits)
+            alphas.append(alpha)
+        return torch.stack(logits, 1), torch.stack(alphas, 1)
+
+
+def build_model(config, vocab_size: int, feature_size: int) -> SALSTM:
+    return SALSTM(vocab_size, feature_size, config.model, config.features.n_frames)

@@ -1,0 +1,107 @@
+import itertools
+
+import pytest
+import torch
+
+from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from models.decoding import beam_search, greedy_search
+from tests.tiny import tiny_clips, tiny_model
+
+WORDS = [3, 4, 5, 6]   # <unk> and the tiny vocabulary's words: all a decoder may say
+
+
+def sequence_log_prob(model, features, mask, words, max_len):
+    """Teacher-forced log-probability of words + <eos>, scored as the decoders score."""
+    tokens = torch.tensor([[BOS_ID] + list(words)])
+    with torch.no_grad():
+        logits, _ = model(features, mask, tokens)
+    log_probs = torch.log_softmax(logits[0], -1)
+    targets = list(words) + [EOS_ID]
+    return sum(float(log_probs[t, w]) for t, w in enumerate(targets))
+
+
+def exhaustive_best(model, features, mask, max_len, length_penalty=0.0):
+    best = (float("-inf"), None)
+    for n in range(1, max_len + 1):
+        for words in itertools.product(WORDS, repeat=n):
+            score = sequence_log_prob(model, features, mask, words, max_len)
+            normalised = score / (n + 1) ** length_penalty if length_penalty else score
+            if normalised > best[0]:
+                best = (normalised, list(words), score)
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_beam_covering_every_sequence_equals_exhaustive_search(seed, length_penalty):
+    # 80 beams hold every candidate of every step: 4, 4*5, 16*5, then 64 forced endings.
+    model, _ = tiny_model(seed=seed)
+    features, mask = tiny_clips(seed=seed)
+    max_len = 3
+    result = beam_search(model, features, mask, beam_size=80, max_len=max_len,
+                         length_penalty=length_penalty)
+    for video in range(features.shape[0]):
+        _, words, score = exhaustive_best(model, features[video:video + 1], mask[video:video + 1],
+                                          max_len, length_penalty)
+        length = int(result.lengths[video])
+        assert result.tokens[video, :length].tolist() == words + [EOS_ID]
+        assert float(result.log_probs[video]) == pytest.approx(score, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_greedy_equals_beam_width_one(seed):
+    model, _ = tiny_model(seed=seed)
+    features, mask = tiny_clips(batch=5, seed=seed)
+    greedy = greedy_search(model, features, mask, max_len=6)
+    beam = beam_search(model, features, mask, beam_size=1, max_len=6)
+    for video in range(5):
+        length = int(greedy.lengths[video])
+        assert int(beam.lengths[video]) == length
+        assert beam.tokens[video, :length].tolist() == greedy.tokens[video, :length].tolist()
+        assert float(beam.log_probs[video]) == pytest.approx(float(greedy.log_probs[video]), abs=1e-5)
+        assert torch.allclose(beam.attention[video, :length], greedy.attention[video, :length], atol=1e-6)
+
+
+def test_finished_hypotheses_never_fill_the_beam():
+    """An ended caption is never fed back: every beam that goes on is a live one."""
+    model, _ = tiny_model(seed=4)
+    with torch.no_grad():                  # make <eos> likely, so many beams end early
+        model.decoder.readout.bias[EOS_ID] = 3.0
+    fed = []
+    original = model.step
+
+    def recording_step(words, state, clips):
+        fed.append(words.clone())
+        return original(words, state, clips)
+
+    model.step = recording_step
+    features, mask = tiny_clips(batch=4)
+    result = beam_search(model, features, mask, beam_size=3, max_len=5)
+    assert len(fed) > 1, "decoding stopped before a second step; the test shows nothing"
+    assert all(not bool((words == EOS_ID).any()) for words in fed)
+    assert all(not bool((words == PAD_ID).any()) for words in fed)
+    assert (result.lengths >= 1).all()
+
+
+def test_min_len_and_max_len_are_kept():
+    model, _ = tiny_model(seed=5)
+    with torch.no_grad():
+        model.decoder.readout.bias[EOS_ID] = 5.0
+    features, mask = tiny_clips()
+    result = beam_search(model, features, mask, beam_size=3, max_len=4, min_len=2)
+    assert (result.lengths >= 3).all()            # two words at least, then <eos>
+    with torch.no_grad():
+        model.decoder.readout.bias[EOS_ID] = -20.0
+    result = beam_search(model, features, mask, beam_size=3, max_len=4)
+    assert (result.lengths == 5).all()            # four words, then the forced <eos>
+    assert (result.tokens[:, 4] == EOS_ID).all()
+
+
+def test_attention_weights_are_returned_per_token_and_skip_padded_frames():
+    model, _ = tiny_model(seed=6)
+    features, mask = tiny_clips()
+    result = beam_search(model, features, mask, beam_size=3, max_len=5)
+    length = int(result.lengths[0])
+    weights = result.attention[0, :length]
+    assert torch.allclose(weights.sum(-1), torch.ones(length), atol=1e-5)
+    assert float(weights[:, 2:].abs().max()) == 0.0   # frames 2 and 3 of clip 0 are padding

@@ -1,0 +1,212 @@
+"""Train SA-LSTM: validate every epoch, keep the best checkpoint, resume after interruption.
+
+    python train.py                       # the built-in demo (built on first use)
+    python train.py --preset MSVD         # MSVD with the re-implementation's settings
+    python train.py --help                # every config field can be overridden
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+import torch
+from tqdm import tqdm
+
+import checkpoints
+import config as config_module
+from evaluation import evaluate, write_predictions
+from loader.batches import caption_batch_order, make_caption_batch
+from loader.corpus import load_training_data
+from models.loss import caption_nll, training_loss
+from models.sa_lstm import build_model
+from utils import CaptionScorer, DataError, pick_device, seed_everything
+
+
+def run_id(config) -> str:
+    """Readable, folder-safe id from the hyperparameters that tell runs apart."""
+    m, t = config.model, config.train
+    name = t.run_name or (
+        f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
+        f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
+        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}")
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
+
+
+def make_optimizer(model, t):
+    if t.optimizer in ("adam", "amsgrad"):
+        return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                amsgrad=t.optimizer == "amsgrad")
+    if t.optimizer == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=t.lr, rho=t.adadelta_rho,
+                                    eps=t.adadelta_eps, weight_decay=t.weight_decay)
+    raise DataError(f"train.optimizer must be amsgrad, adam or adadelta, not {t.optimizer!r}")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric != "loss"
+
+
+def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -> tuple:
+    model.train()
+    generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
+    batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
+                                  config.loader.bucket_by_length)
+    running, bar = 0.0, tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    for i, rows in enumerate(bar, 1):
+        batch = make_caption_batch(data.train, data.train_targets, rows)
+        logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
+        loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.train.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
+        optimizer.step()
+        running += float(loss)
+        step += 1
+        bar.set_postfix(loss=f"{running / i:.3f}")
+        if step % config.train.log_every == 0:
+            writer.add_scalar("loss/train", float(loss), step)
+            writer.add_scalar("loss/train_nll", float(nll), step)
+    return running / max(len(batches), 1), step
+
+
+@torch.no_grad()
+def validation_loss(model, data, config) -> float:
+    """Caption NLL with teacher forcing (never free-running), as in training, without dropout."""
+    model.eval()
+    total, count = 0.0, 0
+    generator = torch.Generator().manual_seed(0)
+    for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator, True):
+        batch = make_caption_batch(data.val, data.val_targets, rows)
+        logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
+        total += float(caption_nll(logits, batch.targets, config.train.loss_reduction)) * len(rows)
+        count += len(rows)
+    return total / max(count, 1)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def ensure_corpus(config) -> None:
+    if config.corpus.name == "Demo":
+        from splits.Demo import build_demo
+        build_demo(config)
+
+
+def train(config, new_run: bool = False) -> dict:
+    """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
+    seed_everything(config.train.seed)
+    device = pick_device(config.train.device)
+    ensure_corpus(config)
+    data = load_training_data(config, device)
+    print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
+          f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
+          f"features {data.feature_size}-d, device {device}")
+
+    run_dir = os.path.join(config.train.run_root, run_id(config))
+    if new_run:
+        base, n = run_dir, 2
+        while os.path.exists(run_dir):
+            run_dir, n = f"{base}-{n}", n + 1
+    last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
+
+    model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    optimizer = make_optimizer(model, config.train)
+    better = higher_is_better(config.train.select_metric)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if better else "min", factor=config.train.lr_decay_factor,
+        patience=config.train.lr_patience)
+    progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
+                "finished": False, "history": []}
+
+    if os.path.exists(last_path):
+        state = checkpoints.load(last_path, map_location=device)
+        if state["vocab"] != data.vocab.to_list():
+            raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
+                            "gives now; start a new run with --new_run")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        progress = state["progress"]
+        restore_rng(state["rng"])
+        print(f"resuming {run_dir} after epoch {progress['epoch']}")
+
+    from tensorboardX import SummaryWriter
+    writer = SummaryWriter(run_dir)
+    with CaptionScorer(config.eval.metrics) as scorer:
+        while not progress["finished"] and progress["epoch"] < config.train.epochs:
+            epoch = progress["epoch"] + 1
+            train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
+                                                       writer, progress["step"])
+            val_loss = validation_loss(model, data, config)
+            scores, _ = evaluate(model, data.val, data.vocab, config, scorer)
+            metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
+            improved = progress["best_score"] is None or (
+                metric > progress["best_score"] if better else metric < progress["best_score"])
+            lr = optimizer.param_groups[0]["lr"]
+            writer.add_scalar("loss/val", val_loss, epoch)
+            writer.add_scalar("lr", lr, epoch)
+            for name, value in scores.items():
+                if isinstance(value, (int, float)):
+                    writer.add_scalar(f"val/{name}", value, epoch)
+            shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
+            print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
+                  f"val {shown}, lr {lr:.2g}{' *best*' if improved else ''}", flush=True)
+            if improved:
+                progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
+                checkpoints.save(best_path, {"model": model.state_dict(), "config": config.to_dict(),
+                                             "vocab": data.vocab.to_list(), "feature_size": data.feature_size,
+                                             "epoch": epoch, "val_scores": scores, "val_loss": val_loss})
+            else:
+                progress["bad_epochs"] += 1
+            scheduler.step(metric)
+            progress["epoch"] = epoch
+            progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                        "lr": lr, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}})
+            patience = config.train.early_stop_patience
+            if patience and progress["bad_epochs"] >= patience:
+                print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
+                progress["finished"] = True
+            checkpoints.save(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "scheduler": scheduler.state_dict(), "progress": progress,
+                                         "rng": rng_state(), "config": config.to_dict(),
+                                         "vocab": data.vocab.to_list(), "feature_size": data.feature_size})
+
+        best = checkpoints.load(best_path, map_location=device)
+        model.load_state_dict(best["model"])
+        scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
+    writer.close()
+    write_predictions(predictions, data.test, scores, run_dir, config.corpus.test_split)
+    shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
+    print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown}")
+    return scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config_module.add_arguments(parser)
+    parser.add_argument("--new_run", action="store_true",
+                        help="start a new run folder instead of resuming the one of this config")
+    args = parser.parse_args(argv)
+    try:
+        train(config_module.from_args(args), new_run=args.new_run)
+    except (DataError, config_module.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
