@@ -9,6 +9,7 @@ from torch import nn
 from models.attention import MeanPooling, TemporalAttention
 from models.decoder import DecoderStep
 from models.encoder import FrameEncoder
+from models.teacher_forcing import teacher_forced
 
 
 @dataclass
@@ -35,6 +36,7 @@ class SALSTM(nn.Module):
                      if c.use_attention else MeanPooling())
         self.decoder = DecoderStep(vocab_size, size, c, attention)
         self.vocab_size = vocab_size
+        self.fast_teacher_forcing = True
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor) -> EncodedClips:
         frames, state = self.encoder(features, mask)
@@ -45,6 +47,12 @@ class SALSTM(nn.Module):
 
     def forward(self, features, mask, inputs):
         """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K)."""
+        if self.fast_teacher_forcing:
+            return teacher_forced(self, features, mask, inputs)
+        return self.forward_stepwise(features, mask, inputs)
+
+    def forward_stepwise(self, features, mask, inputs):
+        """The plain loop over DecoderStep: the reference the fast path is tested against."""
         clips = self.encode(features, mask)
         state, logits, alphas = clips.state, [], []
         for t in range(inputs.shape[1]):
