@@ -1,0 +1,45 @@
+"""The command line shared by the corpus scripts: config options, one clear error, a summary."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import config as config_module
+from splits.corpus import CorpusSplits, write_splits
+from splits.layout import corpus_paths
+from utils import DataError
+
+
+def summary(corpus: CorpusSplits, records: dict, data_root: str) -> str:
+    prepared = corpus_paths(data_root, corpus.name).prepared
+    first = next(iter(records.values()))
+    backbones = ", ".join(f"{name} (D={meta['dim']})" for name, meta in first["backbones"].items())
+    rows = [f"{corpus.name} prepared in {os.path.abspath(prepared)}; features: {backbones}"]
+    for split, record in records.items():
+        n_captions = sum(len(v["captions"]) for v in record["videos"])
+        rows.append(f"  {split:<8}{len(record['videos']):>7} videos{n_captions:>9} captions")
+    rows += [f"  note: {note}" for note in corpus.notes]
+    return "\n".join(rows)
+
+
+def run(corpus: str, description: str, add_options, read_corpus, argv=None) -> int:
+    """Parse options (every config field, preset `corpus` by default), prepare, print a summary.
+
+    read_corpus(config, args) -> CorpusSplits. Bad input ends with its message and status 2.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m splits.{corpus}", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser)
+    config_module.add_arguments(parser)
+    parser.set_defaults(preset=corpus)
+    args = parser.parse_args(argv)
+    try:
+        config = config_module.from_args(args)
+        corpus_splits = read_corpus(config, args)
+        records = write_splits(config, corpus_splits)
+    except (DataError, config_module.ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(corpus_splits, records, config.corpus.data_root))
+    return 0

@@ -1,0 +1,141 @@
+"""MSVD annotations: the official split, youtube_mapping.txt, and the two caption sources.
+
+Captions come either from the English release of Venugopalan et al. (``sents_*_lc_nopunc.txt``,
+lines ``vidN<TAB>caption``, shipped) or from Microsoft's raw ``MSR Video Description Corpus.csv``
+(every language; not shipped). Both give ``{vidN: [caption, ...]}``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from typing import Optional
+
+from splits.annotations import lines, read_text
+from utils import DataError
+
+SPLIT_RANGES = {"train": (1, 1200), "val": (1201, 1300), "test": (1301, 1970)}
+LIST_FILES = {"train": "train.list", "val": "valid.list", "test": "test.list"}
+MAPPING_FILE = "youtube_mapping.txt"
+RELEASE_FILES = {s: f"sents_{s}_lc_nopunc.txt" for s in ("train", "val", "test")}
+CSV_COLUMNS = ("VideoID", "Start", "End", "Language", "Description")
+HOW_TO_GET = ("the repository ships it in data/MSVD/annotations/ (restore it with "
+              "`git checkout -- data/MSVD/annotations`), or pass --annotations DIR")
+
+_VID = re.compile(r"vid(\d+)")
+
+
+def vid_number(vid: str) -> Optional[int]:
+    match = _VID.fullmatch(vid)
+    return int(match.group(1)) if match else None
+
+
+def official_split(vid: str) -> Optional[str]:
+    number = vid_number(vid)
+    for split, (first, last) in SPLIT_RANGES.items():
+        if number is not None and first <= number <= last:
+            return split
+    return None
+
+
+def split_vids(split: str) -> list:
+    first, last = SPLIT_RANGES[split]
+    return [f"vid{n}" for n in range(first, last + 1)]
+
+
+def _is_clip_id(clip: str) -> bool:
+    # <YouTubeID>_<start>_<end>; YouTube ids contain '_' and '-', so split from the right.
+    parts = clip.rsplit("_", 2)
+    return len(parts) == 3 and all(parts) and parts[1].isdigit() and parts[2].isdigit()
+
+
+def read_mapping(path: str) -> dict:
+    """youtube_mapping.txt: clip id -> vidN, one '<YouTubeID>_<start>_<end> vidN' a line."""
+    mapping, seen_vids = {}, set()
+    for number, line in lines(path):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not _is_clip_id(fields[0]) or official_split(fields[1]) is None:
+            raise DataError(f"{path} line {number}: expected '<YouTubeID>_<start>_<end> vidN' with "
+                            f"N in 1..1970, got {line!r}; restore the shipped youtube_mapping.txt")
+        clip, vid = fields
+        if clip in mapping or vid in seen_vids:
+            raise DataError(f"{path} line {number}: {clip if clip in mapping else vid} appears twice; "
+                            "restore the shipped youtube_mapping.txt")
+        mapping[clip] = vid
+        seen_vids.add(vid)
+    return mapping
+
+
+def read_release(paths: list) -> tuple:
+    """The English release: ({vidN: [captions]}, notes). Empty captions are dropped and counted."""
+    captions, empty = defaultdict(list), 0
+    for path in paths:
+        for number, line in lines(path):
+            if not line.strip():
+                continue
+            vid, tab, caption = line.partition("\t")
+            if not tab or vid_number(vid) is None:
+                raise DataError(f"{path} line {number}: expected 'vidN<TAB>caption', got {line[:80]!r}; "
+                                "restore the shipped file")
+            if official_split(vid) is None:
+                raise DataError(f"{path} line {number}: {vid} is outside the official MSVD split "
+                                "(vid1..vid1970); restore the shipped file")
+            caption = caption.strip()
+            if caption:
+                captions[vid].append(caption)
+            else:
+                empty += 1
+    notes = [f"{empty} empty captions dropped"] if empty else []
+    return dict(captions), notes
+
+
+def _frame_number(text: str) -> str:
+    """'15' and '15.0' name the same clip boundary (spreadsheets like to add the '.0')."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() else text
+
+
+def read_csv(path: str, mapping: dict) -> tuple:
+    """The raw corpus: English, non-empty rows of clips in the mapping -> ({vidN: [captions]}, notes)."""
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: "
+                        f"{reader.fieldnames}); expected VideoID,Start,End,WorkerID,Source,"
+                        "AnnotationTime,Language,Description")
+    captions = defaultdict(list)
+    other_language = empty = unmapped_rows = 0
+    unmapped_clips = set()
+    try:
+        for row in reader:
+            if (row["Language"] or "").strip() != "English":
+                other_language += 1
+                continue
+            description = (row["Description"] or "").strip()
+            if not description:
+                empty += 1
+                continue
+            clip = "_".join([(row["VideoID"] or "").strip(), _frame_number((row["Start"] or "").strip()),
+                             _frame_number((row["End"] or "").strip())])
+            vid = mapping.get(clip)
+            if vid is None:  # the corpus describes clips that never made it into the 1,970
+                unmapped_rows += 1
+                unmapped_clips.add(clip)
+                continue
+            captions[vid].append(description)
+    except csv.Error as error:
+        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); "
+                        "download the corpus file again") from None
+    notes = [f"{other_language} non-English rows skipped"] if other_language else []
+    if empty:
+        notes.append(f"{empty} empty English descriptions dropped")
+    if unmapped_rows:
+        notes.append(f"{unmapped_rows} captions of {len(unmapped_clips)} clips not in "
+                     f"{MAPPING_FILE} skipped")
+    return dict(captions), notes
