@@ -198,10 +198,10 @@ def all_keys() -> list:
             for f in dataclasses.fields(getattr(config, s.name))]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, default_preset: str = DEFAULT_PRESET) -> None:
     """One --section.field option for every config field, plus --preset."""
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help=f"start from a preset (default without one: {DEFAULT_PRESET})")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
+                        help=f"start from a preset (default: {default_preset})")
     config = Config()
     for key in all_keys():
         section, name = key.split(".")

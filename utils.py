@@ -39,6 +39,9 @@ def atomic_write_bytes(path: str, write) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes 0600; the result should be an ordinary file
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -31,8 +31,7 @@ def run(corpus: str, description: str, add_options, read_corpus, argv=None) -> i
     parser = argparse.ArgumentParser(prog=f"python -m splits.{corpus}", description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser)
-    config_module.add_arguments(parser)
-    parser.set_defaults(preset=corpus)
+    config_module.add_arguments(parser, default_preset=corpus)
     args = parser.parse_args(argv)
     try:
         config = config_module.from_args(args)
