@@ -1,0 +1,139 @@
+"""The built-in demo corpus: synthetic clips of coloured shapes, ready to train on.
+
+    python -m splits.Demo [--force] [--seed N] [--split_sizes 1200,100,670] [--corpus.data_root DIR]
+
+writes <data_root>/Demo/:
+    features/Demo_Appearance.hdf5, features/Demo_Motion.hdf5   (n_frames, D) float32 per clip
+    annotations/clips.json     per clip: id, split, captions and the full specification, so
+                               splits.demo.render_frames(spec) redraws its frames exactly
+    prepared/<split>.json + <split>_<backbone>.hdf5             (splits/layout.py)
+
+Everything follows from one seed (config.train.seed unless --seed is given). train.py calls
+build_demo(config) when the demo is selected; it returns at once when the corpus exists.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+import config as config_module
+from splits.demo.captions import describe
+from splits.demo.clips import sample_clip
+from splits.demo.features import (APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS, MOTION, MOTION_DIM,
+                                  MOTION_PARTS, clip_features)
+from splits.demo.render import render_frames
+from splits.layout import CorpusPaths, corpus_paths, write_prepared
+from utils import atomic_save_json
+
+DEMO_CORPUS = "Demo"
+BACKBONES = (APPEARANCE, MOTION)
+SPLIT_SIZES = (1200, 100, 670)       # train, val, test: the sizes of MSVD's official split
+ANNOTATIONS_FILE = "clips.json"
+FORMAT_VERSION = 1
+
+
+def clip_rng(seed: int, split_index: int, index: int) -> np.random.Generator:
+    """Clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones."""
+    return np.random.default_rng([seed, split_index, index])
+
+
+def sample_corpus(seed: int, split_sizes: dict) -> list:
+    """[{"id", "split", "captions", "spec"}] for every clip, specs and captions only (no pixels)."""
+    clips, number = [], 0
+    for split_index, (split, size) in enumerate(split_sizes.items()):
+        for index in range(size):
+            rng = clip_rng(seed, split_index, index)
+            spec = sample_clip(rng, f"demo{number:04d}")
+            clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
+                          "captions": describe(spec, rng), "spec": spec})
+            number += 1
+    return clips
+
+
+def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) -> None:
+    """Render every clip and write both feature files (to temporary names, renamed when complete)."""
+    os.makedirs(paths.features, exist_ok=True)
+    targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
+    files = {name: h5py.File(path + ".tmp", "w") for name, path in targets.items()}
+    try:
+        for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
+            streams = clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"])
+            for name, values in streams.items():
+                files[name].create_dataset(clip["id"], data=values)
+    finally:
+        for handle in files.values():
+            handle.close()
+    for name, path in targets.items():
+        os.replace(path + ".tmp", path)
+
+
+def is_built(paths: CorpusPaths, splits: list) -> bool:
+    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES]
+    needed += [os.path.join(paths.annotations, ANNOTATIONS_FILE)]
+    needed += [paths.split_json(split) for split in splits]
+    needed += [paths.split_features(split, name) for split in splits for name in BACKBONES]
+    return all(os.path.isfile(path) for path in needed)
+
+
+def _parts(parts: dict) -> dict:
+    return {name: [part.start, part.stop] for name, part in parts.items()}
+
+
+def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
+               show_progress: bool = True) -> CorpusPaths:
+    """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there.
+
+    split_sizes: clips in the train, val and test splits (named by config.corpus.*_split).
+    seed: defaults to config.train.seed. force: rebuild even if the files exist.
+    """
+    paths = corpus_paths(config.corpus.data_root, DEMO_CORPUS)
+    splits = [config.corpus.train_split, config.corpus.val_split, config.corpus.test_split]
+    seed = config.train.seed if seed is None else int(seed)
+    if not force and is_built(paths, splits):
+        if show_progress:
+            print(f"demo corpus already in {paths.root}; use --force to rebuild it")
+        return paths
+    started = time.time()
+    sizes = dict(zip(splits, (int(n) for n in split_sizes)))
+    clips = sample_corpus(seed, sizes)
+    write_features(paths, clips, show_progress)
+    atomic_save_json({
+        "corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
+        "features": {APPEARANCE: {"dim": APPEARANCE_DIM, "parts": _parts(APPEARANCE_PARTS)},
+                     MOTION: {"dim": MOTION_DIM, "parts": _parts(MOTION_PARTS)}},
+        "clips": clips,
+    }, os.path.join(paths.annotations, ANNOTATIONS_FILE))
+    for split in splits:
+        videos = [clip for clip in clips if clip["split"] == split]
+        write_prepared(paths, DEMO_CORPUS, split, videos, list(BACKBONES),
+                       fix="rebuild the demo corpus: python -m splits.Demo --force")
+    if show_progress:
+        print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "
+              f"in {time.time() - started:.1f}s")
+    return paths
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config_module.add_arguments(parser)
+    parser.add_argument("--force", action="store_true", help="rebuild even if the corpus exists")
+    parser.add_argument("--seed", type=int, default=None, help="default: --train.seed")
+    parser.add_argument("--split_sizes", default=",".join(map(str, SPLIT_SIZES)),
+                        help="clips in train,val,test (default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.preset is None:
+        args.preset = "Demo"
+    sizes = [int(n) for n in args.split_sizes.split(",")]
+    if len(sizes) != 3 or min(sizes) < 1:
+        parser.error("--split_sizes needs three positive numbers: train,val,test")
+    build_demo(config_module.from_args(args), force=args.force, split_sizes=sizes, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

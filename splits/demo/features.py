@@ -1,0 +1,153 @@
+"""The two feature streams of the demo, hand-designed and computed from the pixels only.
+
+APPEARANCE (each frame on its own, like the paper's 2-D CNN stream) and MOTION (from the
+neighbouring frames t-1 and t+1, like its 3-D CNN stream). Colour, shape, geometry and motion
+live in separate parts of the vectors and add up; no channel describes colour and shape
+together. So a clip's mean feature cannot tell "red square moves left, then blue circle grows"
+from "blue square moves left, then red circle grows": only looking at the right frames binds
+colour to shape (DESIGN.md section 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+APPEARANCE = "Appearance"
+MOTION = "Motion"
+
+FOREGROUND_THRESHOLD = 40      # max |pixel - background| over channels; pixel noise std is 6
+COLOUR_BINS = 4                # per channel: a 4 x 4 x 4 joint RGB histogram of foreground pixels
+SHAPE_GRID = 8                 # the foreground mask cropped to its bounding box, resized to 8 x 8
+SHAPE_SUPERSAMPLE = 3          # samples per shape cell side, averaged (area-like resize)
+OCCUPANCY_GRID = 4             # coarse spatial grid of foreground fractions
+PROFILE_BINS = 8               # motion: signed difference summed along rows / columns
+MOTION_OFFSET = 1              # motion compares frames t - 1 and t + 1
+DIFF_GAIN = 4.0                # scale the sparse frame differences towards unit size
+RATE_GAIN = 10.0               # scale relative per-frame changes towards unit size
+FEATURE_NOISE_STD = 0.02       # Gaussian noise added to every feature
+
+# Which part of each vector describes what (the parts are disjoint and add up).
+APPEARANCE_PARTS = {
+    "colour": slice(0, COLOUR_BINS ** 3),                                         # 64
+    "shape": slice(COLOUR_BINS ** 3, COLOUR_BINS ** 3 + SHAPE_GRID ** 2),         # 64
+    "geometry": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2, COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7),
+    "occupancy": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7,
+                       COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7 + OCCUPANCY_GRID ** 2),
+}
+APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                              # 151
+MOTION_PARTS = {
+    "difference_grid": slice(0, 2 * OCCUPANCY_GRID ** 2),                        # 32: + and - parts
+    "difference_profiles": slice(2 * OCCUPANCY_GRID ** 2, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS),
+    "rates": slice(2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS + 7),
+}
+MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
+
+
+def foreground_masks(frames: np.ndarray) -> np.ndarray:
+    """Boolean (T, H, W): pixels far from their frame's background (its median colour)."""
+    t, h, w, _ = frames.shape
+    pixels = frames.reshape(t, h * w, 3).astype(np.int16)
+    background = np.median(pixels, axis=1).astype(np.int16)  # objects cover well under half a frame
+    distance = np.abs(pixels - background[:, None, :]).max(axis=2)
+    return (distance > FOREGROUND_THRESHOLD).reshape(t, h, w)
+
+
+def _grid_pool(values: np.ndarray, cells: int) -> np.ndarray:
+    """(T, H, W) -> (T, cells * cells): the mean of each grid cell."""
+    t, h, w = values.shape
+    return values.reshape(t, cells, h // cells, cells, w // cells).mean(axis=(2, 4)).reshape(t, -1)
+
+
+def _bounding_boxes(masks: np.ndarray):
+    """Per frame y0, y1, x0, x1 (inclusive) of the foreground; zeros where there is none."""
+    rows, cols = masks.any(axis=2), masks.any(axis=1)
+    h, w = masks.shape[1:]
+    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)
+    y1, x1 = h - 1 - rows[:, ::-1].argmax(axis=1), w - 1 - cols[:, ::-1].argmax(axis=1)
+    return y0, y1, x0, x1
+
+
+def _colour_histograms(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    t = frames.shape[0]
+    bins = (frames.astype(np.int64) * COLOUR_BINS) // 256
+    index = (bins[..., 0] * COLOUR_BINS + bins[..., 1]) * COLOUR_BINS + bins[..., 2]
+    index = index + np.arange(t)[:, None, None] * COLOUR_BINS ** 3
+    counts = np.bincount(index[masks], minlength=t * COLOUR_BINS ** 3).reshape(t, -1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # colour only, not size
+
+
+def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
+    y0, y1, x0, x1 = boxes
+    samples = SHAPE_GRID * SHAPE_SUPERSAMPLE
+    offsets = (np.arange(samples) + 0.5) / samples
+    ys = (y0[:, None] + offsets[None] * (y1 - y0 + 1)[:, None]).astype(np.int64)
+    xs = (x0[:, None] + offsets[None] * (x1 - x0 + 1)[:, None]).astype(np.int64)
+    frame = np.arange(masks.shape[0])[:, None, None]
+    crop = masks[frame, ys[:, :, None], xs[:, None, :]].astype(np.float64)
+    t = masks.shape[0]
+    return crop.reshape(t, SHAPE_GRID, SHAPE_SUPERSAMPLE, SHAPE_GRID, SHAPE_SUPERSAMPLE).mean(axis=(2, 4)).reshape(t, -1)
+
+
+def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
+    """present, area, centroid x and y, box width and height (fractions of the frame), fill ratio."""
+    t, h, w = masks.shape
+    y0, y1, x0, x1 = boxes
+    area = masks.sum(axis=(1, 2)).astype(np.float64)
+    present = area > 0
+    safe_area = np.maximum(area, 1)
+    cy = (masks.sum(axis=2) * (np.arange(h) + 0.5)).sum(axis=1) / safe_area
+    cx = (masks.sum(axis=1) * (np.arange(w) + 0.5)).sum(axis=1) / safe_area
+    box_w, box_h = (x1 - x0 + 1) * present, (y1 - y0 + 1) * present
+    fill = area / np.maximum(box_w * box_h, 1)
+    return np.stack([present, area / (h * w), cx / w * present, cy / h * present,
+                     box_w / w, box_h / h, fill], axis=1).astype(np.float64)
+
+
+def appearance_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(T, APPEARANCE_DIM): colour histogram | shape 8x8 | geometry | occupancy grid, per frame."""
+    boxes = _bounding_boxes(masks)
+    return np.concatenate([_colour_histograms(frames, masks), _shape_descriptors(masks, boxes),
+                           _geometry(masks, boxes), _grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)],
+                          axis=1)
+
+
+def motion_features(masks: np.ndarray) -> np.ndarray:
+    """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends); never sees colour.
+
+    Signed foreground difference pooled on a grid (+ and - parts) and summed into column and
+    row profiles; then rates per frame: centroid velocity x, y (pixels), box width and height
+    change (pixels), relative area change, fill-ratio change, and appearance of the foreground.
+    """
+    t, h, w = masks.shape
+    frame = np.arange(t)
+    before, after = np.maximum(frame - MOTION_OFFSET, 0), np.minimum(frame + MOTION_OFFSET, t - 1)
+    span = np.maximum(after - before, 1).astype(np.float64)
+    diff = masks[after].astype(np.float64) - masks[before].astype(np.float64)
+    grid = np.concatenate([_grid_pool(np.maximum(diff, 0), OCCUPANCY_GRID),
+                           _grid_pool(np.maximum(-diff, 0), OCCUPANCY_GRID)], axis=1) * DIFF_GAIN
+    columns = diff.sum(axis=1).reshape(t, PROFILE_BINS, w // PROFILE_BINS).sum(axis=2) / h
+    rows = diff.sum(axis=2).reshape(t, PROFILE_BINS, h // PROFILE_BINS).sum(axis=2) / w
+    profiles = np.concatenate([columns, rows], axis=1) * DIFF_GAIN
+
+    geometry = _geometry(masks, _bounding_boxes(masks))
+    present, area, cx, cy, box_w, box_h, fill = geometry.T
+    both = present[before] * present[after]  # rates only where the object is there at both ends
+    mean_area = np.maximum((area[before] + area[after]) / 2, 1.0 / (h * w))
+    rates = np.stack([
+        (cx[after] - cx[before]) * w / span * both,
+        (cy[after] - cy[before]) * h / span * both,
+        (box_w[after] - box_w[before]) * w / span * both,
+        (box_h[after] - box_h[before]) * h / span * both,
+        (area[after] - area[before]) / mean_area / span * both * RATE_GAIN,
+        (fill[after] - fill[before]) / span * both * RATE_GAIN,
+        present[after] - present[before],
+    ], axis=1)
+    return np.concatenate([grid, profiles, rates], axis=1)
+
+
+def clip_features(frames: np.ndarray, feature_noise_seed: int) -> dict:
+    """{APPEARANCE: float32 (T, 151), MOTION: float32 (T, 55)} for uint8 frames (T, H, W, 3)."""
+    masks = foreground_masks(frames)
+    noise = np.random.default_rng(feature_noise_seed)
+    streams = {APPEARANCE: appearance_features(frames, masks), MOTION: motion_features(masks)}
+    return {name: (values + noise.normal(0.0, FEATURE_NOISE_STD, values.shape)).astype(np.float32)
+            for name, values in streams.items()}
