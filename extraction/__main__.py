@@ -1,0 +1,100 @@
+"""Extract frame features from video files into <data_root>/<corpus>/features/<corpus>_<backbone>.hdf5.
+
+    python -m extraction --videos data/MSVD/videos --corpus.name MSVD
+    python -m extraction --videos clips/ one.mp4 --backbone ResNet152 --weights resnet152-394f9c45.pth \
+        --output features.hdf5 --n_frames 28
+
+Each video becomes one dataset (n_frames, D) named after the file's stem. Runs again skip the
+videos already extracted; an unreadable video is reported and skipped. Exit status: 0 when every
+video is in the file, 1 when some could not be read (the others are written), 2 on bad options.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import config as config_module
+from extraction.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, canonical_name
+from extraction.extract import extract_videos, find_videos
+from extraction.video import sampling_name
+from splits.layout import corpus_paths
+from utils import DataError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m extraction", description=__doc__, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", nargs="+", metavar="DIR_OR_FILE",
+                        help="video files, or folders whose video files (.avi, .mp4, ...) are taken")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                        help=f"one of {', '.join(BACKBONES)}, or a torchvision classifier name "
+                             f"(resnet50, vgg19, ...) with --weights (default {DEFAULT_BACKBONE})")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="local state dict file of the backbone (required for torchvision ones)")
+    sampling = parser.add_mutually_exclusive_group()
+    sampling.add_argument("--every_n", type=int, default=5, metavar="N",
+                          help="keep frames 0, N, 2N, ... (default 5)")
+    sampling.add_argument("--n_frames", type=int, default=None, metavar="K",
+                          help="keep K frames equally spaced over the whole clip instead")
+    parser.add_argument("--output", default=None, metavar="PATH",
+                        help="HDF5 file to write (default: from the config, "
+                             "<data_root>/<corpus>/features/<corpus>_<backbone>.hdf5)")
+    parser.add_argument("--batch_size", type=int, default=64, help="frames per CNN batch (default 64)")
+    parser.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda, cuda:N")
+    parser.add_argument("--workers", type=int, default=2, help="threads decoding ahead (default 2)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--list_backbones", action="store_true", help="list the backbones and exit")
+    config_module.add_arguments(parser)
+    return parser
+
+
+def _names_corpus(argv: list) -> bool:
+    """Whether the command line picks the corpus (the config's default one is a demo corpus)."""
+    return any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv)
+
+
+def default_output(args, argv: list, backbone_name: str) -> str:
+    if not _names_corpus(argv):
+        raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
+                        f"<data_root>/MSVD/features/MSVD_{backbone_name}.hdf5; or give --output PATH")
+    config = config_module.from_args(args)
+    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
+    return paths.feature_file(config.corpus.name, backbone_name)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_backbones:
+        for spec in BACKBONES.values():
+            print(f"{spec.name:<18} D={spec.feature_size:<5} {spec.description}")
+        print("any torchvision classifier name (with torchvision and --weights): D = its last layer's input")
+        return 0
+    if not args.videos:
+        parser.error("--videos is required")
+    try:
+        videos = find_videos(args.videos)
+        if not videos:
+            raise DataError(f"no video files in {' '.join(args.videos)}")
+        name = canonical_name(args.backbone) or args.backbone
+        output = args.output or default_output(args, argv, name)
+        backbone = build_backbone(name, args.weights, args.device)
+        print(f"{len(videos)} videos -> {output} ({backbone.name}, D={backbone.feature_size}, "
+              f"{sampling_name(args.every_n, args.n_frames)}, {backbone.device})", file=sys.stderr)
+        summary = extract_videos(videos, output, backbone, every_n=args.every_n, n_frames=args.n_frames,
+                                 batch_size=args.batch_size, workers=args.workers,
+                                 progress=not args.no_progress)
+    except (DataError, config_module.ConfigError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the videos finished so far are saved; run the same command again to "
+              "extract the rest", file=sys.stderr)
+        return 130
+    print(summary)
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

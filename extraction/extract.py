@@ -1,0 +1,149 @@
+"""Features of many videos into one HDF5 file (resumable), or of one video in memory.
+
+A video's id, the name of its dataset, is the file's stem: 3qqEKTPxLNs_1_15 for an MSVD clip
+(splits.MSVD accepts these clip ids as well as vidN), video123 for MSR-VTT.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Union
+
+import numpy as np
+from tqdm import tqdm
+
+from extraction.backbones import DEFAULT_BACKBONE, Backbone, build_backbone
+from extraction.store import FeatureStore
+from extraction.video import VideoReadError, check_sampling, read_frames, sampling_name
+from utils import DataError
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
+                    ".wmv", ".3gp", ".ogv", ".ts")
+
+
+@dataclass
+class ExtractionSummary:
+    output_path: str
+    written: list = field(default_factory=list)    # video ids extracted by this run
+    skipped: list = field(default_factory=list)    # video ids already in the file
+    failed: dict = field(default_factory=dict)     # video path -> why it was skipped
+
+    def __str__(self) -> str:
+        text = (f"{self.output_path}: {len(self.written)} videos written, {len(self.skipped)} "
+                f"already there, {len(self.failed)} failed")
+        return text + "".join(f"\n  failed: {message}" for message in self.failed.values())
+
+
+def find_videos(paths: Iterable[str]) -> list:
+    """Video files from files and folders (a folder: its files with a video extension, sorted)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, name) for name in os.listdir(path)
+                            if name.lower().endswith(VIDEO_EXTENSIONS))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise DataError(f"video path {path} does not exist")
+    return found
+
+
+def video_id(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _as_backbone(backbone: Union[str, Backbone], weights: Optional[str], device: str) -> Backbone:
+    return build_backbone(backbone, weights, device) if isinstance(backbone, str) else backbone
+
+
+def features_for_video(path: str, backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = 5,
+                       n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
+                       weights: Optional[str] = None) -> np.ndarray:
+    """(n, D) float32 features of one video, sampled as extract_videos does. Raises VideoReadError."""
+    backbone = _as_backbone(backbone, weights, device)
+    sampled = read_frames(path, every_n, n_frames, backbone.short_side)
+    return backbone.features(sampled.frames, batch_size)
+
+
+def _prefetch(paths: list, read: Callable, workers: int):
+    """(path, future of read(path)) in order, decoding up to workers + 1 videos ahead."""
+    pending = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        try:
+            upcoming = iter(paths)
+            for path in upcoming:
+                pending.append((path, pool.submit(read, path)))
+                if len(pending) > workers:
+                    yield pending.popleft()
+            while pending:
+                yield pending.popleft()
+        finally:  # stopped early (Ctrl-C, an error): do not decode the rest
+            for _, future in pending:
+                future.cancel()
+
+
+def _stderr(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def extract_videos(video_paths: Iterable[str], output_path: str,
+                   backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = 5,
+                   n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
+                   weights: Optional[str] = None, workers: int = 2, progress: bool = True,
+                   report: Callable[[str], None] = _stderr) -> ExtractionSummary:
+    """Extract the features of every video into output_path, one dataset per video id.
+
+    Frames: every every_n-th frame, or n_frames equally spaced over the clip when n_frames is
+    given. Videos already in the file are skipped; a video that cannot be read is reported
+    (report(message), naming the file), left out and listed in the summary, never fatal.
+    workers threads decode the next videos while the backbone runs.
+    """
+    check_sampling(every_n, n_frames)
+    backbone = _as_backbone(backbone, weights, device)
+    summary = ExtractionSummary(output_path)
+    paths_by_id = {}
+    for path in video_paths:
+        vid = video_id(path)
+        if vid in paths_by_id:
+            summary.failed[path] = f"{path}: same video id {vid!r} as {paths_by_id[vid]}; left out"
+            report(summary.failed[path])
+        else:
+            paths_by_id[vid] = path
+
+    with FeatureStore(output_path, backbone.name, backbone.feature_size,
+                      sampling_name(every_n, n_frames), report) as store:
+        todo = []
+        for vid, path in paths_by_id.items():
+            (summary.skipped if store.is_done(vid) else todo).append(vid)
+        if summary.skipped:
+            report(f"{output_path}: {len(summary.skipped)} videos already extracted, skipping them")
+
+        def read(path):
+            return read_frames(path, every_n, n_frames, backbone.short_side)
+
+        bar = tqdm(total=len(todo), unit="video", desc=f"{backbone.name} on {backbone.device}",
+                   disable=not progress, file=sys.stderr)
+        decoded = _prefetch([paths_by_id[vid] for vid in todo], read, max(1, workers))
+        with bar, closing(decoded):
+            for path, future in decoded:
+                vid = video_id(path)
+                try:
+                    sampled = future.result()
+                except VideoReadError as error:
+                    summary.failed[path] = f"{error}; skipped"
+                    report(summary.failed[path])
+                except Exception as error:  # a decoder failure PyAV does not classify; still not fatal
+                    summary.failed[path] = f"cannot read video {path} ({type(error).__name__}: {error}); skipped"
+                    report(summary.failed[path])
+                else:
+                    features = backbone.features(sampled.frames, batch_size)
+                    store.write(vid, features, source=os.path.basename(path),
+                                total_frames=sampled.total_frames, fps=sampled.fps)
+                    summary.written.append(vid)
+                bar.update(1)
+                bar.set_postfix(failed=len(summary.failed), refresh=False)
+    return summary

@@ -1,0 +1,40 @@
+"""From decoded frames (short side already scaled, see video.py) to a CNN's input batch.
+
+Together with the scaling done while decoding this is the usual ImageNet evaluation transform:
+scale the short side to 256, crop the centre 224 x 224, normalise each channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# In 0..255 units, the scale the decoded frames come in.
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+# Google's EfficientNet-Lite models were trained on (x - 127) / 128 ("inception style", better
+# after quantisation; efficientnet_lite_builder.py), not on the ImageNet mean and std.
+INCEPTION_MEAN = (127.0, 127.0, 127.0)
+INCEPTION_STD = (128.0, 128.0, 128.0)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    resize: int = 256                 # the short side frames are decoded to
+    crop: int = 224
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """(n, H, W, 3) uint8 with min(H, W) == resize -> (n, 3, crop, crop) float32."""
+        height, width = frames.shape[1:3]
+        if min(height, width) < self.crop:
+            raise ValueError(f"frames of {height}x{width} are smaller than the {self.crop} crop; "
+                             f"decode them with short side {self.resize}")
+        top = int(round((height - self.crop) / 2.0))   # as torchvision's CenterCrop
+        left = int(round((width - self.crop) / 2.0))
+        crop = frames[:, top:top + self.crop, left:left + self.crop]
+        batch = crop.permute(0, 3, 1, 2).float()
+        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
+        return (batch - mean) / std
