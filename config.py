@@ -53,7 +53,7 @@ class ModelConfig:
     frame_projection: Optional[int] = None  # optional linear projection of each frame feature
     embedding_size: int = 468
     hidden_size: int = 512
-    attention_size: int = 256         # authors: the feature size; re-implementation: 256
+    attention_size: Optional[int] = 256  # None: the (projected) feature size, as the authors
     use_attention: bool = True        # False: mean pooling instead of attention (paper baseline)
     use_selector: bool = True         # beta gate on the attended feature
     deep_output: bool = True          # readout sees h_t, E[y_{t-1}] and phi_t
@@ -73,7 +73,7 @@ class TrainConfig:
     clip_norm: float = 5.0            # global gradient norm
     loss_reduction: str = "caption_sum"  # caption_sum: sum over tokens, mean over captions | token_mean
     attention_penalty: float = 0.0    # lambda of the doubly stochastic penalty (authors 0.70602)
-    lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus
+    lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus (1: never)
     lr_patience: int = 3              # epochs without improvement before decaying
     early_stop_patience: int = 10     # epochs without improvement before stopping (0: never)
     select_metric: str = "CIDEr"      # validation metric that picks the best checkpoint (or loss)
@@ -128,14 +128,15 @@ _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-
     "train.attention_penalty": 0.70602, "train.select_metric": "loss",
     "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234,
     "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
-    "loader.max_caption_words": 30, "features.n_frames": 28,
+    "loader.max_caption_words": 29,   # captions of 30+ tokens are dropped
+    "features.n_frames": 28, "model.attention_size": None,   # attention space = feature size
+    "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
     "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0,
-    # The authors' attention space equals the feature size: set model.attention_size to it.
 }
 PRESETS = {
     "Demo": {
         "corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"],
-        "train.epochs": 30, "train.lr": 2e-3, "loader.batch_size": 100,
+        "train.epochs": 10, "train.lr": 2e-3, "loader.batch_size": 100,
         "model.hidden_size": 256, "model.embedding_size": 128, "model.attention_size": 128,
         "train.lr_patience": 2, "train.early_stop_patience": 6,
     },

@@ -8,7 +8,7 @@ import torch
 
 from loader.batches import video_batches
 from models.decoding import decode
-from utils import atomic_save_json, atomic_write_bytes
+from utils import PER_VIDEO_KEY, atomic_save_json, atomic_write_bytes
 
 
 @torch.no_grad()
@@ -36,7 +36,21 @@ def evaluate(model, videos, vocab, config, scorer) -> tuple:
     references = dict(zip(videos.video_ids, videos.references))
     hypotheses = {p["video_id"]: p["caption"] for p in predictions}
     scores = scorer.score(references, hypotheses)
+    if any(c is not None for c in videos.categories):
+        scores["by_category"] = per_category(scores, videos)
     return scores, predictions
+
+
+def per_category(scores: dict, videos) -> dict:
+    """Mean per-video score of each category (MSR-VTT's genre, the demo's clip kind)."""
+    per_video = scores.get(PER_VIDEO_KEY, {})
+    groups = {}
+    for vid, category in zip(videos.video_ids, videos.categories):
+        groups.setdefault(str(category), []).append(per_video.get(vid, {}))
+    return {category: {"videos": len(rows),
+                       **{metric: sum(r[metric] for r in rows) / len(rows)
+                          for metric in (rows[0] if rows else {})}}
+            for category, rows in sorted(groups.items())}
 
 
 def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str) -> None:

@@ -44,6 +44,15 @@ def make_optimizer(model, t):
     raise DataError(f"train.optimizer must be amsgrad, adam or adadelta, not {t.optimizer!r}")
 
 
+def make_scheduler(optimizer, t, higher_better: bool):
+    """Learning rate times lr_decay_factor after lr_patience epochs without a better metric;
+    a factor of 1 keeps it constant (the paper's Adadelta)."""
+    factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if higher_better else "min", factor=factor,
+        patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
+
+
 def higher_is_better(metric: str) -> bool:
     return metric != "loss"
 
@@ -63,7 +72,7 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
         if config.train.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
         optimizer.step()
-        running += float(loss)
+        running += float(loss.detach())
         step += 1
         bar.set_postfix(loss=f"{running / i:.3f}")
         if step % config.train.log_every == 0:
@@ -125,9 +134,7 @@ def train(config, new_run: bool = False) -> dict:
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     optimizer = make_optimizer(model, config.train)
     better = higher_is_better(config.train.select_metric)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max" if better else "min", factor=config.train.lr_decay_factor,
-        patience=config.train.lr_patience)
+    scheduler = make_scheduler(optimizer, config.train, better)
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
 

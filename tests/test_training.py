@@ -1,0 +1,107 @@
+"""End to end on a small demo corpus: train, resume after SIGKILL, and reproduce with run.py."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import checkpoints
+import config as config_module
+import train as train_module
+from splits.Demo import build_demo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
+         "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
+         "eval.max_len": 12, "eval.metrics": ["Bleu", "ROUGE_L", "CIDEr"], "train.lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
+               split_sizes=(60, 10, 20), show_progress=False)
+    return root
+
+
+def small_config(data_root, run_root, **overrides):
+    return config_module.build("Demo", **{**SMALL, "corpus.data_root": data_root,
+                                          "train.run_root": str(run_root), **overrides})
+
+
+def cli_args(config) -> list:
+    args = []
+    for key in config_module.all_keys():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is not None:
+            args += [f"--{key}", ",".join(value) if isinstance(value, list) else str(value)]
+    return args
+
+
+def test_resumed_training_equals_uninterrupted_training(data_root, tmp_path):
+    straight = small_config(data_root, tmp_path / "a", **{"train.epochs": 2})
+    train_module.train(straight)
+    interrupted = small_config(data_root, tmp_path / "b", **{"train.epochs": 1})
+    train_module.train(interrupted)                       # stops after epoch 1 ...
+    interrupted.train.epochs = 2
+    train_module.train(interrupted)                       # ... and goes on from its last.pt
+    run = train_module.run_id(straight)
+    a = checkpoints.load(str(tmp_path / "a" / run / "last.pt"))
+    b = checkpoints.load(str(tmp_path / "b" / run / "last.pt"))
+    assert a["progress"]["epoch"] == b["progress"]["epoch"] == 2
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    assert a["progress"]["best_score"] == pytest.approx(b["progress"]["best_score"])
+
+
+def test_sigkill_in_second_epoch_then_restart_finishes_and_run_py_reproduces(data_root, tmp_path):
+    config = small_config(data_root, tmp_path / "runs", **{"train.epochs": 3})
+    command = [sys.executable, os.path.join(ROOT, "train.py")] + cli_args(config)
+    run_dir = tmp_path / "runs" / train_module.run_id(config)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not (run_dir / "last.pt").exists():            # written at the end of epoch 1
+        assert process.poll() is None, process.stdout.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)                  # epoch 2 has begun
+    assert process.wait() == -signal.SIGKILL
+    state = checkpoints.load(str(run_dir / "last.pt"))
+    assert state["progress"]["epoch"] == 1
+
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resuming" in finished.stdout and "after epoch 1" in finished.stdout
+    best = checkpoints.load(str(run_dir / "best.pt"))
+    model, best_config, vocab = checkpoints.model_from_checkpoint(best)
+    assert best_config.model.hidden_size == 32 and len(vocab) > 4
+    assert checkpoints.load(str(run_dir / "last.pt"))["progress"]["epoch"] == 3
+    trained_scores = json.loads((run_dir / "test_scores.json").read_text())
+
+    out = tmp_path / "run_py"
+    reproduced = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--checkpoint",
+                                 str(run_dir / "best.pt"), "--out", str(out)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert reproduced.returncode == 0, reproduced.stderr[-2000:]
+    scores = json.loads((out / "test_scores.json").read_text())
+    for metric in ("Bleu_4", "ROUGE_L", "CIDEr"):
+        assert scores[metric] == pytest.approx(trained_scores[metric], abs=1e-9)
+    predictions = json.loads((out / "test_predictions.json").read_text())
+    assert len(predictions) == 20 and all(p["references"] for p in predictions)
+    assert (out / "test_predictions.csv").read_text().startswith("video_id,caption,references")
+
+
+def test_run_py_errors_are_clear(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--checkpoint",
+                             str(tmp_path / "missing.pt")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--checkpoint",
+                             str(tmp_path / "junk.pt")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr
