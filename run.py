@@ -1,10 +1,18 @@
-"""Caption a split (default: test) from a checkpoint alone, and score it.
+"""Caption a split (default: test) from a checkpoint alone and score it, or caption video files.
 
     python run.py --checkpoint runs/<run id>/best.pt
     python run.py --checkpoint runs/<run id>/best.pt --split val --eval.beam_size 3
+    python run.py --checkpoint runs/<run id>/best.pt --pictures 10 [--videos data/MSVD/videos]
+    python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
-Writes <split>_predictions.json / .csv (video id, caption, references) and <split>_scores.json
-(BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video CIDEr) beside the checkpoint or in --out.
+A split: writes <split>_predictions.json / .csv (video id, caption, references) and
+<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video CIDEr) beside the
+checkpoint or in --out; --pictures N draws the attention of the split's first N videos into
+<out>/attention/<video id>.png (thumbnails: demo clips are re-rendered, a real corpus needs
+--videos DIR with its video files).
+Video files (--video): features are extracted with the checkpoint's backbones (every --every_n
+frames, as extraction does), and one line `video_id<TAB>caption` is printed per video; an
+unreadable video is reported and skipped (exit status 1). --pictures DIR: one PNG per video.
 Any config field may be overridden (--corpus.data_root, --eval.*); fields that change the
 model's shape cannot, since the weights fix them.
 """
@@ -28,7 +36,8 @@ def apply_overrides(config, args) -> None:
             config_module.set_field(config, key, value)
 
 
-def caption_split(checkpoint_path: str, split: str, out_dir: str, args=None) -> dict:
+def caption_split(checkpoint_path: str, split: str, out_dir: str, args=None, pictures: int = 0,
+                  videos_dir=None) -> dict:
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if args is not None:
@@ -46,20 +55,73 @@ def caption_split(checkpoint_path: str, split: str, out_dir: str, args=None) -> 
     shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown}")
     print(f"predictions and scores written to {out_dir}/{split}_*")
+    if pictures > 0:
+        draw_split_pictures(predictions[:pictures], videos, config, split, videos_dir,
+                            os.path.join(out_dir, "attention"), getattr(args, "every_n", 5))
     return scores
 
 
+def draw_split_pictures(predictions: list, videos, config, split: str, videos_dir, out_dir: str,
+                        every_n: int) -> None:
+    """Attention pictures from the evaluation's own predictions: nothing is decoded twice."""
+    from attention_map import draw_attention
+    from split_frames import SplitFrames
+    frames = SplitFrames(config, split, videos_dir, every_n, report=report_note)
+    stored = dict(zip(videos.video_ids, videos.n_frames))
+    for prediction in predictions:
+        vid = prediction["video_id"]
+        draw_attention(os.path.join(out_dir, f"{vid}.png"), prediction["attention"].numpy(),
+                       prediction["caption"], frames.frames(vid, stored[vid]),
+                       f"{vid}: {prediction['caption']}")
+    print(f"{len(predictions)} attention pictures written to {out_dir}")
+
+
+def report_note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def caption_video_files(args) -> int:
+    """--video mode: print one caption per video; 1 when some video could not be read."""
+    from caption_video import caption_files
+    _, failed = caption_files(args.checkpoint, args.video, args.every_n, args.weights, args.pictures,
+                              config_overrides=lambda config: apply_overrides(config, args),
+                              show=lambda line: print(line, flush=True))
+    if args.pictures:
+        print(f"attention pictures written to {args.pictures}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")
+    parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
+                        help="caption these video files (or the video files of these folders) instead of a split")
+    parser.add_argument("--every_n", type=int, default=5, metavar="N",
+                        help="features from every Nth frame, as extraction does (default 5)")
+    parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
+                        help="with --video: weights file of a backbone that needs one (ResNet152=resnet152.pth)")
+    parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",
+                        help="attention pictures: with --video, a folder for one PNG per video; for a "
+                             "split, how many of its first videos to draw into <out>/attention/ (default 0)")
+    parser.add_argument("--videos", default=None, metavar="DIR",
+                        help="for split pictures: the corpus's video files, for thumbnails")
     config_module.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.every_n < 1:
+        parser.error("--every_n must be at least 1")
+    if args.video is not None and args.videos is not None:
+        parser.error("--videos (thumbnails for split pictures) goes without --video (files to caption)")
+    if args.video is None and args.pictures is not None and not args.pictures.isdigit():
+        parser.error(f"--pictures for a split is a number of videos, got {args.pictures!r}")
     try:
+        if args.video is not None:
+            return caption_video_files(args)
         out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
         split = args.split or "test"
-        caption_split(args.checkpoint, split, out_dir, args)
+        caption_split(args.checkpoint, split, out_dir, args, int(args.pictures or 0), args.videos)
     except (DataError, config_module.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -114,8 +114,26 @@ def ensure_corpus(config) -> None:
         build_demo(config)
 
 
+def check_select_metric(config) -> None:
+    metric, metrics = config.train.select_metric, config.eval.metrics
+    computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
+    computed |= set(metrics) - {"Bleu"}
+    if metric != "loss" and metric not in computed:
+        raise config_module.ConfigError(
+            f"train.select_metric {metric!r} is not among the validation scores of "
+            f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss']}")
+
+
+def config_changes(saved: dict, current: dict) -> list:
+    """Fields whose value differs between a saved run's config and this one."""
+    return [f"{section}.{name}: {value!r} -> {current[section][name]!r}"
+            for section, fields in saved.items() for name, value in fields.items()
+            if current.get(section, {}).get(name) != value]
+
+
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
+    check_select_metric(config)
     seed_everything(config.train.seed)
     device = pick_device(config.train.device)
     ensure_corpus(config)
@@ -149,6 +167,9 @@ def train(config, new_run: bool = False) -> dict:
         progress = state["progress"]
         restore_rng(state["rng"])
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
+        changes = config_changes(state["config"], config.to_dict())
+        if changes:
+            print("note: the config differs from the one this run started with: " + "; ".join(changes))
 
     from tensorboardX import SummaryWriter
     writer = SummaryWriter(run_dir)

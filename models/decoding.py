@@ -3,12 +3,25 @@
 Both are batched over videos (and beams) with tensor operations only: no Python loop over
 videos or beams, no .item() per hypothesis. Beam search keeps finished hypotheses aside, so a
 caption that has ended never occupies a beam slot, and scores are sums of log-probabilities.
+
+Speed (benchmark.py measures it; the results are those of the plain step up to float rounding):
+- The beams of a video share its clip: nothing per clip is copied per beam, and the maps that
+  read the attended feature phi_t (the LSTM's input weights, W_phi of the deep output) are
+  applied to the K frames once per clip, so that a step only mixes those projections with its
+  attention weights instead of multiplying a (beams, D) feature by (D, 4H) weights.
+- Only the start beam is computed at the first step, not W copies of it.
+- Candidates come from the top 2W words of each beam, with the log-softmax normaliser taken
+  aside (logsumexp), instead of a log-softmax and a sum over beams x vocabulary.
+- Histories are kept as back-pointers and rebuilt once at the end, not copied every step.
+A model whose step was replaced on the instance (instrumented, as a test does) or that is not
+a plain SALSTM is decoded through model.step with the same search.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 
@@ -21,23 +34,96 @@ class Decoded:
     lengths: torch.Tensor     # (B,) tokens including <eos>
 
 
-def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
-    logits, state, alpha = model.step(words, state, clips)
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    log_probs[:, PAD_ID] = float("-inf")
-    log_probs[:, BOS_ID] = float("-inf")
+class _ModelStep:
+    """model.step on (videos x beams) rows, with the clips repeated for the beams."""
+
+    def __init__(self, model, clips):
+        self.model, self.clips, self.repeated = model, clips, {1: clips}
+
+    def __call__(self, words, state, width: int):
+        if width not in self.repeated:
+            self.repeated[width] = self.clips.repeat(width)
+        logits, state, alpha = self.model.step(words, state, self.repeated[width])
+        return logits, state, alpha
+
+
+class _SharedClipStep:
+    """DecoderStep's equations for rows that are `width` beams of each clip, clips not repeated.
+
+    Each clip's frames go through every linear map that reads phi_t = beta_t sum_i alpha_i v_i
+    once: phi_t's share of the LSTM gates and of the deep output is beta_t sum_i alpha_i (W v_i).
+    Everything that reads h_{t-1} (LSTM W_hh, attention W_a, gate w_beta) is one product.
+    """
+
+    def __init__(self, model, clips):
+        from models.teacher_forcing import _fused_hidden_weights
+        step = self.step = model.decoder
+        self.clips = clips
+        self.size = step.lstm.hidden_size
+        n_embed = step.embedding.embedding_dim
+        self.word_weight = step.lstm.weight_ih[:, :n_embed]
+        context_weights = [step.lstm.weight_ih[:, n_embed:]]
+        if step.out_context is not None:
+            context_weights.append(step.out_context.weight)
+        self.projected = F.linear(clips.frames, torch.cat(context_weights))   # (B, K, 4H [+ E])
+        self.hidden_weight, self.hidden_bias = _fused_hidden_weights(step)
+        self.query = getattr(step.attention, "query", None)
+        if self.query is None:                                                # mean pooling
+            alpha = clips.mask.to(clips.frames.dtype)
+            self.mean_alpha = (alpha / alpha.sum(-1, keepdim=True).clamp(min=1)).unsqueeze(1)
+
+    def __call__(self, words, state, width: int):
+        step, clips, size = self.step, self.clips, self.size
+        hidden, cell = state
+        batch, n_frames = clips.mask.shape
+        projected = F.linear(hidden, self.hidden_weight, self.hidden_bias)
+        if self.query is not None:
+            query = projected[:, 4 * size:4 * size + self.query.out_features]
+            energy = step.attention.score(torch.tanh(
+                clips.keys.unsqueeze(1) + query.view(batch, width, 1, -1))).squeeze(-1)
+            alpha = torch.softmax(energy.masked_fill(~clips.mask.unsqueeze(1), float("-inf")), -1)
+        else:
+            alpha = self.mean_alpha.expand(batch, width, n_frames)
+        context = torch.bmm(alpha, self.projected).view(batch * width, -1)   # (rows, 4H [+ E])
+        if step.selector is not None:
+            context = torch.sigmoid(projected[:, -1:]) * context
+        embedded = step.embedding(words)
+        gates = F.linear(embedded, self.word_weight, step.lstm.bias_ih)
+        gates = gates + projected[:, :4 * size] + context[:, :4 * size]
+        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)   # LSTMCell's order
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
+        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
+        dropped = step.dropout(hidden)
+        if step.out_hidden is not None:
+            readout = torch.tanh(step.out_hidden(dropped) + embedded + context[:, 4 * size:])
+            logits = step.readout(step.dropout(readout))
+        else:
+            logits = step.readout(dropped)
+        return logits, (hidden, cell), alpha.reshape(batch * width, n_frames)
+
+
+def _decoder_step(model, clips):
+    from models.attention import MeanPooling, TemporalAttention
+    from models.decoder import DecoderStep
+    from models.sa_lstm import SALSTM
+    plain = (isinstance(model, SALSTM) and "step" not in vars(model)
+             and type(model).step is SALSTM.step and type(model.decoder) is DecoderStep
+             and type(model.decoder.attention) in (TemporalAttention, MeanPooling))
+    return _SharedClipStep(model, clips) if plain else _ModelStep(model, clips)
+
+
+def _mask_logits(logits, step: int, min_len: int) -> None:
+    """Words that may not come next, in place: <pad>, <bos>, and <eos> before min_len words."""
+    logits[:, PAD_ID] = float("-inf")
+    logits[:, BOS_ID] = float("-inf")
     if step < min_len:                 # too short to end
-        log_probs[:, EOS_ID] = float("-inf")
-    if step == max_len:                # max_len words said: only <eos> is left
-        eos = log_probs[:, EOS_ID].clone()
-        log_probs.fill_(float("-inf"))
-        log_probs[:, EOS_ID] = eos
-    return log_probs, state, alpha
+        logits[:, EOS_ID] = float("-inf")
 
 
 @torch.no_grad()
 def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) -> Decoded:
     clips = model.encode(features, mask)
+    step_fn = _decoder_step(model, clips)
     batch = features.shape[0]
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=features.device)
     state = clips.state
@@ -45,10 +131,16 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) ->
     scores = torch.zeros(batch, device=features.device)
     tokens, alphas = [], []
     for step in range(max_len + 1):
-        log_probs, state, alpha = _step_log_probs(model, words, state, clips, step, min_len, max_len)
-        best, words = log_probs.max(-1)
+        logits, state, alpha = step_fn(words, state, 1)
+        logits = logits.float()
+        normaliser = torch.logsumexp(logits, dim=-1)
+        if step == max_len:            # max_len words said: only <eos> is left
+            best, words = logits[:, EOS_ID], torch.full_like(words, EOS_ID)
+        else:
+            _mask_logits(logits, step, min_len)
+            best, words = logits.max(-1)
         words = words.masked_fill(done, PAD_ID)
-        scores = scores + best.masked_fill(done, 0.0)
+        scores = scores + (best - normaliser).masked_fill(done, 0.0)
         tokens.append(words)
         alphas.append(alpha.masked_fill(done.unsqueeze(-1), 0.0))
         done = done | (words == EOS_ID)
@@ -71,63 +163,65 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     """
     batch, device = features.shape[0], features.device
     width = beam_size
-    clips = model.encode(features, mask).repeat(width)
+    clips = model.encode(features, mask)
+    step_fn = _decoder_step(model, clips)
     state = clips.state
-    n_frames = features.shape[1]
-    words = torch.full((batch * width,), BOS_ID, dtype=torch.long, device=device)
-    # Only the first beam is live at the start, or the W beams would be W copies of one.
-    live_scores = torch.full((batch, width), float("-inf"), device=device)
-    live_scores[:, 0] = 0.0
-    live_tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
-    live_alphas = torch.zeros(batch, width, 0, n_frames, device=device)
+    # One live beam per video at the start (W copies of it would only repeat it).
+    live = 1
+    live_scores = torch.zeros(batch, 1, device=device)
+    words = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     best_score = torch.full((batch,), float("-inf"), device=device)
     best_raw = torch.full((batch,), float("-inf"), device=device)
-    best_tokens = torch.full((batch, max_len + 1), PAD_ID, dtype=torch.long, device=device)
-    best_alphas = torch.zeros(batch, max_len + 1, n_frames, device=device)
-    best_length = torch.zeros(batch, dtype=torch.long, device=device)
+    end_step = torch.full((batch,), -1, dtype=torch.long, device=device)   # <eos> position
+    end_beam = torch.zeros(batch, dtype=torch.long, device=device)         # beam it ended from
+    parents, history_words, history_alphas = [], [], []                    # per step
     rows = torch.arange(batch, device=device).unsqueeze(1)
     normaliser = lambda length: float(length) ** length_penalty if length_penalty else 1.0
 
     for step in range(max_len + 1):
-        log_probs, state, alpha = _step_log_probs(model, words, state, clips, step, min_len, max_len)
-        vocab = log_probs.shape[-1]
-        candidates = (live_scores.unsqueeze(-1) + log_probs.view(batch, width, vocab)).view(batch, -1)
+        logits, state, alpha = step_fn(words, state, live)
+        history_alphas.append(alpha.view(batch, live, -1))
+        logits = logits.float()
+        log_normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)     # (rows, 1)
+        if step == max_len:            # max_len words said: only <eos> is left
+            word_logits = logits[:, EOS_ID:EOS_ID + 1]
+            word_ids = torch.full_like(word_logits, EOS_ID, dtype=torch.long)
+        else:
+            _mask_logits(logits, step, min_len)
+            word_logits, word_ids = logits.topk(min(2 * width, logits.shape[1]), dim=1)
+        per_beam = word_ids.shape[1]
+        candidates = (live_scores.view(-1, 1) + (word_logits - log_normaliser)).view(batch, -1)
         top_scores, top_index = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
-        beam, word = top_index // vocab, top_index % vocab
-        rank = torch.arange(top_scores.shape[1], device=device).expand_as(top_scores)
+        beam = top_index // per_beam
+        word = word_ids.view(batch, -1).gather(1, top_index)
+        n_top = top_scores.shape[1]
+        rank = torch.arange(n_top, device=device).expand_as(top_scores)
         is_eos = word == EOS_ID
         # An <eos> among the W best candidates ends a hypothesis (so width 1 is greedy search);
         # any <eos> never goes on as a live beam.
         ends = is_eos & torch.isfinite(top_scores) & (rank < width)
 
         # Hypotheses that end here: keep the best per video if it beats the best so far.
-        length = step + 1
-        end_scores = torch.where(ends, top_scores / normaliser(length), torch.full_like(top_scores, float("-inf")))
+        end_scores = torch.where(ends, top_scores / normaliser(step + 1),
+                                 torch.full_like(top_scores, float("-inf")))
         end_best, end_pick = end_scores.max(1)
         better = end_best > best_score
-        if bool(better.any()):
-            src_beam = beam.gather(1, end_pick.unsqueeze(1)).squeeze(1)
-            ended_tokens = torch.cat([live_tokens[rows.squeeze(1), src_beam],
-                                      torch.full((batch, 1), EOS_ID, dtype=torch.long, device=device)], 1)
-            ended_alphas = torch.cat([live_alphas[rows.squeeze(1), src_beam],
-                                      alpha.view(batch, width, -1)[rows.squeeze(1), src_beam].unsqueeze(1)], 1)
-            update = better.view(batch, 1)
-            best_tokens[:, :length] = torch.where(update, ended_tokens, best_tokens[:, :length])
-            best_alphas[:, :length] = torch.where(update.unsqueeze(-1), ended_alphas, best_alphas[:, :length])
-            best_score = torch.where(better, end_best, best_score)
-            best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
-            best_length = torch.where(better, torch.full_like(best_length, length), best_length)
-
-        # The W best candidates that go on become the new beams (ended ones sort last).
-        order = (rank + is_eos.long() * top_scores.shape[1]).argsort(dim=1)[:, :width]
-        live_scores = top_scores.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
-        beam, word = beam.gather(1, order), word.gather(1, order)
+        best_score = torch.where(better, end_best, best_score)
+        best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
+        end_step = torch.where(better, torch.full_like(end_step, step), end_step)
+        end_beam = torch.where(better, beam.gather(1, end_pick.unsqueeze(1)).squeeze(1), end_beam)
         if step == max_len:
             break
-        flat = (rows * width + beam).view(-1)
+
+        # The W best candidates that go on become the new beams (ended ones sort last).
+        order = (rank + is_eos.long() * n_top).argsort(dim=1)[:, :width]
+        live_scores = top_scores.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
+        beam, word = beam.gather(1, order), word.gather(1, order)
+        parents.append(beam)
+        history_words.append(word)
+        flat = (rows * live + beam).view(-1)
         state = tuple(s[flat] for s in state)
-        live_tokens = torch.cat([live_tokens[rows, beam], word.unsqueeze(-1)], 2)
-        live_alphas = torch.cat([live_alphas[rows, beam], alpha[flat].view(batch, width, 1, -1)], 2)
+        live = beam.shape[1]
         words = word.view(-1)
         # Log-probs only fall, so a live beam can at best keep its score, divided by at most
         # the longest length's normaliser when a length penalty rewards length.
@@ -135,8 +229,32 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         if bool((best_score >= bound).all()):
             break
 
-    return Decoded(best_tokens[:, :int(best_length.max())], best_raw,
-                   best_alphas[:, :int(best_length.max())], best_length)
+    return _rebuild(end_step, end_beam, best_raw, parents, history_words, history_alphas)
+
+
+def _rebuild(end_step, end_beam, scores, parents, history_words, history_alphas) -> Decoded:
+    """Each video's best hypothesis, from its last beam back through the back-pointers.
+
+    The hypothesis that ended at step t from beam j holds the words of the live beams it came
+    from at steps 0..t-1, then <eos>; its attention is that of those beams' steps 0..t.
+    """
+    batch, device = end_step.shape[0], end_step.device
+    length = int(end_step.max()) + 1
+    n_frames = history_alphas[0].shape[-1]
+    rows = torch.arange(batch, device=device)
+    tokens = torch.full((batch, max(length, 0)), PAD_ID, dtype=torch.long, device=device)
+    attention = torch.zeros(batch, max(length, 0), n_frames, device=device)
+    beam = end_beam.clone()                       # the beam that was fed at position t
+    for t in range(length - 1, -1, -1):
+        covered = end_step >= t
+        beam = torch.where(end_step == t, end_beam, beam)
+        beam = torch.where(covered, beam, torch.zeros_like(beam)).clamp(max=history_alphas[t].shape[1] - 1)
+        attention[:, t] = history_alphas[t][rows, beam] * covered.unsqueeze(1)
+        if t > 0:
+            tokens[:, t - 1] = torch.where(covered, history_words[t - 1][rows, beam], tokens[:, t - 1])
+            beam = parents[t - 1][rows, beam]
+    tokens[rows[end_step >= 0], end_step[end_step >= 0]] = EOS_ID
+    return Decoded(tokens, scores, attention, end_step + 1)
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
