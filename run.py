@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
                         help="caption these video files (or the video files of these folders) instead of a split")
     parser.add_argument("--every_n", type=int, default=5, metavar="N",
-                        help="features from every Nth frame, as extraction does (default 5)")
+                        help="with --video: features of every Nth frame, as extraction does (default 5); for split "
+                             "pictures: the sampling assumed when a feature file records none")
     parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
                         help="with --video: weights file of a backbone that needs one (ResNet152=resnet152.pth)")
     parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",

@@ -1,0 +1,129 @@
+"""Attention pictures: where in time the model looked for each word it said.
+
+One PNG per clip: the K frames the model saw as thumbnails along the top (when their pixels
+are known), and under them a heat map with one row per generated word (and <eos>) and one
+column per frame, aligned under the thumbnails. Padded frames of a short clip stay empty.
+Sizes are set in pixels, so a picture's size follows from K, the caption length and the
+thumbnails' shape alone (picture_size).
+"""
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window (servers have no display)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
+
+DPI = 100
+CELL = 44            # pixels per frame column
+ROW = 22             # pixels per word row
+LEFT, RIGHT = 110, 80  # word labels; colour bar
+TOP, BOTTOM = 50, 60   # title; frame numbers and their label
+GAP = 6              # between the thumbnails and the heat map
+MAX_THUMB_HEIGHT = 2 * CELL
+EMPTY = 255          # padded frames: a white cell
+TITLE_CHAR = 8       # pixels per character of the title, roughly, at its font size
+
+
+@dataclass
+class SeenFrames:
+    """The frames one clip's features came from, in the order the model saw them."""
+    numbers: list                        # frame number in the video of each real frame (<= K of them)
+    images: Optional[np.ndarray] = None  # (len(numbers), H, W, 3) uint8, or None: no thumbnails
+    axis_label: str = "frame of the video"  # what the numbers count
+
+
+def thumbnail_height(images: Optional[np.ndarray]) -> int:
+    """Pixel height of the thumbnail row: a column's width at the frames' aspect ratio."""
+    if images is None:
+        return 0
+    height, width = images.shape[1:3]
+    return min(MAX_THUMB_HEIGHT, max(8, round(CELL * height / width)))
+
+
+def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
+    """(width, height) in pixels of a picture of k frames and n_rows words (with <eos>)."""
+    strip = thumb_height + GAP if thumb_height else 0
+    return LEFT + k * CELL + RIGHT, TOP + strip + n_rows * ROW + BOTTOM
+
+
+def word_rows(caption: str) -> list:
+    """The row labels: the caption's words, then <eos> (decoding always ends with it)."""
+    return caption.split() + ["<eos>"]
+
+
+def title_lines(title: str, room: int) -> str:
+    """The title wrapped to the room there is (in pixels), two lines at most (TOP holds two)."""
+    lines = textwrap.wrap(title, max(20, room // TITLE_CHAR), max_lines=2, placeholder=" ...")
+    return "\n".join(lines)
+
+
+def thumbnail_strip(images: np.ndarray, k: int, height: int) -> np.ndarray:
+    """(height, k * CELL, 3) uint8: one thumbnail per column with a 1-pixel white border."""
+    strip = np.full((height, k * CELL, 3), EMPTY, dtype=np.uint8)
+    for column, frame in enumerate(images[:k]):
+        small = Image.fromarray(frame).resize((CELL - 2, height - 2), Image.BILINEAR)
+        strip[1:height - 1, column * CELL + 1:(column + 1) * CELL - 1] = np.asarray(small)
+    return strip
+
+
+def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenFrames,
+                   title: Optional[str] = None) -> tuple:
+    """Write the attention picture of one caption to path (PNG); returns its (width, height).
+
+    attention: (n_words + 1, K) weights, one row per generated token including <eos>; columns
+    past len(frames.numbers) are padding and are drawn empty.
+    """
+    attention = np.asarray(attention, dtype=np.float32)
+    words = word_rows(caption)
+    n_rows, k = attention.shape
+    if n_rows != len(words):
+        raise ValueError(f"{n_rows} attention rows, but {caption!r} has {len(words) - 1} words + <eos>")
+    n_real = len(frames.numbers)
+    if not 0 < n_real <= k:
+        raise ValueError(f"{n_real} real frames for an attention map over {k} frames")
+    thumb = thumbnail_height(frames.images)
+    width, height = picture_size(k, n_rows, thumb)
+    figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+
+    def axes(left, bottom, w, h):  # pixel box -> figure fractions
+        return figure.add_axes((left / width, bottom / height, w / width, h / height))
+
+    map_height = n_rows * ROW
+    heat = axes(LEFT, BOTTOM, k * CELL, map_height)
+    padded = np.zeros_like(attention, dtype=bool)
+    padded[:, n_real:] = True
+    colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
+    # Scale to the largest real weight: spread over K frames, weights are far below 1.
+    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0,
+                        vmax=max(float(attention[:, :n_real].max()), 1e-6), aspect="auto",
+                        interpolation="nearest", extent=(0, k, n_rows, 0))
+    heat.set_yticks(np.arange(n_rows) + 0.5, words, fontsize=9)
+    heat.set_xticks(np.arange(k) + 0.5, [str(n) for n in frames.numbers] + [""] * (k - n_real),
+                    fontsize=7, rotation=90)
+    heat.tick_params(length=0)
+    if n_real < k:
+        heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8,
+                  color="grey")
+    heat.set_xlabel(frames.axis_label + ("" if n_real == k else f" (last {k - n_real} of {k}: padding)"),
+                    fontsize=8)
+    colour_bar = figure.colorbar(image, cax=axes(LEFT + k * CELL + 12, BOTTOM, 12, map_height))
+    colour_bar.ax.tick_params(labelsize=7)
+    colour_bar.set_label("attention", fontsize=8)
+
+    if thumb:
+        strip = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
+        strip.imshow(thumbnail_strip(frames.images, k, thumb), aspect="auto", interpolation="nearest")
+        strip.set_axis_off()
+    figure.text(LEFT / width, 1 - 8 / height, title_lines(title or caption, width - LEFT), fontsize=10,
+                va="top", ha="left")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return width, height

@@ -1,0 +1,151 @@
+"""Caption video files with a trained checkpoint: the path from a new clip to its caption.
+
+The clip goes through what the training features went through: frames every Nth (extraction's
+convention, default 5), features of the checkpoint's backbones concatenated in its order, then
+the loader's own sample_frame_indices + pad_frames down to K frames, and the one decoding
+module with the checkpoint's evaluation settings.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+import checkpoints
+from attention_map import SeenFrames, draw_attention
+from evaluation import caption_videos
+from extraction.backbones import BACKBONES, build_backbone, canonical_name
+from extraction.extract import find_videos, video_id
+from extraction.video import VideoReadError, read_frames
+from loader.dataset import VideoSplit
+from loader.frames import pad_frames, sample_frame_indices
+from utils import DataError, pick_device
+
+TRAIN_ON_EXTRACTABLE = (
+    "To caption your own videos, train on features this project extracts from video files "
+    f"({', '.join(BACKBONES)}), for example:\n"
+    "  python -m extraction --videos data/MSVD/videos --corpus.name MSVD\n"
+    "  python -m splits.MSVD --features.backbones EfficientNetLite0\n"
+    "  python train.py --preset MSVD --features.backbones EfficientNetLite0")
+
+
+@dataclass
+class Clip:
+    """One video ready for the decoder: K sampled (padded) features and the frames behind them."""
+    video_id: str
+    features: np.ndarray      # (K, D) float32, zero rows after the real frames
+    mask: np.ndarray          # (K,) bool, True for real frames
+    frames: SeenFrames        # video frame numbers (and thumbnails) of the real frames
+
+
+def parse_weights(items: list, backbones: list) -> dict:
+    """--weights items 'NAME=PATH' (or one bare PATH for a single backbone) -> {name: path}."""
+    weights = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep:
+            if len(backbones) != 1:
+                raise DataError(f"--weights {item}: the checkpoint has backbones {'+'.join(backbones)}; "
+                                "say which one the file is for with NAME=PATH")
+            name, path = backbones[0], item
+        match = [b for b in backbones if b.lower() == name.lower()]
+        if not match:
+            raise DataError(f"--weights {item}: {name} is not a backbone of the checkpoint "
+                            f"({'+'.join(backbones)})")
+        weights[match[0]] = path
+    return weights
+
+
+def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> None:
+    """One error naming every backbone the checkpoint needs that no video can give."""
+    missing = [b for b in backbones if canonical_name(b) is None and b not in weights]
+    if missing:
+        raise DataError(
+            f"{checkpoint_path} was trained on {'+'.join(backbones)} features, and "
+            f"{', '.join(missing)} cannot be extracted from a video file (the demo's Appearance and "
+            "Motion streams exist only for its rendered clips; C3D, GoogLeNet and other published "
+            "feature files come from other extractors; a torchvision classifier needs --weights "
+            f"NAME=PATH). {TRAIN_ON_EXTRACTABLE}")
+
+
+def load_backbones(backbones: list, weights: dict, device: str) -> list:
+    return [build_backbone(canonical_name(b) or b, weights.get(b), device) for b in backbones]
+
+
+def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False) -> Clip:
+    """Features of every every_n-th frame from each backbone, concatenated, sampled to K frames.
+
+    Raises VideoReadError (naming the file) for a video that cannot be decoded.
+    """
+    decoded, streams = {}, []
+    for backbone in backbones:  # backbones with the same input size share one decoding
+        if backbone.short_side not in decoded:
+            decoded[backbone.short_side] = read_frames(path, every_n, None, backbone.short_side)
+        streams.append(backbone.features(decoded[backbone.short_side].frames))
+    features = np.concatenate(streams, axis=1)
+    chosen = sample_frame_indices(len(features), k)
+    padded, mask = pad_frames(features[chosen], k)
+    sampled = decoded[backbones[0].short_side]
+    seen = SeenFrames([sampled.indices[i] for i in chosen],
+                      sampled.frames[chosen] if thumbnails else None)
+    return Clip(video_id(path), padded, mask, seen)
+
+
+def caption_clip(model, vocab, config, clip: Clip, device) -> dict:
+    """{"video_id", "caption", "log_prob", "attention" (L, K)} from the evaluation decoder."""
+    videos = VideoSplit("videos", [clip.video_id], torch.from_numpy(clip.features)[None].to(device),
+                        torch.from_numpy(clip.mask)[None].to(device), [[]])
+    return caption_videos(model, videos, vocab, config.eval, batch_size=1)[0]
+
+
+def report_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def caption_files(checkpoint_path: str, paths: list, every_n: int = 5, weights: Optional[list] = None,
+                  pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
+                  show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
+    """Caption every video file in paths (files or folders); show(f"{id}\\t{caption}") for each.
+
+    Returns (predictions, failed): an unreadable video is reported (report(message naming the
+    file)) and skipped, the others are still captioned. Raises DataError when the checkpoint
+    cannot caption videos at all (backbones that cannot be extracted, another feature size).
+    """
+    payload = checkpoints.load(checkpoint_path)
+    model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
+    if config_overrides is not None:
+        config_overrides(config)
+    backbones = list(config.features.backbones)
+    chosen_weights = parse_weights(weights, backbones)
+    check_extractable(backbones, chosen_weights, checkpoint_path)
+    files = find_videos(paths)
+    if not files:
+        raise DataError(f"no video files in {' '.join(paths)}")
+    device = pick_device(config.train.device)
+    extractors = load_backbones(backbones, chosen_weights, str(device))
+    checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
+    model.to(device)
+
+    predictions, failed = [], {}
+    for path in files:
+        try:
+            clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir))
+        except VideoReadError as error:
+            failed[path] = f"{error}; skipped"
+        except Exception as error:  # a failure PyAV does not classify: still only this file
+            failed[path] = f"cannot caption video {path} ({type(error).__name__}: {error}); skipped"
+        if path in failed:
+            report(failed[path])
+            continue
+        prediction = caption_clip(model, vocab, config, clip, device)
+        show(f"{clip.video_id}\t{prediction['caption']}")
+        if pictures_dir:
+            picture = os.path.join(pictures_dir, f"{clip.video_id}.png")
+            draw_attention(picture, prediction["attention"].numpy(), prediction["caption"], clip.frames,
+                           f"{clip.video_id}: {prediction['caption']}")
+        predictions.append(prediction)
+    return predictions, failed

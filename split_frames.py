@@ -1,0 +1,125 @@
+"""The frames behind a prepared split's features, for its attention pictures.
+
+The loader samples K of a video's n stored features (loader/frames.py); a picture shows the
+frames those features came from. Demo clips are re-rendered from annotations/clips.json. A real
+corpus needs its video files (--videos DIR, file stem = video id; for MSVD, YouTube clip ids
+are accepted too through youtube_mapping.txt) and the frame sampling its feature file records;
+without them a picture shows frame numbers only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Callable, Optional
+
+import h5py
+import numpy as np
+
+from attention_map import SeenFrames
+from extraction.extract import find_videos, video_id
+from extraction.video import VideoReadError, read_frames
+from loader.frames import sample_frame_indices
+from splits.layout import corpus_paths, read_prepared
+
+THUMB_SHORT_SIDE = 64   # decode small: thumbnails are a few dozen pixels wide
+DEMO_CLIPS_FILE = "clips.json"
+MSVD_MAPPING_FILE = "youtube_mapping.txt"
+
+
+def parse_sampling(text: Optional[str]) -> tuple:
+    """'every_n=5' -> (5, None), 'n_frames=28' -> (None, 28), anything else -> (None, None)."""
+    match = re.fullmatch(r"(every_n|n_frames)=(\d+)", text or "")
+    if not match:
+        return None, None
+    value = int(match.group(2))
+    return (value, None) if match.group(1) == "every_n" else (None, value)
+
+
+class SplitFrames:
+    """frames(video_id, n_stored) -> SeenFrames of the K frames the model saw of that video."""
+
+    def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: int = 5,
+                 report: Callable[[str], None] = print):
+        self.k = config.features.n_frames
+        self.report = report
+        paths = corpus_paths(config.corpus.data_root, config.corpus.name)
+        self.demo_specs = self._demo_specs(paths) if config.corpus.name == "Demo" else None
+        self.every_n, self.n_frames = every_n, None
+        self.files = {}
+        if self.demo_specs is not None:
+            return
+        record = read_prepared(paths, split, f"python -m splits.{config.corpus.name}")
+        sampling = self._recorded_sampling(record, config.features.backbones)
+        if sampling != (None, None):
+            self.every_n, self.n_frames = sampling
+        else:
+            report(f"the feature files do not record their frame sampling; pictures assume every_n="
+                   f"{every_n} (the usual convention; change it with --every_n)")
+        if videos_dir:
+            self.files = self._video_files(videos_dir, paths, {v["id"] for v in record["videos"]})
+        else:
+            report("no --videos folder: attention pictures show frame numbers without thumbnails")
+
+    @staticmethod
+    def _demo_specs(paths) -> dict:
+        with open(os.path.join(paths.annotations, DEMO_CLIPS_FILE), encoding="utf-8") as handle:
+            return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
+
+    @staticmethod
+    def _recorded_sampling(record: dict, backbones: list) -> tuple:
+        """The sampling extraction wrote into the first backbone's feature file, if any."""
+        source = record["backbones"].get(backbones[0], {}).get("source")
+        try:
+            with h5py.File(source, "r") as features:
+                value = features.attrs.get("sampling")
+        except (OSError, TypeError):
+            return None, None
+        return parse_sampling(value.decode() if isinstance(value, bytes) else value)
+
+    def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
+        """{video id: file}, by file stem, or for MSVD by YouTube clip id -> vidN."""
+        mapping = {}
+        mapping_file = os.path.join(paths.annotations, MSVD_MAPPING_FILE)
+        if os.path.isfile(mapping_file):
+            from splits.msvd_annotations import read_mapping
+            mapping = read_mapping(mapping_file)
+        files = {}
+        for path in find_videos([videos_dir]):
+            stem = video_id(path)
+            vid = stem if stem in split_ids else mapping.get(stem)
+            if vid in split_ids:
+                files[vid] = path
+        if not files:
+            self.report(f"no video file in {videos_dir} is named after a video of this split; "
+                        "attention pictures show frame numbers without thumbnails")
+        return files
+
+    def frames(self, vid: str, n_stored: int) -> SeenFrames:
+        chosen = sample_frame_indices(n_stored, self.k)
+        if self.demo_specs is not None:  # one stored feature per rendered frame
+            from splits.demo import render_frames
+            return SeenFrames(chosen.tolist(), render_frames(self.demo_specs[vid])[chosen])
+        sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
+        if sampled is None:
+            return self._numbers_only(chosen)
+        return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
+
+    def _numbers_only(self, chosen: np.ndarray) -> SeenFrames:
+        if self.every_n:  # stored feature i is frame i * every_n
+            return SeenFrames((chosen * self.every_n).tolist())
+        return SeenFrames(chosen.tolist(), axis_label="stored feature")
+
+    def _read(self, path: str, vid: str, n_stored: int):
+        """The video's frames sampled as its features were; None (reported) when they do not fit."""
+        try:
+            sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
+        except VideoReadError as error:
+            self.report(f"{error}; the picture of {vid} has no thumbnails")
+            return None
+        if len(sampled.frames) != n_stored:
+            self.report(f"{path} gives {len(sampled.frames)} frames sampled as the features were, but "
+                        f"{vid} has {n_stored} features: another cut of the video? its picture has no "
+                        "thumbnails")
+            return None
+        return sampled
