@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Optional
 
 import checkpoints
 import config as config_module
@@ -36,12 +37,13 @@ def apply_overrides(config, args) -> None:
             config_module.set_field(config, key, value)
 
 
-def caption_split(checkpoint_path: str, split: str, out_dir: str, args=None, pictures: int = 0,
+def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args=None, pictures: int = 0,
                   videos_dir=None) -> dict:
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if args is not None:
         apply_overrides(config, args)
+    split = split or config.corpus.test_split
     device = pick_device(config.train.device)
     if config.corpus.name == "Demo":
         from splits.Demo import build_demo
@@ -121,8 +123,7 @@ def main(argv=None) -> int:
         if args.video is not None:
             return caption_video_files(args)
         out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
-        split = args.split or "test"
-        caption_split(args.checkpoint, split, out_dir, args, int(args.pictures or 0), args.videos)
+        caption_split(args.checkpoint, args.split, out_dir, args, int(args.pictures or 0), args.videos)
     except (DataError, config_module.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
