@@ -35,9 +35,10 @@ def run_id(config) -> str:
 
 
 def make_optimizer(model, t):
+    on_gpu = next(model.parameters()).device.type == "cuda"
     if t.optimizer in ("adam", "amsgrad"):
         return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                                amsgrad=t.optimizer == "amsgrad")
+                                amsgrad=t.optimizer == "amsgrad", fused=on_gpu or None)
     if t.optimizer == "adadelta":
         return torch.optim.Adadelta(model.parameters(), lr=t.lr, rho=t.adadelta_rho,
                                     eps=t.adadelta_eps, weight_decay=t.weight_decay)
@@ -62,7 +63,8 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
                                   config.loader.bucket_by_length)
-    running, bar = 0.0, tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
         batch = make_caption_batch(data.train, data.train_targets, rows)
         logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
@@ -72,13 +74,13 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
         if config.train.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
         optimizer.step()
-        running += float(loss.detach())
+        running += loss.detach()
         step += 1
-        bar.set_postfix(loss=f"{running / i:.3f}")
         if step % config.train.log_every == 0:
-            writer.add_scalar("loss/train", float(loss), step)
-            writer.add_scalar("loss/train_nll", float(nll), step)
-    return running / max(len(batches), 1), step
+            bar.set_postfix(loss=f"{float(running) / i:.3f}")
+            writer.add_scalar("loss/train", float(loss.detach()), step)
+            writer.add_scalar("loss/train_nll", float(nll.detach()), step)
+    return float(running) / max(len(batches), 1), step
 
 
 @torch.no_grad()

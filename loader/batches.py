@@ -26,7 +26,7 @@ def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: tor
     """
     order = torch.randperm(len(targets), generator=generator)
     if bucket_by_length:
-        lengths = targets.lengths.cpu()[order]
+        lengths = targets.lengths[order]
         order = order[torch.sort(lengths, stable=True).indices]
     batches = list(torch.split(order, batch_size))
     shuffle = torch.randperm(len(batches), generator=generator).tolist()
@@ -34,8 +34,8 @@ def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: tor
 
 
 def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:
+    length = int(targets.lengths[rows].max())          # CPU tensors: no device sync
     rows = rows.to(targets.tokens.device)
-    length = int(targets.lengths[rows].max())
     tokens = targets.tokens[rows, :length + 1]
     owners = targets.video_index[rows].to(videos.features.device)
     return CaptionBatch(videos.features[owners], videos.frame_mask[owners],

@@ -12,7 +12,7 @@ from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 @dataclass
 class CaptionTargets:
     tokens: torch.Tensor       # (M, L+2): <bos> w_1 .. w_n <eos> <pad> ...
-    lengths: torch.Tensor      # (M,) target length n + 1 (the words and <eos>)
+    lengths: torch.Tensor      # (M,) target length n + 1 (the words and <eos>), kept on the CPU
     video_index: torch.Tensor  # (M,) row of the caption's video in its VideoSplit
     n_dropped: int = 0         # captions empty after normalisation, or too long when dropped
 
@@ -20,8 +20,9 @@ class CaptionTargets:
         return len(self.lengths)
 
     def to(self, device) -> "CaptionTargets":
-        self.tokens, self.lengths, self.video_index = (
-            t.to(device) for t in (self.tokens, self.lengths, self.video_index))
+        """Tokens and owners go to the device; lengths stay on the CPU, where batches are
+        planned, so building a batch never waits for the GPU."""
+        self.tokens, self.video_index = self.tokens.to(device), self.video_index.to(device)
         return self
 
 

@@ -4,7 +4,8 @@ Both are batched over videos (and beams) with tensor operations only: no Python 
 videos or beams, no .item() per hypothesis. Beam search keeps finished hypotheses aside, so a
 caption that has ended never occupies a beam slot, and scores are sums of log-probabilities.
 
-Speed (benchmark.py measures it; the results are those of the plain step up to float rounding):
+Beam search is arranged for speed (benchmark.py measures it against the plain version; the
+results are the same up to float rounding, which can swap near-tied beams):
 - The beams of a video share its clip: nothing per clip is copied per beam, and the maps that
   read the attended feature phi_t (the LSTM's input weights, W_phi of the deep output) are
   applied to the K frames once per clip, so that a step only mixes those projections with its
@@ -14,7 +15,8 @@ Speed (benchmark.py measures it; the results are those of the plain step up to f
   aside (logsumexp), instead of a log-softmax and a sum over beams x vocabulary.
 - Histories are kept as back-pointers and rebuilt once at the end, not copied every step.
 A model whose step was replaced on the instance (instrumented, as a test does) or that is not
-a plain SALSTM is decoded through model.step with the same search.
+a plain SALSTM is decoded through model.step with the same search. Greedy search always steps
+through model.step: with one row per clip, projecting the frames once costs what it saves.
 """
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ class _SharedClipStep:
         self.projected = F.linear(clips.frames, torch.cat(context_weights))   # (B, K, 4H [+ E])
         self.hidden_weight, self.hidden_bias = _fused_hidden_weights(step)
         self.query = getattr(step.attention, "query", None)
+        self.padding = ~clips.mask.unsqueeze(1)                               # (B, 1, K)
         if self.query is None:                                                # mean pooling
             alpha = clips.mask.to(clips.frames.dtype)
             self.mean_alpha = (alpha / alpha.sum(-1, keepdim=True).clamp(min=1)).unsqueeze(1)
@@ -81,7 +84,7 @@ class _SharedClipStep:
             query = projected[:, 4 * size:4 * size + self.query.out_features]
             energy = step.attention.score(torch.tanh(
                 clips.keys.unsqueeze(1) + query.view(batch, width, 1, -1))).squeeze(-1)
-            alpha = torch.softmax(energy.masked_fill(~clips.mask.unsqueeze(1), float("-inf")), -1)
+            alpha = torch.softmax(energy.masked_fill(self.padding, float("-inf")), -1)
         else:
             alpha = self.mean_alpha.expand(batch, width, n_frames)
         context = torch.bmm(alpha, self.projected).view(batch * width, -1)   # (rows, 4H [+ E])
@@ -90,9 +93,10 @@ class _SharedClipStep:
         embedded = step.embedding(words)
         gates = F.linear(embedded, self.word_weight, step.lstm.bias_ih)
         gates = gates + projected[:, :4 * size] + context[:, :4 * size]
-        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)   # LSTMCell's order
-        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(cell_gate)
-        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
+        in_gate, forget_gate, _, out_gate = torch.sigmoid(gates).chunk(4, dim=-1)  # LSTMCell's order
+        cell_gate = torch.tanh(gates[:, 2 * size:3 * size])
+        cell = torch.addcmul(forget_gate * cell, in_gate, cell_gate)
+        hidden = out_gate * torch.tanh(cell)
         dropped = step.dropout(hidden)
         if step.out_hidden is not None:
             readout = torch.tanh(step.out_hidden(dropped) + embedded + context[:, 4 * size:])
@@ -120,10 +124,23 @@ def _mask_logits(logits, step: int, min_len: int) -> None:
         logits[:, EOS_ID] = float("-inf")
 
 
+def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
+    logits, state, alpha = model.step(words, state, clips)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    log_probs[:, PAD_ID] = float("-inf")
+    log_probs[:, BOS_ID] = float("-inf")
+    if step < min_len:                 # too short to end
+        log_probs[:, EOS_ID] = float("-inf")
+    if step == max_len:                # max_len words said: only <eos> is left
+        eos = log_probs[:, EOS_ID].clone()
+        log_probs.fill_(float("-inf"))
+        log_probs[:, EOS_ID] = eos
+    return log_probs, state, alpha
+
+
 @torch.no_grad()
 def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) -> Decoded:
     clips = model.encode(features, mask)
-    step_fn = _decoder_step(model, clips)
     batch = features.shape[0]
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=features.device)
     state = clips.state
@@ -131,16 +148,10 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) ->
     scores = torch.zeros(batch, device=features.device)
     tokens, alphas = [], []
     for step in range(max_len + 1):
-        logits, state, alpha = step_fn(words, state, 1)
-        logits = logits.float()
-        normaliser = torch.logsumexp(logits, dim=-1)
-        if step == max_len:            # max_len words said: only <eos> is left
-            best, words = logits[:, EOS_ID], torch.full_like(words, EOS_ID)
-        else:
-            _mask_logits(logits, step, min_len)
-            best, words = logits.max(-1)
+        log_probs, state, alpha = _step_log_probs(model, words, state, clips, step, min_len, max_len)
+        best, words = log_probs.max(-1)
         words = words.masked_fill(done, PAD_ID)
-        scores = scores + (best - normaliser).masked_fill(done, 0.0)
+        scores = scores + best.masked_fill(done, 0.0)
         tokens.append(words)
         alphas.append(alpha.masked_fill(done.unsqueeze(-1), 0.0))
         done = done | (words == EOS_ID)
@@ -176,7 +187,11 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     end_beam = torch.zeros(batch, dtype=torch.long, device=device)         # beam it ended from
     parents, history_words, history_alphas = [], [], []                    # per step
     rows = torch.arange(batch, device=device).unsqueeze(1)
-    normaliser = lambda length: float(length) ** length_penalty if length_penalty else 1.0
+    if length_penalty:
+        normalised = lambda scores, length: scores / float(length) ** length_penalty
+    else:
+        normalised = lambda scores, length: scores
+    ranks = {}
 
     for step in range(max_len + 1):
         logits, state, alpha = step_fn(words, state, live)
@@ -195,14 +210,16 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         beam = top_index // per_beam
         word = word_ids.view(batch, -1).gather(1, top_index)
         n_top = top_scores.shape[1]
-        rank = torch.arange(n_top, device=device).expand_as(top_scores)
+        if n_top not in ranks:
+            ranks[n_top] = torch.arange(n_top, device=device).expand(batch, n_top)
+        rank = ranks[n_top]
         is_eos = word == EOS_ID
         # An <eos> among the W best candidates ends a hypothesis (so width 1 is greedy search);
         # any <eos> never goes on as a live beam.
         ends = is_eos & torch.isfinite(top_scores) & (rank < width)
 
         # Hypotheses that end here: keep the best per video if it beats the best so far.
-        end_scores = torch.where(ends, top_scores / normaliser(step + 1),
+        end_scores = torch.where(ends, normalised(top_scores, step + 1),
                                  torch.full_like(top_scores, float("-inf")))
         end_best, end_pick = end_scores.max(1)
         better = end_best > best_score
@@ -225,7 +242,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         words = word.view(-1)
         # Log-probs only fall, so a live beam can at best keep its score, divided by at most
         # the longest length's normaliser when a length penalty rewards length.
-        bound = live_scores.max(1).values / normaliser(max_len + 1)
+        bound = normalised(live_scores.max(1).values, max_len + 1)
         if bool((best_score >= bound).all()):
             break
 

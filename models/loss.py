@@ -10,7 +10,9 @@ from loader.vocabulary import PAD_ID
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
     """caption_sum: NLL summed over each caption's tokens (<eos> included), mean over captions
     (the paper's); token_mean: mean over all real tokens."""
-    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
+    batch, steps, vocab = logits.shape      # flat rows: faster than the (B, V, T) layout
+    nll = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=PAD_ID,
+                          reduction="none").view(batch, steps)
     if reduction == "caption_sum":
         return nll.sum(1).mean()
     if reduction == "token_mean":

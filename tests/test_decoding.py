@@ -105,3 +105,20 @@ def test_attention_weights_are_returned_per_token_and_skip_padded_frames():
     weights = result.attention[0, :length]
     assert torch.allclose(weights.sum(-1), torch.ones(length), atol=1e-5)
     assert float(weights[:, 2:].abs().max()) == 0.0   # frames 2 and 3 of clip 0 are padding
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"model.use_attention": False}, {"model.use_selector": False}, {"model.deep_output": False},
+    {"model.frame_projection": 6, "model.frame_positions": True}, {"model.init_from_mean": False},
+])
+def test_fast_beam_step_equals_the_model_step(overrides):
+    """The shared-clip beam step is DecoderStep's equations rearranged: same search results."""
+    model, _ = tiny_model(**overrides)
+    features, mask = tiny_clips()
+    fast = beam_search(model, features, mask, beam_size=3, max_len=5)
+    original = model.step
+    model.step = lambda *args: original(*args)          # an instance step takes the plain path
+    plain = beam_search(model, features, mask, beam_size=3, max_len=5)
+    assert torch.equal(fast.tokens, plain.tokens) and torch.equal(fast.lengths, plain.lengths)
+    assert torch.allclose(fast.log_probs, plain.log_probs, atol=1e-5)
+    assert torch.allclose(fast.attention, plain.attention, atol=1e-6)

@@ -1,0 +1,76 @@
+"""The benchmark's workload, built in memory: MSVD's real captions and random frame features.
+
+1,970 clips split 1200/100/670 as MSVD's official split (vid1-1200 train, vid1201-1300 val,
+vid1301-1970 test). Each clip gets a random number of frames (40-120 by default) of random
+float32 features; K frames are sampled from it with loader/frames.py, exactly as loader/dataset.py
+samples the stored features of a real corpus. Captions are the shipped English release
+(data/MSVD/annotations/sents_{split}_lc_nopunc.txt), so the vocabulary and the caption lengths,
+which set the cost of every step, are the real ones. Nothing is written to disk.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from loader.captions import build_vocabulary, encode_targets
+from loader.corpus import TrainingData
+from loader.dataset import VideoSplit
+from loader.frames import pad_frames, sample_frame_indices
+
+SPLITS = {"train": (1, 1200), "val": (1201, 1300), "test": (1301, 1970)}
+ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "data", "MSVD", "annotations")
+
+
+def read_captions(split: str, annotations: str = ANNOTATIONS) -> dict:
+    """{vidN: [caption, ...]} from the shipped English release of one split."""
+    path = os.path.join(annotations, f"sents_{split}_lc_nopunc.txt")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: the benchmark reads MSVD's shipped captions "
+                                "(restore it with `git checkout -- data/MSVD/annotations`)")
+    captions = defaultdict(list)
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            vid, tab, caption = line.rstrip("\n").partition("\t")
+            if tab and caption.strip():
+                captions[vid].append(caption.strip())
+    return captions
+
+
+def random_split(name: str, references: dict, rng: np.random.Generator, k: int, dim: int,
+                 min_frames: int, max_frames: int) -> VideoSplit:
+    first, last = SPLITS[name]
+    ids = [f"vid{n}" for n in range(first, last + 1)]
+    features = np.zeros((len(ids), k, dim), dtype=np.float32)
+    masks, counts = [], []
+    for row in range(len(ids)):
+        count = int(rng.integers(min_frames, max_frames + 1))
+        clip = rng.standard_normal((count, dim), dtype=np.float32)   # the whole clip's features
+        frames, mask = pad_frames(clip[sample_frame_indices(count, k)], k)
+        features[row] = frames
+        masks.append(mask)
+        counts.append(count)
+    return VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
+                      frame_mask=torch.from_numpy(np.stack(masks)),
+                      references=[references.get(v, []) for v in ids], n_frames=counts)
+
+
+def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
+                   max_frames: int = 120, device="cpu") -> TrainingData:
+    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload."""
+    rng = np.random.default_rng(seed)
+    k = config.features.n_frames
+    splits = [random_split(name, read_captions(name), rng, k, feature_size, min_frames, max_frames)
+              for name in ("train", "val", "test")]
+    train, val, test = splits
+    missing = [v for s in splits for v, refs in zip(s.video_ids, s.references) if not refs]
+    if missing:
+        raise ValueError(f"{len(missing)} videos have no caption (e.g. {missing[:3]})")
+    vocab = build_vocabulary(train.references, config.loader)
+    targets = [encode_targets(s.references, vocab, config.loader) for s in (train, val)]
+    for split in splits:
+        split.to(device)
+    return TrainingData(train, val, test, vocab, *(t.to(device) for t in targets))
