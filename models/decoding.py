@@ -127,10 +127,7 @@ def _mask_logits(logits, step: int, min_len: int) -> None:
 def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
     logits, state, alpha = model.step(words, state, clips)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    log_probs[:, PAD_ID] = float("-inf")
-    log_probs[:, BOS_ID] = float("-inf")
-    if step < min_len:                 # too short to end
-        log_probs[:, EOS_ID] = float("-inf")
+    _mask_logits(log_probs, step, min_len)
     if step == max_len:                # max_len words said: only <eos> is left
         eos = log_probs[:, EOS_ID].clone()
         log_probs.fill_(float("-inf"))
