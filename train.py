@@ -89,7 +89,8 @@ def validation_loss(model, data, config) -> float:
     model.eval()
     total, count = 0.0, 0
     generator = torch.Generator().manual_seed(0)
-    for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator, True):
+    for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
+                                    config.loader.bucket_by_length):
         batch = make_caption_batch(data.val, data.val_targets, rows)
         logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
         total += float(caption_nll(logits, batch.targets, config.train.loss_reduction)) * len(rows)

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import torch
 
-from loader.batches import caption_batch_order, make_caption_batch
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 from models.decoding import Decoded
-from models.loss import caption_nll
+from config import Config
+from train import validation_loss
 
 
-@torch.no_grad()
 def plain_validation_loss(model, data, config) -> float:
-    """train.validation_loss, but step by step (forward_stepwise) on batches in random order."""
-    model.eval()
-    total, count = 0.0, 0
-    generator = torch.Generator().manual_seed(0)
-    for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator, False):
-        batch = make_caption_batch(data.val, data.val_targets, rows)
-        logits, _ = model.forward_stepwise(batch.features, batch.frame_mask, batch.inputs)
-        total += float(caption_nll(logits, batch.targets, config.train.loss_reduction)) * len(rows)
-        count += len(rows)
-    return total / max(count, 1)
+    """train.validation_loss on the plain path: step by step, batches without length bucketing."""
+    plain = Config.from_dict(config.to_dict())
+    plain.loader.bucket_by_length = False
+    model.fast_teacher_forcing = False
+    try:
+        return validation_loss(model, data, plain)
+    finally:
+        model.fast_teacher_forcing = True
 
 
 # ---- models/decoding.py at d527d58 (beam search only), unchanged below this line ----------

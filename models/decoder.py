@@ -32,11 +32,15 @@ class DecoderStep(nn.Module):
             context = torch.sigmoid(self.selector(hidden)) * context
         embedded = self.embedding(previous_word)
         hidden, cell = self.lstm(torch.cat([embedded, context], dim=-1), (hidden, cell))
-        # Dropout that really applies: on h_t and on the readout (nn.LSTM's dropout would not).
+        return self.output(hidden, embedded, context), (hidden, cell), alpha
+
+    def output(self, hidden, embedded, context):
+        """Word logits from h_t, E[y_{t-1}] and phi_t, for one step or all steps at once.
+
+        Dropout that really applies: on h_t and on the readout (nn.LSTM's dropout would not).
+        """
         dropped = self.dropout(hidden)
-        if self.out_hidden is not None:
-            readout = torch.tanh(self.out_hidden(dropped) + embedded + self.out_context(context))
-            logits = self.readout(self.dropout(readout))
-        else:
-            logits = self.readout(dropped)
-        return logits, (hidden, cell), alpha
+        if self.out_hidden is None:
+            return self.readout(dropped)
+        readout = torch.tanh(self.out_hidden(dropped) + embedded + self.out_context(context))
+        return self.readout(self.dropout(readout))

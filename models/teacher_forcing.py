@@ -60,11 +60,5 @@ def teacher_forced(model, features, mask, inputs):
         hiddens.append(hidden)
         contexts.append(context)
         alphas.append(alpha)
-    hiddens, contexts = torch.stack(hiddens, 1), torch.stack(contexts, 1)
-    dropped = step.dropout(hiddens)
-    if step.out_hidden is not None:
-        readout = torch.tanh(step.out_hidden(dropped) + embedded + step.out_context(contexts))
-        logits = step.readout(step.dropout(readout))
-    else:
-        logits = step.readout(dropped)
+    logits = step.output(torch.stack(hiddens, 1), embedded, torch.stack(contexts, 1))
     return logits, torch.stack(alphas, 1)
