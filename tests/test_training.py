@@ -13,6 +13,7 @@ import checkpoints
 import config as config_module
 import train as train_module
 from splits.Demo import build_demo
+from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
@@ -105,3 +106,12 @@ def test_run_py_errors_are_clear(tmp_path):
                              str(tmp_path / "junk.pt")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resuming_with_another_vocabulary_is_a_clear_error(data_root, tmp_path):
+    config = small_config(data_root, tmp_path, **{"train.epochs": 1})
+    train_module.train(config)
+    config.train.epochs = 2
+    config.loader.max_vocab = 10           # not part of the run id: same folder, other vocabulary
+    with pytest.raises(DataError, match="another vocabulary"):
+        train_module.train(config)
