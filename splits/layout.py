@@ -8,7 +8,8 @@
                                         "dim"}}, "videos": [{"id", "captions", "category",
                                         "n_frames"}]}
         <split>_<backbone>.hdf5         one HDF5 external link per video id into the feature file
-                                        (no feature is copied: a link is a few hundred bytes)
+                                        (relative, so the corpus folder can move; no feature is
+                                        copied: a link is a few hundred bytes)
 """
 from __future__ import annotations
 
@@ -103,9 +104,12 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
                 keys[video["id"]] = key
         split_file = paths.split_features(split, backbone)
         tmp = split_file + ".tmp"
+        # Relative to the link file, which HDF5 resolves from the link file's own folder: the
+        # corpus folder can move as a whole.
+        target = os.path.relpath(source, os.path.dirname(os.path.abspath(split_file)))
         with h5py.File(tmp, "w") as links:
             for vid, key in keys.items():
-                links[vid] = h5py.ExternalLink(source, key)
+                links[vid] = h5py.ExternalLink(target, key)
         os.replace(tmp, split_file)
         meta[backbone] = {"file": os.path.basename(split_file), "source": source, "dim": int(dim)}
     record = {

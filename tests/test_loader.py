@@ -65,3 +65,17 @@ def test_unknown_config_field_is_a_clear_error():
         config_module.build("Demo", **{"model.hiden_size": 3})
     with pytest.raises(config_module.ConfigError, match="expects int"):
         config_module.build("Demo", **{"model.hidden_size": "big"})
+
+
+def test_a_prepared_corpus_folder_can_move(tmp_path, monkeypatch):
+    import shutil
+
+    from loader.dataset import load_split
+    from splits.Demo import build_demo
+    config = config_module.build("Demo", **{"corpus.data_root": str(tmp_path / "before")})
+    build_demo(config, split_sizes=(4, 2, 2), show_progress=False)
+    expected = load_split(config, "train").features
+    shutil.move(str(tmp_path / "before"), str(tmp_path / "after"))
+    monkeypatch.chdir("/")                          # links resolve from their own folder
+    config.corpus.data_root = str(tmp_path / "after")
+    assert np.array_equal(load_split(config, "train").features.numpy(), expected.numpy())
