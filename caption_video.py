@@ -20,11 +20,12 @@ from attention_map import SeenFrames, draw_attention
 from evaluation import caption_videos
 from extraction.backbones import BACKBONES, build_backbone, canonical_name
 from extraction.extract import find_videos, video_id
-from extraction.video import VideoReadError, read_frames
+from extraction.video import VideoReadError, parse_sampling, read_frames
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
+DEFAULT_EVERY_N = 5
 TRAIN_ON_EXTRACTABLE = (
     "To caption your own videos, train on features this project extracts from video files "
     f"({', '.join(BACKBONES)}), for example:\n"
@@ -76,15 +77,17 @@ def load_backbones(backbones: list, weights: dict, device: str) -> list:
     return [build_backbone(canonical_name(b) or b, weights.get(b), device) for b in backbones]
 
 
-def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False) -> Clip:
-    """Features of every every_n-th frame from each backbone, concatenated, sampled to K frames.
+def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False,
+              n_sampled: Optional[int] = None) -> Clip:
+    """Features of every every_n-th frame (or of n_sampled frames spread over the clip) from each
+    backbone, concatenated, sampled to K frames.
 
     Raises VideoReadError (naming the file) for a video that cannot be decoded.
     """
     decoded, streams = {}, []
     for backbone in backbones:  # backbones with the same input size share one decoding
         if backbone.short_side not in decoded:
-            decoded[backbone.short_side] = read_frames(path, every_n, None, backbone.short_side)
+            decoded[backbone.short_side] = read_frames(path, every_n, n_sampled, backbone.short_side)
         streams.append(backbone.features(decoded[backbone.short_side].frames))
     features = np.concatenate(streams, axis=1)
     chosen = sample_frame_indices(len(features), k)
@@ -106,7 +109,18 @@ def report_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
-def caption_files(checkpoint_path: str, paths: list, every_n: int = 5, weights: Optional[list] = None,
+def frame_sampling(payload: dict, every_n: Optional[int]) -> tuple:
+    """(every_n, n_sampled) for new videos: --every_n if given, else what the training features
+    recorded (extraction writes it into its files), else every 5th frame, the usual convention."""
+    if every_n is not None:
+        return every_n, None
+    recorded_every_n, recorded_count = parse_sampling(payload.get("feature_sampling"))
+    if recorded_every_n is None and recorded_count is None:
+        return DEFAULT_EVERY_N, None
+    return recorded_every_n or DEFAULT_EVERY_N, recorded_count
+
+
+def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
                   pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
                   show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
     """Caption every video file in paths (files or folders); show(f"{id}\\t{caption}") for each.
@@ -130,10 +144,12 @@ def caption_files(checkpoint_path: str, paths: list, every_n: int = 5, weights: 
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
     model.to(device)
 
+    every_n, n_sampled = frame_sampling(payload, every_n)
     predictions, failed = [], {}
     for path in files:
         try:
-            clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir))
+            clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir),
+                             n_sampled)
         except VideoReadError as error:
             failed[path] = f"{error}; skipped"
         except Exception as error:  # a failure PyAV does not classify: still only this file

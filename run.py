@@ -10,8 +10,8 @@ A split: writes <split>_predictions.json / .csv (video id, caption, references) 
 checkpoint or in --out; --pictures N draws the attention of the split's first N videos into
 <out>/attention/<video id>.png (thumbnails: demo clips are re-rendered, a real corpus needs
 --videos DIR with its video files).
-Video files (--video): features are extracted with the checkpoint's backbones (every --every_n
-frames, as extraction does), and one line `video_id<TAB>caption` is printed per video; an
+Video files (--video): features are extracted with the checkpoint's backbones (with the frame
+sampling recorded with its training features, or every --every_n frames), and one line `video_id<TAB>caption` is printed per video; an
 unreadable video is reported and skipped (exit status 1). --pictures DIR: one PNG per video.
 Any config field may be overridden (--corpus.data_root, --eval.*); fields that change the
 model's shape cannot, since the weights fix them.
@@ -59,7 +59,7 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     print(f"predictions and scores written to {out_dir}/{split}_*")
     if pictures > 0:
         draw_split_pictures(predictions[:pictures], videos, config, split, videos_dir,
-                            os.path.join(out_dir, "attention"), getattr(args, "every_n", 5))
+                            os.path.join(out_dir, "attention"), getattr(args, "every_n", None) or 5)
     return scores
 
 
@@ -101,9 +101,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
                         help="caption these video files (or the video files of these folders) instead of a split")
-    parser.add_argument("--every_n", type=int, default=5, metavar="N",
-                        help="with --video: features of every Nth frame, as extraction does (default 5); for split "
-                             "pictures: the sampling assumed when a feature file records none")
+    parser.add_argument("--every_n", type=int, default=None, metavar="N",
+                        help="with --video: features of every Nth frame (default: the sampling recorded with "
+                             "the checkpoint's training features, else 5); for split pictures: the sampling "
+                             "assumed when a feature file records none (default 5)")
     parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
                         help="with --video: weights file of a backbone that needs one (ResNet152=resnet152.pth)")
     parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
                         help="for split pictures: the corpus's video files, for thumbnails")
     config_module.add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.every_n < 1:
+    if args.every_n is not None and args.every_n < 1:
         parser.error("--every_n must be at least 1")
     if args.video is not None and args.videos is not None:
         parser.error("--videos (thumbnails for split pictures) goes without --video (files to caption)")

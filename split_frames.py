@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Callable, Optional
 
 import h5py
@@ -18,22 +17,13 @@ import numpy as np
 
 from attention_map import SeenFrames
 from extraction.extract import find_videos, video_id
-from extraction.video import VideoReadError, read_frames
+from extraction.video import VideoReadError, parse_sampling, read_frames
 from loader.frames import sample_frame_indices
 from splits.layout import corpus_paths, read_prepared
 
 THUMB_SHORT_SIDE = 64   # decode small: thumbnails are a few dozen pixels wide
 DEMO_CLIPS_FILE = "clips.json"
 MSVD_MAPPING_FILE = "youtube_mapping.txt"
-
-
-def parse_sampling(text: Optional[str]) -> tuple:
-    """'every_n=5' -> (5, None), 'n_frames=28' -> (None, 28), anything else -> (None, None)."""
-    match = re.fullmatch(r"(every_n|n_frames)=(\d+)", text or "")
-    if not match:
-        return None, None
-    value = int(match.group(2))
-    return (value, None) if match.group(1) == "every_n" else (None, value)
 
 
 class SplitFrames:

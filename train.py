@@ -199,7 +199,7 @@ def train(config, new_run: bool = False) -> dict:
                 progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
                 checkpoints.save(best_path, {"model": model.state_dict(), "config": config.to_dict(),
                                              "vocab": data.vocab.to_list(), "feature_size": data.feature_size,
-                                             "epoch": epoch, "val_scores": scores, "val_loss": val_loss})
+                                             "feature_sampling": data.train.sampling, "epoch": epoch, "val_scores": scores, "val_loss": val_loss})
             else:
                 progress["bad_epochs"] += 1
             scheduler.step(metric)

@@ -7,6 +7,7 @@ converted to RGB, so a long or high-resolution video never sits in memory at ful
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -46,6 +47,16 @@ def check_sampling(every_n: Optional[int], n_frames: Optional[int]) -> None:
 def sampling_name(every_n: Optional[int], n_frames: Optional[int]) -> str:
     """How frames were chosen, as stored in the feature file ('every_n=5' or 'n_frames=28')."""
     return f"n_frames={n_frames}" if n_frames is not None else f"every_n={every_n}"
+
+
+def parse_sampling(text: Optional[str]) -> tuple:
+    """sampling_name's inverse: 'every_n=5' -> (5, None), 'n_frames=28' -> (None, 28),
+    anything else (nothing recorded) -> (None, None)."""
+    match = re.fullmatch(r"(every_n|n_frames)=(\d+)", text or "")
+    if not match:
+        return None, None
+    value = int(match.group(2))
+    return (value, None) if match.group(1) == "every_n" else (None, value)
 
 
 def read_frames(path: str, every_n: int = 5, n_frames: Optional[int] = None,

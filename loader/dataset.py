@@ -6,6 +6,7 @@ Features are read once from the per-split HDF5 files written by splits/ and kept
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ class VideoSplit:
     references: list                  # per video, the raw caption strings
     categories: list = field(default_factory=list)
     n_frames: list = field(default_factory=list)   # stored frames per video, before sampling
+    sampling: Optional[str] = None    # frame sampling the feature extractor recorded ('every_n=5')
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -39,16 +41,17 @@ class VideoSplit:
         return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
                           self.frame_mask[index], [self.references[i] for i in indices],
                           [self.categories[i] for i in indices] if self.categories else [],
-                          [self.n_frames[i] for i in indices] if self.n_frames else [])
+                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling)
 
 
 def prepare_command(corpus: str) -> str:
     return f"python -m splits.{corpus}"
 
 
-def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> np.ndarray:
+def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> tuple:
+    """(N, K, D) features of the videos, and the sampling recorded in the linked feature file."""
     with open_hdf5(path, fix) as features:
-        out = None
+        out, sampling = None, None
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
             try:
                 dataset = features[vid]
@@ -61,8 +64,9 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str)
                                 f"file it links to moved or changed: run `{fix}` again") from None
             if out is None:
                 out = np.zeros((len(video_ids), k, frames.shape[1]), dtype=np.float32)
+                sampling = dataset.file.attrs.get("sampling")     # the linked file's, not ours
             out[row, :len(frames)] = frames
-    return out
+    return out, sampling.decode() if isinstance(sampling, bytes) else sampling
 
 
 def load_split(config, split: str) -> VideoSplit:
@@ -82,12 +86,12 @@ def load_split(config, split: str) -> VideoSplit:
     ids = [v["id"] for v in videos]
     counts = [v["n_frames"] for v in videos]
     k = config.features.n_frames
-    streams = [_read_backbone(paths.split_features(split, b), ids, counts, k, fix)
-               for b in config.features.backbones]
+    streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k, fix)
+                               for b in config.features.backbones))
     mask = np.stack([pad_frames(np.zeros((min(c, k), 1), np.float32), k)[1] for c in counts])
     return VideoSplit(
         name=split, video_ids=ids,
         features=torch.from_numpy(np.concatenate(streams, axis=2)),
         frame_mask=torch.from_numpy(mask),
         references=[list(v["captions"]) for v in videos],
-        categories=[v.get("category") for v in videos], n_frames=counts)
+        categories=[v.get("category") for v in videos], n_frames=counts, sampling=samplings[0])

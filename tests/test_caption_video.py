@@ -105,12 +105,16 @@ def corpus(tmp_path_factory):
     checkpoint = root / "best.pt"
     checkpoints.save(str(checkpoint), {"model": model.state_dict(), "config": config.to_dict(),
                                        "vocab": data.vocab.to_list(), "feature_size": data.feature_size,
-                                       "epoch": 0})
+                                       "feature_sampling": data.train.sampling, "epoch": 0})
     test = load_split(config, "test")
     captions = {p["video_id"]: p["caption"]
                 for p in caption_videos(model, test, data.vocab, config.eval, 8)}
     return SimpleNamespace(root=root, config=config, model=model, vocab=data.vocab, test=test,
                            checkpoint=checkpoint, references=references, captions=captions)
+
+
+def test_the_extractors_frame_sampling_reaches_the_loader(corpus):
+    assert corpus.test.sampling == f"every_n={EVERY_N}" and EVERY_N != 5
 
 
 def test_each_clip_is_described_by_one_of_its_own_references(corpus):
@@ -136,8 +140,9 @@ def test_run_py_captions_video_files_and_skips_a_corrupt_one(corpus, tmp_path, c
     broken = tmp_path / "broken_clip.avi"
     whole = (VIDEOS / "j2Dhf-xFUxU_13_20.avi").read_bytes()
     broken.write_bytes(whole[:len(whole) // 2])                   # a cut-off download
+    # No --every_n: the checkpoint knows how its training features sampled frames.
     status, out, err = run_py(capsys, "--checkpoint", corpus.checkpoint, "--video", VIDEOS, broken,
-                              "--every_n", EVERY_N, "--pictures", tmp_path / "pictures")
+                              "--pictures", tmp_path / "pictures")
     assert status == 1, err[-2000:]
     printed = dict(line.split("\t") for line in out.splitlines())
     assert printed == {clip: corpus.captions[vid] for clip, vid in CLIP_TO_VID.items()}
