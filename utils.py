@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
+import shutil
+import subprocess
 import tempfile
+import threading
 
 import numpy as np
 import torch
@@ -70,11 +74,6 @@ def atomic_torch_save(obj, path: str) -> None:
 # Rouge and Cider from pycocoevalcap. No SPICE: it downloads Stanford models at run time.
 # pycocoevalcap is imported lazily so that captioning a video never needs it (or Java).
 # ---------------------------------------------------------------------------------------------
-import queue  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-
 METRIC_NAMES = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")
 PER_VIDEO_KEY = "per_video"  # in CaptionScorer.score's result: {video_id: {metric: score x 100}}
 JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java. Install a Java "
