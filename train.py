@@ -30,7 +30,7 @@ def run_id(config) -> str:
     name = t.run_name or (
         f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
         f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
-        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}")
+        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}")
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
@@ -67,8 +67,10 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
     running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
         batch = make_caption_batch(data.train, data.train_targets, rows)
-        logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
-        loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
+        with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
+                            enabled=config.train.autocast_bf16):
+            logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
+            loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.train.clip_norm > 0:

@@ -115,3 +115,12 @@ def test_resuming_with_another_vocabulary_is_a_clear_error(data_root, tmp_path):
     config.loader.max_vocab = 10           # not part of the run id: same folder, other vocabulary
     with pytest.raises(DataError, match="another vocabulary"):
         train_module.train(config)
+
+
+def test_bf16_autocast_switch_trains_and_keeps_its_own_run_folder(data_root, tmp_path):
+    config = small_config(data_root, tmp_path, **{"train.epochs": 1, "train.autocast_bf16": True})
+    scores = train_module.train(config)
+    assert train_module.run_id(config).endswith("_bf16")
+    assert scores["CIDEr"] >= 0.0
+    state = checkpoints.load(str(tmp_path / train_module.run_id(config) / "last.pt"))
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
