@@ -27,6 +27,7 @@ import checkpoints
 import config as config_module
 from evaluation import evaluate, write_predictions
 from loader.dataset import load_split
+from train import shown
 from utils import CaptionScorer, DataError, pick_device
 
 
@@ -54,8 +55,7 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     with CaptionScorer(config.eval.metrics) as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
-    shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
-    print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown}")
+    print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions and scores written to {out_dir}/{split}_*")
     if pictures > 0:
         draw_split_pictures(predictions[:pictures], videos, config, split, videos_dir,

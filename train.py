@@ -136,6 +136,21 @@ def config_changes(saved: dict, current: dict) -> list:
             if current.get(section, {}).get(name) != value]
 
 
+def model_payload(model, config, data) -> dict:
+    """What run.py needs to rebuild and use the model from a checkpoint alone."""
+    return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
+            "feature_size": data.feature_size, "feature_sampling": data.train.sampling}
+
+
+def numeric(scores: dict) -> dict:
+    """The corpus-level scores (per-video and per-category tables left out)."""
+    return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+
+
+def shown(scores: dict) -> str:
+    return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items())
+
+
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
     check_select_metric(config)
@@ -191,39 +206,35 @@ def train(config, new_run: bool = False) -> dict:
             lr = optimizer.param_groups[0]["lr"]
             writer.add_scalar("loss/val", val_loss, epoch)
             writer.add_scalar("lr", lr, epoch)
-            for name, value in scores.items():
-                if isinstance(value, (int, float)):
-                    writer.add_scalar(f"val/{name}", value, epoch)
-            shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
+            for name, value in numeric(scores).items():
+                writer.add_scalar(f"val/{name}", value, epoch)
             print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
-                  f"val {shown}, lr {lr:.2g}{' *best*' if improved else ''}", flush=True)
+                  f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}", flush=True)
             if improved:
                 progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
-                checkpoints.save(best_path, {"model": model.state_dict(), "config": config.to_dict(),
-                                             "vocab": data.vocab.to_list(), "feature_size": data.feature_size,
-                                             "feature_sampling": data.train.sampling, "epoch": epoch, "val_scores": scores, "val_loss": val_loss})
+                checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
+                                             "val_scores": numeric(scores), "val_loss": val_loss})
             else:
                 progress["bad_epochs"] += 1
             scheduler.step(metric)
             progress["epoch"] = epoch
             progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                        "lr": lr, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}})
+                                        "lr": lr, **numeric(scores)})
             patience = config.train.early_stop_patience
             if patience and progress["bad_epochs"] >= patience:
                 print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
                 progress["finished"] = True
-            checkpoints.save(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            checkpoints.save(last_path, {**model_payload(model, config, data),
+                                         "optimizer": optimizer.state_dict(),
                                          "scheduler": scheduler.state_dict(), "progress": progress,
-                                         "rng": rng_state(), "config": config.to_dict(),
-                                         "vocab": data.vocab.to_list(), "feature_size": data.feature_size})
+                                         "rng": rng_state()})
 
         best = checkpoints.load(best_path, map_location=device)
         model.load_state_dict(best["model"])
         scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
     writer.close()
     write_predictions(predictions, data.test, scores, run_dir, config.corpus.test_split)
-    shown = " ".join(f"{k} {v:.1f}" for k, v in scores.items() if isinstance(v, (int, float)))
-    print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown}")
+    print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown(scores)}")
     return scores
 
 
