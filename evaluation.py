@@ -41,6 +41,15 @@ def evaluate(model, videos, vocab, config, scorer) -> tuple:
     return scores, predictions
 
 
+def numeric(scores: dict) -> dict:
+    """The corpus-level scores (per-video and per-category tables left out)."""
+    return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+
+
+def shown(scores: dict) -> str:
+    return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items())
+
+
 def per_category(scores: dict, videos) -> dict:
     """Mean per-video score of each category (MSR-VTT's genre, the demo's clip kind)."""
     per_video = scores.get(PER_VIDEO_KEY, {})

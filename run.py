@@ -25,9 +25,8 @@ from typing import Optional
 
 import checkpoints
 import config as config_module
-from evaluation import evaluate, write_predictions
+from evaluation import evaluate, shown, write_predictions
 from loader.dataset import load_split
-from train import shown
 from utils import CaptionScorer, DataError, pick_device
 
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 import checkpoints
 import config as config_module
-from evaluation import evaluate, write_predictions
+from evaluation import evaluate, numeric, shown, write_predictions
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models.loss import caption_nll, training_loss
@@ -140,15 +140,6 @@ def model_payload(model, config, data) -> dict:
     """What run.py needs to rebuild and use the model from a checkpoint alone."""
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling}
-
-
-def numeric(scores: dict) -> dict:
-    """The corpus-level scores (per-video and per-category tables left out)."""
-    return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
-
-
-def shown(scores: dict) -> str:
-    return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items())
 
 
 def train(config, new_run: bool = False) -> dict:
