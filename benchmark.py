@@ -456,7 +456,8 @@ def markdown(report: dict) -> str:
 # ------------------------------------------------------------------------------ main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated, from {','.join(STAGES)}")

@@ -29,7 +29,8 @@ def run(corpus: str, description: str, add_options, read_corpus, argv=None) -> i
     read_corpus(config, args) -> CorpusSplits. Bad input ends with its message and status 2.
     """
     parser = argparse.ArgumentParser(prog=f"python -m splits.{corpus}", description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     add_options(parser)
     config_module.add_arguments(parser, default_preset=corpus)
     args = parser.parse_args(argv)
