@@ -12,12 +12,12 @@ import json
 import os
 from typing import Callable, Optional
 
-import h5py
 import numpy as np
 
 from attention_map import SeenFrames
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames
+from loader.dataset import recorded_sampling
 from loader.frames import sample_frame_indices
 from splits.layout import corpus_paths, read_prepared
 
@@ -40,7 +40,7 @@ class SplitFrames:
         if self.demo_specs is not None:
             return
         record = read_prepared(paths, split, f"python -m splits.{config.corpus.name}")
-        sampling = self._recorded_sampling(record, config.features.backbones)
+        sampling = parse_sampling(recorded_sampling(config, split))
         if sampling != (None, None):
             self.every_n, self.n_frames = sampling
         else:
@@ -55,17 +55,6 @@ class SplitFrames:
     def _demo_specs(paths) -> dict:
         with open(os.path.join(paths.annotations, DEMO_CLIPS_FILE), encoding="utf-8") as handle:
             return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
-
-    @staticmethod
-    def _recorded_sampling(record: dict, backbones: list) -> tuple:
-        """The sampling extraction wrote into the first backbone's feature file, if any."""
-        source = record["backbones"].get(backbones[0], {}).get("source")
-        try:
-            with h5py.File(source, "r") as features:
-                value = features.attrs.get("sampling")
-        except (OSError, TypeError):
-            return None, None
-        return parse_sampling(value.decode() if isinstance(value, bytes) else value)
 
     def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
         """{video id: file}, by file stem, or for MSVD by YouTube clip id -> vidN."""

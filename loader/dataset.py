@@ -64,9 +64,27 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str)
                                 f"file it links to moved or changed: run `{fix}` again") from None
             if out is None:
                 out = np.zeros((len(video_ids), k, frames.shape[1]), dtype=np.float32)
-                sampling = dataset.file.attrs.get("sampling")     # the linked file's, not ours
+                sampling = _recorded_sampling(dataset)
             out[row, :len(frames)] = frames
-    return out, sampling.decode() if isinstance(sampling, bytes) else sampling
+    return out, sampling
+
+
+def _recorded_sampling(dataset) -> Optional[str]:
+    """The frame sampling extraction wrote into the feature file a linked dataset lives in."""
+    value = dataset.file.attrs.get("sampling")     # the linked file's attributes, not the link file's
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def recorded_sampling(config, split: str) -> Optional[str]:
+    """The sampling of the first backbone's features of a prepared split, without loading them."""
+    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
+    fix = prepare_command(config.corpus.name)
+    record = read_prepared(paths, split, fix)
+    with open_hdf5(paths.split_features(split, config.features.backbones[0]), fix) as features:
+        try:
+            return _recorded_sampling(features[record["videos"][0]["id"]])
+        except (KeyError, OSError, IndexError):
+            return None
 
 
 def load_split(config, split: str) -> VideoSplit:
