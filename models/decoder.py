@@ -39,8 +39,13 @@ class DecoderStep(nn.Module):
 
         Dropout that really applies: on h_t and on the readout (nn.LSTM's dropout would not).
         """
+        return self.output_from_projected(
+            hidden, embedded, self.out_context(context) if self.out_context is not None else None)
+
+    def output_from_projected(self, hidden, embedded, projected_context):
+        """output() with W_phi phi_t already computed (beam search mixes it per clip)."""
         dropped = self.dropout(hidden)
         if self.out_hidden is None:
             return self.readout(dropped)
-        readout = torch.tanh(self.out_hidden(dropped) + embedded + self.out_context(context))
+        readout = torch.tanh(self.out_hidden(dropped) + embedded + projected_context)
         return self.readout(self.dropout(readout))

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from models.fused_step import FusedStep
 
 
 @dataclass
@@ -50,60 +51,29 @@ class _ModelStep:
 
 
 class _SharedClipStep:
-    """DecoderStep's equations for rows that are `width` beams of each clip, clips not repeated.
+    """FusedStep's equations for rows that are `width` beams of each clip, clips not repeated.
 
     Each clip's frames go through every linear map that reads phi_t = beta_t sum_i alpha_i v_i
     once: phi_t's share of the LSTM gates and of the deep output is beta_t sum_i alpha_i (W v_i).
-    Everything that reads h_{t-1} (LSTM W_hh, attention W_a, gate w_beta) is one product.
     """
 
     def __init__(self, model, clips):
-        from models.teacher_forcing import _fused_hidden_weights
-        step = self.step = model.decoder
+        self.fused = FusedStep(model.decoder)
         self.clips = clips
-        self.size = step.lstm.hidden_size
-        n_embed = step.embedding.embedding_dim
-        self.word_weight = step.lstm.weight_ih[:, :n_embed]
-        context_weights = [step.lstm.weight_ih[:, n_embed:]]
-        if step.out_context is not None:
-            context_weights.append(step.out_context.weight)
-        self.projected = F.linear(clips.frames, torch.cat(context_weights))   # (B, K, 4H [+ E])
-        self.hidden_weight, self.hidden_bias = _fused_hidden_weights(step)
-        self.query = getattr(step.attention, "query", None)
-        self.padding = ~clips.mask.unsqueeze(1)                               # (B, 1, K)
-        if self.query is None:                                                # mean pooling
-            alpha = clips.mask.to(clips.frames.dtype)
-            self.mean_alpha = (alpha / alpha.sum(-1, keepdim=True).clamp(min=1)).unsqueeze(1)
+        self.projected = F.linear(clips.frames, self.fused.context_maps())   # (B, K, 4H [+ E])
 
     def __call__(self, words, state, width: int):
-        step, clips, size = self.step, self.clips, self.size
+        fused, step, size = self.fused, self.fused.step, self.fused.size
         hidden, cell = state
-        batch, n_frames = clips.mask.shape
-        projected = F.linear(hidden, self.hidden_weight, self.hidden_bias)
-        if self.query is not None:
-            query = projected[:, 4 * size:4 * size + self.query.out_features]
-            energy = step.attention.score(torch.tanh(
-                clips.keys.unsqueeze(1) + query.view(batch, width, 1, -1))).squeeze(-1)
-            alpha = torch.softmax(energy.masked_fill(self.padding, float("-inf")), -1)
-        else:
-            alpha = self.mean_alpha.expand(batch, width, n_frames)
-        context = torch.bmm(alpha, self.projected).view(batch * width, -1)   # (rows, 4H [+ E])
-        if step.selector is not None:
-            context = torch.sigmoid(projected[:, -1:]) * context
+        hidden_gates, query, beta = fused.read_hidden(hidden)
+        alpha = fused.attention_weights(query, self.clips, width)            # (B, W, K)
+        context = fused.gated(beta, torch.bmm(alpha, self.projected).flatten(0, 1))
         embedded = step.embedding(words)
-        gates = F.linear(embedded, self.word_weight, step.lstm.bias_ih)
-        gates = gates + projected[:, :4 * size] + context[:, :4 * size]
-        in_gate, forget_gate, _, out_gate = torch.sigmoid(gates).chunk(4, dim=-1)  # LSTMCell's order
-        cell_gate = torch.tanh(gates[:, 2 * size:3 * size])
-        cell = torch.addcmul(forget_gate * cell, in_gate, cell_gate)
-        hidden = out_gate * torch.tanh(cell)
-        dropped = step.dropout(hidden)
-        if step.out_hidden is not None:
-            readout = torch.tanh(step.out_hidden(dropped) + embedded + context[:, 4 * size:])
-            logits = step.readout(step.dropout(readout))
-        else:
-            logits = step.readout(dropped)
-        return logits, (hidden, cell), alpha.reshape(batch * width, n_frames)
+        gates = fused.word_gates(embedded) + hidden_gates + context[:, :4 * size]
+        hidden, cell = fused.lstm(gates, cell)
+        projected_context = context[:, 4 * size:] if step.out_context is not None else None
+        logits = step.output_from_projected(hidden, embedded, projected_context)
+        return logits, (hidden, cell), alpha.flatten(0, 1)
 
 
 def _decoder_step(model, clips):
