@@ -6,7 +6,8 @@ one map at a time. This is the same step rearranged for speed, written once:
   one matrix product;
 - attention weights are computed for `width` rows per clip (the beams of beam search; width 1
   in teacher forcing) against keys stored once per clip;
-- the LSTM update applies the sigmoid to all gates at once.
+- parts of a product are taken with split/chunk, whose backward writes each gradient once
+  (a slice's backward fills a zero tensor of the whole product, once per step).
 The callers choose how phi_t enters the gates: teacher forcing multiplies phi_t by the LSTM's
 input weights each step; beam search mixes frames projected by those weights once per clip.
 tests/test_fast_path.py and tests/test_decoding.py check both against DecoderStep.
@@ -35,6 +36,7 @@ class FusedStep:
             weights.append(step.selector.weight)
             biases.append(step.selector.bias)
         self.hidden_weight, self.hidden_bias = torch.cat(weights), torch.cat(biases)
+        self.hidden_parts = [w.shape[0] for w in weights]
 
     def context_maps(self) -> torch.Tensor:
         """Rows of every map that reads phi_t: the LSTM gates' [4H], then W_phi's [E] if any."""
@@ -50,11 +52,13 @@ class FusedStep:
     def read_hidden(self, hidden: torch.Tensor):
         """h_{t-1} -> (its share of the LSTM gates, attention query or None, beta logit or None)."""
         projected = F.linear(hidden, self.hidden_weight, self.hidden_bias)
-        gates_end = 4 * self.size
-        query_end = gates_end + (self.query.out_features if self.query is not None else 0)
-        query = projected[:, gates_end:query_end] if self.query is not None else None
-        beta = projected[:, query_end:] if self.step.selector is not None else None
-        return projected[:, :gates_end], query, beta
+        # split, not slices: its backward writes each part's gradient once, where every
+        # slice's backward would fill a zero tensor of the whole product.
+        parts = iter(projected.split(self.hidden_parts, dim=-1))
+        gates = next(parts)
+        query = next(parts) if self.query is not None else None
+        beta = next(parts) if self.step.selector is not None else None
+        return gates, query, beta
 
     def attention_weights(self, query, clips, width: int) -> torch.Tensor:
         """alpha (B, width, K) for rows that are `width` consecutive rows per clip."""
@@ -74,8 +78,7 @@ class FusedStep:
 
     def lstm(self, gates: torch.Tensor, cell: torch.Tensor):
         """nn.LSTMCell's update from its summed gate inputs (its order: input, forget, cell, output)."""
-        size = self.size
-        in_gate, forget_gate, _, out_gate = torch.sigmoid(gates).chunk(4, dim=-1)
-        cell_gate = torch.tanh(gates[..., 2 * size:3 * size])
-        cell = torch.addcmul(forget_gate * cell, in_gate, cell_gate)
+        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)
+        in_gate, forget_gate, out_gate = in_gate.sigmoid(), forget_gate.sigmoid(), out_gate.sigmoid()
+        cell = torch.addcmul(forget_gate * cell, in_gate, cell_gate.tanh())
         return out_gate * torch.tanh(cell), cell

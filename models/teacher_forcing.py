@@ -22,11 +22,12 @@ def teacher_forced(model, features, mask, inputs):
     embedded = step.embedding(inputs)                                        # (B, T, E)
     word_gates = fused.word_gates(embedded)                                  # (B, T, 4H)
     hiddens, contexts, alphas = [], [], []
-    for t in range(inputs.shape[1]):
+    # unbind, not word_gates[:, t]: one backward for all steps instead of a zero fill per step
+    for step_word_gates in word_gates.unbind(1):
         hidden_gates, query, beta = fused.read_hidden(hidden)
         alpha = fused.attention_weights(query, clips, width=1)               # (B, 1, K)
         context = fused.gated(beta, torch.bmm(alpha, clips.frames).squeeze(1))
-        gates = word_gates[:, t] + hidden_gates + F.linear(context, fused.context_weight)
+        gates = step_word_gates + hidden_gates + F.linear(context, fused.context_weight)
         hidden, cell = fused.lstm(gates, cell)
         hiddens.append(hidden)
         contexts.append(context)
