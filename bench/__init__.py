@@ -1,1 +1,2 @@
-"""Helpers of benchmark.py: the in-memory MSVD-shaped workload and the baselines it compares to."""
+"""The pieces of benchmark.py: workload, the two paths compared, timing, one module per stage,
+the report, and the frozen baseline code (baseline.py)."""

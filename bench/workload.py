@@ -9,13 +9,14 @@ which set the cost of every step, are the real ones. Nothing is written to disk.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 
 import numpy as np
 import torch
 
-from loader.captions import build_vocabulary, encode_targets
+from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
@@ -74,3 +75,11 @@ def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frame
     for split in splits:
         split.to(device)
     return TrainingData(train, val, test, vocab, *(t.to(device) for t in targets))
+
+
+def subset_data(data, targets_name: str, rows: torch.Tensor):
+    """data with only the given caption rows as its training (or validation) targets."""
+    targets = getattr(data, targets_name)
+    rows = rows.to(targets.tokens.device)
+    subset = CaptionTargets(targets.tokens[rows], targets.lengths[rows], targets.video_index[rows])
+    return dataclasses.replace(data, **{targets_name: subset})

@@ -1,0 +1,49 @@
+"""The two paths the benchmark compares: this code ("fast") and the baseline ("plain").
+
+The fast path may run under bf16 autocast (--autocast bf16); the baseline never does, so that
+its numbers stay those of the plain float32 code.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+
+from models.sa_lstm import build_model
+from train import make_optimizer
+
+
+def fast_scope(args, device):
+    """Where this code runs: plain float32, or under bf16 autocast with --autocast bf16."""
+    if args.autocast == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def in_scope(args, device, fn):
+    def scoped(*a, **k):
+        with fast_scope(args, device):
+            return fn(*a, **k)
+    return scoped
+
+
+def wants_baseline(args, stage: str) -> bool:
+    """--quick leaves out the slowest baselines (validation loss, decoding of the test set)."""
+    return not args.no_baseline and not (args.quick and stage in ("val_loss", "beam_test"))
+
+
+def build_paths(config, data, device, with_baseline: bool):
+    """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
+
+    The plain model is a copy of the fast one that uses the step-by-step teacher forcing, and
+    its config turns off length bucketing: the training path before the speed-up work."""
+    model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    plain_model = copy.deepcopy(model)
+    plain_model.fast_teacher_forcing = False
+    plain_config = copy.deepcopy(config)
+    plain_config.loader.bucket_by_length = False
+    paths = {"fast": (model, make_optimizer(model, config.train), config)}
+    if with_baseline:
+        paths["plain"] = (plain_model, make_optimizer(plain_model, plain_config.train), plain_config)
+    return model, paths

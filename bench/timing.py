@@ -1,0 +1,64 @@
+"""How the benchmark measures: a synchronised wall clock, and where it ran (device, load)."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+
+import torch
+
+
+class Clock:
+    """Wall time of a call, synchronised on CUDA, with the call's peak GPU memory."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.cuda = device.type == "cuda"
+
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+
+    def __call__(self, fn, *args, **kwargs):
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.sync()
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.sync()
+        seconds = time.perf_counter() - start
+        peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None
+        return seconds, peak, out
+
+
+def turn_order(names: list, repeat: int) -> list:
+    """The paths in turn, who goes first alternating by repeat, so both see the same machine."""
+    return list(names) if repeat % 2 == 0 else list(names)[::-1]
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr: stdout holds only the table."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} logical CPUs)"
+
+
+def load_average():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

@@ -1,0 +1,103 @@
+"""Stage train: train.train_epoch (the real function) on the fast and the plain path.
+
+On a GPU the whole epoch is timed; with --train_batches N only N batches, each through
+train_epoch, and the epoch time is extrapolated from their mean.
+"""
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+from bench.paths import in_scope
+from bench.timing import log, turn_order
+from bench.workload import subset_data
+from loader.batches import caption_batch_order
+from train import train_epoch
+
+
+class _NoWriter:
+    """train_epoch logs to tensorboard; the benchmark does not."""
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+
+def pick_batches(data, config, bucket: bool, count: int, seed: int) -> tuple:
+    """(the first epoch's batch order as train_epoch draws it, the count batches to time).
+
+    Only full batches are picked. Bucketed batches hold one caption length each, so their cost
+    differs a lot: they are picked evenly spaced over the length-sorted batches. Unbucketed ones
+    all look alike: the first ones of the random order."""
+    generator = torch.Generator().manual_seed(seed * 1000 + 1)
+    order = caption_batch_order(data.train_targets, config.loader.batch_size, generator, bucket)
+    full = [rows for rows in order if len(rows) == config.loader.batch_size]
+    count = min(count, len(full))
+    if not bucket:
+        return order, full[:count]
+    lengths = data.train_targets.lengths.cpu()
+    full.sort(key=lambda rows: int(lengths[rows].max()))
+    return order, [full[min(len(full) - 1, int((i + 0.5) * len(full) / count))] for i in range(count)]
+
+
+def padded_tokens(data, batches) -> int:
+    lengths = data.train_targets.lengths.cpu()
+    return sum(len(rows) * int(lengths[rows].max()) for rows in batches)
+
+
+def stage_train(paths, data, clock, args) -> dict:
+    """paths: {"fast"/"plain": (model, optimizer, config)}. Times train.train_epoch."""
+    result = {"paths": {}}
+    plans = {}
+    for name, (model, optimizer, config) in paths.items():
+        bucket = config.loader.bucket_by_length
+        order, picked = pick_batches(data, config, bucket, args.train_batches or 10 ** 9, args.seed)
+        plans[name] = (order, picked)
+    whole_epoch = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
+    step = {name: 0 for name in paths}
+
+    def one(name, rows_list, epoch):
+        model, optimizer, config = paths[name]
+        subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
+        run = in_scope(args, clock.device, train_epoch) if name == "fast" else train_epoch
+        seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
+                                                  epoch, _NoWriter(), step[name])
+        return seconds, peak, loss
+
+    # Warm-up: one batch per path (allocator, BLAS/cuBLAS set-up, autograd graph caches).
+    for name, (order, picked) in plans.items():
+        for _ in range(args.warmup):
+            one(name, [picked[len(picked) // 2]], 1)
+    for name in paths:
+        result["paths"][name] = {"batch_seconds": [], "peak_gib": None}
+    if whole_epoch:
+        for name, (order, _) in plans.items():
+            log(f"train: whole epoch on the {name} path ({len(order)} batches)")
+            seconds, peak, loss = one(name, None, 1)
+            r = result["paths"][name]
+            r.update(measured_seconds=seconds, epoch_seconds=seconds, extrapolated=False,
+                     per_batch_seconds=seconds / len(order), peak_gib=peak, loss=loss,
+                     timed_batches=len(order), epoch_batches=len(order),
+                     padded_tokens=padded_tokens(data, order))
+    else:
+        names = list(paths)
+        count = len(plans["fast"][1])
+        for i in range(count):
+            for name in turn_order(names, i):
+                seconds, peak, loss = one(name, [plans[name][1][i]], 1)
+                r = result["paths"][name]
+                r["batch_seconds"].append(seconds)
+                r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
+            log(f"train: batch {i + 1}/{count}: " + ", ".join(
+                f"{n} {result['paths'][n]['batch_seconds'][-1]:.2f} s" for n in names))
+        for name, (order, picked) in plans.items():
+            r = result["paths"][name]
+            mean = statistics.mean(r["batch_seconds"])
+            r.update(measured_seconds=sum(r["batch_seconds"]), per_batch_seconds=mean,
+                     epoch_seconds=mean * len(order), extrapolated=True,
+                     timed_batches=len(picked), epoch_batches=len(order),
+                     timed_padded_length=padded_tokens(data, picked) / sum(len(rows) for rows in picked),
+                     epoch_padded_length=padded_tokens(data, order) / len(data.train_targets))
+    for name, r in result["paths"].items():
+        r["captions_per_second"] = len(data.train_targets) / r["epoch_seconds"]
+    return result
