@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+import time
 
 import torch
 from tqdm import tqdm
@@ -187,10 +188,13 @@ def train(config, new_run: bool = False) -> dict:
     with CaptionScorer(config.eval.metrics) as scorer:
         while not progress["finished"] and progress["epoch"] < config.train.epochs:
             epoch = progress["epoch"] + 1
+            started = time.perf_counter()
             train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
                                                        writer, progress["step"])
+            seconds = {"train": time.perf_counter() - started}
             val_loss = validation_loss(model, data, config)
-            scores, _ = evaluate(model, data.val, data.vocab, config, scorer)
+            seconds["val_loss"] = time.perf_counter() - started - seconds["train"]
+            scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
             metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
             improved = progress["best_score"] is None or (
                 metric > progress["best_score"] if better else metric < progress["best_score"])
@@ -199,8 +203,12 @@ def train(config, new_run: bool = False) -> dict:
             writer.add_scalar("lr", lr, epoch)
             for name, value in numeric(scores).items():
                 writer.add_scalar(f"val/{name}", value, epoch)
+            for name, value in seconds.items():
+                writer.add_scalar(f"seconds/{name}", value, epoch)
             print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
-                  f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}", flush=True)
+                  f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
+                  f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
+                  flush=True)
             if improved:
                 progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
                 checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
@@ -210,7 +218,8 @@ def train(config, new_run: bool = False) -> dict:
             scheduler.step(metric)
             progress["epoch"] = epoch
             progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                        "lr": lr, **numeric(scores)})
+                                        "lr": lr, **numeric(scores),
+                                        "seconds": {k: round(v, 3) for k, v in seconds.items()}})
             patience = config.train.early_stop_patience
             if patience and progress["bad_epochs"] >= patience:
                 print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")

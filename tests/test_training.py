@@ -58,6 +58,10 @@ def test_resumed_training_equals_uninterrupted_training(data_root, tmp_path):
     for name, tensor in a["model"].items():
         assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
     assert a["progress"]["best_score"] == pytest.approx(b["progress"]["best_score"])
+    # each epoch records where its time went, resumed or not
+    for epoch in a["progress"]["history"] + b["progress"]["history"]:
+        assert set(epoch["seconds"]) == {"train", "val_loss", "decode", "score"}
+        assert all(value > 0 for value in epoch["seconds"].values())
 
 
 def test_sigkill_in_second_epoch_then_restart_finishes_and_run_py_reproduces(data_root, tmp_path):
