@@ -167,7 +167,7 @@ def main(argv=None) -> int:
             for mode in modes:
                 log(f"stage {stage} ({mode})")
                 results[f"{stage}_{mode}"] = stage_decode(model, videos, data.vocab, config,
-                                                          clock, args, mode)
+                                                          clock, args, stage, mode)
     if "scoring" in stages:
         log("stage scoring")
         source = results.get("beam_val_natural") or results.get("beam_val_full")

@@ -37,12 +37,13 @@ def committed_decode(model, features, mask, eval_config):
                                  eval_config.min_len, eval_config.length_penalty)
 
 
-def stage_decode(model, videos, vocab, config, clock, args, mode: str) -> dict:
+def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
+    """stage: beam_val or beam_test (which baselines --quick leaves out); mode: one of DECODE_MODES."""
     eval_config = copy.deepcopy(config.eval)
     if mode == "full":
         eval_config.min_len = eval_config.max_len   # <eos> only at the end: all steps run
     fns = {"fast": in_scope(args, clock.device, decode), "plain": committed_decode}
-    if not wants_baseline(args, "beam_test" if len(videos) > args.eval_batch_size else "beam_val"):
+    if not wants_baseline(args, stage):
         fns.pop("plain")
     warm = videos.subset(range(min(len(videos), 8)))
     short = copy.deepcopy(eval_config)
