@@ -1,4 +1,5 @@
 """End to end on a small demo corpus: train, resume after SIGKILL, and reproduce with run.py."""
+import copy
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import checkpoints
 import config as config_module
 import train as train_module
 from splits.Demo import build_demo
+from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -128,3 +130,22 @@ def test_bf16_autocast_switch_trains_and_keeps_its_own_run_folder(data_root, tmp
     assert scores["CIDEr"] >= 0.0
     state = checkpoints.load(str(tmp_path / train_module.run_id(config) / "last.pt"))
     assert all(torch.isfinite(t).all() for t in state["model"].values())
+
+
+def test_adam_uses_the_fused_kernel_where_torch_has_it_and_the_same_update():
+    model, config = tiny_model()
+    reference = copy.deepcopy(model)
+    optimizer = train_module.make_optimizer(model, config.train)
+    if tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 4):   # fused on CPU
+        assert optimizer.defaults["fused"]
+    plain = torch.optim.Adam(reference.parameters(), lr=config.train.lr, amsgrad=True,
+                             weight_decay=config.train.weight_decay)
+    features, mask = tiny_clips()
+    inputs = torch.tensor([[1, 4, 5, 6], [1, 6, 4, 0], [1, 5, 5, 5]])
+    for net, opt in ((model, optimizer), (reference, plain)):
+        for _ in range(3):
+            opt.zero_grad()
+            net(features, mask, inputs)[0].logsumexp(-1).mean().backward()
+            opt.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
