@@ -69,7 +69,7 @@ def stage_train(paths, data, clock, args) -> dict:
         for _ in range(args.warmup):
             one(name, [picked[len(picked) // 2]], 1)
     for name in paths:
-        result["paths"][name] = {"batch_seconds": [], "peak_gib": None}
+        result["paths"][name] = {"batch_seconds": [], "batch_losses": [], "peak_gib": None}
     if whole_epoch:
         for name, (order, _) in plans.items():
             log(f"train: whole epoch on the {name} path ({len(order)} batches)")
@@ -87,6 +87,7 @@ def stage_train(paths, data, clock, args) -> dict:
                 seconds, peak, loss = one(name, [plans[name][1][i]], 1)
                 r = result["paths"][name]
                 r["batch_seconds"].append(seconds)
+                r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
                 r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
             log(f"train: batch {i + 1}/{count}: " + ", ".join(
                 f"{n} {result['paths'][n]['batch_seconds'][-1]:.2f} s" for n in names))
