@@ -42,9 +42,9 @@ def read_captions(split: str, annotations: str = ANNOTATIONS) -> dict:
 
 
 def random_split(name: str, references: dict, rng: np.random.Generator, k: int, dim: int,
-                 min_frames: int, max_frames: int) -> VideoSplit:
+                 min_frames: int, max_frames: int, clips: int | None = None) -> VideoSplit:
     first, last = SPLITS[name]
-    ids = [f"vid{n}" for n in range(first, last + 1)]
+    ids = [f"vid{n}" for n in range(first, last + 1)][:clips]
     features = np.zeros((len(ids), k, dim), dtype=np.float32)
     masks, counts = [], []
     for row in range(len(ids)):
@@ -60,11 +60,17 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
 
 
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
-                   max_frames: int = 120, device="cpu") -> TrainingData:
-    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload."""
+                   max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
+    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload.
+
+    clips: only the first clips videos of each split (a reduced workload, for smoke tests); the
+    vocabulary is then that of their captions."""
+    if clips is not None and clips < 1:
+        raise ValueError(f"clips must be at least 1, got {clips}")
     rng = np.random.default_rng(seed)
     k = config.features.n_frames
-    splits = [random_split(name, read_captions(name), rng, k, feature_size, min_frames, max_frames)
+    splits = [random_split(name, read_captions(name), rng, k, feature_size, min_frames, max_frames,
+                           clips)
               for name in ("train", "val", "test")]
     train, val, test = splits
     missing = [v for s in splits for v, refs in zip(s.video_ids, s.references) if not refs]
