@@ -1,0 +1,137 @@
+"""benchmark.py end to end on a reduced workload (--clips, --feature_size): the real stages, table
+and JSON in seconds. The times mean nothing here; what is checked is what could silently break."""
+import contextlib
+import io
+import json
+import math
+import os
+
+import pytest
+import torch
+
+# The reduced workload: 12 clips of each split (about 450 training captions, 3 batches of 200),
+# 64-d features; the model is still the MSVD preset's. One thread: no OpenMP stalls on a busy CPU.
+REDUCED = ["--device", "cpu", "--clips", "12", "--feature_size", "64", "--threads", "1"]
+
+
+def run_benchmark(argv, out):
+    """(exit code, stdout, the JSON report) of benchmark.main, in this process, leaving the
+    torch thread count and the environment as they were."""
+    threads, environ = torch.get_num_threads(), dict(os.environ)
+    stdout = io.StringIO()
+    try:
+        import benchmark   # sets TQDM_DISABLE on import: restored below
+        with contextlib.redirect_stdout(stdout):
+            code = benchmark.main(argv + ["--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.clear()
+        os.environ.update(environ)
+    files = sorted(os.listdir(out)) if os.path.isdir(out) else []
+    assert len(files) <= 1, files
+    report = json.load(open(os.path.join(out, files[0]))) if files else None
+    return code, stdout.getvalue(), report
+
+
+@pytest.fixture(scope="module")
+def reduced_run(tmp_path_factory):
+    """Every stage but scoring (its JVM start alone takes seconds; see the scoring test), with
+    the baselines, 2 extrapolated training batches, both decoding modes."""
+    out = tmp_path_factory.mktemp("bench_results")
+    stages = ["--stages", "train,val_loss,beam_val,beam_test", "--train_batches", "2"]
+    return run_benchmark(REDUCED + stages, out)
+
+
+def table_rows(stdout: str) -> list:
+    return [line for line in stdout.splitlines() if line.startswith("| ")][1:]   # no header
+
+
+def test_default_workload_is_the_issues():
+    import benchmark
+    args = benchmark.parse_args([])
+    assert args.clips is None and args.feature_size == 2048
+
+
+def test_table_has_a_row_per_stage_and_no_reference_for_a_reduced_workload(reduced_run):
+    code, stdout, report = reduced_run
+    assert code == 0
+    assert "Workload: **reduced** MSVD-shaped, 12/12/12 clips" in stdout
+    rows = table_rows(stdout)
+    train = report["stages"]["train"]["paths"]["fast"]
+    assert train["epoch_batches"] == math.ceil(report["workload"]["train_captions"] / 200)
+    labels = [f"training epoch ({train['epoch_batches']} batches of 200) **extrapolated** from 2 timed",
+              f"validation loss ({report['workload']['val_captions']:,} val captions",
+              "beam-5 val 12 videos (full length, 31 steps", "beam-5 val 12 videos (own stopping",
+              "beam-5 test 12 videos (full length, 31 steps", "beam-5 test 12 videos (own stopping"]
+    assert len(rows) == len(labels)
+    for row, label in zip(rows, labels):
+        assert row.startswith(f"| {label}"), (row, label)
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[1].endswith(" s") and cells[2].endswith(" s")   # this code and the baseline
+        assert cells[5:] == ["-", "-"]          # no H100 reference or goal for a reduced workload
+    assert "whole epoch" not in stdout           # it needs the scoring stage
+
+
+def test_fast_and_plain_beam_search_give_the_same_captions(reduced_run):
+    _, stdout, report = reduced_run
+    for key in ("beam_val_full", "beam_val_natural", "beam_test_full", "beam_test_natural"):
+        stage = report["stages"][key]
+        assert stage["videos"] == 12 and stage["same_captions"] == 12, key
+        assert stage["max_log_prob_difference"] < 1e-3, key
+    assert stdout.count("same captions 12/12") == 4
+    full = report["stages"]["beam_val_full"]["paths"]
+    assert full["fast"]["mean_length"] == full["fast"]["max_length"] == 31   # every step ran
+
+
+def test_training_and_validation_losses_are_finite(reduced_run):
+    _, _, report = reduced_run
+    for name in ("fast", "plain"):
+        train = report["stages"]["train"]["paths"][name]
+        assert train["extrapolated"] and len(train["batch_losses"]) == 2
+        assert all(math.isfinite(loss) and loss > 0 for loss in train["batch_losses"]), name
+    val = report["stages"]["val_loss"]["paths"]
+    assert math.isfinite(val["fast"]["loss"]) and val["fast"]["loss"] > 0
+    assert val["fast"]["loss"] == pytest.approx(val["plain"]["loss"], rel=1e-4)   # same model
+
+
+def test_json_has_the_table_and_no_captions(reduced_run):
+    _, stdout, report = reduced_run
+    assert report["table"] in stdout
+    assert report["workload"]["reduced"] is True and report["args"]["clips"] == 12
+    assert all("captions" not in stage for stage in report["stages"].values())
+
+
+def test_whole_epoch_row_sums_the_stages(reduced_run):
+    from bench.report import markdown
+    _, _, report = reduced_run
+    report = json.loads(json.dumps(report))
+    report["stages"]["scoring"] = {"videos": 12, "paths": {
+        "fast": {"seconds": 1.0, "scorer_start_seconds": 5.0}, "plain": {"seconds": 6.0}}}
+    table = markdown(report)
+    s = report["stages"]
+    fast = (s["train"]["paths"]["fast"]["epoch_seconds"] + s["val_loss"]["paths"]["fast"]["seconds"]
+            + s["beam_val_full"]["paths"]["fast"]["seconds"] + 1.0)
+    assert report["epoch_seconds"]["fast"] == pytest.approx(fast)
+    assert report["epoch_seconds"]["plain"] > 6.0
+    assert table_rows(table)[-1].startswith("| whole epoch of train.py")
+
+
+def test_scoring_stage_scores_the_val_captions_or_says_why_not(tmp_path):
+    # Alone, scoring first captions the val split itself (no beam_val stage ran).
+    code, stdout, report = run_benchmark(REDUCED + ["--stages", "scoring", "--no_baseline"], tmp_path)
+    assert code == 0
+    scoring = report["stages"]["scoring"]
+    if "skipped" in scoring:                     # no Java here: the table says so
+        assert "Scoring skipped: no COCO scoring" in stdout
+    else:
+        assert scoring["videos"] == 12 and math.isfinite(scoring["paths"]["fast"]["CIDEr"])
+        assert "COCO scoring of 12 val captions" in table_rows(stdout)[0]
+
+
+@pytest.mark.parametrize("argv", [["--clips", "0"], ["--feature_size", "0"], ["--stages", "nope"],
+                                  ["--train_batches", "0"]])
+def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
+    import benchmark
+    assert benchmark.main(["--device", "cpu", "--out", str(tmp_path / "out")] + argv) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
