@@ -9,28 +9,33 @@ import os
 import pytest
 import torch
 
+_environ = dict(os.environ)
+import benchmark  # noqa: E402
+from bench.report import markdown  # noqa: E402
+
+# benchmark.py sets TQDM_DISABLE for its own process; the tests after this one keep theirs.
+os.environ.clear()
+os.environ.update(_environ)
+
 # The reduced workload: 12 clips of each split (about 450 training captions, 3 batches of 200),
 # 64-d features; the model is still the MSVD preset's. One thread: no OpenMP stalls on a busy CPU.
 REDUCED = ["--device", "cpu", "--clips", "12", "--feature_size", "64", "--threads", "1"]
 
 
 def run_benchmark(argv, out):
-    """(exit code, stdout, the JSON report) of benchmark.main, in this process, leaving the
-    torch thread count and the environment as they were."""
-    threads, environ = torch.get_num_threads(), dict(os.environ)
+    """(exit code, stdout, the JSON report) of benchmark.main, in this process (no second torch
+    import), leaving the torch thread count as it was."""
+    threads = torch.get_num_threads()
     stdout = io.StringIO()
     try:
-        import benchmark   # sets TQDM_DISABLE on import: restored below
         with contextlib.redirect_stdout(stdout):
             code = benchmark.main(argv + ["--out", str(out)])
     finally:
         torch.set_num_threads(threads)
-        os.environ.clear()
-        os.environ.update(environ)
-    files = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    assert len(files) <= 1, files
-    report = json.load(open(os.path.join(out, files[0]))) if files else None
-    return code, stdout.getvalue(), report
+    files = sorted(os.listdir(out))
+    assert len(files) == 1, files                # one JSON file per run
+    with open(os.path.join(out, files[0])) as handle:
+        return code, stdout.getvalue(), json.load(handle)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,6 @@ def table_rows(stdout: str) -> list:
 
 
 def test_default_workload_is_the_issues():
-    import benchmark
     args = benchmark.parse_args([])
     assert args.clips is None and args.feature_size == 2048
 
@@ -102,7 +106,6 @@ def test_json_has_the_table_and_no_captions(reduced_run):
 
 
 def test_whole_epoch_row_sums_the_stages(reduced_run):
-    from bench.report import markdown
     _, _, report = reduced_run
     report = json.loads(json.dumps(report))
     report["stages"]["scoring"] = {"videos": 12, "paths": {
@@ -131,7 +134,6 @@ def test_scoring_stage_scores_the_val_captions_or_says_why_not(tmp_path):
 @pytest.mark.parametrize("argv", [["--clips", "0"], ["--feature_size", "0"], ["--stages", "nope"],
                                   ["--train_batches", "0"]])
 def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
-    import benchmark
     assert benchmark.main(["--device", "cpu", "--out", str(tmp_path / "out")] + argv) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
