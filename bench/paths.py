@@ -33,11 +33,19 @@ def wants_baseline(args, stage: str) -> bool:
     return not args.no_baseline and not (args.quick and stage in ("val_loss", "beam_test"))
 
 
+def plain_optimizer(model, train_config):
+    """Adam as torch builds it by default (not fused), as the baseline's training used it."""
+    t = train_config
+    return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                            amsgrad=t.optimizer == "amsgrad")
+
+
 def build_paths(config, data, device, with_baseline: bool):
     """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
 
-    The plain model is a copy of the fast one that uses the step-by-step teacher forcing, and
-    its config turns off length bucketing: the training path before the speed-up work."""
+    The plain model is a copy of the fast one that uses the step-by-step teacher forcing and
+    the default (unfused) Adam, and its config turns off length bucketing: the training path
+    before the speed-up work."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     plain_model = copy.deepcopy(model)
     plain_model.fast_teacher_forcing = False
@@ -45,5 +53,5 @@ def build_paths(config, data, device, with_baseline: bool):
     plain_config.loader.bucket_by_length = False
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
-        paths["plain"] = (plain_model, make_optimizer(plain_model, plain_config.train), plain_config)
+        paths["plain"] = (plain_model, plain_optimizer(plain_model, plain_config.train), plain_config)
     return model, paths
