@@ -92,6 +92,7 @@ class EvalConfig:
     min_len: int = 1
     length_penalty: float = 0.0       # score / length**alpha; 0 is the paper's plain log-prob
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
+    autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
 
 
 @dataclass

@@ -242,8 +242,12 @@ def _rebuild(end_step, end_beam, scores, parents, history_words, history_alphas)
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
-    """Beam search with the evaluation settings; width 1 is greedy search."""
-    if eval_config.beam_size <= 1:
-        return greedy_search(model, features, mask, eval_config.max_len, eval_config.min_len)
-    return beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
-                       eval_config.min_len, eval_config.length_penalty)
+    """Beam search with the evaluation settings; width 1 is greedy search.
+
+    eval.autocast_bf16 runs the model's products in bfloat16; scores are still summed in float32.
+    """
+    with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=eval_config.autocast_bf16):
+        if eval_config.beam_size <= 1:
+            return greedy_search(model, features, mask, eval_config.max_len, eval_config.min_len)
+        return beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
+                           eval_config.min_len, eval_config.length_penalty)

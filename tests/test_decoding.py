@@ -122,3 +122,20 @@ def test_fast_beam_step_equals_the_model_step(overrides):
     assert torch.equal(fast.tokens, plain.tokens) and torch.equal(fast.lengths, plain.lengths)
     assert torch.allclose(fast.log_probs, plain.log_probs, atol=1e-5)
     assert torch.allclose(fast.attention, plain.attention, atol=1e-6)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
+    """eval.autocast_bf16 changes the arithmetic (log-probs move a little), not the search."""
+    from models.decoding import decode
+    model, config = tiny_model()
+    model.eval()
+    features, mask = tiny_clips()
+    config.eval.beam_size, config.eval.max_len = beam_size, 5
+    exact = decode(model, features, mask, config.eval)
+    config.eval.autocast_bf16 = True
+    rounded = decode(model, features, mask, config.eval)
+    assert rounded.log_probs.dtype == torch.float32
+    assert not torch.equal(rounded.log_probs, exact.log_probs)
+    assert torch.allclose(rounded.log_probs, exact.log_probs, rtol=0.05, atol=0.05)
+    assert bool((rounded.lengths >= 1).all()) and bool((rounded.tokens[:, 0] != PAD_ID).all())
