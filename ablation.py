@@ -2,12 +2,14 @@
 
     python ablation.py                          # full model vs mean pooling, same budget
     python ablation.py --variants full,mean_pooling,no_selector --train.epochs 8
+    python ablation.py --variants full,mean_pooling,no_selector --seeds 1234,1235,1236
 
 Every variant trains with the same config and budget except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
 per-video CIDEr of each clip kind and, on clips with two objects, how often the caption binds
 each colour to the right shape (an average over the clip cannot tell "a red square and a blue
-circle" from "a blue square and a red circle"; attention can). Writes runs/ablation.md.
+circle" from "a blue square and a red circle"; attention can). With several --seeds each cell
+is the mean over the seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
 """
 from __future__ import annotations
 
@@ -52,10 +54,11 @@ def binding_accuracy(predictions: list, clips: dict) -> float:
     return 100.0 * right / max(total, 1)
 
 
-def run_variant(base: config_module.Config, name: str) -> dict:
+def run_variant(base: config_module.Config, name: str, seed: int) -> dict:
     config = config_module.Config.from_dict(base.to_dict())
     for key, value in VARIANTS[name].items():
         config_module.set_field(config, key, value)
+    config.train.seed = seed
     config.train.run_name = f"ablation_{name}_{train_module.run_id(config)}"
     scores = train_module.train(config)
     run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
@@ -65,20 +68,31 @@ def run_variant(base: config_module.Config, name: str) -> dict:
     with open(annotations) as handle:
         clips = {clip["id"]: clip for clip in json.load(handle)["clips"]}
     by_kind = scores.get("by_category", {})
-    return {"variant": name, "binding": binding_accuracy(predictions, clips),
+    return {"variant": name, "seed": seed, "binding": binding_accuracy(predictions, clips),
             **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
             **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
 
 
+COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "CIDEr_one_event", "CIDEr_two_objects",
+           "CIDEr_two_actions", "binding")
+
+
+def summary(values: list) -> str:
+    """One seed: the value; several: their mean and, in brackets, the lowest and highest."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{sum(values) / len(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
 def table(rows: list) -> str:
-    kinds = ("one_event", "two_objects", "two_actions")
-    lines = ["| variant | BLEU-4 | METEOR | ROUGE-L | CIDEr | CIDEr one event | CIDEr two objects "
-             "| CIDEr two actions | two-object binding % |",
-             "|" + " --- |" * 9]
-    for r in rows:
-        cells = [r["variant"]] + [f"{r.get(k, float('nan')):.1f}" for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")]
-        cells += [f"{r.get(f'CIDEr_{k}', float('nan')):.1f}" for k in kinds]
-        cells += [f"{r['binding']:.1f}"]
+    """One line per variant, over all its seeds."""
+    lines = ["| variant | seeds | BLEU-4 | METEOR | ROUGE-L | CIDEr | CIDEr one event | "
+             "CIDEr two objects | CIDEr two actions | two-object binding % |",
+             "|" + " --- |" * 10]
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        runs = [r for r in rows if r["variant"] == variant]
+        cells = [variant, ", ".join(str(r["seed"]) for r in runs)]
+        cells += [summary([r.get(column, float("nan")) for r in runs]) for column in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -89,11 +103,21 @@ def main(argv=None) -> None:
     config_module.add_arguments(parser)
     parser.add_argument("--variants", default="full,mean_pooling",
                         help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated training seeds, each variant trained once per seed "
+                             "(default: the config's train.seed)")
     args = parser.parse_args(argv)
     base = config_module.from_args(args)
     if base.corpus.name != "Demo":
         parser.error("the binding measure reads the demo's clip specifications: use the Demo corpus")
-    rows = [run_variant(base, name) for name in args.variants.split(",")]
+    unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else [base.train.seed]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
+    rows = [run_variant(base, name, seed) for name in args.variants.split(",") for seed in seeds]
     text = table(rows)
     print(text)
     os.makedirs(base.train.run_root, exist_ok=True)
