@@ -138,7 +138,7 @@ _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-
 PRESETS = {
     "Demo": {
         "corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"],
-        "train.epochs": 10, "train.lr": 2e-3, "loader.batch_size": 100,
+        "train.epochs": 20, "train.lr": 2e-3, "loader.batch_size": 100,
         "model.hidden_size": 256, "model.embedding_size": 128, "model.attention_size": 128,
         "train.lr_patience": 2, "train.early_stop_patience": 6,
     },
