@@ -7,9 +7,10 @@
 Every variant trains with the same config and budget except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
 per-video CIDEr of each clip kind and, on clips with two objects, how often the caption names
-both objects and how often it binds each colour to the right shape (an average over the clip
-cannot tell "a red square and a blue circle" from "a blue square and a red circle"; attention can). With several --seeds each cell
-is the mean over the seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
+both objects and how often it binds each colour to the right shape (an average over a clip of
+two objects on screen equally long cannot tell "a red square and a blue circle" from "a blue
+square and a red circle"; attention can). With several --seeds each cell is the mean over the
+seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def colour_shape_pairs(caption: str) -> set:
 def binding(predictions: list, clips: dict) -> dict:
     """On the two-object test clips, in %: captions that name both objects' colours and shapes
     ("named"), those among them that pair each colour with its own shape ("bound"), and the two
-    together ("right"). Naming asks for both events; binding is what mean pooling cannot do."""
+    together ("right"). Naming asks for both events; binding asks to tell which colour went
+    with which shape, which an average over the clip mostly loses."""
     total = named = right = 0
     for prediction in predictions:
         spec = clips[prediction["video_id"]]["spec"]
