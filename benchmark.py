@@ -29,7 +29,8 @@ baseline measured in the same process, interleaved with it so that both see the 
   --train_batches N only N batches of the epoch, each through train_epoch, and the epoch time
   is EXTRAPOLATED from their mean (the table says so). The batches of the fast path are picked
   evenly over the length-sorted batches of a real epoch order, so their mean is the epoch's.
-  Baseline: the plain path, model.forward_stepwise on batches without length bucketing.
+  Baseline: the plain path, model.forward_stepwise on batches without length bucketing,
+  with torch's default (unfused) Adam.
 - val_loss: train.validation_loss against the same on the plain path (bench/baseline.py).
 - beam_val / beam_test: beam-5 captions of the 100 val / 670 test videos, as
   evaluation.caption_videos makes them, in two modes: "full length" (min_len = max_len, every

@@ -118,7 +118,7 @@ def markdown(report: dict) -> str:
     if "scoring" in s and "skipped" in s["scoring"]:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
     lines.append("\nBaseline: training and validation loss on the plain path (forward_stepwise, "
-                 "no length bucketing); decoding with the beam search as committed in d527d58; "
+                 "no length bucketing, Adam unfused); decoding with the beam search as committed in d527d58; "
                  "scoring with a new CaptionScorer per evaluation. Speed-up = baseline / this code.")
     return "\n".join(lines)
 
