@@ -58,15 +58,14 @@ class _SharedClipStep:
     """
 
     def __init__(self, model, clips):
-        self.fused = FusedStep(model.decoder)
-        self.clips = clips
+        self.fused = FusedStep(model.decoder, clips)
         self.projected = F.linear(clips.frames, self.fused.context_maps())   # (B, K, 4H [+ E])
 
     def __call__(self, words, state, width: int):
         fused, step, size = self.fused, self.fused.step, self.fused.size
         hidden, cell = state
         hidden_gates, query, beta = fused.read_hidden(hidden)
-        alpha = fused.attention_weights(query, self.clips, width)            # (B, W, K)
+        alpha = fused.attention_weights(query, width)                        # (B, W, K)
         context = fused.gated(beta, torch.bmm(alpha, self.projected).flatten(0, 1))
         embedded = step.embedding(words)
         gates = fused.word_gates(embedded) + hidden_gates + context[:, :4 * size]

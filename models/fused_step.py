@@ -5,7 +5,7 @@ one map at a time. This is the same step rearranged for speed, written once:
 - everything that reads h_{t-1} (LSTM gates W_hh, attention query W_a, beta gate w_beta) is
   one matrix product;
 - attention weights are computed for `width` rows per clip (the beams of beam search; width 1
-  in teacher forcing) against keys stored once per clip;
+  in teacher forcing) against keys, padding mask and mean-pooling weights prepared once per clip;
 - parts of a product are taken with split/chunk, whose backward writes each gradient once
   (a slice's backward fills a zero tensor of the whole product, once per step).
 The callers choose how phi_t enters the gates: teacher forcing multiplies phi_t by the LSTM's
@@ -19,10 +19,15 @@ import torch.nn.functional as F
 
 
 class FusedStep:
-    """Views of one DecoderStep's weights (no copies: gradients reach the module's parameters)."""
+    """Views of one DecoderStep's weights (no copies: gradients reach the module's parameters),
+    and what every step needs of the clips it decodes, computed once."""
 
-    def __init__(self, step):
+    def __init__(self, step, clips):
         self.step = step
+        self.clips = clips
+        self.padding = ~clips.mask.unsqueeze(1)                  # (B, 1, K)
+        mean = clips.mask.to(clips.frames.dtype)                 # mean pooling's fixed weights
+        self.mean_alpha = (mean / mean.sum(-1, keepdim=True).clamp(min=1)).unsqueeze(1)
         self.size = step.lstm.hidden_size
         n_embed = step.embedding.embedding_dim
         self.word_weight = step.lstm.weight_ih[:, :n_embed]      # E[y_{t-1}]'s share of the gates
@@ -60,16 +65,14 @@ class FusedStep:
         beta = next(parts) if self.step.selector is not None else None
         return gates, query, beta
 
-    def attention_weights(self, query, clips, width: int) -> torch.Tensor:
+    def attention_weights(self, query, width: int) -> torch.Tensor:
         """alpha (B, width, K) for rows that are `width` consecutive rows per clip."""
-        batch, n_frames = clips.mask.shape
+        batch, n_frames = self.clips.mask.shape
         if query is None:                          # mean pooling: every real frame alike
-            alpha = clips.mask.to(clips.frames.dtype)
-            alpha = alpha / alpha.sum(-1, keepdim=True).clamp(min=1)
-            return alpha.unsqueeze(1).expand(batch, width, n_frames)
-        hidden_part = query.view(batch, width, 1, -1)
-        energy = self.step.attention.score(torch.tanh(clips.keys.unsqueeze(1) + hidden_part)).squeeze(-1)
-        return torch.softmax(energy.masked_fill(~clips.mask.unsqueeze(1), float("-inf")), dim=-1)
+            return self.mean_alpha.expand(batch, width, n_frames)
+        keys = self.clips.keys.unsqueeze(1)                     # (B, 1, K, A)
+        energy = self.step.attention.score(torch.tanh(keys + query.view(batch, width, 1, -1))).squeeze(-1)
+        return torch.softmax(energy.masked_fill(self.padding, float("-inf")), dim=-1)
 
     @staticmethod
     def gated(beta, context: torch.Tensor) -> torch.Tensor:

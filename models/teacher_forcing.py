@@ -16,8 +16,8 @@ from models.fused_step import FusedStep
 def teacher_forced(model, features, mask, inputs):
     """inputs (B, T) -> logits (B, T, V), attention (B, T, K); same result as the plain loop."""
     step = model.decoder
-    fused = FusedStep(step)
     clips = model.encode(features, mask)
+    fused = FusedStep(step, clips)
     hidden, cell = clips.state
     embedded = step.embedding(inputs)                                        # (B, T, E)
     word_gates = fused.word_gates(embedded)                                  # (B, T, 4H)
@@ -25,7 +25,7 @@ def teacher_forced(model, features, mask, inputs):
     # unbind, not word_gates[:, t]: one backward for all steps instead of a zero fill per step
     for step_word_gates in word_gates.unbind(1):
         hidden_gates, query, beta = fused.read_hidden(hidden)
-        alpha = fused.attention_weights(query, clips, width=1)               # (B, 1, K)
+        alpha = fused.attention_weights(query, width=1)               # (B, 1, K)
         context = fused.gated(beta, torch.bmm(alpha, clips.frames).squeeze(1))
         gates = step_word_gates + hidden_gates + F.linear(context, fused.context_weight)
         hidden, cell = fused.lstm(gates, cell)
