@@ -195,9 +195,9 @@ def train(config, new_run: bool = False) -> dict:
             started = time.perf_counter()
             train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
                                                        writer, progress["step"])
-            seconds = {"train": time.perf_counter() - started}
+            trained = time.perf_counter()
             val_loss = validation_loss(model, data, config)
-            seconds["val_loss"] = time.perf_counter() - started - seconds["train"]
+            seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
             scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
             metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
             improved = progress["best_score"] is None or (
