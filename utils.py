@@ -267,10 +267,14 @@ class CaptionScorer:
                               f"choose from {list(METRIC_NAMES)}")
         self.metrics = [name for name in METRIC_NAMES if name in metrics]
         self.java_version = check_java()  # the tokenizer needs Java even without METEOR
-        from pycocoevalcap.bleu.bleu import Bleu
-        from pycocoevalcap.cider.cider import Cider
-        from pycocoevalcap.rouge.rouge import Rouge
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        try:
+            from pycocoevalcap.bleu.bleu import Bleu
+            from pycocoevalcap.cider.cider import Cider
+            from pycocoevalcap.rouge.rouge import Rouge
+            from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        except ImportError as error:
+            raise MetricError(f"the COCO caption metrics need pycocoevalcap ({error}): "
+                              f"`pip install -r requirements.txt` installs it") from error
         self._tokenizer = PTBTokenizer()
         self._scorers = {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
         self._meteor = _MeteorProcess(meteor_timeout_s) if "METEOR" in self.metrics else None

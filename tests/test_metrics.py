@@ -128,6 +128,12 @@ def test_missing_java_gives_the_fix(monkeypatch, tmp_path, hide_java):
     assert "METEOR" in str(error.value) and "Java" in str(error.value)
 
 
+def test_missing_pycocoevalcap_gives_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)   # import fails as if absent
+    with pytest.raises(MetricError, match="pip install -r requirements.txt"):
+        CaptionScorer()
+
+
 def test_dead_meteor_process_is_an_error_not_a_zero():
     scorer = CaptionScorer(metrics=["METEOR"])
     scorer._meteor.process.kill()
