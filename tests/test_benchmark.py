@@ -137,3 +137,18 @@ def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
     assert benchmark.main(["--device", "cpu", "--out", str(tmp_path / "out")] + argv) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_script_runs_every_benchmark_it_lists(tmp_path):
+    """bench/gpu_check.sh, the one command a session with a GPU runs, on the reduced workload:
+    each of its runs ends well (on a CPU, the TF32 run is left out) and writes its JSON."""
+    import subprocess
+    import sys
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
+    result = subprocess.run(["bash", os.path.join("bench", "gpu_check.sh"), *REDUCED,
+                             "--train_batches", "1", "--stages", "train"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = (tmp_path / "gpu_check.log").read_text()
+    assert log.count("== exit 0") == 3, log[-3000:]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
