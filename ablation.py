@@ -107,7 +107,8 @@ def table(rows: list) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)  # a mistyped field is an error, not a guess
     config_module.add_arguments(parser)
     parser.add_argument("--variants", default="full,mean_pooling",

@@ -120,8 +120,9 @@ def frame_sampling(payload: dict, every_n: Optional[int]) -> tuple:
     return recorded_every_n or DEFAULT_EVERY_N, recorded_count
 
 
-def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
-                  pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
+def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None,
+                  weights: Optional[list] = None, pictures_dir: Optional[str] = None,
+                  config_overrides: Optional[Callable] = None,
                   show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
     """Caption every video file in paths (files or folders); show(f"{id}\\t{caption}") for each.
 

@@ -79,7 +79,8 @@ class TrainConfig:
     select_metric: str = "CIDEr"      # validation metric that picks the best checkpoint (or loss)
     seed: int = 1234
     device: str = "auto"              # auto | cpu | cuda | cuda:N
-    autocast_bf16: bool = False       # beyond the paper: training steps in bfloat16 autocast (faster, other numbers)
+    # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
+    autocast_bf16: bool = False
     run_root: str = "runs"
     run_name: Optional[str] = None    # None: a readable id built from the hyperparameters
     log_every: int = 10               # batches between tensorboard loss points

@@ -11,8 +11,9 @@ checkpoint or in --out; --pictures N draws the attention of the split's first N 
 <out>/attention/<video id>.png (thumbnails: demo clips are re-rendered, a real corpus needs
 --videos DIR with its video files).
 Video files (--video): features are extracted with the checkpoint's backbones (with the frame
-sampling recorded with its training features, or every --every_n frames), and one line `video_id<TAB>caption` is printed per video; an
-unreadable video is reported and skipped (exit status 1). --pictures DIR: one PNG per video.
+sampling recorded with its training features, or every --every_n frames), and one line
+`video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
+(exit status 1). --pictures DIR: one PNG per video.
 Any config field may be overridden (--corpus.data_root, --eval.*); fields that change the
 model's shape cannot, since the weights fix them.
 """
@@ -93,19 +94,22 @@ def caption_video_files(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
     parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
-                        help="caption these video files (or the video files of these folders) instead of a split")
+                        help="caption these video files (or the video files of these folders) "
+                             "instead of a split")
     parser.add_argument("--every_n", type=int, default=None, metavar="N",
                         help="with --video: features of every Nth frame (default: the sampling recorded with "
                              "the checkpoint's training features, else 5); for split pictures: the sampling "
                              "assumed when a feature file records none (default 5)")
     parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
-                        help="with --video: weights file of a backbone that needs one (ResNet152=resnet152.pth)")
+                        help="with --video: weights file of a backbone that needs one "
+                             "(ResNet152=resnet152.pth)")
     parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",
                         help="attention pictures: with --video, a folder for one PNG per video; for a "
                              "split, how many of its first videos to draw into <out>/attention/ (default 0)")

@@ -243,7 +243,8 @@ def train(config, new_run: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)  # a mistyped field is an error, not a guess
     config_module.add_arguments(parser)
     parser.add_argument("--new_run", action="store_true",

@@ -137,7 +137,8 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                     summary.failed[path] = f"{error}; skipped"
                     report(summary.failed[path])
                 except Exception as error:  # a decoder failure PyAV does not classify; still not fatal
-                    summary.failed[path] = f"cannot read video {path} ({type(error).__name__}: {error}); skipped"
+                    summary.failed[path] = (f"cannot read video {path} "
+                                            f"({type(error).__name__}: {error}); skipped")
                     report(summary.failed[path])
                 else:
                     features = backbone.features(sampled.frames, batch_size)

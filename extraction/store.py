@@ -50,7 +50,8 @@ class FeatureStore:
             attrs.update(identity)
             return
         stored = {key: attrs.get(key) for key in identity}
-        stored = {key: value.item() if isinstance(value, np.generic) else value for key, value in stored.items()}
+        stored = {key: value.item() if isinstance(value, np.generic) else value
+                  for key, value in stored.items()}
         if stored != identity:
             raise DataError(f"feature file {self.path} holds {stored}, but this run makes {identity}; "
                             "one file holds one backbone and one frame sampling: choose another "

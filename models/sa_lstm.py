@@ -32,7 +32,8 @@ class SALSTM(nn.Module):
         c = model_config
         self.encoder = FrameEncoder(feature_size, c.hidden_size, c.frame_projection, c.init_from_mean)
         size = self.encoder.output_size
-        attention = (TemporalAttention(size, c.hidden_size, c.attention_size or size, n_frames, c.frame_positions)
+        attention = (TemporalAttention(size, c.hidden_size, c.attention_size or size, n_frames,
+                                       c.frame_positions)
                      if c.use_attention else MeanPooling())
         self.decoder = DecoderStep(vocab_size, size, c, attention)
         self.vocab_size = vocab_size

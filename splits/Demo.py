@@ -120,7 +120,8 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)  # a mistyped field is an error, not a guess
     config_module.add_arguments(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus exists")

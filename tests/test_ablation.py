@@ -8,7 +8,8 @@ def test_binding_tells_naming_both_objects_from_pairing_them_right():
     objects = lambda *pairs: [{"colour": c, "shape": s} for c, s in pairs]
     clips = {
         "a": {"spec": {"kind": "two_objects", "objects": objects(("red", "square"), ("blue", "circle"))}},
-        "b": {"spec": {"kind": "two_objects", "objects": objects(("green", "triangle"), ("white", "square"))}},
+        "b": {"spec": {"kind": "two_objects",
+                       "objects": objects(("green", "triangle"), ("white", "square"))}},
         "c": {"spec": {"kind": "two_objects", "objects": objects(("red", "circle"), ("yellow", "square"))}},
         "d": {"spec": {"kind": "two_objects", "objects": objects(("blue", "square"), ("blue", "circle"))}},
         "e": {"spec": {"kind": "one_event", "objects": objects(("red", "square"))}},
@@ -21,7 +22,8 @@ def test_binding_tells_naming_both_objects_from_pairing_them_right():
         {"video_id": "e", "caption": "nothing that matches"},                        # not counted
     ]
     assert ablation.colour_shape_pairs("a red box and a blue ball") == {("red", "square"), ("blue", "circle")}
-    assert ablation.binding(predictions, clips) == pytest.approx({"named": 75.0, "bound": 200 / 3, "right": 50.0})
+    assert ablation.binding(predictions, clips) == pytest.approx({"named": 75.0, "bound": 200 / 3,
+                                                                  "right": 50.0})
 
 
 def test_table_gives_one_line_per_variant_with_mean_and_range_over_seeds():

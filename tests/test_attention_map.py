@@ -119,7 +119,8 @@ def test_picture_without_thumbnails(msvd_config, tmp_path):
     assert any("without thumbnails" in note for note in notes)
     path = tmp_path / "plain.png"
     size = draw_attention(str(path), one_hot_attention(3, 12), "a woman", frames)
-    assert Image.open(path).size == size == picture_size(K, 3) == (LEFT + K * CELL + 80, TOP + 3 * ROW + BOTTOM)
+    assert Image.open(path).size == size == picture_size(K, 3) == (LEFT + K * CELL + 80,
+                                                                   TOP + 3 * ROW + BOTTOM)
 
 
 def test_frames_of_another_cut_of_the_video_give_no_thumbnails(msvd_config):

@@ -90,7 +90,8 @@ def corpus(tmp_path_factory):
     os.makedirs(paths.annotations)
     shutil.copy(ANNOTATIONS / "youtube_mapping.txt", paths.annotations)
     backbone = build_backbone("EfficientNetLite0", device="cpu")
-    summary = extract_videos(sorted(map(str, VIDEOS.glob("*.avi"))), paths.feature_file("MSVD", "EfficientNetLite0"),
+    summary = extract_videos(sorted(map(str, VIDEOS.glob("*.avi"))),
+                             paths.feature_file("MSVD", "EfficientNetLite0"),
                              backbone, every_n=EVERY_N, progress=False, report=print)
     assert sorted(summary.written) == sorted(CLIP_TO_VID)
     references = msvd_references()
@@ -147,7 +148,8 @@ def test_run_py_captions_video_files_and_skips_a_corrupt_one(corpus, tmp_path, c
     printed = dict(line.split("\t") for line in out.splitlines())
     assert printed == {clip: corpus.captions[vid] for clip, vid in CLIP_TO_VID.items()}
     assert "broken_clip.avi" in err and "truncated" in err and "skipped" in err
-    assert sorted(p.name for p in (tmp_path / "pictures").iterdir()) == sorted(f"{c}.png" for c in CLIP_TO_VID)
+    assert (sorted(p.name for p in (tmp_path / "pictures").iterdir())
+            == sorted(f"{c}.png" for c in CLIP_TO_VID))
 
 
 def test_run_py_split_pictures_find_msvd_clips_by_youtube_id(corpus, tmp_path, capsys):

@@ -81,7 +81,8 @@ def test_command_line_build(tmp_path):
 
 def test_same_seed_same_corpus_other_seed_another(built, tmp_path):
     _, paths, clips = built
-    again = build_demo(small_config(tmp_path / "same"), split_sizes=SMALL_SIZES, seed=SEED, show_progress=False)
+    again = build_demo(small_config(tmp_path / "same"), split_sizes=SMALL_SIZES, seed=SEED,
+                       show_progress=False)
     other = build_demo(small_config(tmp_path / "other"), split_sizes=SMALL_SIZES, seed=SEED + 1,
                        show_progress=False)
     assert load_clips(again) == clips
@@ -98,7 +99,8 @@ def test_render_frames_reproduces_the_frames_behind_the_features(built):
     stored = {backbone: load_features(paths, backbone) for backbone in BACKBONES}
     for clip in clips[:15]:  # specs read back from JSON, as someone drawing attention would
         frames = render_frames(clip["spec"])
-        assert frames.dtype == np.uint8 and frames.shape == (clip["spec"]["n_frames"], FRAME_SIZE, FRAME_SIZE, 3)
+        assert frames.dtype == np.uint8 and frames.shape == (clip["spec"]["n_frames"], FRAME_SIZE,
+                                                             FRAME_SIZE, 3)
         assert np.array_equal(frames, render_frames(clip["spec"]))
         recomputed = clip_features(frames, clip["spec"]["feature_noise_seed"])
         for backbone in BACKBONES:
@@ -204,7 +206,8 @@ def test_mean_pooling_cannot_bind_colour_to_shape_but_frames_can():
 
 def test_feature_parts_separate_shape_and_motion():
     clip = _red_square_then_blue_circle("red", "blue")
-    appearance, motion = (clip_features(render_frames(clip), clip["feature_noise_seed"])[name] for name in (APPEARANCE, MOTION))
+    appearance, motion = (clip_features(render_frames(clip), clip["feature_noise_seed"])[name]
+                          for name in (APPEARANCE, MOTION))
     shape = APPEARANCE_PARTS["shape"]
     square, circle = appearance[5, shape], appearance[30, shape]
     assert np.abs(square - circle).sum() > 3  # the circle's corners are empty

@@ -157,7 +157,8 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
     kind = str(rng.choice(list(KIND_WEIGHTS), p=list(KIND_WEIGHTS.values())))
     if kind == "one_event":
         windows = _event_windows(rng, n_frames, 1, gap_allowed=False)
-        objects = [_random_object(rng, str(rng.choice(COLOUR_ORDER)), [_random_action(rng)], windows, frame_size)]
+        objects = [_random_object(rng, str(rng.choice(COLOUR_ORDER)), [_random_action(rng)], windows,
+                                  frame_size)]
     elif kind == "two_objects":
         windows = _event_windows(rng, n_frames, 2, gap_allowed=True)
         colours = rng.choice(COLOUR_ORDER, size=2, replace=False)  # random time order

@@ -37,7 +37,8 @@ APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                             
 MOTION_PARTS = {
     "difference_grid": slice(0, 2 * OCCUPANCY_GRID ** 2),                        # 32: + and - parts
     "difference_profiles": slice(2 * OCCUPANCY_GRID ** 2, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS),
-    "rates": slice(2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS + 7),
+    "rates": slice(2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS,
+                   2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS + 7),
 }
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
 
@@ -84,7 +85,8 @@ def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
     frame = np.arange(masks.shape[0])[:, None, None]
     crop = masks[frame, ys[:, :, None], xs[:, None, :]].astype(np.float64)
     t = masks.shape[0]
-    return crop.reshape(t, SHAPE_GRID, SHAPE_SUPERSAMPLE, SHAPE_GRID, SHAPE_SUPERSAMPLE).mean(axis=(2, 4)).reshape(t, -1)
+    return (crop.reshape(t, SHAPE_GRID, SHAPE_SUPERSAMPLE, SHAPE_GRID, SHAPE_SUPERSAMPLE)
+            .mean(axis=(2, 4)).reshape(t, -1))
 
 
 def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
