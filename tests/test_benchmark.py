@@ -5,6 +5,9 @@ import io
 import json
 import math
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,6 +19,8 @@ from bench.report import markdown  # noqa: E402
 # benchmark.py sets TQDM_DISABLE for its own process; the tests after this one keep theirs.
 os.environ.clear()
 os.environ.update(_environ)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The reduced workload: 12 clips of each split (about 450 training captions, 3 batches of 200),
 # 64-d features; the model is still the MSVD preset's. One thread: no OpenMP stalls on a busy CPU.
@@ -139,15 +144,15 @@ def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                    reason="bench/gpu_check.sh needs bash and coreutils' timeout")
 def test_gpu_check_script_runs_every_benchmark_it_lists(tmp_path):
     """bench/gpu_check.sh, the one command a session with a GPU runs, on the reduced workload:
     each of its runs ends well (on a CPU, the TF32 run is left out) and writes its JSON."""
-    import subprocess
-    import sys
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
     result = subprocess.run(["bash", os.path.join("bench", "gpu_check.sh"), *REDUCED,
                              "--train_batches", "1", "--stages", "train"],
-                            env=env, capture_output=True, text=True, timeout=300)
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     log = (tmp_path / "gpu_check.log").read_text()
     assert log.count("== exit 0") == 3, log[-3000:]
