@@ -14,7 +14,6 @@ seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -107,9 +106,7 @@ def table(rows: list) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)  # a mistyped field is an error, not a guess
+    parser = config_module.argument_parser(__doc__)
     config_module.add_arguments(parser)
     parser.add_argument("--variants", default="full,mean_pooling",
                         help=f"comma-separated, from {', '.join(VARIANTS)}")

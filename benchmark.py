@@ -55,7 +55,6 @@ import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")   # train_epoch's progress bar, once per timed batch
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -78,9 +77,7 @@ FEATURE_SIZE = 2048   # ResNet152's, the MSVD preset's backbone
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = config_module.argument_parser(__doc__)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated, from {','.join(STAGES)}")

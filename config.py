@@ -202,6 +202,13 @@ def all_keys() -> list:
             for f in dataclasses.fields(getattr(config, s.name))]
 
 
+def argument_parser(description: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser every command line here starts from: the description printed as written, and
+    no abbreviated options (a mistyped config field is an error, not a guess)."""
+    return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_arguments(parser: argparse.ArgumentParser, default_preset: str = DEFAULT_PRESET) -> None:
     """One --section.field option for every config field, plus --preset."""
     parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,

@@ -19,7 +19,6 @@ model's shape cannot, since the weights fix them.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Optional
@@ -94,9 +93,7 @@ def caption_video_files(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = config_module.argument_parser(__doc__)
     parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")

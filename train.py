@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -243,9 +242,7 @@ def train(config, new_run: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)  # a mistyped field is an error, not a guess
+    parser = config_module.argument_parser(__doc__)
     config_module.add_arguments(parser)
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")

@@ -22,8 +22,7 @@ from utils import DataError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m extraction", description=__doc__, allow_abbrev=False,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = config_module.argument_parser(__doc__, prog="python -m extraction")
     parser.add_argument("--videos", nargs="+", metavar="DIR_OR_FILE",
                         help="video files, or folders whose video files (.avi, .mp4, ...) are taken")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,

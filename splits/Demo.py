@@ -13,7 +13,6 @@ build_demo(config) when the demo is selected; it returns at once when the corpus
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -120,9 +119,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)  # a mistyped field is an error, not a guess
+    parser = config_module.argument_parser(__doc__)
     config_module.add_arguments(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus exists")
     parser.add_argument("--seed", type=int, default=None, help="default: --train.seed")

@@ -1,7 +1,6 @@
 """The command line shared by the corpus scripts: config options, one clear error, a summary."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,9 +27,7 @@ def run(corpus: str, description: str, add_options, read_corpus, argv=None) -> i
 
     read_corpus(config, args) -> CorpusSplits. Bad input ends with its message and status 2.
     """
-    parser = argparse.ArgumentParser(prog=f"python -m splits.{corpus}", description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = config_module.argument_parser(description, prog=f"python -m splits.{corpus}")
     add_options(parser)
     config_module.add_arguments(parser, default_preset=corpus)
     args = parser.parse_args(argv)
