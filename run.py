@@ -27,7 +27,7 @@ import checkpoints
 import config as config_module
 from evaluation import evaluate, shown, write_predictions
 from loader.dataset import load_split
-from utils import CaptionScorer, DataError, pick_device
+from utils import CaptionScorer, exit_status, pick_device
 
 
 def apply_overrides(config, args) -> None:
@@ -120,15 +120,11 @@ def main(argv=None) -> int:
         parser.error("--videos (thumbnails for split pictures) goes without --video (files to caption)")
     if args.video is None and args.pictures is not None and not args.pictures.isdigit():
         parser.error(f"--pictures for a split is a number of videos, got {args.pictures!r}")
-    try:
-        if args.video is not None:
-            return caption_video_files(args)
-        out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
-        caption_split(args.checkpoint, args.split, out_dir, args, int(args.pictures or 0), args.videos)
-    except (DataError, config_module.ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    if args.video is not None:
+        return exit_status(lambda: caption_video_files(args))
+    out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    return exit_status(lambda: caption_split(args.checkpoint, args.split, out_dir, args,
+                                             int(args.pictures or 0), args.videos))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
-from utils import CaptionScorer, DataError, pick_device, seed_everything
+from utils import CaptionScorer, DataError, exit_status, pick_device, seed_everything
 
 
 def run_id(config) -> str:
@@ -247,12 +247,7 @@ def main(argv=None) -> int:
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")
     args = parser.parse_args(argv)
-    try:
-        train(config_module.from_args(args), new_run=args.new_run)
-    except (DataError, config_module.ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
 
 
 if __name__ == "__main__":

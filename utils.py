@@ -7,15 +7,29 @@ import queue
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 
 import numpy as np
 import torch
 
+from config import ConfigError
+
 
 class DataError(RuntimeError):
     """Bad or missing input, with a message that names the file (or video) and the fix."""
+
+
+def exit_status(command) -> int:
+    """Run command() for a command line: its status if it returns an int, else 0; or 2 with the
+    message on stderr, not a traceback, when the input is bad (DataError, ConfigError)."""
+    try:
+        status = command()
+    except (DataError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return status if isinstance(status, int) else 0
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import config as config_module
 from splits.corpus import CorpusSplits, write_splits
 from splits.layout import corpus_paths
-from utils import DataError
+from utils import exit_status
 
 
 def summary(corpus: CorpusSplits, records: dict, data_root: str) -> str:
@@ -31,12 +30,10 @@ def run(corpus: str, description: str, add_options, read_corpus, argv=None) -> i
     add_options(parser)
     config_module.add_arguments(parser, default_preset=corpus)
     args = parser.parse_args(argv)
-    try:
+
+    def prepare():
         config = config_module.from_args(args)
         corpus_splits = read_corpus(config, args)
         records = write_splits(config, corpus_splits)
-    except (DataError, config_module.ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(summary(corpus_splits, records, config.corpus.data_root))
-    return 0
+        print(summary(corpus_splits, records, config.corpus.data_root))
+    return exit_status(prepare)
