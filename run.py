@@ -23,11 +23,12 @@ import os
 import sys
 from typing import Optional
 
-import checkpoints
+from models import checkpoints
 import config as config_module
-from evaluation import evaluate, shown, write_predictions
+from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
-from utils import CaptionScorer, exit_status, pick_device
+from evaluation.coco import CaptionScorer
+from utils import exit_status, pick_device
 
 
 def apply_overrides(config, args) -> None:
@@ -65,8 +66,8 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
 def draw_split_pictures(predictions: list, videos, config, split: str, videos_dir, out_dir: str,
                         every_n: int) -> None:
     """Attention pictures from the evaluation's own predictions: nothing is decoded twice."""
-    from attention_map import draw_attention
-    from split_frames import SplitFrames
+    from captioning.attention_map import draw_attention
+    from captioning.split_frames import SplitFrames
     frames = SplitFrames(config, split, videos_dir, every_n, report=report_note)
     stored = dict(zip(videos.video_ids, videos.n_frames))
     for prediction in predictions:
@@ -83,7 +84,7 @@ def report_note(message: str) -> None:
 
 def caption_video_files(args) -> int:
     """--video mode: print one caption per video; 1 when some video could not be read."""
-    from caption_video import caption_files
+    from captioning.video import caption_files
     _, failed = caption_files(args.checkpoint, args.video, args.every_n, args.weights, args.pictures,
                               config_overrides=lambda config: apply_overrides(config, args),
                               show=lambda line: print(line, flush=True))

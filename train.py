@@ -14,14 +14,15 @@ import time
 import torch
 from tqdm import tqdm
 
-import checkpoints
+from models import checkpoints
 import config as config_module
-from evaluation import evaluate, numeric, shown, write_predictions
+from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
-from utils import CaptionScorer, DataError, exit_status, pick_device, seed_everything
+from evaluation.coco import CaptionScorer
+from utils import DataError, exit_status, pick_device, seed_everything
 
 
 def run_id(config) -> str:

@@ -1,4 +1,4 @@
-"""Baselines that benchmark.py measures in the same process as the code it benchmarks.
+"""Baselines that bench/benchmark.py measures in the same process as the code it benchmarks.
 
 - committed_beam_search: models/decoding.py's beam search as committed in d527d58, before the
   benchmark's speed-up work, kept verbatim so decoding speed-ups are ratios against it;

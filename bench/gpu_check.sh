@@ -19,8 +19,8 @@ mkdir -p "$out"
 run() {   # run LIMIT_SECONDS BENCHMARK_ARGS...
     local limit=$1
     shift
-    echo "== python benchmark.py $*" | tee -a "$log"
-    timeout "$limit" "$python" benchmark.py --out "$out" "$@" 2>&1 | tee -a "$log"
+    echo "== python -m bench $*" | tee -a "$log"
+    timeout "$limit" "$python" -m bench --out "$out" "$@" 2>&1 | tee -a "$log"
     local status=${PIPESTATUS[0]}
     if [ "$status" = 124 ]; then
         echo "== stopped: over its ${limit} s" | tee -a "$log"

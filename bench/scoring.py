@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from utils import CaptionScorer, MetricError
+from evaluation.coco import CaptionScorer, MetricError
 
 
 def stage_scoring(videos, captions: list, config, clock, args) -> dict:

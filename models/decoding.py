@@ -4,7 +4,7 @@ Both are batched over videos (and beams) with tensor operations only: no Python 
 videos or beams, no .item() per hypothesis. Beam search keeps finished hypotheses aside, so a
 caption that has ended never occupies a beam slot, and scores are sums of log-probabilities.
 
-Beam search is arranged for speed (benchmark.py measures it against the plain version; the
+Beam search is arranged for speed (bench/benchmark.py measures it against the plain version; the
 results are the same up to float rounding, which can swap near-tied beams):
 - The beams of a video share its clip: nothing per clip is copied per beam, and the maps that
   read the attended feature phi_t (the LSTM's input weights, W_phi of the deep output) are

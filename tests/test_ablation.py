@@ -1,7 +1,7 @@
 """The ablation's measures and its table, without training (the training is train.py's, tested there)."""
 import pytest
 
-import ablation
+from bench import ablation
 
 
 def test_binding_tells_naming_both_objects_from_pairing_them_right():

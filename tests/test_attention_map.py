@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 import config as config_module
-from attention_map import (BOTTOM, CELL, GAP, LEFT, ROW, TOP, SeenFrames, draw_attention,
+from captioning.attention_map import (BOTTOM, CELL, GAP, LEFT, ROW, TOP, SeenFrames, draw_attention,
                            picture_size, thumbnail_height, word_rows)
 from loader.frames import sample_frame_indices
 from splits.Demo import build_demo
 from splits.demo import render_frames
 from splits.layout import corpus_paths, write_prepared
-from split_frames import THUMB_SHORT_SIDE, SplitFrames
+from captioning.split_frames import THUMB_SHORT_SIDE, SplitFrames
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO / "tests" / "fixtures" / "videos"

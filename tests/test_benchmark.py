@@ -1,4 +1,4 @@
-"""benchmark.py end to end on a reduced workload (--clips, --feature_size): the real stages, table
+"""bench/benchmark.py end to end on a reduced workload (--clips, --feature_size): the real stages, table
 and JSON in seconds. The times mean nothing here; what is checked is what could silently break."""
 import contextlib
 import io
@@ -13,10 +13,10 @@ import pytest
 import torch
 
 _environ = dict(os.environ)
-import benchmark  # noqa: E402
+from bench import benchmark  # noqa: E402
 from bench.report import markdown  # noqa: E402
 
-# benchmark.py sets TQDM_DISABLE for its own process; the tests after this one keep theirs.
+# bench/benchmark.py sets TQDM_DISABLE for its own process; the tests after this one keep theirs.
 os.environ.clear()
 os.environ.update(_environ)
 

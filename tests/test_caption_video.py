@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import checkpoints
+from models import checkpoints
 import config as config_module
 import run as run_module
-from evaluation import caption_videos
+from evaluation.predictions import caption_videos
 from extraction import build_backbone, extract_videos
 from loader.batches import make_caption_batch
 from loader.corpus import load_training_data

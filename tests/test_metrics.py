@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from utils import PER_VIDEO_KEY, CaptionScorer, MetricError, _MeteorProcess
+from evaluation.coco import CaptionScorer, MetricError, PER_VIDEO_KEY, _MeteorProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None,
                                 reason="the caption metrics need Java")

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-import checkpoints
+from models import checkpoints
 import config as config_module
 import train as train_module
 from splits.Demo import build_demo

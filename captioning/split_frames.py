@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from attention_map import SeenFrames
+from captioning.attention_map import SeenFrames
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames
 from loader.dataset import recorded_sampling

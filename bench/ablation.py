@@ -1,8 +1,8 @@
 """Ablations on the demo: the full model against variants with one paper detail switched off.
 
-    python ablation.py                          # full model vs mean pooling, same budget
-    python ablation.py --variants full,mean_pooling,no_selector --train.epochs 8
-    python ablation.py --variants full,mean_pooling,no_selector --seeds 1234,1235,1236
+    python -m bench.ablation                          # full model vs mean pooling, same budget
+    python -m bench.ablation --variants full,mean_pooling,no_selector --train.epochs 8
+    python -m bench.ablation --variants full,mean_pooling,no_selector --seeds 1234,1235,1236
 
 Every variant trains with the same config and budget except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean

@@ -9,7 +9,8 @@ import torch
 
 from loader.batches import video_batches
 from models.decoding import decode
-from utils import PER_VIDEO_KEY, atomic_save_json, atomic_write_bytes
+from evaluation.coco import PER_VIDEO_KEY
+from utils import atomic_save_json, atomic_write_bytes
 
 
 @torch.no_grad()

@@ -1,12 +1,12 @@
 """Speed benchmark on an MSVD-shaped workload (issue 4): this code against a baseline, same process.
 
-    python benchmark.py                              # every stage, on the GPU when there is one
-    python benchmark.py --device cpu --train_batches 8
-    python benchmark.py --quick                      # about 1-2 minutes on a 2-core CPU
-    python benchmark.py --stages train,beam_test --no_baseline
-    python benchmark.py --eval_batch_size 670 --tf32 # GPU options worth measuring
-    python benchmark.py --autocast bf16              # this code under bf16 autocast (results change)
-    python benchmark.py --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
+    python -m bench                              # every stage, on the GPU when there is one
+    python -m bench --device cpu --train_batches 8
+    python -m bench --quick                      # about 1-2 minutes on a 2-core CPU
+    python -m bench --stages train,beam_test --no_baseline
+    python -m bench --eval_batch_size 670 --tf32 # GPU options worth measuring
+    python -m bench --autocast bf16              # this code under bf16 autocast (results change)
+    python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
 
 On a CPU that other processes also use, OpenMP threads that spin while they wait make every
 multi-threaded op stall: there, --threads 1 or OMP_WAIT_POLICY=PASSIVE (set before Python
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         results["scoring"] = stage_scoring(data.val, captions, config, clock, args)
 
     report = {
-        "command": " ".join(["python benchmark.py"] + (sys.argv[1:] if argv is None else list(argv))),
+        "command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         "environment": environment(device, args, load_before),
         "workload": {"summary": summary, "reduced": reduced, "train_captions": len(data.train_targets),

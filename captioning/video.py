@@ -15,9 +15,9 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-import checkpoints
-from attention_map import SeenFrames, draw_attention
-from evaluation import caption_videos
+from models import checkpoints
+from captioning.attention_map import SeenFrames, draw_attention
+from evaluation.predictions import caption_videos
 from extraction.backbones import BACKBONES, build_backbone, canonical_name
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames

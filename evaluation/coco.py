@@ -1,0 +1,321 @@
+"""The COCO caption metrics: PTB tokenizer, BLEU-1..4, METEOR, ROUGE-L and CIDEr from pycocoevalcap,
+with the METEOR Java process started once per run."""
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO caption metrics
+#
+# The standard protocol (DESIGN 3.5): raw reference strings and hypotheses both go through
+# pycocoevalcap's PTBTokenizer (lower-cases, splits, drops punctuation), then Bleu(4), Meteor,
+# Rouge and Cider from pycocoevalcap. No SPICE: it downloads Stanford models at run time.
+# pycocoevalcap is imported lazily so that captioning a video never needs it (or Java).
+# ---------------------------------------------------------------------------------------------
+METRIC_NAMES = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")
+PER_VIDEO_KEY = "per_video"  # in CaptionScorer.score's result: {video_id: {metric: score x 100}}
+JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java. Install a Java "
+                     "runtime (8 or newer) and put `java` on PATH, e.g. "
+                     "`sudo apt-get install default-jre-headless` (Debian/Ubuntu), "
+                     "`conda install -c conda-forge openjdk`, or `brew install openjdk` (macOS).")
+
+
+class MetricError(RuntimeError):
+    """Caption scoring failed (Java missing, METEOR died or answered nonsense, bad inputs)."""
+
+
+def check_java() -> str:
+    """Fail early, with the fix, when Java is missing or broken; return its version line."""
+    java = shutil.which("java")
+    if java is None:
+        raise MetricError(f"`java` was not found on PATH. {JAVA_INSTALL_HINT}")
+    try:
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise MetricError(f"`{java} -version` failed ({error}). {JAVA_INSTALL_HINT}") from error
+    output = (result.stderr or result.stdout).strip()  # java prints its version on stderr
+    if result.returncode != 0:
+        raise MetricError(f"`{java} -version` exited with code {result.returncode}: "
+                          f"{output[-500:]}. {JAVA_INSTALL_HINT}")
+    return output.splitlines()[0] if output else java
+
+
+def _one_line(text: str) -> str:
+    """Collapse every whitespace run, line breaks of any kind included, into one space.
+
+    The PTB tokenizer (-preserveLines) and METEOR (-stdio) both read one sentence per line, so a
+    stray '\\r' or U+2028 inside a caption would shift every following caption by one line.
+    """
+    return " ".join(text.split())
+
+
+class _MeteorProcess:
+    """pycocoevalcap's METEOR 1.5 jar, driven over stdin/stdout like its Meteor class, but robust.
+
+    pycocoevalcap 1.2's Meteor reads answers with a blocking readline and float(): a dead java
+    gives "could not convert string to float: ''", an exception leaves its lock held so the next
+    call hangs for ever, and its stderr pipe is never read, so a chatty JVM can block on it. Here
+    stdout is read by a thread into a queue (answers wait at most timeout_s), stderr goes to a
+    temporary file quoted in errors, and any failure kills the process and raises MetricError.
+    The process is started once and serves every evaluation until close().
+    """
+
+    def __init__(self, timeout_s: float = 300.0, command: list | None = None):
+        from pycocoevalcap.meteor import meteor as coco_meteor
+        jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
+        # Same command line as pycocoevalcap, so the numbers are the same.
+        self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
+                                   "-", "-", "-stdio", "-l", "en", "-norm"]
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._failure = None           # why the process became unusable, once it has
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=self._stderr)
+        except OSError as error:
+            self._stderr.close()
+            raise MetricError(f"could not start METEOR ({' '.join(self.command)}): {error}. "
+                              f"{JAVA_INSTALL_HINT}") from error
+        self._answers = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True,
+                                        name="meteor-stdout")
+        self._reader.start()
+        # Fail at start-up rather than at the first validation hours later; the JVM loads its
+        # paraphrase tables now either way, so this costs nothing extra.
+        with self._lock:
+            self._stats("a man is walking", ["a man walks"])
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read_stdout(self) -> None:
+        for raw in iter(self.process.stdout.readline, b""):
+            self._answers.put(raw.decode("utf-8", errors="replace").strip())
+        self._answers.put(None)  # end of stream: the process has exited
+
+    def _fail(self, what: str):
+        """Kill the process (its replies can no longer be matched to questions) and raise."""
+        self._kill()
+        self._stderr.seek(0)
+        stderr_tail = self._stderr.read().decode("utf-8", errors="replace").strip()[-1500:]
+        code = self.process.returncode
+        self._failure = (f"METEOR failed: {what} (java exit code {code}). "
+                         f"java stderr: {stderr_tail or '<empty>'}")
+        raise MetricError(self._failure)
+
+    def _send(self, line: str) -> None:
+        if self._failure is not None:
+            raise MetricError(f"{self._failure} -- the METEOR process is gone; "
+                              "create a new CaptionScorer")
+        if self.process.poll() is not None:
+            self._fail("the java METEOR process is no longer running")
+        try:
+            self.process.stdin.write((line + "\n").encode("utf-8"))
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
+            self._fail(f"writing to the java METEOR process failed ({error!r})")
+
+    def _receive(self) -> str:
+        try:
+            answer = self._answers.get(timeout=self.timeout_s)
+        except queue.Empty:
+            self._fail(f"no answer from the java METEOR process within {self.timeout_s:.0f} s")
+        if answer is None:
+            self._fail("the java METEOR process exited while answering")
+        return answer
+
+    def _receive_float(self) -> float:
+        answer = self._receive()
+        try:
+            return float(answer)
+        except ValueError:
+            self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
+
+    def _stats(self, hypothesis: str, references: list) -> str:
+        # METEOR's stdio protocol: fields are separated by '|||' and one request is one line.
+        hypothesis = _one_line(hypothesis.replace("|||", ""))
+        references = [_one_line(reference.replace("|||", "")) for reference in references]
+        self._send(" ||| ".join(["SCORE", *references, hypothesis]))
+        stats = self._receive()
+        if not stats:
+            self._fail("the METEOR statistics line is empty")
+        try:
+            [float(value) for value in stats.split()]
+        except ValueError:
+            self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
+        return stats
+
+    def compute_score(self, gts: dict, res: dict):
+        """Same contract as pycocoevalcap's Meteor.compute_score: (corpus score, per-id list)."""
+        with self._lock:  # released even when a MetricError escapes
+            ids = list(gts.keys())
+            eval_line = "EVAL"
+            for video_id in ids:
+                eval_line += " ||| " + self._stats(res[video_id][0], gts[video_id])
+            self._send(eval_line)
+            per_video = [self._receive_float() for _ in ids]
+            corpus = self._receive_float()
+        return corpus, per_video
+
+    def _kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # EOF asks METEOR to finish on its own
+                self.process.wait(timeout=5)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        self._reader.join(timeout=5)
+        self._stderr.close()
+        if self._failure is None:
+            self._failure = "the METEOR process was closed"
+
+
+class CaptionScorer:
+    """COCO caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr) with pycocoevalcap's protocol.
+
+    Build one per run and reuse it: the scorers and the METEOR java process are created once
+    (the JVM takes seconds to load METEOR's tables). Call close(), or use `with CaptionScorer()
+    as scorer:`, to stop the java process.
+
+    Every score is multiplied by 100, the scale of the papers' tables (CIDEr 51.7, not 0.517).
+    CIDEr's document frequencies come from the references being scored, so a video's CIDEr
+    depends on which other videos are scored with it (as in every published number).
+    """
+
+    def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
+        unknown = [name for name in metrics if name not in METRIC_NAMES]
+        if unknown or not metrics:
+            raise MetricError(f"unknown metrics {unknown} in {list(metrics)}; "
+                              f"choose from {list(METRIC_NAMES)}")
+        self.metrics = [name for name in METRIC_NAMES if name in metrics]
+        self.java_version = check_java()  # the tokenizer needs Java even without METEOR
+        try:
+            from pycocoevalcap.bleu.bleu import Bleu
+            from pycocoevalcap.cider.cider import Cider
+            from pycocoevalcap.rouge.rouge import Rouge
+            from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        except ImportError as error:
+            raise MetricError(f"the COCO caption metrics need pycocoevalcap ({error}): "
+                              f"`pip install -r requirements.txt` installs it") from error
+        self._tokenizer = PTBTokenizer()
+        self._scorers = {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
+        self._meteor = _MeteorProcess(meteor_timeout_s) if "METEOR" in self.metrics else None
+
+    @property
+    def meteor_pid(self):
+        """Process id of the METEOR JVM (None without METEOR): the same for every score()."""
+        return self._meteor.pid if self._meteor is not None else None
+
+    def score(self, references: dict, hypotheses: dict):
+        """Score one caption per video against that video's raw reference captions.
+
+        references: {video_id: [raw reference caption, ...]} (capitals and punctuation are fine:
+        the PTB tokenizer handles them); hypotheses: {video_id: caption}, for exactly the same
+        videos. Returns one dict: Bleu_1..Bleu_4, METEOR, ROUGE_L, CIDEr (those asked for) map
+        to corpus scores x 100, and PER_VIDEO_KEY ("per_video", the only non-float value) maps
+        each video id to its own scores x 100 under the same names. The mean of per-video CIDEr
+        and ROUGE_L is the corpus value; BLEU per video is sentence-level, and METEOR and BLEU
+        aggregate their statistics over the corpus instead of averaging.
+        """
+        gts, res = self._tokenize(references, hypotheses)
+        ids = list(gts.keys())
+        corpus, per_video = {}, {video_id: {} for video_id in ids}
+
+        def record(name, corpus_value, video_values):
+            corpus[name] = 100.0 * float(corpus_value)
+            for video_id, value in zip(ids, video_values):
+                per_video[video_id][name] = 100.0 * float(value)
+
+        for name in self.metrics:
+            if name == "Bleu":
+                values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
+                for n in range(4):
+                    record(f"Bleu_{n + 1}", values[n], video_values[n])
+            elif name == "METEOR":
+                record(name, *self._meteor.compute_score(gts, res))
+            else:
+                record(name, *self._scorers[name].compute_score(gts, res))
+        corpus[PER_VIDEO_KEY] = per_video
+        return corpus
+
+    def _tokenize(self, references: dict, hypotheses: dict):
+        _check_caption_inputs(references, hypotheses)
+        # One tokenizer call (one JVM start) for both sides; tagged keys keep them apart.
+        captions = {("ref", video_id): [{"caption": _one_line(c)} for c in captions]
+                    for video_id, captions in references.items()}
+        captions.update({("hyp", video_id): [{"caption": _one_line(caption)}]
+                         for video_id, caption in hypotheses.items()})
+        try:
+            tokens = self._tokenizer.tokenize(captions)
+        except OSError as error:  # java gone, or the package folder (temp file) not writable
+            raise MetricError(f"the PTB tokenizer (java) failed: {error!r}. "
+                              f"{JAVA_INSTALL_HINT}") from error
+        # The tokenizer pairs output lines with captions by position: a java failure shows up
+        # as missing or short entries, which the scorers would only report as bare asserts.
+        for key, entries in captions.items():
+            if len(tokens.get(key, ())) != len(entries):
+                raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} "
+                                  f"captions for {key[0]} of video {key[1]!r} instead of "
+                                  f"{len(entries)}; see the java output above")
+        gts = {video_id: tokens[("ref", video_id)] for video_id in references}
+        res = {video_id: tokens[("hyp", video_id)] for video_id in references}
+        return gts, res
+
+    def close(self) -> None:
+        if self._meteor is not None:
+            self._meteor.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: modules may already be half torn down
+            pass
+
+
+def _check_caption_inputs(references: dict, hypotheses: dict) -> None:
+    if not references:
+        raise MetricError("no videos to score: the references are empty")
+    missing = [v for v in references if v not in hypotheses]
+    extra = [v for v in hypotheses if v not in references]
+    if missing or extra:
+        raise MetricError(f"hypotheses must cover exactly the videos of the references: "
+                          f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
+                          f"{len(extra)} hypothesis(es) without references (e.g. {extra[:5]})")
+    for video_id, captions in references.items():
+        if isinstance(captions, str) or not captions or \
+                not all(isinstance(c, str) for c in captions):
+            raise MetricError(f"references of video {video_id!r} must be a non-empty list of "
+                              f"strings, got {captions!r:.200}")
+    for video_id, caption in hypotheses.items():
+        if not isinstance(caption, str):
+            raise MetricError(f"the hypothesis of video {video_id!r} must be one string, "
+                              f"got {caption!r:.200}")
