@@ -2,10 +2,18 @@
 
 - committed_beam_search: models/decoding.py's beam search as committed in d527d58, before the
   benchmark's speed-up work, kept verbatim so decoding speed-ups are ratios against it;
-- plain_validation_loss: train.validation_loss on the plain path (model.forward_stepwise and
-  no length bucketing).
+- committed_step: the decoder step as committed before the equations were written once
+  (models/decoder.py, models/attention.py at 8fe02c4): nn.LSTMCell's own forward and the attention
+  module's sum, one map at a time. The plain path trains with it and the baseline beam search
+  decodes with it; tests/test_decoder_step.py checks the model's step against it, an independent
+  writing of the paper's equations;
+- plain_validation_loss: train.validation_loss on the plain path (model.forward_stepwise with
+  committed_step, and no length bucketing).
 """
 from __future__ import annotations
+
+import contextlib
+import types
 
 import torch
 
@@ -15,15 +23,53 @@ from config import Config
 from train import validation_loss
 
 
+def committed_step(model, previous_word, state, clips):
+    """One decoder step as first written: model.step's signature, the model's own parameters."""
+    decoder, attention = model.decoder, model.decoder.attention
+    hidden, cell = state
+    if getattr(attention, "query", None) is not None:
+        energy = attention.score(torch.tanh(clips.keys + attention.query(hidden).unsqueeze(1))).squeeze(-1)
+        alpha = torch.softmax(energy.masked_fill(~clips.mask, float("-inf")), dim=-1)
+    else:                                   # mean pooling
+        alpha = clips.mask.to(clips.frames.dtype)
+        alpha = alpha / alpha.sum(-1, keepdim=True).clamp(min=1)
+    context = torch.bmm(alpha.unsqueeze(1), clips.frames).squeeze(1)
+    if decoder.selector is not None:
+        context = torch.sigmoid(decoder.selector(hidden)) * context
+    embedded = decoder.embedding(previous_word)
+    hidden, cell = decoder.lstm(torch.cat([embedded, context], dim=-1), (hidden, cell))
+    dropped = decoder.dropout(hidden)
+    if decoder.out_hidden is None:
+        logits = decoder.readout(dropped)
+    else:
+        readout = torch.tanh(decoder.out_hidden(dropped) + embedded + decoder.out_context(context))
+        logits = decoder.readout(decoder.dropout(readout))
+    return logits, (hidden, cell), alpha
+
+
+def use_committed_step(model) -> None:
+    """model.step becomes committed_step (an instance attribute: decoding takes the plain path)."""
+    model.step = types.MethodType(committed_step, model)
+
+
+@contextlib.contextmanager
+def committed(model):
+    """model as the baseline runs it: committed_step, step-by-step teacher forcing."""
+    use_committed_step(model)
+    model.fast_teacher_forcing = False
+    try:
+        yield model
+    finally:
+        del model.step
+        model.fast_teacher_forcing = True
+
+
 def plain_validation_loss(model, data, config) -> float:
     """train.validation_loss on the plain path: step by step, batches without length bucketing."""
     plain = Config.from_dict(config.to_dict())
     plain.loader.bucket_by_length = False
-    model.fast_teacher_forcing = False
-    try:
+    with committed(model):
         return validation_loss(model, data, plain)
-    finally:
-        model.fast_teacher_forcing = True
 
 
 # ---- models/decoding.py at d527d58 (beam search only), unchanged below this line ----------

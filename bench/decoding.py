@@ -7,7 +7,7 @@ import statistics
 
 import torch
 
-from bench.baseline import committed_beam_search
+from bench.baseline import committed, committed_beam_search
 from bench.paths import in_scope, wants_baseline
 from bench.timing import turn_order
 from loader.batches import video_batches
@@ -33,8 +33,9 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
 
 
 def committed_decode(model, features, mask, eval_config):
-    return committed_beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
-                                 eval_config.min_len, eval_config.length_penalty)
+    with committed(model):
+        return committed_beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
+                                     eval_config.min_len, eval_config.length_penalty)
 
 
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:

@@ -10,6 +10,7 @@ import copy
 
 import torch
 
+from bench.baseline import use_committed_step
 from models.sa_lstm import build_model
 from train import make_optimizer
 
@@ -43,12 +44,13 @@ def plain_optimizer(model, train_config):
 def build_paths(config, data, device, with_baseline: bool):
     """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
 
-    The plain model is a copy of the fast one that uses the step-by-step teacher forcing and
-    the default (unfused) Adam, and its config turns off length bucketing: the training path
-    before the speed-up work."""
+    The plain model is a copy of the fast one that uses the step-by-step teacher forcing with the
+    committed step (bench/baseline.py) and the default (unfused) Adam, and its config turns off
+    length bucketing: the training path before the speed-up work."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     plain_model = copy.deepcopy(model)
     plain_model.fast_teacher_forcing = False
+    use_committed_step(plain_model)
     plain_config = copy.deepcopy(config)
     plain_config.loader.bucket_by_length = False
     paths = {"fast": (model, make_optimizer(model, config.train), config)}

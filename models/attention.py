@@ -1,4 +1,13 @@
-"""Soft temporal attention over the K frames (paper eq. 3-4), or mean pooling for ablations."""
+"""Soft temporal attention over the K frames (paper eq. 3-4), or mean pooling for ablations.
+
+An attention is a module with three members, which is all the decoder uses of it:
+- keys(frames): whatever it needs of each clip's frames, computed once per clip (EncodedClips.keys);
+- query: a linear map of h_{t-1} (nn.Linear without bias) or None; the decoder applies it in the one
+  product that reads h_{t-1} (models/decoder.py) and hands the result to weights();
+- weights(query, clips, width): alpha (B, width, K), one row of weights over the K frames for each
+  of the `width` rows a clip has (1 in training, W beams or K samples in decoding).
+A new attention is a new class here with these members, chosen in models/sa_lstm.py.
+"""
 from __future__ import annotations
 
 import torch
@@ -8,7 +17,7 @@ from torch import nn
 class TemporalAttention(nn.Module):
     """e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a); alpha = softmax over real frames.
 
-    U_a v_i does not depend on t: keys() computes it once per clip, step() reuses it.
+    U_a v_i does not depend on t: keys() computes it once per clip, weights() reuses it.
     """
 
     def __init__(self, feature_size: int, hidden_size: int, attention_size: int,
@@ -27,21 +36,22 @@ class TemporalAttention(nn.Module):
             keys = keys + self.positions[: keys.shape[1]]
         return keys
 
-    def forward(self, hidden: torch.Tensor, keys: torch.Tensor, frames: torch.Tensor,
-                mask: torch.Tensor):
-        energy = self.score(torch.tanh(keys + self.query(hidden).unsqueeze(1))).squeeze(-1)
-        energy = energy.masked_fill(~mask, float("-inf"))
-        alpha = torch.softmax(energy, dim=-1)
-        return torch.bmm(alpha.unsqueeze(1), frames).squeeze(1), alpha
+    def weights(self, query: torch.Tensor, clips, width: int) -> torch.Tensor:
+        """query = W_a h_{t-1} for `width` consecutive rows per clip -> alpha (B, width, K)."""
+        batch = clips.keys.shape[0]
+        keys = clips.keys.unsqueeze(1)                                        # (B, 1, K, A)
+        energy = self.score(torch.tanh(keys + query.view(batch, width, 1, -1))).squeeze(-1)
+        return torch.softmax(energy.masked_fill(clips.padding, float("-inf")), dim=-1)
 
 
 class MeanPooling(nn.Module):
     """The paper's baseline: every real frame weighs the same at every step."""
 
+    query = None                       # reads nothing of h_{t-1}
+
     def keys(self, frames: torch.Tensor) -> torch.Tensor:
         return frames[..., :0]
 
-    def forward(self, hidden, keys, frames, mask):
-        alpha = mask.to(frames.dtype)
-        alpha = alpha / alpha.sum(-1, keepdim=True).clamp(min=1)
-        return torch.bmm(alpha.unsqueeze(1), frames).squeeze(1), alpha
+    def weights(self, query, clips, width: int) -> torch.Tensor:
+        batch, n_frames = clips.mask.shape
+        return clips.mean_weights.expand(batch, width, n_frames)

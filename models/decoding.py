@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.fused_step import FusedStep
 
 
 @dataclass
@@ -50,39 +49,38 @@ class _ModelStep:
         return logits, state, alpha
 
 
-class _SharedClipStep:
-    """FusedStep's equations for rows that are `width` beams of each clip, clips not repeated.
+class SharedClipStep:
+    """DecoderStep's equations for rows that are `width` rows of each clip (beams, samples), the
+    clips not repeated.
 
-    Each clip's frames go through every linear map that reads phi_t = beta_t sum_i alpha_i v_i
-    once: phi_t's share of the LSTM gates and of the deep output is beta_t sum_i alpha_i (W v_i).
+    The maps that read phi_t = beta_t sum_i alpha_i v_i (its share of the LSTM gates, W_phi, and of
+    the deep output, W_c) are applied to each clip's frames once: a step then mixes W v_i with its
+    attention weights, where it would otherwise multiply a (rows, D) feature by (D, 4H) weights.
     """
 
     def __init__(self, model, clips):
-        self.fused = FusedStep(model.decoder, clips)
-        self.projected = F.linear(clips.frames, self.fused.context_maps())   # (B, K, 4H [+ E])
+        self.step, self.clips = model.decoder, clips
+        self.maps = self.step.maps()
+        self.projected = F.linear(clips.frames, self.step.context_maps(self.maps))   # (B, K, 4H [+ E])
 
     def __call__(self, words, state, width: int):
-        fused, step, size = self.fused, self.fused.step, self.fused.size
+        step, maps = self.step, self.maps
         hidden, cell = state
-        hidden_gates, query, beta = fused.read_hidden(hidden)
-        alpha = fused.attention_weights(query, width)                        # (B, W, K)
-        context = fused.gated(beta, torch.bmm(alpha, self.projected).flatten(0, 1))
+        hidden_gates, query, beta = step.read_hidden(hidden, maps)
+        alpha = step.attention.weights(query, self.clips, width)                # (B, W, K)
+        gate_context, output_context = step.split_context_maps(step.context(alpha, beta, self.projected))
         embedded = step.embedding(words)
-        gates = fused.word_gates(embedded) + hidden_gates + context[:, :4 * size]
-        hidden, cell = fused.lstm(gates, cell)
-        projected_context = context[:, 4 * size:] if step.out_context is not None else None
-        logits = step.output_from_projected(hidden, embedded, projected_context)
+        hidden, cell = step.lstm_update(step.word_gates(embedded, maps) + hidden_gates + gate_context, cell)
+        logits = step.output(hidden, embedded, output_context)
         return logits, (hidden, cell), alpha.flatten(0, 1)
 
 
 def _decoder_step(model, clips):
-    from models.attention import MeanPooling, TemporalAttention
-    from models.decoder import DecoderStep
+    """SharedClipStep for a plain SALSTM; model.step on repeated clips for a model whose step was
+    replaced (instrumented, as a test does) or that is another kind of model."""
     from models.sa_lstm import SALSTM
-    plain = (isinstance(model, SALSTM) and "step" not in vars(model)
-             and type(model).step is SALSTM.step and type(model.decoder) is DecoderStep
-             and type(model.decoder.attention) in (TemporalAttention, MeanPooling))
-    return _SharedClipStep(model, clips) if plain else _ModelStep(model, clips)
+    plain = isinstance(model, SALSTM) and "step" not in vars(model) and type(model).step is SALSTM.step
+    return SharedClipStep(model, clips) if plain else _ModelStep(model, clips)
 
 
 def _mask_logits(logits, step: int, min_len: int) -> None:

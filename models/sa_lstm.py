@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import nn
@@ -18,6 +19,17 @@ class EncodedClips:
     keys: torch.Tensor     # (B, K, A): U_a v_i + b_a, computed once per clip
     mask: torch.Tensor     # (B, K)
     state: tuple           # (h_0, c_0)
+
+    @cached_property
+    def padding(self) -> torch.Tensor:
+        """(B, 1, K) True for padded frames, which attention must not weigh; once per clip."""
+        return ~self.mask.unsqueeze(1)
+
+    @cached_property
+    def mean_weights(self) -> torch.Tensor:
+        """(B, 1, K) mean pooling's fixed weights: 1 / (real frames) on each real frame."""
+        weights = self.mask.to(self.frames.dtype)
+        return (weights / weights.sum(-1, keepdim=True).clamp(min=1)).unsqueeze(1)
 
     def repeat(self, times: int) -> "EncodedClips":
         """Each clip `times` times in a row (for the beams of beam search)."""
@@ -44,7 +56,7 @@ class SALSTM(nn.Module):
         return EncodedClips(frames, self.decoder.attention.keys(frames), mask, state)
 
     def step(self, previous_word: torch.Tensor, state: tuple, clips: EncodedClips):
-        return self.decoder(previous_word, state, clips.keys, clips.frames, clips.mask)
+        return self.decoder(previous_word, state, clips)
 
     def forward(self, features, mask, inputs):
         """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K)."""

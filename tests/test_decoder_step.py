@@ -1,0 +1,44 @@
+"""The model's step (models/decoder.py, the equations written once) against the step as first
+written (bench/baseline.py: nn.LSTMCell's own forward, the attention sum one map at a time)."""
+import pytest
+import torch
+
+from bench.baseline import committed_step
+from tests.tiny import tiny_clips, tiny_model
+
+VARIANTS = [{}, {"model.use_attention": False}, {"model.use_selector": False},
+            {"model.deep_output": False}, {"model.frame_projection": 6, "model.frame_positions": True},
+            {"model.init_from_mean": False}]
+
+
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_step_equals_the_step_as_first_written(overrides):
+    model, _ = tiny_model(**overrides)
+    features, mask = tiny_clips()
+    clips = model.encode(features, mask)
+    generator = torch.Generator().manual_seed(3)
+    state = tuple(torch.randn(3, 16, generator=generator) for _ in range(2))   # not h_0: any state
+    words = torch.tensor([1, 4, 6])
+    logits, (hidden, cell), alpha = model.step(words, state, clips)
+    ref_logits, (ref_hidden, ref_cell), ref_alpha = committed_step(model, words, state, clips)
+    assert torch.allclose(logits, ref_logits, atol=1e-5)
+    assert torch.allclose(hidden, ref_hidden, atol=1e-6) and torch.allclose(cell, ref_cell, atol=1e-6)
+    assert torch.allclose(alpha, ref_alpha, atol=1e-6)
+    assert float(alpha[0, 2:].detach().abs().max()) == 0.0          # clip 0's padded frames
+
+    grads = torch.autograd.grad(logits.square().sum(), list(model.parameters()), allow_unused=True,
+                                retain_graph=True)           # the clips are shared by both
+    ref_grads = torch.autograd.grad(ref_logits.square().sum(), list(model.parameters()), allow_unused=True)
+    for grad, ref in zip(grads, ref_grads):
+        assert (grad is None) == (ref is None)
+        assert grad is None or torch.allclose(grad, ref, atol=1e-5)
+
+
+def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_modules():
+    """Checkpoints written before the equations moved load into the model as it is now."""
+    model, _ = tiny_model()
+    names = set(model.state_dict())
+    assert {"decoder.lstm.weight_ih", "decoder.lstm.weight_hh", "decoder.lstm.bias_ih",
+            "decoder.lstm.bias_hh", "decoder.attention.key.weight", "decoder.attention.query.weight",
+            "decoder.attention.score.weight", "decoder.selector.weight", "decoder.out_context.weight",
+            "decoder.readout.weight", "decoder.embedding.weight"} <= names
