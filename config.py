@@ -81,6 +81,20 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
     autocast_bf16: bool = False
+    # Beyond the paper: scheduled sampling (Bengio et al. 2015). Each training input word is the
+    # model's own sampled word with probability eps = min(scheduled_sampling,
+    # scheduled_sampling_step * ((epoch - 1) // scheduled_sampling_every)); 0 is off.
+    scheduled_sampling: float = 0.0
+    scheduled_sampling_step: float = 0.05
+    scheduled_sampling_every: int = 5
+    # Beyond the paper: self-critical sequence training (Rennie et al. 2017) on CIDEr-D after the
+    # cross-entropy epochs, from the best checkpoint; 0 epochs is off.
+    scst_epochs: int = 0
+    scst_lr: Optional[float] = None   # None: train.lr / 10
+    scst_baseline: str = "mean_of_samples"  # mean_of_samples (Luo 2020) | greedy (Rennie et al.)
+    scst_samples: int = 5             # sampled captions per clip
+    scst_temperature: float = 1.0
+    scst_batch_size: Optional[int] = None   # clips per SCST batch (None: loader.batch_size)
     run_root: str = "runs"
     run_name: Optional[str] = None    # None: a readable id built from the hyperparameters
     log_every: int = 10               # batches between tensorboard loss points

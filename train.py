@@ -14,14 +14,15 @@ import time
 import torch
 from tqdm import tqdm
 
-from models import checkpoints
 import config as config_module
+from evaluation.coco import CaptionScorer
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
+from models import checkpoints
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
-from evaluation.coco import CaptionScorer
+from training.self_critical import check_scst_config, self_critical_phase
 from utils import DataError, exit_status, pick_device, seed_everything
 
 
@@ -35,9 +36,11 @@ def run_id(config) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
-def make_optimizer(model, t):
+def make_optimizer(model, t, lr: float | None = None):
+    """train.optimizer over the model's parameters, at train.lr unless lr is given."""
+    lr = t.lr if lr is None else lr
     if t.optimizer in ("adam", "amsgrad"):
-        settings = dict(lr=t.lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad")
+        settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad")
         try:
             # The fused kernel (CUDA, and CPU since torch 2.4) updates all parameters in one
             # pass: 7 ms instead of 35 ms a step for the MSVD model on the 2-core CPU.
@@ -45,7 +48,7 @@ def make_optimizer(model, t):
         except RuntimeError:       # a device or torch version without it
             return torch.optim.Adam(model.parameters(), **settings)
     if t.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=t.lr, rho=t.adadelta_rho,
+        return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
                                     eps=t.adadelta_eps, weight_decay=t.weight_decay)
     raise DataError(f"train.optimizer must be amsgrad, adam or adadelta, not {t.optimizer!r}")
 
@@ -63,8 +66,16 @@ def higher_is_better(metric: str) -> bool:
     return metric != "loss"
 
 
+def own_word_probability(t, epoch: int) -> float:
+    """Scheduled sampling's probability of feeding the model's own word in this epoch (1-based)."""
+    if t.scheduled_sampling <= 0:
+        return 0.0
+    return min(t.scheduled_sampling, t.scheduled_sampling_step * ((epoch - 1) // t.scheduled_sampling_every))
+
+
 def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -> tuple:
     model.train()
+    own_words = own_word_probability(config.train, epoch)
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
                                   config.loader.bucket_by_length)
@@ -74,7 +85,7 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
         batch = make_caption_batch(data.train, data.train_targets, rows)
         with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
                             enabled=config.train.autocast_bf16):
-            logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
+            logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_words)
             loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -147,9 +158,64 @@ def model_payload(model, config, data) -> dict:
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling}
 
 
+class Run:
+    """What both training phases share at the end of an epoch: validation, the best checkpoint,
+    the logs, and last.pt (from which an interrupted run resumes)."""
+
+    def __init__(self, model, optimizer, scheduler, data, config, writer, progress, last_path, best_path):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.data, self.config, self.writer, self.progress = data, config, writer, progress
+        self.last_path, self.best_path = last_path, best_path
+
+    def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
+        """Validation loss and scores of the epoch just trained; the best checkpoint if it is better.
+
+        epoch counts every epoch of the run (cross-entropy then SCST), so the logs have one axis."""
+        config, progress = self.config, self.progress
+        better = higher_is_better(config.train.select_metric)
+        trained = time.perf_counter()
+        val_loss = validation_loss(self.model, self.data, config)
+        seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
+        scores, _ = evaluate(self.model, self.data.val, self.data.vocab, config, scorer, seconds)
+        metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
+        improved = progress["best_score"] is None or (
+            metric > progress["best_score"] if better else metric < progress["best_score"])
+        lr = self.optimizer.param_groups[0]["lr"]
+        writer = self.writer
+        writer.add_scalar("loss/val", val_loss, epoch)
+        writer.add_scalar("lr", lr, epoch)
+        for name, value in {**numeric(scores), **(extra or {})}.items():
+            writer.add_scalar(name if "/" in name else f"val/{name}", value, epoch)
+        for name, value in seconds.items():
+            writer.add_scalar(f"seconds/{name}", value, epoch)
+        shown_extra = "".join(f", {name} {value:.3f}" for name, value in (extra or {}).items())
+        print(f"epoch {epoch}: train loss {train_loss:.3f}{shown_extra}, val loss {val_loss:.3f}, "
+              f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
+              f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
+              flush=True)
+        if improved:
+            progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
+            checkpoints.save(self.best_path, {**model_payload(self.model, config, self.data), "epoch": epoch,
+                                              "val_scores": numeric(scores), "val_loss": val_loss})
+        else:
+            progress["bad_epochs"] += 1
+        progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                    "lr": lr, **numeric(scores), **(extra or {}),
+                                    "seconds": {k: round(v, 3) for k, v in seconds.items()}})
+        progress["epoch"] = epoch
+        return metric, improved
+
+    def save_last(self) -> None:
+        checkpoints.save(self.last_path, {**model_payload(self.model, self.config, self.data),
+                                          "optimizer": self.optimizer.state_dict(),
+                                          "scheduler": self.scheduler.state_dict(),
+                                          "progress": self.progress, "rng": rng_state()})
+
+
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
     check_select_metric(config)
+    check_scst_config(config)
     seed_everything(config.train.seed)
     device = pick_device(config.train.device)
     ensure_corpus(config)
@@ -189,49 +255,22 @@ def train(config, new_run: bool = False) -> dict:
 
     from tensorboardX import SummaryWriter
     writer = SummaryWriter(run_dir)
+    run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path)
     with CaptionScorer(config.eval.metrics) as scorer:
         while not progress["finished"] and progress["epoch"] < config.train.epochs:
             epoch = progress["epoch"] + 1
             started = time.perf_counter()
             train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
                                                        writer, progress["step"])
-            trained = time.perf_counter()
-            val_loss = validation_loss(model, data, config)
-            seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
-            scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
-            metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
-            improved = progress["best_score"] is None or (
-                metric > progress["best_score"] if better else metric < progress["best_score"])
-            lr = optimizer.param_groups[0]["lr"]
-            writer.add_scalar("loss/val", val_loss, epoch)
-            writer.add_scalar("lr", lr, epoch)
-            for name, value in numeric(scores).items():
-                writer.add_scalar(f"val/{name}", value, epoch)
-            for name, value in seconds.items():
-                writer.add_scalar(f"seconds/{name}", value, epoch)
-            print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
-                  f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
-                  f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
-                  flush=True)
-            if improved:
-                progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
-                checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
-                                             "val_scores": numeric(scores), "val_loss": val_loss})
-            else:
-                progress["bad_epochs"] += 1
+            metric, improved = run.validate(scorer, epoch, started, train_loss)
             scheduler.step(metric)
-            progress["epoch"] = epoch
-            progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                        "lr": lr, **numeric(scores),
-                                        "seconds": {k: round(v, 3) for k, v in seconds.items()}})
             patience = config.train.early_stop_patience
             if patience and progress["bad_epochs"] >= patience:
                 print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
                 progress["finished"] = True
-            checkpoints.save(last_path, {**model_payload(model, config, data),
-                                         "optimizer": optimizer.state_dict(),
-                                         "scheduler": scheduler.state_dict(), "progress": progress,
-                                         "rng": rng_state()})
+            run.save_last()
+        if config.train.scst_epochs > 0:
+            self_critical_phase(run, scorer, make_optimizer)
 
         best = checkpoints.load(best_path, map_location=device)
         model.load_state_dict(best["model"])

@@ -75,7 +75,7 @@ class SharedClipStep:
         return logits, (hidden, cell), alpha.flatten(0, 1)
 
 
-def _decoder_step(model, clips):
+def decoder_step_for(model, clips):
     """SharedClipStep for a plain SALSTM; model.step on repeated clips for a model whose step was
     replaced (instrumented, as a test does) or that is another kind of model."""
     from models.sa_lstm import SALSTM
@@ -83,7 +83,7 @@ def _decoder_step(model, clips):
     return SharedClipStep(model, clips) if plain else _ModelStep(model, clips)
 
 
-def _mask_logits(logits, step: int, min_len: int) -> None:
+def mask_impossible_words(logits, step: int, min_len: int) -> None:
     """Words that may not come next, in place: <pad>, <bos>, and <eos> before min_len words."""
     logits[:, PAD_ID] = float("-inf")
     logits[:, BOS_ID] = float("-inf")
@@ -94,7 +94,7 @@ def _mask_logits(logits, step: int, min_len: int) -> None:
 def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
     logits, state, alpha = model.step(words, state, clips)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    _mask_logits(log_probs, step, min_len)
+    mask_impossible_words(log_probs, step, min_len)
     if step == max_len:                # max_len words said: only <eos> is left
         eos = log_probs[:, EOS_ID].clone()
         log_probs.fill_(float("-inf"))
@@ -139,7 +139,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     batch, device = features.shape[0], features.device
     width = beam_size
     clips = model.encode(features, mask)
-    step_fn = _decoder_step(model, clips)
+    step_fn = decoder_step_for(model, clips)
     state = clips.state
     # One live beam per video at the start (W copies of it would only repeat it).
     live = 1
@@ -166,7 +166,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
             word_logits = logits[:, EOS_ID:EOS_ID + 1]
             word_ids = torch.full_like(word_logits, EOS_ID, dtype=torch.long)
         else:
-            _mask_logits(logits, step, min_len)
+            mask_impossible_words(logits, step, min_len)
             word_logits, word_ids = logits.topk(min(2 * width, logits.shape[1]), dim=1)
         per_beam = word_ids.shape[1]
         candidates = (live_scores.view(-1, 1) + (word_logits - log_normaliser)).view(batch, -1)

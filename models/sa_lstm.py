@@ -10,7 +10,7 @@ from torch import nn
 from models.attention import MeanPooling, TemporalAttention
 from models.decoder import DecoderStep
 from models.encoder import FrameEncoder
-from models.teacher_forcing import teacher_forced
+from models.teacher_forcing import scheduled_sampling, teacher_forced
 
 
 @dataclass
@@ -58,8 +58,12 @@ class SALSTM(nn.Module):
     def step(self, previous_word: torch.Tensor, state: tuple, clips: EncodedClips):
         return self.decoder(previous_word, state, clips)
 
-    def forward(self, features, mask, inputs):
-        """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K)."""
+    def forward(self, features, mask, inputs, own_word_probability: float = 0.0):
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K).
+
+        own_word_probability > 0: scheduled sampling (train.scheduled_sampling)."""
+        if own_word_probability > 0:
+            return scheduled_sampling(self, features, mask, inputs, own_word_probability)
         if self.fast_teacher_forcing:
             return teacher_forced(self, features, mask, inputs)
         return self.forward_stepwise(features, mask, inputs)

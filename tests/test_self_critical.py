@@ -1,0 +1,63 @@
+"""Self-critical training as a phase of train.py, on a small demo corpus: it starts from the best
+cross-entropy checkpoint, logs its reward, keeps the best checkpoint by validation CIDEr, and
+resumes inside the phase after an interruption."""
+import pytest
+import torch
+
+import config as config_module
+import train as train_module
+from models import checkpoints
+from splits.Demo import build_demo
+from tests.test_training import small_config
+
+SCST = {"train.epochs": 1, "train.scst_epochs": 1, "train.scst_samples": 3, "loader.batch_size": 20,
+        "eval.max_len": 8}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
+               split_sizes=(40, 8, 8), show_progress=False)
+    return root
+
+
+@pytest.mark.parametrize("baseline", ["mean_of_samples", "greedy"])
+def test_scst_phase_follows_cross_entropy_from_its_best_checkpoint(data_root, tmp_path, baseline):
+    config = small_config(data_root, tmp_path, **SCST, **{"train.scst_baseline": baseline})
+    train_module.train(config)
+    run_dir = tmp_path / train_module.run_id(config)
+    last = checkpoints.load(str(run_dir / "last.pt"))
+    progress = last["progress"]
+    assert progress["phase"] == "scst" and progress["scst_epoch"] == 1 and progress["epoch"] == 2
+    scst_epoch = progress["history"][-1]
+    assert scst_epoch["epoch"] == 2 and 0.0 <= scst_epoch["scst/reward"]
+    assert "scst/baseline" in scst_epoch and "CIDEr" in scst_epoch
+    xe = checkpoints.load(str(run_dir / "best_xe.pt"))
+    assert xe["epoch"] == 1
+    # the SCST optimizer runs at train.lr / 10
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.train.lr / 10)
+
+
+def test_scst_resumes_inside_the_phase_as_an_uninterrupted_run(data_root, tmp_path):
+    straight = small_config(data_root, tmp_path / "a", **{**SCST, "train.scst_epochs": 2})
+    train_module.train(straight)
+    interrupted = small_config(data_root, tmp_path / "b", **SCST)   # stops after 1 SCST epoch ...
+    train_module.train(interrupted)
+    interrupted.train.scst_epochs = 2
+    train_module.train(interrupted)                                   # ... and goes on
+    run = train_module.run_id(straight)
+    a = checkpoints.load(str(tmp_path / "a" / run / "last.pt"))
+    b = checkpoints.load(str(tmp_path / "b" / run / "last.pt"))
+    assert a["progress"]["scst_epoch"] == b["progress"]["scst_epoch"] == 2
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+
+
+def test_scst_settings_are_checked(data_root, tmp_path):
+    with pytest.raises(config_module.ConfigError, match="scst_baseline"):
+        train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.scst_baseline": "best"}))
+    with pytest.raises(config_module.ConfigError, match="select_metric"):
+        train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.select_metric": "loss"}))
+    with pytest.raises(config_module.ConfigError, match="scst_samples"):
+        train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.scst_samples": 1}))

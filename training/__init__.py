@@ -1,0 +1,1 @@
+"""Training phases beyond the paper's cross-entropy epochs (train.py runs them)."""

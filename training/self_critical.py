@@ -1,0 +1,116 @@
+"""Self-critical sequence training (Rennie et al. 2017), the phase after cross-entropy.
+
+It starts from the best cross-entropy checkpoint with its own optimizer (train.scst_lr). Each
+batch of training clips: K captions sampled per clip (models/sampling.py), each rewarded with its
+CIDEr-D against the clip's training references (evaluation/cider_d.py, no Java); the baseline is
+the mean reward of the clip's other K-1 samples (mean_of_samples, Luo 2020) or the reward of the
+clip's greedy caption (greedy); loss = -(reward - baseline) log p(sample) (models/scst.py).
+Validation, best-checkpoint selection and last.pt are the cross-entropy epochs' (train.Run).
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm import tqdm
+
+from evaluation.cider_d import CiderD
+from loader.captions import tokenized_captions
+from models import checkpoints
+from models.decoding import greedy_search
+from models.sampling import sample_captions
+from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
+
+BASELINES = ("mean_of_samples", "greedy")
+
+
+def check_scst_config(config) -> None:
+    from config import ConfigError
+    t = config.train
+    if t.scst_epochs <= 0:
+        return
+    if t.scst_baseline not in BASELINES:
+        raise ConfigError(f"train.scst_baseline must be one of {', '.join(BASELINES)}, not {t.scst_baseline!r}")
+    if t.scst_baseline == "mean_of_samples" and t.scst_samples < 2:
+        raise ConfigError("train.scst_baseline mean_of_samples needs train.scst_samples of 2 or more")
+    if t.select_metric == "loss":
+        raise ConfigError("self-critical training is chosen by a validation score: set "
+                          "train.select_metric (e.g. CIDEr) with train.scst_epochs")
+
+
+def reward_model(data, config) -> CiderD:
+    """CIDEr-D with document frequencies of the training references, as word ids."""
+    vocab = data.vocab
+    references = [[vocab.encode(tokens) for tokens in captions]
+                  for captions in tokenized_captions(data.train.references, config.loader)]
+    return CiderD(references)
+
+
+def clip_batches(n_clips: int, batch_size: int, generator: torch.Generator) -> list:
+    """Index tensors over the training clips (CPU), in a random order drawn from generator."""
+    return list(torch.randperm(n_clips, generator=generator).split(batch_size))
+
+
+def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writer, step: int) -> tuple:
+    """One pass over the training clips; (mean loss, mean reward, mean baseline, step)."""
+    t = config.train
+    model.train()
+    generator = torch.Generator().manual_seed(t.seed * 1000 + epoch)
+    batches = clip_batches(len(data.train), t.scst_batch_size or config.loader.batch_size, generator)
+    device = data.train.features.device
+    totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
+    bar = tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True)
+    for rows in bar:
+        rows = rows.to(device)
+        features, mask = data.train.features[rows], data.train.frame_mask[rows]
+        owners = rows.repeat_interleave(t.scst_samples)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.autocast_bf16):
+            sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
+                                      t.scst_temperature)
+        reward = rewards.score(sampled.tokens, owners)
+        if t.scst_baseline == "greedy":
+            model.eval()                                  # the test-time caption: no dropout
+            greedy = greedy_search(model, features, mask, config.eval.max_len)
+            model.train()
+            baseline = greedy_baseline(rewards.score(greedy.tokens, rows), t.scst_samples)
+        else:
+            baseline = mean_of_others_baseline(reward, t.scst_samples)
+        loss = self_critical_loss(sampled.log_probs, sampled.mask, reward, baseline)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+        optimizer.step()
+        totals += torch.stack([loss.detach(), reward.mean(), baseline.mean()])
+        step += 1
+        if step % t.log_every == 0:
+            writer.add_scalar("scst/reward", float(reward.mean()), step)
+            writer.add_scalar("scst/baseline", float(baseline.mean()), step)
+    loss, reward, baseline = (totals / max(len(batches), 1)).tolist()
+    return loss, reward, baseline, step
+
+
+def self_critical_phase(run, scorer, make_optimizer) -> None:
+    """train.scst_epochs epochs after cross-entropy; resumes from last.pt inside the phase."""
+    model, data, config, progress = run.model, run.data, run.config, run.progress
+    t = config.train
+    if progress.get("phase") != "scst":
+        best = checkpoints.load(run.best_path, map_location=data.train.features.device)
+        # kept: SCST epochs that score better on validation replace best.pt
+        checkpoints.save(run.best_path.replace("best.pt", "best_xe.pt"), best)
+        model.load_state_dict(best["model"])
+        lr = t.scst_lr if t.scst_lr is not None else t.lr / 10
+        run.optimizer = make_optimizer(model, t, lr=lr)
+        progress.update(phase="scst", scst_epoch=0, finished=True)
+        print(f"self-critical training from {run.best_path} (epoch {best['epoch']}): "
+              f"{t.scst_epochs} epochs, lr {lr:g}, {t.scst_samples} samples per clip, "
+              f"baseline {t.scst_baseline}")
+    rewards = reward_model(data, config)
+    while progress["scst_epoch"] < t.scst_epochs:
+        epoch = progress["epoch"] + 1
+        started = time.perf_counter()
+        loss, reward, baseline, progress["step"] = scst_epoch(model, run.optimizer, data, config, rewards,
+                                                              epoch, run.writer, progress["step"])
+        run.validate(scorer, epoch, started, loss, {"scst/reward": reward, "scst/baseline": baseline})
+        progress["scst_epoch"] += 1
+        run.save_last()
