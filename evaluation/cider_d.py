@@ -1,0 +1,243 @@
+"""CIDEr-D inside training (the SCST reward): batched tensor ops, no Java, no Python loop over clips.
+
+The definition is coco-caption's CIDEr-D (Vedantam et al. 2015, DESIGN.md §6): n-grams of order
+1..n, each weighted tf * idf with idf = log(number of documents) - log(max(1, document frequency)),
+one document per clip (the union of its references); per order, the similarity of a candidate c
+and a reference r is
+
+    sum_g min(tf_c(g), tf_r(g)) * tf_r(g) * idf(g)^2 / (|c| |r|)  *  exp(-(len_c - len_r)^2 / (2 sigma^2))
+
+(|.| the norm of the tf-idf vector); averaged over the clip's references, then over the orders,
+times 10. ``clipped=False`` uses tf_c instead of min(tf_c, tf_r), ``length_penalty=False`` drops
+the Gaussian: both off is the original CIDEr. Note that pycocoevalcap's ``Cider`` (1.2) clips and
+penalises too; what sets it apart is that it counts document frequencies over the clips it is
+scoring, which is this class built with the scored clips' references and no document_references.
+
+Words: references come as token lists of strings (loader.captions.tokenized_captions), mapped
+through the model's vocabulary; a reference word outside the vocabulary gets its own id that no
+candidate can produce, so a candidate's <unk> is a word (it counts in the length and the n-grams)
+that matches nothing, exactly as the decoded string "<unk>" matches no raw reference at test time.
+
+Everything about the references (n-gram keys, tf-idf weights, norms, lengths) is computed once, on
+the CPU, and copied to a candidate's device the first time it is seen.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from loader.vocabulary import EOS_ID, PAD_ID, SPECIALS, Vocabulary
+
+_NO_KEY = torch.iinfo(torch.long).max    # sorts after every real n-gram key
+_REFERENCE_CHUNK = 8192                  # reference rows keyed at once (bounds the memory)
+
+
+@dataclass
+class _NgramCounts:
+    """Distinct n-grams of each row: flat, sorted by (row, key)."""
+    row: torch.Tensor     # (M,) long
+    key: torch.Tensor     # (M,) long: the n-gram's ids + 1 as the digits of a base-`base` number
+    count: torch.Tensor   # (M,) long: term frequency in its row
+
+
+def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
+    """Words before the first <eos> or <pad> of each row (the whole row if neither)."""
+    ended = (tokens == EOS_ID) | (tokens == PAD_ID)
+    first_end = torch.where(ended.any(1), ended.long().argmax(1), torch.full_like(tokens[:, 0], tokens.shape[1]))
+    return first_end
+
+
+def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
+    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all rows at once.
+
+    An n-gram of order k is the int64 key sum_j (id_j + 1) * base^(k-1-j): exact (base^n < 2^63 is
+    checked by the caller) and of a different magnitude for each order, so one sort handles all."""
+    rows, width = tokens.shape
+    digits = tokens + 1
+    keys, valid = [], []
+    positions = torch.arange(width, device=tokens.device)
+    for order in range(1, n + 1):
+        if width < order:
+            break
+        windows = digits.unfold(1, order, 1)                                  # (R, W-k+1, k)
+        powers = base ** torch.arange(order - 1, -1, -1, device=tokens.device)
+        keys.append((windows * powers).sum(-1))
+        valid.append(positions[:width - order + 1] + order <= lengths.unsqueeze(1))
+    if not keys:
+        empty = tokens.new_zeros(0)
+        return _NgramCounts(empty, empty, empty)
+    keys, valid = torch.cat(keys, 1), torch.cat(valid, 1)
+    keys = keys.masked_fill(~valid, _NO_KEY).sort(1).values
+    kept = keys != _NO_KEY
+    row = torch.arange(rows, device=tokens.device).unsqueeze(1).expand_as(keys)[kept]
+    key = keys[kept]                                   # row-major: sorted by (row, key)
+    new_run = torch.ones_like(key, dtype=torch.bool)
+    new_run[1:] = (row[1:] != row[:-1]) | (key[1:] != key[:-1])
+    starts = new_run.nonzero().squeeze(1)
+    ends = torch.cat([starts[1:], starts.new_tensor([len(key)])])
+    return _NgramCounts(row[starts], key[starts], ends - starts)
+
+
+def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
+    """1..n: an order-k key lies in [base^(k-1), base^k)."""
+    order = torch.ones_like(key)
+    for k in range(1, n):
+        order += (key >= base ** k).long()
+    return order
+
+
+class CiderD:
+    """CIDEr-D of sampled captions against the references of their clips.
+
+    references: per clip, its reference captions as token lists of strings (tokenized_captions of
+    the split whose clips will be scored, in the split's video order); vocab: the model's
+    vocabulary (candidate ids are its ids); document_references: the clips whose references give
+    the document frequencies (None: `references` themselves, the usual SCST set-up where the
+    scored clips are the training clips)."""
+
+    def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
+                 clipped: bool = True, length_penalty: bool = True,
+                 document_references: Optional[list] = None):
+        if not references or any(len(refs) == 0 or not all(refs) for refs in references):
+            raise ValueError("CiderD needs at least one reference caption for every clip, none of them "
+                             "empty (tokenized_captions leaves empty ones out)")
+        self.n, self.sigma, self.clipped, self.length_penalty = n, sigma, clipped, length_penalty
+        self.vocab_size = len(vocab)
+        word_ids = dict(vocab.index)
+        for special in SPECIALS:            # a reference never holds a special: its text is a plain word
+            word_ids.pop(special, None)
+        scored, scored_clip = self._encode(references, word_ids)
+        documents = references if document_references is None else document_references
+        document_rows, document_clip = (scored, scored_clip) if document_references is None \
+            else self._encode(documents, word_ids)
+        self.base = max(self.vocab_size, len(word_ids) + len(SPECIALS)) + 1
+        if self.base ** n >= 2 ** 63:
+            raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 "
+                             f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); lower loader.max_vocab")
+        self.n_clips, self.n_documents = len(references), len(documents)
+        self._build_tables(scored, scored_clip, document_rows, document_clip)
+        self._on_device = {}
+
+    @staticmethod
+    def _encode(references: list, word_ids: dict) -> tuple:
+        """Token lists -> one padded (R, L) id tensor (clip-major) and each row's clip; words outside
+        the vocabulary get fresh ids beyond it (added to word_ids)."""
+        flat, clip = [], []
+        for c, captions in enumerate(references):
+            for tokens in captions:
+                flat.append([word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens])
+                clip.append(c)
+        width = max(1, max(len(t) for t in flat))
+        ids = torch.full((len(flat), width), PAD_ID, dtype=torch.long)
+        for i, t in enumerate(flat):
+            ids[i, :len(t)] = torch.tensor(t, dtype=torch.long)
+        return ids, torch.tensor(clip, dtype=torch.long)
+
+    def _counts(self, ids: torch.Tensor) -> _NgramCounts:
+        """ngram_counts of reference rows, by chunks (row numbers kept global)."""
+        parts = []
+        for start in range(0, len(ids), _REFERENCE_CHUNK):
+            chunk = ids[start:start + _REFERENCE_CHUNK]
+            counts = ngram_counts(chunk, caption_lengths(chunk), self.n, self.base)
+            parts.append(_NgramCounts(counts.row + start, counts.key, counts.count))
+        return _NgramCounts(*(torch.cat([getattr(p, f) for p in parts]) for f in ("row", "key", "count")))
+
+    def _build_tables(self, scored, scored_clip, document_rows, document_clip) -> None:
+        refs = self._counts(scored)
+        docs = refs if document_rows is scored else self._counts(document_rows)
+        self.keys = torch.unique(torch.cat([refs.key, docs.key]))               # (U,) sorted
+        n_keys = len(self.keys)
+        # document frequency: in how many clips' reference sets each n-gram occurs
+        in_clip = torch.unique(document_clip[docs.row] * n_keys + torch.searchsorted(self.keys, docs.key))
+        document_frequency = torch.bincount(in_clip % n_keys, minlength=n_keys).double()
+        self.log_documents = math.log(float(self.n_documents))
+        self.idf = self.log_documents - torch.log(document_frequency.clamp(min=1.0))
+        # the references' tf-idf norms per order and lengths, padded to (clips, max_refs, ...)
+        dense = torch.searchsorted(self.keys, refs.key)
+        order = ngram_order(refs.key, self.n, self.base)
+        weight = refs.count.double() * self.idf[dense]
+        ref_norm = torch.zeros(len(scored) * self.n, dtype=torch.double)
+        ref_norm.index_add_(0, refs.row * self.n + order - 1, weight ** 2)
+        refs_per_clip = torch.bincount(scored_clip, minlength=self.n_clips)
+        self.first_ref = torch.cumsum(refs_per_clip, 0) - refs_per_clip
+        self.max_refs = int(refs_per_clip.max())
+        local = torch.arange(len(scored)) - self.first_ref[scored_clip]
+        self.ref_norm = torch.zeros(self.n_clips, self.max_refs, self.n, dtype=torch.double)
+        self.ref_norm[scored_clip, local] = ref_norm.view(-1, self.n).sqrt()
+        self.ref_length = torch.zeros(self.n_clips, self.max_refs, dtype=torch.double)
+        self.ref_length[scored_clip, local] = caption_lengths(scored).double()
+        self.ref_mask = torch.zeros(self.n_clips, self.max_refs, dtype=torch.bool)
+        self.ref_mask[scored_clip, local] = True
+        self.refs_per_clip = refs_per_clip.double()
+        # every (clip, n-gram) -> (reference, tf) entry, sorted by clip * U + n-gram for searchsorted
+        entry = scored_clip[refs.row] * n_keys + dense
+        entry, by_entry = entry.sort()
+        self.entry, self.entry_ref, self.entry_count = entry, local[refs.row][by_entry], refs.count[by_entry]
+
+    _TABLES = ("keys", "idf", "first_ref", "ref_norm", "ref_length", "ref_mask", "refs_per_clip",
+               "entry", "entry_ref", "entry_count")
+
+    def _tables(self, device: torch.device) -> dict:
+        """The reference tables on `device`, copied there once."""
+        if device not in self._on_device:
+            self._on_device[device] = {name: getattr(self, name).to(device) for name in self._TABLES}
+        return self._on_device[device]
+
+    def score(self, candidates: torch.Tensor, video_index: torch.Tensor) -> torch.Tensor:
+        """candidates (N, L) long: generated word ids (no <bos>), each row ended by <eos> then <pad>
+        (a row without <eos> is taken whole); video_index (N,) long: each row's clip, an index into
+        the `references` given to the constructor. Any number of rows per clip, in any order.
+        Returns the CIDEr-D of each row, float32 (N,) on the candidates' device."""
+        device = candidates.device
+        t = self._tables(device)
+        video_index = video_index.to(device)
+        if candidates.dim() != 2 or video_index.shape != candidates.shape[:1]:
+            raise ValueError(f"CiderD.score wants candidates (N, L) and video_index (N,), got "
+                             f"{tuple(candidates.shape)} and {tuple(video_index.shape)}")
+        rows = len(candidates)
+        if rows == 0:
+            return torch.zeros(0, device=device)
+        low_id, high_id = torch.aminmax(candidates)
+        if int(low_id) < 0 or int(high_id) >= self.vocab_size:
+            raise ValueError(f"CiderD.score: candidate word ids must lie in [0, {self.vocab_size})")
+        lengths = caption_lengths(candidates)
+        width = int(lengths.max())
+        cand = ngram_counts(candidates[:, :width], lengths, self.n, self.base)
+        n_keys = len(t["keys"])
+        position = torch.searchsorted(t["keys"], cand.key).clamp(max=max(n_keys - 1, 0))
+        known = t["keys"][position] == cand.key
+        idf = torch.where(known, t["idf"][position], torch.full_like(t["idf"][:1], self.log_documents))
+        order = ngram_order(cand.key, self.n, self.base)
+        norm = torch.zeros(rows * self.n, dtype=torch.double, device=device)
+        norm.index_add_(0, cand.row * self.n + order - 1, (cand.count.double() * idf) ** 2)
+        norm = norm.view(rows, self.n).sqrt()
+
+        # matches: every (candidate n-gram, reference of its clip holding it) pair
+        clip = video_index[cand.row]
+        wanted = clip * n_keys + position
+        low = torch.searchsorted(t["entry"], wanted)
+        high = torch.searchsorted(t["entry"], wanted, right=True)
+        hits = torch.where(known, high - low, torch.zeros_like(low))
+        match = torch.repeat_interleave(torch.arange(len(hits), device=device), hits)
+        first_hit = torch.cumsum(hits, 0) - hits
+        entry = low[match] + torch.arange(len(match), device=device) - first_hit[match]
+        tf_ref = t["entry_count"][entry].double()
+        tf_cand = cand.count[match].double()
+        if self.clipped:
+            tf_cand = torch.minimum(tf_cand, tf_ref)
+        dot = torch.zeros(rows * self.max_refs * self.n, dtype=torch.double, device=device)
+        slot = (cand.row[match] * self.max_refs + t["entry_ref"][entry]) * self.n + order[match] - 1
+        dot.index_add_(0, slot, tf_cand * tf_ref * idf[match] ** 2)
+        dot = dot.view(rows, self.max_refs, self.n)
+
+        norms = norm.unsqueeze(1) * t["ref_norm"][video_index]                    # (N, R, n)
+        similarity = torch.where(norms > 0, dot / norms.clamp(min=1e-300), torch.zeros_like(dot))
+        if self.length_penalty:
+            delta = lengths.double().unsqueeze(1) - t["ref_length"][video_index]
+            similarity = similarity * torch.exp(-delta ** 2 / (2 * self.sigma ** 2)).unsqueeze(-1)
+        similarity = similarity * t["ref_mask"][video_index].unsqueeze(-1)
+        per_order = similarity.sum(1) / t["refs_per_clip"][video_index].unsqueeze(1)
+        return (10.0 * per_order.mean(1)).float()
