@@ -39,11 +39,8 @@ def check_scst_config(config) -> None:
 
 
 def reward_model(data, config) -> CiderD:
-    """CIDEr-D with document frequencies of the training references, as word ids."""
-    vocab = data.vocab
-    references = [[vocab.encode(tokens) for tokens in captions]
-                  for captions in tokenized_captions(data.train.references, config.loader)]
-    return CiderD(references)
+    """CIDEr-D of the training clips, document frequencies from their references."""
+    return CiderD(tokenized_captions(data.train.references, config.loader), data.vocab)
 
 
 def clip_batches(n_clips: int, batch_size: int, generator: torch.Generator) -> list:

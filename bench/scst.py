@@ -1,0 +1,104 @@
+"""Self-critical training on the demo: cross-entropy alone against cross-entropy + SCST with each
+baseline, over several training seeds.
+
+    python -m bench.scst                                     # 3 seeds, 10 XE epochs, 5 SCST epochs
+    python -m bench.scst --seeds 1234 --train.epochs 20 --scst_epochs 3
+
+For each seed the cross-entropy run trains once (train.epochs, the quick-start config otherwise);
+each SCST variant continues from a copy of that run's folder (best checkpoint, optimizer aside),
+so all variants of a seed share one cross-entropy model. Each best checkpoint is scored on the
+test split; the table gives the COCO metrics, the two-object measures of bench/ablation.py and the
+seconds each phase took. Writes runs/scst/scst.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import config as config_module
+import train as train_module
+from bench.ablation import binding, summary
+
+VARIANTS = {"cross-entropy only": None, "+ SCST, mean of samples": "mean_of_samples",
+            "+ SCST, greedy": "greedy"}
+COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "CIDEr_two_objects", "right", "seconds")
+
+
+def demo_clips(config) -> dict:
+    path = os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")
+    with open(path) as handle:
+        return {clip["id"]: clip for clip in json.load(handle)["clips"]}
+
+
+def scored_row(config, variant: str, seed: int, scores: dict, seconds: float) -> dict:
+    run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
+    with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
+        predictions = json.load(handle)
+    by_kind = scores.get("by_category", {})
+    return {"variant": variant, "seed": seed, "seconds": seconds, **binding(predictions, demo_clips(config)),
+            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")},
+            **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
+
+
+def run_seed(base, seed: int, scst_epochs: int) -> list:
+    xe = config_module.Config.from_dict(base.to_dict())
+    xe.train.seed, xe.train.scst_epochs = seed, 0
+    xe.train.run_name = f"seed{seed}_xe"
+    started = time.perf_counter()
+    rows = [scored_row(xe, "cross-entropy only", seed, train_module.train(xe), time.perf_counter() - started)]
+    xe_dir = os.path.join(xe.train.run_root, xe.train.run_name)
+    for variant, baseline in VARIANTS.items():
+        if baseline is None:
+            continue
+        scst = config_module.Config.from_dict(xe.to_dict())
+        scst.train.scst_epochs, scst.train.scst_baseline = scst_epochs, baseline
+        scst.train.run_name = f"seed{seed}_{baseline}"
+        run_dir = os.path.join(scst.train.run_root, scst.train.run_name)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(xe_dir, run_dir)             # resumes: the SCST phase from its best.pt
+        started = time.perf_counter()
+        scores = train_module.train(scst)
+        rows.append(scored_row(scst, variant, seed, scores, time.perf_counter() - started))
+    return rows
+
+
+def table(rows: list) -> str:
+    lines = ["| variant | seeds | BLEU-4 | METEOR | ROUGE-L | CIDEr | CIDEr two objects | "
+             "two objects named and bound % | seconds (this phase) |", "|" + " --- |" * 9]
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        runs = [r for r in rows if r["variant"] == variant]
+        cells = [variant, ", ".join(str(r["seed"]) for r in runs)]
+        cells += [summary([r.get(column, float("nan")) for r in runs]) for column in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = config_module.argument_parser(__doc__)
+    config_module.add_arguments(parser)
+    parser.add_argument("--seeds", default="1234,1235,1236", help="comma-separated training seeds")
+    parser.add_argument("--scst_epochs", type=int, default=5, help="SCST epochs after cross-entropy")
+    args = parser.parse_args(argv)
+    base = config_module.from_args(args)
+    if base.corpus.name != "Demo":
+        parser.error("the two-object measures read the demo's clip specifications: use the Demo corpus")
+    if args.__dict__.get("train.epochs") is None:
+        base.train.epochs = 10                         # the quick start's 20 saturate the demo
+    if args.__dict__.get("train.run_root") is None:
+        base.train.run_root = os.path.join(base.train.run_root, "scst")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
+    rows = [row for seed in seeds for row in run_seed(base, seed, args.scst_epochs)]
+    text = table(rows)
+    print(text)
+    os.makedirs(base.train.run_root, exist_ok=True)
+    with open(os.path.join(base.train.run_root, "scst.md"), "w") as handle:
+        handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
