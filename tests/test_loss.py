@@ -37,8 +37,10 @@ def test_label_smoothing_zero_is_exactly_the_plain_nll():
 
 def test_label_smoothing_matches_the_formula_in_both_reductions():
     per_caption = smoothed_by_hand(0.2)
-    assert float(caption_nll(LOGITS, TARGETS, "caption_sum", 0.2)) == pytest.approx(sum(per_caption) / 2, rel=1e-6)
-    assert float(caption_nll(LOGITS, TARGETS, "token_mean", 0.2)) == pytest.approx(sum(per_caption) / 3, rel=1e-6)
+    summed = caption_nll(LOGITS, TARGETS, "caption_sum", 0.2)
+    mean = caption_nll(LOGITS, TARGETS, "token_mean", 0.2)
+    assert float(summed) == pytest.approx(sum(per_caption) / 2, rel=1e-6)     # 2 captions
+    assert float(mean) == pytest.approx(sum(per_caption) / 3, rel=1e-6)       # 3 real tokens
     with pytest.raises(ValueError, match="label_smoothing"):
         caption_nll(LOGITS, TARGETS, "caption_sum", 1.0)
 
