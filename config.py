@@ -73,6 +73,9 @@ class TrainConfig:
     clip_norm: float = 5.0            # global gradient norm
     loss_reduction: str = "caption_sum"  # caption_sum: sum over tokens, mean over captions | token_mean
     attention_penalty: float = 0.0    # lambda of the doubly stochastic penalty (authors 0.70602)
+    # Beyond the paper: label smoothing eps; each target word keeps 1 - eps and eps is spread over
+    # every word but <pad> and <bos>. Training loss only: validation NLL stays plain (0: off).
+    label_smoothing: float = 0.0
     lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus (1: never)
     lr_patience: int = 3              # epochs without improvement before decaying
     early_stop_patience: int = 10     # epochs without improvement before stopping (0: never)

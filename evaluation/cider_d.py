@@ -46,8 +46,8 @@ class _NgramCounts:
 def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
     """Words before the first <eos> or <pad> of each row (the whole row if neither)."""
     ended = (tokens == EOS_ID) | (tokens == PAD_ID)
-    first_end = torch.where(ended.any(1), ended.long().argmax(1), torch.full_like(tokens[:, 0], tokens.shape[1]))
-    return first_end
+    whole_row = torch.full_like(tokens[:, 0], tokens.shape[1])
+    return torch.where(ended.any(1), ended.long().argmax(1), whole_row)
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
@@ -116,7 +116,8 @@ class CiderD:
         self.base = max(self.vocab_size, len(word_ids) + len(SPECIALS)) + 1
         if self.base ** n >= 2 ** 63:
             raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 "
-                             f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); lower loader.max_vocab")
+                             f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); "
+                             "lower loader.max_vocab")
         self.n_clips, self.n_documents = len(references), len(documents)
         self._build_tables(scored, scored_clip, document_rows, document_clip)
         self._on_device = {}

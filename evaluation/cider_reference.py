@@ -36,7 +36,8 @@ def cider_d(candidate: list, references: list, df: Counter, n_documents: int, n:
     total = [0.0] * n
     for reference in references:
         ref, ref_norm = vectors(reference)
-        penalty = math.exp(-(len(candidate) - len(reference)) ** 2 / (2 * sigma ** 2)) if length_penalty else 1.0
+        delta = len(candidate) - len(reference)
+        penalty = math.exp(-delta ** 2 / (2 * sigma ** 2)) if length_penalty else 1.0
         for k in range(n):
             dot = 0.0
             for gram, (tf_c, w_c) in cand[k].items():

@@ -1,23 +1,50 @@
-"""Training loss: caption NLL plus the doubly stochastic attention penalty (L2 is weight decay)."""
+"""Training loss: caption NLL (optionally label-smoothed) plus the doubly stochastic attention penalty
+(L2 is weight decay)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from loader.vocabulary import PAD_ID
+from loader.vocabulary import BOS_ID, PAD_ID
 
 
-def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
-    """caption_sum: NLL summed over each caption's tokens (<eos> included), mean over captions
-    (the paper's); token_mean: mean over all real tokens."""
+def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> tuple:
+    """(nll, smoothed), each (B, T), 0 at <pad> targets; smoothed is nll itself when eps = 0.
+
+    label_smoothing eps > 0 (beyond the paper): each token's target is (1 - eps) on the true word
+    plus eps spread evenly over every word the model may emit: all but <pad> and <bos>, which are
+    never targets (smoothing mass on them would only teach the model to say them)."""
     batch, steps, vocab = logits.shape      # flat rows: faster than the (B, V, T) layout
-    nll = F.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=PAD_ID,
-                          reduction="none").view(batch, steps)
+    flat_logits, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
+    nll = F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction="none")
+    if not label_smoothing:
+        nll = nll.view(batch, steps)
+        return nll, nll
+    if not 0.0 < label_smoothing < 1.0:
+        raise ValueError(f"train.label_smoothing must lie in [0, 1), not {label_smoothing}")
+    log_probs = torch.log_softmax(flat_logits, -1)
+    emitted = log_probs.sum(-1) - log_probs[:, PAD_ID] - log_probs[:, BOS_ID]
+    uniform_nll = -emitted / (vocab - 2) * (flat_targets != PAD_ID).to(log_probs.dtype)
+    smoothed = (1.0 - label_smoothing) * nll + label_smoothing * uniform_nll
+    return nll.view(batch, steps), smoothed.view(batch, steps)
+
+
+def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+    """caption_sum: summed over each caption's tokens (<eos> included), mean over captions (the
+    paper's); token_mean: mean over all real tokens."""
     if reduction == "caption_sum":
-        return nll.sum(1).mean()
+        return per_token.sum(1).mean()
     if reduction == "token_mean":
-        return nll.sum() / (targets != PAD_ID).sum().clamp(min=1)
+        return per_token.sum() / (targets != PAD_ID).sum().clamp(min=1)
     raise ValueError(f"train.loss_reduction must be caption_sum or token_mean, not {reduction!r}")
+
+
+def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,
+                label_smoothing: float = 0.0) -> torch.Tensor:
+    """The caption loss, reduced (see reduce_captions), smoothed when label_smoothing > 0. The
+    validation loss calls this with eps = 0: it measures the model, not the training objective,
+    and stays comparable across runs with and without smoothing."""
+    return reduce_captions(token_losses(logits, targets, label_smoothing)[1], targets, reduction)
 
 
 def attention_penalty(alphas: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -29,9 +56,11 @@ def attention_penalty(alphas: torch.Tensor, targets: torch.Tensor, frame_mask: t
 
 
 def training_loss(logits, alphas, targets, frame_mask, train_config) -> tuple:
-    """(total, nll) so the logs can show the NLL on its own."""
-    nll = caption_nll(logits, targets, train_config.loss_reduction)
-    total = nll
+    """(total, nll) so the logs can show the plain NLL on its own (comparable with loss/val);
+    total holds the label smoothing and the attention penalty when they are on."""
+    nll, smoothed = token_losses(logits, targets, train_config.label_smoothing)
+    nll = reduce_captions(nll, targets, train_config.loss_reduction)
+    total = nll if smoothed is nll else reduce_captions(smoothed, targets, train_config.loss_reduction)
     if train_config.attention_penalty > 0:
         total = total + train_config.attention_penalty * attention_penalty(alphas, targets, frame_mask)
     return total, nll

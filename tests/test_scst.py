@@ -43,7 +43,8 @@ def test_mean_of_others_and_greedy_baselines_by_hand():
     expected = torch.tensor([4.0, 3.5, 1.5, 1.5, 1.5, 0.0])     # e.g. (2 + 6) / 2, (1 + 6) / 2
     assert torch.equal(mean_of_others_baseline(rewards, 3), expected)
     assert torch.equal(mean_of_others_baseline(rewards, 2), torch.tensor([2.0, 1.0, 0.0, 6.0, 3.0, 0.0]))
-    assert torch.equal(greedy_baseline(torch.tensor([0.5, 2.0]), 3), torch.tensor([0.5, 0.5, 0.5, 2.0, 2.0, 2.0]))
+    assert torch.equal(greedy_baseline(torch.tensor([0.5, 2.0]), 3),
+                       torch.tensor([0.5, 0.5, 0.5, 2.0, 2.0, 2.0]))
 
 
 def test_mean_of_others_needs_two_samples_and_whole_clips():
@@ -52,4 +53,5 @@ def test_mean_of_others_needs_two_samples_and_whole_clips():
     with pytest.raises(ValueError, match="K=3"):
         mean_of_others_baseline(torch.tensor([1.0, 2.0]), 3)
     with pytest.raises(ValueError, match="self_critical_loss wants"):
-        self_critical_loss(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), torch.zeros(3), torch.zeros(3))
+        self_critical_loss(torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool), torch.zeros(3),
+                           torch.zeros(3))
