@@ -27,12 +27,15 @@ from utils import DataError, exit_status, pick_device, seed_everything
 
 
 def run_id(config) -> str:
-    """Readable, folder-safe id from the hyperparameters that tell runs apart."""
+    """Readable, folder-safe id from the hyperparameters that tell runs apart. The SCST settings
+    are not among them: --train.scst_epochs N continues the cross-entropy run of the same config."""
     m, t = config.model, config.train
     name = t.run_name or (
         f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
         f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
-        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}")
+        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
+        f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
+        f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
