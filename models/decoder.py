@@ -32,6 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# On CUDA the LSTM update runs as one fused kernel (the benchmark turns it off to measure it).
+FUSED_CELL_ON_CUDA = True
+
+
 @dataclass
 class StepMaps:
     """The weights as the equations use them, taken once per decoded batch (views and
@@ -105,9 +109,16 @@ class DecoderStep(nn.Module):
         return F.linear(context, maps.context_weight)
 
     @staticmethod
-    def lstm_update(gates: torch.Tensor, cell: torch.Tensor) -> tuple:
-        """(h_t, c_t) from the summed gate inputs, in nn.LSTMCell's order: i, f, g, o."""
-        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)
+    def lstm_update(word_gates: torch.Tensor, hidden_gates: torch.Tensor, context_gates: torch.Tensor,
+                    cell: torch.Tensor) -> tuple:
+        """(h_t, c_t) from the gates' three inputs, W_y E[y_{t-1}] + b_ih, W_h h_{t-1} + b_hh and
+        W_phi phi_t, in nn.LSTMCell's order: i, f, g, o."""
+        if FUSED_CELL_ON_CUDA and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
+            # nn.LSTMCell's own CUDA kernel: the sum and the update in one launch, one for backward
+            # (tests/test_decoder_step.py checks it against the lines below on a GPU)
+            hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates, hidden_gates, cell)
+            return hidden, cell
+        in_gate, forget_gate, cell_gate, out_gate = (word_gates + hidden_gates + context_gates).chunk(4, dim=-1)
         cell = torch.addcmul(forget_gate.sigmoid() * cell, in_gate.sigmoid(), cell_gate.tanh())
         return out_gate.sigmoid() * torch.tanh(cell), cell
 
@@ -147,7 +158,7 @@ class DecoderStep(nn.Module):
         alpha = self.attention.weights(query, clips, 1)                      # (B, 1, K)
         context = self.context(alpha, beta, clips.frames)
         embedded = self.embedding(previous_word)
-        hidden, cell = self.lstm_update(
-            self.word_gates(embedded, maps) + hidden_gates + self.context_gates(context, maps), cell)
+        hidden, cell = self.lstm_update(self.word_gates(embedded, maps), hidden_gates,
+                                        self.context_gates(context, maps), cell)
         logits = self.output(hidden, embedded, self.output_context(context))
         return logits, (hidden, cell), alpha.squeeze(1)

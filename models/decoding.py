@@ -70,7 +70,7 @@ class SharedClipStep:
         alpha = step.attention.weights(query, self.clips, width)                # (B, W, K)
         gate_context, output_context = step.split_context_maps(step.context(alpha, beta, self.projected))
         embedded = step.embedding(words)
-        hidden, cell = step.lstm_update(step.word_gates(embedded, maps) + hidden_gates + gate_context, cell)
+        hidden, cell = step.lstm_update(step.word_gates(embedded, maps), hidden_gates, gate_context, cell)
         logits = step.output(hidden, embedded, output_context)
         return logits, (hidden, cell), alpha.flatten(0, 1)
 

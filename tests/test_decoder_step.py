@@ -42,3 +42,23 @@ def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_
             "decoder.lstm.bias_hh", "decoder.attention.key.weight", "decoder.attention.query.weight",
             "decoder.attention.score.weight", "decoder.selector.weight", "decoder.out_context.weight",
             "decoder.readout.weight", "decoder.embedding.weight"} <= names
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused LSTM cell is CUDA's kernel")
+def test_fused_cuda_lstm_cell_equals_the_update_as_written():
+    import models.decoder as decoder_module
+    generator = torch.Generator().manual_seed(0)
+    word, hidden, context = (torch.randn(5, 4 * 16, generator=generator).cuda().requires_grad_()
+                             for _ in range(3))
+    cell = torch.randn(5, 16, generator=generator).cuda().requires_grad_()
+    results = {}
+    for fused in (True, False):
+        decoder_module.FUSED_CELL_ON_CUDA = fused
+        try:
+            h, c = decoder_module.DecoderStep.lstm_update(word, hidden, context, cell)
+        finally:
+            decoder_module.FUSED_CELL_ON_CUDA = True
+        grads = torch.autograd.grad((h.square().sum() + c.sin().sum()), [word, hidden, context, cell])
+        results[fused] = (h, c, *grads)
+    for a, b in zip(results[True], results[False]):
+        assert torch.allclose(a, b, atol=1e-5)
