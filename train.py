@@ -10,12 +10,14 @@ import os
 import re
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 from tqdm import tqdm
 
 from models import checkpoints
 import config as config_module
+import distributed
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
@@ -63,19 +65,23 @@ def higher_is_better(metric: str) -> bool:
     return metric != "loss"
 
 
-def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -> tuple:
+def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
+                ranks=distributed.Ranks()) -> tuple:
+    """One epoch; under torchrun each rank trains on its slice of every global batch."""
     model.train()
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
                                   config.loader.bucket_by_length)
-    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=not ranks.is_main)
     running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
-        batch = make_caption_batch(data.train, data.train_targets, rows)
+        share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
+        batch = make_caption_batch(data.train, data.train_targets, share.rows)
         with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
                             enabled=config.train.autocast_bf16):
             logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
-            loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
+            loss, nll = share.weigh(*training_loss(logits, alphas, batch.targets, batch.frame_mask,
+                                                   config.train))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.train.clip_norm > 0:
@@ -84,10 +90,19 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
         running += loss.detach()
         step += 1
         if step % config.train.log_every == 0:
-            bar.set_postfix(loss=f"{float(running) / i:.3f}")
-            writer.add_scalar("loss/train", float(loss.detach()), step)
-            writer.add_scalar("loss/train_nll", float(nll.detach()), step)
-    return float(running) / max(len(batches), 1), step
+            bar.set_postfix(loss=f"{float(ranks.mean(running)) / i:.3f}")
+            writer.add_scalar("loss/train", float(ranks.mean(loss.detach())), step)
+            writer.add_scalar("loss/train_nll", float(ranks.mean(nll.detach())), step)
+    return float(ranks.mean(running)) / max(len(batches), 1), step
+
+
+def validate(model, data, config, scorer, seconds: dict) -> tuple:
+    """(validation loss, validation scores, seconds) of the epoch; seconds gains their times."""
+    started = time.perf_counter()
+    val_loss = validation_loss(model, data, config)
+    seconds["val_loss"] = time.perf_counter() - started
+    scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
+    return val_loss, scores, seconds
 
 
 @torch.no_grad()
@@ -151,8 +166,9 @@ def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
     check_select_metric(config)
     seed_everything(config.train.seed)
-    device = pick_device(config.train.device)
-    ensure_corpus(config)
+    ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
+    device = ranks.device
+    ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
@@ -163,9 +179,11 @@ def train(config, new_run: bool = False) -> dict:
         base, n = run_dir, 2
         while os.path.exists(run_dir):
             run_dir, n = f"{base}-{n}", n + 1
+    run_dir = ranks.broadcast(run_dir)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
 
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     better = higher_is_better(config.train.select_metric)
     scheduler = make_scheduler(optimizer, config.train, better)
@@ -181,24 +199,22 @@ def train(config, new_run: bool = False) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
-        restore_rng(state["rng"])
+        restore_rng(distributed.own_rng_state(state, ranks, last_path))
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
         changes = config_changes(state["config"], config.to_dict())
         if changes:
             print("note: the config differs from the one this run started with: " + "; ".join(changes))
 
-    from tensorboardX import SummaryWriter
-    writer = SummaryWriter(run_dir)
-    with CaptionScorer(config.eval.metrics) as scorer:
+    writer = distributed.summary_writer(ranks, run_dir)
+    trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
+    with CaptionScorer(config.eval.metrics) if ranks.is_main else nullcontext() as scorer:
         while not progress["finished"] and progress["epoch"] < config.train.epochs:
             epoch = progress["epoch"] + 1
             started = time.perf_counter()
-            train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
-                                                       writer, progress["step"])
-            trained = time.perf_counter()
-            val_loss = validation_loss(model, data, config)
-            seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
-            scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
+            train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
+                                                       writer, progress["step"], ranks)
+            seconds = {"train": time.perf_counter() - started}
+            val_loss, scores, seconds = ranks.on_main(validate, model, data, config, scorer, seconds)
             metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
             improved = progress["best_score"] is None or (
                 metric > progress["best_score"] if better else metric < progress["best_score"])
@@ -215,8 +231,9 @@ def train(config, new_run: bool = False) -> dict:
                   flush=True)
             if improved:
                 progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
-                checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
-                                             "val_scores": numeric(scores), "val_loss": val_loss})
+                if ranks.is_main:
+                    checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
+                                                 "val_scores": numeric(scores), "val_loss": val_loss})
             else:
                 progress["bad_epochs"] += 1
             scheduler.step(metric)
@@ -228,10 +245,14 @@ def train(config, new_run: bool = False) -> dict:
             if patience and progress["bad_epochs"] >= patience:
                 print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
                 progress["finished"] = True
-            checkpoints.save(last_path, {**model_payload(model, config, data),
-                                         "optimizer": optimizer.state_dict(),
-                                         "scheduler": scheduler.state_dict(), "progress": progress,
-                                         "rng": rng_state()})
+            rng = distributed.rng_entries(ranks, rng_state())   # every rank's stream
+            if ranks.is_main:
+                checkpoints.save(last_path, {**model_payload(model, config, data),
+                                             "optimizer": optimizer.state_dict(),
+                                             "scheduler": scheduler.state_dict(), "progress": progress,
+                                             **rng})
+        if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
+            return {}
 
         best = checkpoints.load(best_path, map_location=device)
         model.load_state_dict(best["model"])
@@ -248,7 +269,10 @@ def main(argv=None) -> int:
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")
     args = parser.parse_args(argv)
-    return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
+    try:
+        return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
+    finally:
+        distributed.leave()
 
 
 if __name__ == "__main__":
