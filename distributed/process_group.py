@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.distributed as dist
 
+from config import ConfigError
 from utils import DataError
 
 WAIT_LIMIT = timedelta(hours=24)    # longest wait at a coordination point (validation, last shard)
@@ -61,8 +62,21 @@ class Ranks:
         return float(self.broadcast(None if value is None else float(value)))
 
     def on_main(self, function: Callable, *args, **kwargs):
-        """function(*args) run by rank 0 alone; the others wait and get its result."""
-        return self.broadcast(function(*args, **kwargs) if self.is_main else None)
+        """function(*args) run by rank 0 alone; the others wait and get its result. Bad input
+        there (DataError, ConfigError) is raised on every rank, so that all stop with its message."""
+        if not self.active:
+            return function(*args, **kwargs)
+        result, failure = None, None
+        if self.is_main:
+            try:
+                result = function(*args, **kwargs)
+            except (DataError, ConfigError) as error:
+                failure = error
+        result, failure = self.broadcast((result, failure and (type(failure), str(failure))))
+        if failure is not None:
+            kind, message = failure
+            raise kind(message)
+        return result
 
     def gather(self, obj) -> list:
         """Every rank's obj, in rank order, on every rank."""
