@@ -128,9 +128,10 @@ def rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """RNG states must be CPU tensors; last.pt is loaded onto the training device."""
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
 
 
 def ensure_corpus(config) -> None:
@@ -190,7 +191,7 @@ def train(config, new_run: bool = False) -> dict:
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
 
-    if os.path.exists(last_path):
+    if distributed.run_to_resume(ranks, last_path):
         state = checkpoints.load(last_path, map_location=device)
         if state["vocab"] != data.vocab.to_list():
             raise DataError(f"{last_path} was trained with another vocabulary than this corpus "

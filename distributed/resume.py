@@ -6,6 +6,8 @@ A run resumes only with that number: each rank needs its own saved stream back.
 """
 from __future__ import annotations
 
+import os
+
 from distributed.process_group import Ranks
 from utils import DataError
 
@@ -28,3 +30,13 @@ def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
                         "--nproc_per_node; python train.py without torchrun is 1), or start a "
                         "new run with --new_run")
     return state["rng_of_ranks"][ranks.rank] if ranks.active else state["rng"]
+
+
+def run_to_resume(ranks: Ranks, last_path: str) -> bool:
+    """Whether last.pt is there to resume from, the same answer on every rank."""
+    seen = ranks.gather(os.path.exists(last_path))
+    if len(set(seen)) > 1:
+        missing = [rank for rank, there in enumerate(seen) if not there]
+        raise DataError(f"{last_path} is seen by some ranks but not by rank(s) {missing}; on several "
+                        "machines give --train.run_root on a file system all of them share")
+    return seen[0]

@@ -17,6 +17,7 @@ from distributed import Ranks, shard
 from extraction.extract import ExtractionSummary, _stderr, extract_videos, video_id
 from extraction.store import STAGING, FeatureStore
 from extraction.video import sampling_name
+from utils import DataError
 
 PART_SUFFIX = re.compile(r"\.part\d+$")
 
@@ -49,6 +50,18 @@ def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str
         return {vid for vid in entries(store) if store.is_done(vid)}
 
 
+def merge_shares(output_path: str, shares: list, backbone, sampling: str, report) -> set:
+    """merge_parts, once every rank's part file is seen here (several machines need --output on
+    a file system they share)."""
+    unseen = [share.output_path for share in shares
+              if share.written and not os.path.exists(share.output_path)]
+    if unseen:
+        raise DataError(f"rank 0 cannot see the part files {', '.join(unseen)} that other ranks wrote; "
+                        "on several machines give --output on a file system all of them share, then "
+                        "run the same command again (each machine's part files are kept)")
+    return merge_parts(output_path, backbone, sampling, report)
+
+
 def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks, every_n: int = 5,
                      n_frames=None, report: Callable[[str], None] = _stderr,
                      **options) -> ExtractionSummary:
@@ -67,7 +80,7 @@ def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks
                           part_path(output_path, ranks.rank), backbone, every_n=every_n,
                           n_frames=n_frames, report=report, **options)
     shares = ranks.gather(part)
-    ranks.on_main(merge_parts, output_path, backbone, sampling, report)
+    ranks.on_main(merge_shares, output_path, shares, backbone, sampling, report)
     summary = ExtractionSummary(output_path, skipped=sorted(ids & done))
     for share in shares:
         summary.written += share.written
