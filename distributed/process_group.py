@@ -46,10 +46,6 @@ class Ranks:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def barrier(self) -> None:
-        if self.active:
-            dist.barrier(group=self.coordination)
-
     def broadcast(self, obj):
         """Rank 0's obj on every rank (any picklable object)."""
         if not self.active:
@@ -57,9 +53,6 @@ class Ranks:
         box = [obj if self.is_main else None]
         dist.broadcast_object_list(box, src=0, group=self.coordination)
         return box[0]
-
-    def broadcast_float(self, value: Optional[float]) -> float:
-        return float(self.broadcast(None if value is None else float(value)))
 
     def on_main(self, function: Callable, *args, **kwargs):
         """function(*args) run by rank 0 alone; the others wait and get its result. Bad input
@@ -109,7 +102,8 @@ class Ranks:
         return DistributedDataParallel(model, device_ids=device_ids)
 
     def seed_own_stream(self, seed: int) -> None:
-        """Other random numbers (dropout masks) on each rank; rank 0 keeps the seed itself."""
+        """Other random numbers (dropout masks) on each rank: rank r's stream starts anew from a
+        seed of its own (rank 0's from the seed itself)."""
         if self.active:
             torch.manual_seed(seed + 100_003 * self.rank)
 
