@@ -25,6 +25,7 @@ from models import checkpoints
 from models.loss import training_loss
 from splits.Demo import build_demo
 from tests.tiny import tiny_clips, tiny_model
+from utils import DataError
 
 if not (dist.is_available() and dist.is_gloo_available()):
     pytest.skip("this torch build has no torch.distributed with gloo", allow_module_level=True)
@@ -157,6 +158,29 @@ def test_without_torchrun_there_is_one_rank_and_no_process_group(monkeypatch):
     assert ranks.wrap(model) is model and ranks.broadcast("x") == "x" and ranks.gather(1) == [1]
     assert distributed.backend_for(torch.device("cuda", 0)) == "nccl"
     assert distributed.backend_for(torch.device("cpu")) == "gloo"
+
+
+def _missing_corpus():
+    raise DataError("corpus file data/x.json does not exist; prepare it first")
+
+
+def _coordinate_on_rank(rank, out_dir):
+    ranks = distributed.join(torch.device("cpu"))
+    record = {"rank": ranks.rank, "world": ranks.world_size, "broadcast": ranks.broadcast(f"from {rank}"),
+              "gathered": ranks.gather(rank), "mean": float(ranks.mean(torch.tensor(float(rank))))}
+    try:
+        ranks.on_main(_missing_corpus)
+    except DataError as error:
+        record["error"] = str(error)
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(record))
+
+
+def test_ranks_agree_and_bad_input_on_rank_0_stops_every_rank(tmp_path):
+    spawn(_coordinate_on_rank, str(tmp_path))
+    for rank in range(WORLD):
+        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert record == {"rank": rank, "world": WORLD, "broadcast": "from 0", "gathered": [0, 1],
+                          "mean": 0.5, "error": "corpus file data/x.json does not exist; prepare it first"}
 
 
 # --- training with 2 processes ------------------------------------------------------------------
