@@ -10,11 +10,13 @@ import os
 import re
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 from tqdm import tqdm
 
 import config as config_module
+import distributed
 from evaluation.coco import CaptionScorer
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from loader.batches import caption_batch_order, make_caption_batch
@@ -76,20 +78,24 @@ def own_word_probability(t, epoch: int) -> float:
     return min(t.scheduled_sampling, t.scheduled_sampling_step * ((epoch - 1) // t.scheduled_sampling_every))
 
 
-def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -> tuple:
+def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
+                ranks=distributed.Ranks()) -> tuple:
+    """One epoch; under torchrun each rank trains on its slice of every global batch."""
     model.train()
     own_words = own_word_probability(config.train, epoch)
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
                                   config.loader.bucket_by_length)
-    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=not ranks.is_main)
     running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
-        batch = make_caption_batch(data.train, data.train_targets, rows)
+        share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
+        batch = make_caption_batch(data.train, data.train_targets, share.rows)
         with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
                             enabled=config.train.autocast_bf16):
             logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_words)
-            loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
+            loss, nll = share.weigh(*training_loss(logits, alphas, batch.targets, batch.frame_mask,
+                                                   config.train))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.train.clip_norm > 0:
@@ -98,10 +104,19 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
         running += loss.detach()
         step += 1
         if step % config.train.log_every == 0:
-            bar.set_postfix(loss=f"{float(running) / i:.3f}")
-            writer.add_scalar("loss/train", float(loss.detach()), step)
-            writer.add_scalar("loss/train_nll", float(nll.detach()), step)
-    return float(running) / max(len(batches), 1), step
+            bar.set_postfix(loss=f"{float(ranks.mean(running)) / i:.3f}")
+            writer.add_scalar("loss/train", float(ranks.mean(loss.detach())), step)
+            writer.add_scalar("loss/train_nll", float(ranks.mean(nll.detach())), step)
+    return float(ranks.mean(running)) / max(len(batches), 1), step
+
+
+def validate(model, data, config, scorer, seconds: dict) -> tuple:
+    """(validation loss, validation scores, seconds) of the epoch; seconds gains their times."""
+    started = time.perf_counter()
+    val_loss = validation_loss(model, data, config)
+    seconds["val_loss"] = time.perf_counter() - started
+    scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
+    return val_loss, scores, seconds
 
 
 @torch.no_grad()
@@ -127,9 +142,10 @@ def rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """RNG states must be CPU tensors, whatever device last.pt was loaded onto."""
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
 
 
 def ensure_corpus(config) -> None:
@@ -165,21 +181,21 @@ class Run:
     """What both training phases share at the end of an epoch: validation, the best checkpoint,
     the logs, and last.pt (from which an interrupted run resumes)."""
 
-    def __init__(self, model, optimizer, scheduler, data, config, writer, progress, last_path, best_path):
+    def __init__(self, model, optimizer, scheduler, data, config, writer, progress, last_path, best_path,
+                 ranks):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.data, self.config, self.writer, self.progress = data, config, writer, progress
-        self.last_path, self.best_path = last_path, best_path
+        self.last_path, self.best_path, self.ranks = last_path, best_path, ranks
 
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
         """Validation loss and scores of the epoch just trained; the best checkpoint if it is better.
 
-        epoch counts every epoch of the run (cross-entropy then SCST), so the logs have one axis."""
+        epoch counts every epoch of the run (cross-entropy then SCST), so the logs have one axis.
+        Under torchrun rank 0 validates and every rank gets its result."""
         config, progress = self.config, self.progress
         better = higher_is_better(config.train.select_metric)
-        trained = time.perf_counter()
-        val_loss = validation_loss(self.model, self.data, config)
-        seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
-        scores, _ = evaluate(self.model, self.data.val, self.data.vocab, config, scorer, seconds)
+        seconds = {"train": time.perf_counter() - started}
+        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
         improved = progress["best_score"] is None or (
             metric > progress["best_score"] if better else metric < progress["best_score"])
@@ -198,8 +214,10 @@ class Run:
               flush=True)
         if improved:
             progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
-            checkpoints.save(self.best_path, {**model_payload(self.model, config, self.data), "epoch": epoch,
-                                              "val_scores": numeric(scores), "val_loss": val_loss})
+            if self.ranks.is_main:
+                checkpoints.save(self.best_path, {**model_payload(self.model, config, self.data),
+                                                  "epoch": epoch, "val_scores": numeric(scores),
+                                                  "val_loss": val_loss})
         else:
             progress["bad_epochs"] += 1
         progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -209,10 +227,12 @@ class Run:
         return metric, improved
 
     def save_last(self) -> None:
-        checkpoints.save(self.last_path, {**model_payload(self.model, self.config, self.data),
-                                          "optimizer": self.optimizer.state_dict(),
-                                          "scheduler": self.scheduler.state_dict(),
-                                          "progress": self.progress, "rng": rng_state()})
+        rng = distributed.rng_entries(self.ranks, rng_state())   # every rank's stream
+        if self.ranks.is_main:
+            checkpoints.save(self.last_path, {**model_payload(self.model, self.config, self.data),
+                                              "optimizer": self.optimizer.state_dict(),
+                                              "scheduler": self.scheduler.state_dict(),
+                                              "progress": self.progress, **rng})
 
 
 def train(config, new_run: bool = False) -> dict:
@@ -220,8 +240,12 @@ def train(config, new_run: bool = False) -> dict:
     check_select_metric(config)
     check_scst_config(config)
     seed_everything(config.train.seed)
-    device = pick_device(config.train.device)
-    ensure_corpus(config)
+    ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
+    if ranks.world_size > 1 and config.train.scst_epochs > 0:
+        raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
+                                        "process for now: start it with python train.py, not torchrun")
+    device = ranks.device
+    ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
@@ -232,16 +256,18 @@ def train(config, new_run: bool = False) -> dict:
         base, n = run_dir, 2
         while os.path.exists(run_dir):
             run_dir, n = f"{base}-{n}", n + 1
+    run_dir = ranks.broadcast(run_dir)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
 
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     better = higher_is_better(config.train.select_metric)
     scheduler = make_scheduler(optimizer, config.train, better)
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
 
-    if os.path.exists(last_path):
+    if distributed.run_to_resume(ranks, last_path):
         state = checkpoints.load(last_path, map_location=device)
         if state["vocab"] != data.vocab.to_list():
             raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
@@ -250,21 +276,21 @@ def train(config, new_run: bool = False) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
-        restore_rng(state["rng"])
+        restore_rng(distributed.own_rng_state(state, ranks, last_path))
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
         changes = config_changes(state["config"], config.to_dict())
         if changes:
             print("note: the config differs from the one this run started with: " + "; ".join(changes))
 
-    from tensorboardX import SummaryWriter
-    writer = SummaryWriter(run_dir)
-    run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path)
-    with CaptionScorer(config.eval.metrics) as scorer:
+    writer = distributed.summary_writer(ranks, run_dir)
+    trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
+    run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
+    with CaptionScorer(config.eval.metrics) if ranks.is_main else nullcontext() as scorer:
         while not progress["finished"] and progress["epoch"] < config.train.epochs:
             epoch = progress["epoch"] + 1
             started = time.perf_counter()
-            train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
-                                                       writer, progress["step"])
+            train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
+                                                       writer, progress["step"], ranks)
             metric, improved = run.validate(scorer, epoch, started, train_loss)
             scheduler.step(metric)
             patience = config.train.early_stop_patience
@@ -274,6 +300,8 @@ def train(config, new_run: bool = False) -> dict:
             run.save_last()
         if config.train.scst_epochs > 0:
             self_critical_phase(run, scorer, make_optimizer)
+        if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
+            return {}
 
         best = checkpoints.load(best_path, map_location=device)
         model.load_state_dict(best["model"])
@@ -290,7 +318,10 @@ def main(argv=None) -> int:
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")
     args = parser.parse_args(argv)
-    return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
+    try:
+        return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
+    finally:
+        distributed.leave()
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ import argparse
 import sys
 
 import config as config_module
-from extraction.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, canonical_name
-from extraction.extract import extract_videos, find_videos
+import distributed
+from extraction.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, canonical_name, resolve_device
+from extraction.extract import find_videos
+from extraction.parts import extract_on_ranks
 from extraction.video import sampling_name
 from splits.layout import corpus_paths
 from utils import DataError
@@ -78,12 +80,15 @@ def main(argv=None) -> int:
             raise DataError(f"no video files in {' '.join(args.videos)}")
         name = canonical_name(args.backbone) or args.backbone
         output = args.output or default_output(args, argv, name)
-        backbone = build_backbone(name, args.weights, args.device)
-        print(f"{len(videos)} videos -> {output} ({backbone.name}, D={backbone.feature_size}, "
-              f"{sampling_name(args.every_n, args.n_frames)}, {backbone.device})", file=sys.stderr)
-        summary = extract_videos(videos, output, backbone, every_n=args.every_n, n_frames=args.n_frames,
-                                 batch_size=args.batch_size, workers=args.workers,
-                                 progress=not args.no_progress)
+        ranks = distributed.join(resolve_device(args.device))   # torchrun: a share of the videos each
+        backbone = build_backbone(name, args.weights, str(ranks.device))
+        if ranks.is_main:
+            print(f"{len(videos)} videos -> {output} ({backbone.name}, D={backbone.feature_size}, "
+                  f"{sampling_name(args.every_n, args.n_frames)}, {backbone.device}"
+                  f"{f', {ranks.world_size} ranks' if ranks.active else ''})", file=sys.stderr)
+        summary = extract_on_ranks(videos, output, backbone, ranks, every_n=args.every_n,
+                                   n_frames=args.n_frames, batch_size=args.batch_size,
+                                   workers=args.workers, progress=not args.no_progress and ranks.is_main)
     except (DataError, config_module.ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -91,8 +96,10 @@ def main(argv=None) -> int:
         print("interrupted: the videos finished so far are saved; run the same command again to "
               "extract the rest", file=sys.stderr)
         return 130
+    finally:
+        distributed.leave()
     print(summary)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed and ranks.is_main else 0    # torchrun: one failure report, not one a rank
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""The ranks torchrun starts: who this process is, its device, and the few collectives we need.
+
+torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in every process it
+starts; without them (a plain `python train.py`) there is one rank and every method below is a
+no-op that hands its argument back, so a single process runs exactly the code it ran before.
+
+Two process groups: the default one for tensors (NCCL on CUDA, gloo on CPU, chosen by the
+device: DDP's gradient all-reduce, the mean of a loss), and a gloo one for coordination (small
+Python objects, waiting for rank 0's validation or for the slowest rank's share of videos). On
+CPU they are the same group. Waiting on gloo keeps no GPU kernel spinning, and its long time
+limit lets a rank wait for hours; a rank that crashes still ends the run, as torchrun stops the
+others when one fails.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Optional
+
+import torch
+import torch.distributed as dist
+
+from config import ConfigError
+from utils import DataError
+
+WAIT_LIMIT = timedelta(hours=24)    # longest wait at a coordination point (validation, last shard)
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass
+class Ranks:
+    """This process's place among the ranks; Ranks() is the single process without torchrun."""
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    coordination: Optional[Any] = None     # the gloo group (None: the default group)
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def broadcast(self, obj):
+        """Rank 0's obj on every rank (any picklable object)."""
+        if not self.active:
+            return obj
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0, group=self.coordination)
+        return box[0]
+
+    def on_main(self, function: Callable, *args, **kwargs):
+        """function(*args) run by rank 0 alone; the others wait and get its result. Bad input
+        there (DataError, ConfigError) is raised on every rank, so that all stop with its message."""
+        if not self.active:
+            return function(*args, **kwargs)
+        result, failure = None, None
+        if self.is_main:
+            try:
+                result = function(*args, **kwargs)
+            except (DataError, ConfigError) as error:
+                failure = error
+        result, failure = self.broadcast((result, failure and (type(failure), str(failure))))
+        if failure is not None:
+            kind, message = failure
+            raise kind(message)
+        return result
+
+    def gather(self, obj) -> list:
+        """Every rank's obj, in rank order, on every rank."""
+        if not self.active:
+            return [obj]
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, obj, group=self.coordination)
+        return gathered
+
+    def share_of(self, rows: torch.Tensor, lengths: torch.Tensor, reduction: str):
+        """This rank's slice of a global batch and its loss weights (sharding.batch_share)."""
+        from distributed.sharding import batch_share
+        return batch_share(rows, lengths, reduction, self.rank, self.world_size)
+
+    def mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The mean over ranks of a tensor on this rank's device (the same tensor on one rank)."""
+        if not self.active:
+            return tensor
+        total = tensor.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world_size
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module to train with: DDP (gradients averaged over ranks, rank 0's weights
+        copied to every rank now) or the model itself. Evaluate with the model, not this."""
+        if not self.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    def seed_own_stream(self, seed: int) -> None:
+        """Other random numbers (dropout masks) on each rank: rank r's stream starts anew from a
+        seed of its own (rank 0's from the seed itself)."""
+        if self.active:
+            torch.manual_seed(seed + 100_003 * self.rank)
+
+
+def launched() -> bool:
+    """Whether torchrun (or an equivalent launcher) started this process."""
+    return all(name in os.environ for name in TORCHRUN_VARIABLES)
+
+
+def backend_for(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def join(device: torch.device, quiet_others: bool = True) -> Ranks:
+    """This process's Ranks; under torchrun with several ranks it joins the process group.
+
+    device: the device the config asks for. On CUDA each rank takes cuda:LOCAL_RANK, one GPU per
+    rank. quiet_others: ranks other than 0 print nothing to stdout (it would repeat rank 0's
+    lines); their warnings and errors still reach stderr.
+    """
+    if not launched():
+        return Ranks(device=device)
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if world_size == 1:
+        return Ranks(device=device)
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise DataError(f"rank {rank} has LOCAL_RANK {local_rank}, but this machine shows "
+                            f"{torch.cuda.device_count()} GPUs; start at most that many processes "
+                            "per machine (torchrun --nproc_per_node)")
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_available():
+        raise DataError("torchrun started several ranks, but this torch build has no torch.distributed")
+    if not dist.is_initialized():
+        backend = backend_for(device)
+        dist.init_process_group(backend, timeout=WAIT_LIMIT if backend == "gloo" else None)
+    coordination = (dist.new_group(backend="gloo", timeout=WAIT_LIMIT)
+                    if dist.get_backend() != "gloo" else None)
+    if quiet_others and rank != 0:
+        sys.stdout = open(os.devnull, "w")
+    return Ranks(rank, world_size, local_rank, device, coordination)
+
+
+def leave() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

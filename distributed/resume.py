@@ -1,0 +1,42 @@
+"""What last.pt keeps of the ranks, so that a run resumes as it would have gone on.
+
+Rank 0 writes last.pt, but each rank draws its own dropout masks: the checkpoint keeps every
+rank's RNG state (rank 0's also under "rng", the single-process key) and the number of ranks.
+A run resumes only with that number: each rank needs its own saved stream back.
+"""
+from __future__ import annotations
+
+import os
+
+from distributed.process_group import Ranks
+from utils import DataError
+
+
+def rng_entries(ranks: Ranks, own_state: dict) -> dict:
+    """last.pt's RNG entries; every rank must call it (it gathers the states)."""
+    states = ranks.gather(own_state)
+    entries = {"rng": states[0], "world_size": ranks.world_size}
+    if ranks.active:
+        entries["rng_of_ranks"] = states
+    return entries
+
+
+def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
+    """This rank's RNG state from a loaded last.pt; a clear error for another number of ranks."""
+    saved = state.get("world_size", 1)
+    if saved != ranks.world_size:
+        raise DataError(f"{path} was written by a run of {saved} rank(s), but this run has "
+                        f"{ranks.world_size}: resume it with {saved} (torchrun's --nnodes times "
+                        "--nproc_per_node; python train.py without torchrun is 1), or start a "
+                        "new run with --new_run")
+    return state["rng_of_ranks"][ranks.rank] if ranks.active else state["rng"]
+
+
+def run_to_resume(ranks: Ranks, last_path: str) -> bool:
+    """Whether last.pt is there to resume from, the same answer on every rank."""
+    seen = ranks.gather(os.path.exists(last_path))
+    if len(set(seen)) > 1:
+        missing = [rank for rank, there in enumerate(seen) if not there]
+        raise DataError(f"{last_path} is seen by some ranks but not by rank(s) {missing}; on several "
+                        "machines give --train.run_root on a file system all of them share")
+    return seen[0]

@@ -1,0 +1,89 @@
+"""Extraction over torchrun's ranks: each rank writes its share of the videos into its own part
+file beside the output (<output>.part<rank>), and rank 0 merges the part files into the one
+feature file at the end. Nothing but rank 0 ever opens the output, so no two processes write
+one HDF5 file.
+
+Resuming: before a run shares out the videos, rank 0 merges the part files an interrupted run
+left (of any number of ranks), so a video in the output or in a part file is not extracted again.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from typing import Callable
+
+from distributed import Ranks, shard
+from extraction.extract import ExtractionSummary, _stderr, extract_videos, video_id
+from extraction.store import STAGING, FeatureStore
+from extraction.video import sampling_name
+from utils import DataError
+
+PART_SUFFIX = re.compile(r"\.part\d+$")
+
+
+def part_path(output_path: str, rank: int) -> str:
+    return f"{output_path}.part{rank}"
+
+
+def part_files(output_path: str) -> list:
+    return sorted(path for path in glob.glob(glob.escape(output_path) + ".part*")
+                  if PART_SUFFIX.search(path))
+
+
+def entries(store: FeatureStore) -> list:
+    return [name for name in store.file if name != STAGING]
+
+
+def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str], None]) -> set:
+    """Move the entries of every part file into the output (those it lacks), delete the part
+    files, and return the ids of the videos the output holds."""
+    identity = (backbone.name, backbone.feature_size, sampling)
+    with FeatureStore(output_path, *identity, report) as store:
+        for path in part_files(output_path):
+            with FeatureStore(path, *identity, report) as part:
+                for vid in entries(part):
+                    if part.is_done(vid) and not store.is_done(vid):
+                        entry = part.file[vid]
+                        store.write(vid, entry[()], **dict(entry.attrs))
+            os.remove(path)              # after the output holds its entries, flushed
+        return {vid for vid in entries(store) if store.is_done(vid)}
+
+
+def merge_shares(output_path: str, shares: list, backbone, sampling: str, report) -> set:
+    """merge_parts, once every rank's part file is seen here (several machines need --output on
+    a file system they share)."""
+    unseen = [share.output_path for share in shares
+              if share.written and not os.path.exists(share.output_path)]
+    if unseen:
+        raise DataError(f"rank 0 cannot see the part files {', '.join(unseen)} that other ranks wrote; "
+                        "on several machines give --output on a file system all of them share, then "
+                        "run the same command again (each machine's part files are kept)")
+    return merge_parts(output_path, backbone, sampling, report)
+
+
+def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks, every_n: int = 5,
+                     n_frames=None, report: Callable[[str], None] = _stderr,
+                     **options) -> ExtractionSummary:
+    """extract_videos with one rank; with several, each extracts its share of the videos into
+    its part file and rank 0 merges them. Every rank returns the summary of the whole run."""
+    if not ranks.active:
+        return extract_videos(video_paths, output_path, backbone, every_n=every_n, n_frames=n_frames,
+                              report=report, **options)
+    sampling = sampling_name(every_n, n_frames)
+    done = ranks.on_main(merge_parts, output_path, backbone, sampling, report)
+    ids = {video_id(path) for path in video_paths}
+    if ranks.is_main and ids & done:
+        report(f"{output_path}: {len(ids & done)} videos already extracted, skipping them")
+    mine = shard(video_paths, video_id, ranks.rank, ranks.world_size)
+    part = extract_videos([path for path in mine if video_id(path) not in done],
+                          part_path(output_path, ranks.rank), backbone, every_n=every_n,
+                          n_frames=n_frames, report=report, **options)
+    shares = ranks.gather(part)
+    ranks.on_main(merge_shares, output_path, shares, backbone, sampling, report)
+    summary = ExtractionSummary(output_path, skipped=sorted(ids & done))
+    for share in shares:
+        summary.written += share.written
+        summary.skipped += share.skipped
+        summary.failed.update(share.failed)
+    return summary
