@@ -6,8 +6,8 @@ but a CPU-only test run never sees a second device. Here the `meta` device (shap
 stands in for the GPU, and DeviceMeetings, a TorchDispatchMode, checks every aten op against
 CUDA's rules, since meta itself lets a CPU tensor be indexed with meta indices:
 
-- an op's tensors must all be on one device, except CPU 0-dim tensors (scalars, which CUDA
-  accepts) and the copies that move tensors between devices (.to, .cpu, copy_);
+- an op's tensors must all be on one device, except CPU 0-dim tensors read as scalars (which
+  CUDA accepts; an in-place op cannot write into one a GPU result) and the copies that move tensors between devices (.to, .cpu, copy_);
 - indexing: the indices may be on the CPU or on the indexed tensor's device, never elsewhere.
 
 Meta tensors hold no values, so reading one (float(loss), bool(done.all()), int(x.max())),
@@ -63,7 +63,8 @@ class DeviceMeetings(TorchDispatchMode):
                 return
         else:
             others = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-            target = None
+            # an in-place op writes into its first tensor: a CPU scalar cannot take a GPU result
+            target = others[0] if others and func._schema.name.endswith("_") else None
         devices = {t.device for t in others if not (t.device.type == "cpu" and t.dim() == 0)}
         if target is not None:
             devices.add(target.device)

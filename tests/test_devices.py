@@ -5,12 +5,21 @@ Data kept on the CPU on purpose (caption lengths, the batch plans drawn from a C
 meets the model's device only through explicit copies. Meta tensors hold no values: these tests
 check devices and shapes, never numbers.
 """
+import numpy as np
+import pytest
 import torch
 
+import train as train_module
 from bench.workload import subset_data
-from loader.captions import CaptionTargets
+from captioning.video import Clip, caption_clip
+from evaluation.predictions import caption_videos
+from loader.batches import caption_batch_order, make_caption_batch
+from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
+from loader.dataset import VideoSplit
+from models.sa_lstm import build_model
 from tests.devices import GPU_STAND_IN, on_the_stand_in_device
+from tests.tiny import tiny_config
 
 DEVICE = GPU_STAND_IN
 
@@ -32,3 +41,90 @@ def test_subset_data_indexes_each_field_with_rows_on_its_own_device():
     assert subset.train_targets.lengths.device.type == "cpu" and len(subset.train_targets) == 3
     assert subset.train_targets.tokens.device == DEVICE == subset.train_targets.video_index.device
     assert subset.val_targets is data.val_targets
+
+
+REFERENCES = [["a man runs", "a man is running fast"], ["a dog sits"], ["two cats play", "cats play"],
+              ["a red car drives"], ["a woman sings a song"]]
+
+
+def tiny_data(device, config) -> TrainingData:
+    """A TrainingData on the device, as loader.corpus.load_training_data places it."""
+    generator = torch.Generator().manual_seed(0)
+    k, dim = config.features.n_frames, 5
+
+    def split(name, references):
+        features = torch.randn(len(references), k, dim, generator=generator)
+        mask = torch.ones(len(references), k, dtype=torch.bool)
+        mask[0, 2:] = False
+        return VideoSplit(name, [f"{name}{i}" for i in range(len(references))], features, mask,
+                          references, n_frames=[k] * len(references)).to(device)
+
+    train, val, test = split("train", REFERENCES), split("val", REFERENCES[:3]), split("test", REFERENCES[1:])
+    vocab = build_vocabulary(train.references, config.loader)
+    targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
+    return TrainingData(train, val, test, vocab, *targets)
+
+
+def small_setup(device=DEVICE, **overrides):
+    """(model, config, data) on the device; batches of 3 captions, beam 2, 3 words at most."""
+    config = tiny_config(**{"loader.batch_size": 3, "loader.eval_batch_size": 2, "eval.beam_size": 2,
+                            "eval.max_len": 3, **overrides})
+    data = tiny_data(device, config)
+    model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    return model, config, data
+
+
+class NoWriter:
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+
+def test_caption_batches_from_cpu_plans_of_data_on_the_device():
+    _, config, data = small_setup()
+    with on_the_stand_in_device() as meetings:
+        plans = caption_batch_order(data.train_targets, 3, torch.Generator().manual_seed(1), True)
+        batches = [make_caption_batch(data.train, data.train_targets, rows) for rows in plans]
+        # rows already on the device (a caller's subset): the lengths are still read on the CPU
+        batches.append(make_caption_batch(data.train, data.train_targets, plans[0].to(DEVICE)))
+    assert meetings.meetings == []
+    assert all(rows.device.type == "cpu" for rows in plans)
+    for batch in batches:
+        assert {t.device for t in vars(batch).values()} == {DEVICE}
+
+
+def test_train_epoch_and_validation_loss_with_model_and_data_on_the_device():
+    model, config, data = small_setup(**{"train.attention_penalty": 0.7})
+    optimizer = train_module.make_optimizer(model, config.train)
+    with on_the_stand_in_device() as meetings:
+        train_module.train_epoch(model, optimizer, data, config, 1, NoWriter(), 0)
+        train_module.validation_loss(model, data, config)
+    assert meetings.meetings == []
+    assert all(p.device == DEVICE for p in model.parameters())
+
+
+@pytest.mark.parametrize("beam_size", [1, 2])
+def test_decoding_a_split_on_the_device_gives_cpu_predictions(beam_size):
+    model, config, data = small_setup(**{"eval.beam_size": beam_size})
+    with on_the_stand_in_device() as meetings:
+        predictions = caption_videos(model, data.test, data.vocab, config.eval, 2)
+    assert meetings.meetings == []
+    assert len(predictions) == len(data.test)
+    assert all(isinstance(p["caption"], str) and p["attention"].device.type == "cpu" for p in predictions)
+
+
+def test_caption_clip_moves_a_cpu_clip_to_the_model_device():
+    model, config, data = small_setup()
+    k = config.features.n_frames
+    clip = Clip("clip", np.zeros((k, data.feature_size), np.float32), np.ones(k, bool), None)
+    with on_the_stand_in_device() as meetings:
+        prediction = caption_clip(model, data.vocab, config, clip, DEVICE)
+    assert meetings.meetings == []
+    assert prediction["video_id"] == "clip" and prediction["attention"].device.type == "cpu"
+
+
+def test_video_split_subset_stays_on_its_device():
+    _, _, data = small_setup()
+    with on_the_stand_in_device() as meetings:
+        subset = data.test.subset([3, 0])
+    assert meetings.meetings == []
+    assert subset.video_ids == ["test3", "test0"] and subset.features.device == DEVICE
