@@ -120,9 +120,32 @@ def rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """RNG states are CPU byte tensors whatever device the run uses: torch refuses others."""
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def resume(last_path: str, model, optimizer, scheduler, data, config) -> dict:
+    """Load last.pt, saved on any device, into this run's model, optimizer, scheduler and RNGs,
+    wherever they are; returns its progress.
+
+    It is read onto the CPU (map_location=<GPU> would put the RNG states on the GPU, where
+    torch.set_rng_state refuses them): the weights are copied into the parameters where they
+    are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
+    included)."""
+    state = checkpoints.load(last_path, map_location="cpu")
+    if state["vocab"] != data.vocab.to_list():
+        raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
+                        "gives now; start a new run with --new_run")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    restore_rng(state["rng"])
+    changes = config_changes(state["config"], config.to_dict())
+    if changes:
+        print("note: the config differs from the one this run started with: " + "; ".join(changes))
+    return state["progress"]
 
 
 def ensure_corpus(config) -> None:
@@ -180,19 +203,8 @@ def train(config, new_run: bool = False) -> dict:
                 "finished": False, "history": []}
 
     if os.path.exists(last_path):
-        state = checkpoints.load(last_path, map_location=device)
-        if state["vocab"] != data.vocab.to_list():
-            raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
-                            "gives now; start a new run with --new_run")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        progress = state["progress"]
-        restore_rng(state["rng"])
+        progress = resume(last_path, model, optimizer, scheduler, data, config)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
-        changes = config_changes(state["config"], config.to_dict())
-        if changes:
-            print("note: the config differs from the one this run started with: " + "; ".join(changes))
 
     from tensorboardX import SummaryWriter
     writer = SummaryWriter(run_dir)

@@ -17,6 +17,7 @@ from loader.batches import caption_batch_order, make_caption_batch
 from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
+from models import checkpoints
 from models.sa_lstm import build_model
 from tests.devices import GPU_STAND_IN, on_the_stand_in_device
 from tests.tiny import tiny_config
@@ -128,3 +129,36 @@ def test_video_split_subset_stays_on_its_device():
         subset = data.test.subset([3, 0])
     assert meetings.meetings == []
     assert subset.video_ids == ["test3", "test0"] and subset.features.device == DEVICE
+
+
+def trained_checkpoint(path, device="cpu"):
+    """A last.pt as train.py writes it, after one step of fused Adam on the device."""
+    model, config, data = small_setup(device="cpu")
+    optimizer = train_module.make_optimizer(model, config.train)
+    scheduler = train_module.make_scheduler(optimizer, config.train, higher_better=True)
+    train_module.train_epoch(model, optimizer, data, config, 1, NoWriter(), 0)
+    progress = {"epoch": 1, "step": 2, "best_score": 1.0, "best_epoch": 1, "bad_epochs": 0,
+                "finished": False, "history": []}
+    checkpoints.save(path, {**train_module.model_payload(model, config, data),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "progress": progress, "rng": train_module.rng_state()})
+    return model, optimizer, config, data
+
+
+def test_a_cpu_checkpoint_resumes_on_another_device(tmp_path):
+    path = str(tmp_path / "last.pt")
+    cpu_model, cpu_optimizer, config, data = trained_checkpoint(path)
+    model = build_model(config, len(data.vocab), data.feature_size).to(DEVICE)
+    optimizer = train_module.make_optimizer(model, config.train)
+    scheduler = train_module.make_scheduler(optimizer, config.train, higher_better=True)
+    expected_rng = checkpoints.load(path)["rng"]["torch"]
+    torch.manual_seed(99)
+    with on_the_stand_in_device() as meetings:
+        progress = train_module.resume(path, model, optimizer, scheduler, data, config)
+    assert meetings.meetings == []
+    assert progress["epoch"] == 1 and torch.equal(torch.get_rng_state(), expected_rng)
+    state = optimizer.state_dict()["state"]
+    assert {t.device for s in state.values() for k, t in s.items() if k != "step"} == {DEVICE}
+    assert len(state) == len(cpu_optimizer.state_dict()["state"])
+    assert all(p.device == DEVICE for p in model.parameters())
+
