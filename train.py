@@ -21,7 +21,7 @@ from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
-from evaluation.coco import CaptionScorer
+from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device, seed_everything
 
 
@@ -64,6 +64,29 @@ def make_scheduler(optimizer, t, higher_better: bool):
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_better else "min", factor=factor,
         patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
+
+
+class NullWriter:
+    """Stands in for tensorboardX's SummaryWriter where it is not installed."""
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def summary_writer(run_dir: str):
+    """TensorBoard scalars in run_dir, or none (with a note) without tensorboardX: the printed
+    lines and last.pt's history keep every number anyway."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        print("note: tensorboardX is not installed, so no TensorBoard scalars are written "
+              "(`pip install tensorboardX`); the epoch lines below and last.pt's history hold "
+              "the same numbers", file=sys.stderr, flush=True)
+        return NullWriter()
+    return SummaryWriter(run_dir)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -158,6 +181,10 @@ def check_select_metric(config) -> None:
     metric, metrics = config.train.select_metric, config.eval.metrics
     computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
     computed |= set(metrics) - {"Bleu"}
+    if metric != "loss" and not metrics:
+        raise config_module.ConfigError(
+            f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
+            "scoring); choose the best checkpoint by validation loss: --train.select_metric loss")
     if metric != "loss" and metric not in computed:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is not among the validation scores of "
@@ -178,8 +205,16 @@ def model_payload(model, config, data) -> dict:
 
 
 def train(config, new_run: bool = False) -> dict:
-    """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
+    """Train (or resume) the run of this config; returns the test scores of its best checkpoint
+    (empty when eval.metrics is: no COCO scoring)."""
     check_select_metric(config)
+    # First: a missing Java or pycocoevalcap stops the run before any work, naming the option.
+    with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
+                                  "(with --train.select_metric loss)") as scorer:
+        return train_with(config, scorer, new_run)
+
+
+def train_with(config, scorer, new_run: bool) -> dict:
     seed_everything(config.train.seed)
     device = pick_device(config.train.device)
     ensure_corpus(config)
@@ -206,55 +241,53 @@ def train(config, new_run: bool = False) -> dict:
         progress = resume(last_path, model, optimizer, scheduler, data, config)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
 
-    from tensorboardX import SummaryWriter
-    writer = SummaryWriter(run_dir)
-    with CaptionScorer(config.eval.metrics) as scorer:
-        while not progress["finished"] and progress["epoch"] < config.train.epochs:
-            epoch = progress["epoch"] + 1
-            started = time.perf_counter()
-            train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
-                                                       writer, progress["step"])
-            trained = time.perf_counter()
-            val_loss = validation_loss(model, data, config)
-            seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
-            scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
-            metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
-            improved = progress["best_score"] is None or (
-                metric > progress["best_score"] if better else metric < progress["best_score"])
-            lr = optimizer.param_groups[0]["lr"]
-            writer.add_scalar("loss/val", val_loss, epoch)
-            writer.add_scalar("lr", lr, epoch)
-            for name, value in numeric(scores).items():
-                writer.add_scalar(f"val/{name}", value, epoch)
-            for name, value in seconds.items():
-                writer.add_scalar(f"seconds/{name}", value, epoch)
-            print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
-                  f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
-                  f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
-                  flush=True)
-            if improved:
-                progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
-                checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
-                                             "val_scores": numeric(scores), "val_loss": val_loss})
-            else:
-                progress["bad_epochs"] += 1
-            scheduler.step(metric)
-            progress["epoch"] = epoch
-            progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                        "lr": lr, **numeric(scores),
-                                        "seconds": {k: round(v, 3) for k, v in seconds.items()}})
-            patience = config.train.early_stop_patience
-            if patience and progress["bad_epochs"] >= patience:
-                print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
-                progress["finished"] = True
-            checkpoints.save(last_path, {**model_payload(model, config, data),
-                                         "optimizer": optimizer.state_dict(),
-                                         "scheduler": scheduler.state_dict(), "progress": progress,
-                                         "rng": rng_state()})
+    writer = summary_writer(run_dir)
+    while not progress["finished"] and progress["epoch"] < config.train.epochs:
+        epoch = progress["epoch"] + 1
+        started = time.perf_counter()
+        train_loss, progress["step"] = train_epoch(model, optimizer, data, config, epoch,
+                                                   writer, progress["step"])
+        trained = time.perf_counter()
+        val_loss = validation_loss(model, data, config)
+        seconds = {"train": trained - started, "val_loss": time.perf_counter() - trained}
+        scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
+        metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
+        improved = progress["best_score"] is None or (
+            metric > progress["best_score"] if better else metric < progress["best_score"])
+        lr = optimizer.param_groups[0]["lr"]
+        writer.add_scalar("loss/val", val_loss, epoch)
+        writer.add_scalar("lr", lr, epoch)
+        for name, value in numeric(scores).items():
+            writer.add_scalar(f"val/{name}", value, epoch)
+        for name, value in seconds.items():
+            writer.add_scalar(f"seconds/{name}", value, epoch)
+        print(f"epoch {epoch}: train loss {train_loss:.3f}, val loss {val_loss:.3f}, "
+              f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
+              f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
+              flush=True)
+        if improved:
+            progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
+            checkpoints.save(best_path, {**model_payload(model, config, data), "epoch": epoch,
+                                         "val_scores": numeric(scores), "val_loss": val_loss})
+        else:
+            progress["bad_epochs"] += 1
+        scheduler.step(metric)
+        progress["epoch"] = epoch
+        progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                    "lr": lr, **numeric(scores),
+                                    "seconds": {k: round(v, 3) for k, v in seconds.items()}})
+        patience = config.train.early_stop_patience
+        if patience and progress["bad_epochs"] >= patience:
+            print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
+            progress["finished"] = True
+        checkpoints.save(last_path, {**model_payload(model, config, data),
+                                     "optimizer": optimizer.state_dict(),
+                                     "scheduler": scheduler.state_dict(), "progress": progress,
+                                     "rng": rng_state()})
 
-        best = checkpoints.load(best_path, map_location=device)
-        model.load_state_dict(best["model"])
-        scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
+    best = checkpoints.load(best_path, map_location=device)
+    model.load_state_dict(best["model"])
+    scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
     writer.close()
     write_predictions(predictions, data.test, scores, run_dir, config.corpus.test_split)
     print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown(scores)}")
