@@ -6,6 +6,7 @@ import shutil
 import sys
 
 import pytest
+import torch
 
 import config as config_module
 import run as run_module
@@ -35,12 +36,21 @@ def small_config(data_root, run_root, **overrides):
 
 
 @pytest.fixture
+def one_thread():
+    """Ops this small gain nothing from threads, and on a busy CPU waiting threads stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def no_java(monkeypatch):
     monkeypatch.setattr(coco.shutil, "which", lambda name: None)
 
 
 def test_without_metrics_training_selects_by_loss_and_writes_no_scores(data_root, tmp_path, capsys,
-                                                                        monkeypatch, no_java):
+                                                                        monkeypatch, no_java, one_thread):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)       # import fails as if absent
     config = small_config(data_root, tmp_path, **NO_SCORES)
     assert train_module.train(config) == {}
