@@ -18,6 +18,7 @@ and devices; its numbers mean nothing and tests must not check them.
 from __future__ import annotations
 
 import contextlib
+import os
 from unittest import mock
 
 import torch
@@ -25,6 +26,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 GPU_STAND_IN = torch.device("meta")
+# SALSTM_TEST_DEVICE=cuda (set by bench/gpu_check.sh on a GPU machine): the tests of devices
+# run on the GPU itself, and the tests that train use it; unset: the stand-in, and train.device
+# auto (the GPU when there is one).
+_ASKED = os.environ.get("SALSTM_TEST_DEVICE")
+SECOND_DEVICE = torch.device(_ASKED) if _ASKED and _ASKED != "cpu" else GPU_STAND_IN
+TRAIN_DEVICE = _ASKED or "auto"
 aten = torch.ops.aten
 _MOVES = {aten._to_copy.default, aten.copy_.default, aten._copy_from.default,
           aten._copy_from_and_resize.default, aten.lift_fresh.default}

@@ -3,7 +3,8 @@ the GPU's stand-in and every op checked against CUDA's rules (tests/devices.py).
 
 Data kept on the CPU on purpose (caption lengths, the batch plans drawn from a CPU generator)
 meets the model's device only through explicit copies. Meta tensors hold no values: these tests
-check devices and shapes, never numbers.
+check devices and shapes, never numbers. With SALSTM_TEST_DEVICE=cuda (bench/gpu_check.sh on a
+GPU machine) the same tests run on the GPU itself, still checked op by op.
 """
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ import torch
 
 import train as train_module
 from bench.workload import subset_data
-from captioning.video import Clip, caption_clip
 from evaluation.predictions import caption_videos
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.captions import CaptionTargets, build_vocabulary, encode_targets
@@ -19,10 +19,10 @@ from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from models import checkpoints
 from models.sa_lstm import build_model
-from tests.devices import GPU_STAND_IN, on_the_stand_in_device
+from tests.devices import SECOND_DEVICE, on_the_stand_in_device
 from tests.tiny import tiny_config
 
-DEVICE = GPU_STAND_IN
+DEVICE = SECOND_DEVICE
 
 
 def caption_targets(device, captions=6, width=5) -> CaptionTargets:
@@ -114,11 +114,12 @@ def test_decoding_a_split_on_the_device_gives_cpu_predictions(beam_size):
 
 
 def test_caption_clip_moves_a_cpu_clip_to_the_model_device():
+    video = pytest.importorskip("captioning.video", reason="captioning video files needs matplotlib")
     model, config, data = small_setup()
     k = config.features.n_frames
-    clip = Clip("clip", np.zeros((k, data.feature_size), np.float32), np.ones(k, bool), None)
+    clip = video.Clip("clip", np.zeros((k, data.feature_size), np.float32), np.ones(k, bool), None)
     with on_the_stand_in_device() as meetings:
-        prediction = caption_clip(model, data.vocab, config, clip, DEVICE)
+        prediction = video.caption_clip(model, data.vocab, config, clip, DEVICE)
     assert meetings.meetings == []
     assert prediction["video_id"] == "clip" and prediction["attention"].device.type == "cpu"
 

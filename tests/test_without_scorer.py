@@ -1,7 +1,6 @@
 """Machines without Java, pycocoevalcap or tensorboardX (a GPU server): train.py and run.py go on
 without COCO scores when asked to (--eval.metrics ""), say so once, and never report a zero;
 without the option they stop at start-up with the option in the message."""
-import os
 import shutil
 import sys
 
@@ -13,13 +12,14 @@ import run as run_module
 import train as train_module
 from evaluation import coco
 from splits.Demo import build_demo
+from tests.devices import TRAIN_DEVICE
 from utils import DataError
 
 NO_SCORES = {"eval.metrics": [], "train.select_metric": "loss"}
 SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
          "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
          "eval.max_len": 8, "train.epochs": 1,
-         "train.device": os.environ.get("SALSTM_TEST_DEVICE", "auto")}
+         "train.device": TRAIN_DEVICE}
 
 
 @pytest.fixture(scope="module")
