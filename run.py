@@ -14,8 +14,9 @@ Video files (--video): features are extracted with the checkpoint's backbones (w
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
 (exit status 1). --pictures DIR: one PNG per video.
-Any config field may be overridden (--corpus.data_root, --eval.*); fields that change the
-model's shape cannot, since the weights fix them.
+Any config field may be overridden (--corpus.data_root, --eval.*, --train.device cpu); fields
+that change the model's shape cannot, since the weights fix them. Scoring needs Java and
+pycocoevalcap; without them, --eval.metrics "" writes the captions without scores.
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
     python train.py                       # the built-in demo (built on first use)
     python train.py --preset MSVD         # MSVD with the re-implementation's settings
     python train.py --help                # every config field can be overridden
+    python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
+                                          # without Java or pycocoevalcap: no COCO scores
 """
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ GPU_STAND_IN = torch.device("meta")
 # run on the GPU itself, and the tests that train use it; unset: the stand-in, and train.device
 # auto (the GPU when there is one).
 _ASKED = os.environ.get("SALSTM_TEST_DEVICE")
-SECOND_DEVICE = torch.device(_ASKED) if _ASKED and _ASKED != "cpu" else GPU_STAND_IN
+# (a tensor's device names its index: cuda:0, which torch.device("cuda") does not equal)
+SECOND_DEVICE = torch.empty(0, device=_ASKED).device if _ASKED and _ASKED != "cpu" else GPU_STAND_IN
 TRAIN_DEVICE = _ASKED or "auto"
 aten = torch.ops.aten
 _MOVES = {aten._to_copy.default, aten.copy_.default, aten._copy_from.default,
