@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import config as config_module
+import run as run_module
 import train as train_module
 from bench.workload import subset_data
 from evaluation.predictions import caption_videos
@@ -19,6 +21,7 @@ from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from models import checkpoints
 from models.sa_lstm import build_model
+from splits.Demo import build_demo
 from tests.devices import SECOND_DEVICE, on_the_stand_in_device
 from tests.tiny import tiny_config
 
@@ -77,6 +80,9 @@ def small_setup(device=DEVICE, **overrides):
 
 class NoWriter:
     def add_scalar(self, *args, **kwargs):
+        pass
+
+    def close(self):
         pass
 
 
@@ -163,3 +169,47 @@ def test_a_cpu_checkpoint_resumes_on_another_device(tmp_path):
     assert len(state) == len(cpu_optimizer.state_dict()["state"])
     assert all(p.device == DEVICE for p in model.parameters())
 
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    build_demo(config_module.build("Demo", **{"corpus.data_root": root}), split_sizes=(12, 4, 4),
+               show_progress=False)
+    return root
+
+
+def demo_config(root, run_root, epochs=1):
+    return config_module.build("Demo", **{
+        "corpus.data_root": root, "train.run_root": str(run_root), "train.epochs": epochs,
+        "model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
+        "loader.batch_size": 30, "eval.beam_size": 2, "eval.max_len": 4, "eval.metrics": [],
+        "train.select_metric": "loss"})
+
+
+def test_train_py_trains_resumes_and_tests_on_the_device(demo_root, tmp_path, monkeypatch):
+    # The whole of train.train, from the corpus on disk to the test predictions, with the device
+    # pick_device would give on a GPU machine; then resumed for a second epoch.
+    config = demo_config(demo_root, tmp_path / "runs")
+    monkeypatch.setattr(train_module, "pick_device", lambda name: DEVICE)
+    monkeypatch.setattr(train_module, "summary_writer", lambda run_dir: NoWriter())
+    with on_the_stand_in_device() as meetings:
+        train_module.train(config)
+        config.train.epochs = 2
+        train_module.train(config)
+    assert meetings.meetings == []
+    last = checkpoints.load(str(tmp_path / "runs" / train_module.run_id(config) / "last.pt"))
+    assert last["progress"]["epoch"] == 2
+
+
+def test_run_py_captions_with_a_cpu_checkpoint_on_the_device(demo_root, tmp_path, monkeypatch):
+    config = demo_config(demo_root, tmp_path / "runs")
+    config.train.device = "cpu"
+    monkeypatch.setattr(train_module, "summary_writer", lambda run_dir: NoWriter())
+    train_module.train(config)
+    best = str(tmp_path / "runs" / train_module.run_id(config) / "best.pt")
+    monkeypatch.setattr(run_module, "pick_device", lambda name: DEVICE)
+    with on_the_stand_in_device() as meetings:
+        assert run_module.caption_split(best, "val", str(tmp_path / "out")) == {}
+    assert meetings.meetings == []
+    assert (tmp_path / "out" / "val_predictions.json").exists()
