@@ -24,7 +24,7 @@ from loader.corpus import load_training_data
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
 from evaluation.scorer import open_scorer
-from utils import DataError, exit_status, pick_device, seed_everything
+from utils import DataError, autocast_bf16, exit_status, pick_device, seed_everything
 
 
 FUSED_ADAM_DEVICES = ("cuda", "cpu")
@@ -104,8 +104,7 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int) -
     running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
         batch = make_caption_batch(data.train, data.train_targets, rows)
-        with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
-                            enabled=config.train.autocast_bf16):
+        with autocast_bf16(batch.features.device.type, config.train.autocast_bf16):
             logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
             loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
         optimizer.zero_grad(set_to_none=True)

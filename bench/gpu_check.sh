@@ -54,12 +54,13 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
         echo "== stopped: over its ${limit} s" | tee -a "$log"
     fi
     echo "== exit $status" | tee -a "$log"
-    summary+=("$(printf '%-22s exit %3s  %4d s' "$name" "$status" $((SECONDS - started)))")
+    summary+=("$(printf '%-26s exit %3s  %4d s' "$name" "$status" $((SECONDS - started)))")
     [ "$status" = 0 ] || failed=1
 }
 
 {
-    echo "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'), device $device, commit $(git rev-parse --short HEAD 2>/dev/null)"
+    echo "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'), device $device," \
+         "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
     "$python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
     java -version 2>&1 | head -n 1
@@ -122,18 +123,23 @@ step same_captions 30 "$python" -c '
 import json, sys
 a, b = (json.load(open(f"{d}/val_predictions.json")) for d in sys.argv[1:])
 same = sum(x["caption"] == y["caption"] for x, y in zip(a, b))
-print(f"{same}/{len(a)} val captions the same on the CPU and on the device (float rounding may swap near-tied beams)")
-sys.exit(0 if len(a) == len(b) > 0 and same >= 0.9 * len(a) else 1)' "$work/captions_cpu" "$work/captions_device"
+print(f"{same}/{len(a)} val captions the same on the CPU and on the device "
+      "(float rounding may swap near-tied beams)")
+sys.exit(0 if len(a) == len(b) > 0 and same >= 0.9 * len(a) else 1)' \
+    "$work/captions_cpu" "$work/captions_device"
+# bash -c "$resumes" _ FILE TRAIN_COMMAND...: the command's output also to FILE; status 0 when
+# it ended well and said it resumed after epoch 1.
+resumes='set -o pipefail; file=$1; shift; "$@" | tee "$file" && grep -q "^resuming .* after epoch 1" "$file"'
 step cpu_train 200 "${train[@]}" --corpus.data_root "$small" --train.device cpu --train.epochs 1 \
     --train.run_name on_cpu
-step cpu_to_device 200 bash -c 'set -o pipefail; "$@" | tee "'"$work"'/cpu_to_device.txt" && grep -q "^resuming .* after epoch 1" "'"$work"'/cpu_to_device.txt"' _ \
-    "${train[@]}" --corpus.data_root "$small" --train.device "$device" --train.epochs 2 --train.run_name on_cpu
+step cpu_to_device 200 bash -c "$resumes" _ "$work/cpu_to_device.txt" "${train[@]}" \
+    --corpus.data_root "$small" --train.device "$device" --train.epochs 2 --train.run_name on_cpu
 step cpu_checkpoint_on_device 90 "${caption[@]}" --checkpoint "$runs/on_cpu/best.pt" \
     --train.device "$device" --out "$work/captions_cpu_checkpoint"
 step device_train_small 120 "${train[@]}" --corpus.data_root "$small" --train.device "$device" \
     --train.epochs 1 --train.run_name small_on_device
-step device_to_cpu_resume 200 bash -c 'set -o pipefail; "$@" | tee "'"$work"'/device_to_cpu.txt" && grep -q "^resuming .* after epoch 1" "'"$work"'/device_to_cpu.txt"' _ \
-    "${train[@]}" --corpus.data_root "$small" --train.device cpu --train.epochs 2 --train.run_name small_on_device
+step device_to_cpu_resume 200 bash -c "$resumes" _ "$work/device_to_cpu.txt" "${train[@]}" \
+    --corpus.data_root "$small" --train.device cpu --train.epochs 2 --train.run_name small_on_device
 
 # The benchmark (issue 4): every stage against the baseline, in the default settings.
 bench() {   # bench NAME LIMIT BENCHMARK_ARGS...

@@ -7,19 +7,20 @@ stands in for the GPU, and DeviceMeetings, a TorchDispatchMode, checks every ate
 CUDA's rules, since meta itself lets a CPU tensor be indexed with meta indices:
 
 - an op's tensors must all be on one device, except CPU 0-dim tensors read as scalars (which
-  CUDA accepts; an in-place op cannot write into one a GPU result) and the copies that move tensors between devices (.to, .cpu, copy_);
+  CUDA accepts; an in-place op cannot write a GPU result into one) and the copies that move
+  tensors between devices (.to, .cpu, copy_);
 - indexing: the indices may be on the CPU or on the indexed tensor's device, never elsewhere.
 
 Meta tensors hold no values, so reading one (float(loss), bool(done.all()), int(x.max())),
 copying one to the CPU and boolean-mask indexing (which needs the values to know its size) get
-stand-in answers: False, 1, 0.5 (a copy: filled with them) and an empty selection. The code then runs every op of its loops with the right shapes
-and devices; its numbers mean nothing and tests must not check them.
+stand-in answers: False, 1, 0.5 (a copy: filled with them) and an empty selection. The code then
+runs every op of its loops with the right shapes and devices; its numbers mean nothing and
+tests must not check them. With SALSTM_TEST_DEVICE=cuda the tests use the GPU itself instead.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-from unittest import mock
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -102,19 +103,8 @@ def _without_masks(indices: list) -> list:
     return out
 
 
-_real_autocast = torch.autocast
-
-
-def _autocast(device_type, *args, **kwargs):
-    """torch.autocast has no meta backend: a disabled autocast on meta is no autocast at all."""
-    if device_type == GPU_STAND_IN.type and not kwargs.get("enabled", True):
-        return contextlib.nullcontext()
-    return _real_autocast(device_type, *args, **kwargs)
-
-
 @contextlib.contextmanager
 def on_the_stand_in_device():
-    """Within: every op is checked (yields the DeviceMeetings), meta runs without autocast."""
-    meetings = DeviceMeetings()
-    with mock.patch.object(torch, "autocast", _autocast), meetings:
+    """Within: every op is checked against CUDA's rules; yields the DeviceMeetings."""
+    with DeviceMeetings() as meetings:
         yield meetings

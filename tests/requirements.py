@@ -1,12 +1,11 @@
-"""What some tests need beyond torch, h5py and numpy, as skip marks with the reason.
+"""What some tests need beyond torch, h5py and numpy, checked without failing.
 
-A machine without Java, pycocoevalcap, tensorboardX or PyAV (the lent GPU machine has none of
-them) runs every other test; the skipped ones say what is missing.
+A machine without Java, pycocoevalcap, tensorboardX, PyAV or matplotlib (the lent GPU machine has
+none of them) runs every other test: the tests that need them skip and say what is missing
+(pytest.importorskip), and training tests go on without COCO scores (scorer_missing).
 """
 import importlib
 import shutil
-
-import pytest
 
 
 def importable(module: str) -> bool:
@@ -23,8 +22,3 @@ def scorer_missing() -> str:
                                          ("pycocoevalcap", not importable("pycocoevalcap")))
                if absent]
     return " and ".join(missing)
-
-
-needs_pyav = pytest.mark.skipif(not importable("av"), reason="needs PyAV (pip install av) to read video files")
-needs_scorer = pytest.mark.skipif(bool(scorer_missing()),
-                                  reason=f"COCO scoring needs {scorer_missing() or 'nothing missing'}")

@@ -213,3 +213,20 @@ def test_run_py_captions_with_a_cpu_checkpoint_on_the_device(demo_root, tmp_path
         assert run_module.caption_split(best, "val", str(tmp_path / "out")) == {}
     assert meetings.meetings == []
     assert (tmp_path / "out" / "val_predictions.json").exists()
+
+
+def test_an_outer_bf16_autocast_stays_on_in_training_and_decoding():
+    # python -m bench --autocast bf16 runs train_epoch and decode inside torch.autocast; their own
+    # switches (train/eval.autocast_bf16, off) opened torch.autocast(enabled=False), which turned
+    # the benchmark's bf16 off again: its bf16 rows of training and beam search were float32.
+    model, config, data = small_setup(device="cpu")
+    dtypes = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda m, i, output: dtypes.append(output.dtype))
+    optimizer = train_module.make_optimizer(model, config.train)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        train_module.train_epoch(model, optimizer, data, config, 1, NoWriter(), 0)
+        trained, dtypes[:] = set(dtypes), []
+        caption_videos(model, data.test, data.vocab, config.eval, 2)
+    assert trained == {torch.bfloat16} and set(dtypes) == {torch.bfloat16}
