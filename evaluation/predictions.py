@@ -21,7 +21,9 @@ def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
     for rows, features, mask in video_batches(videos, batch_size):
         result = decode(model, features, mask, eval_config)
         tokens, lengths = result.tokens.cpu(), result.lengths.cpu()
-        attention, log_probs = result.attention.cpu(), result.log_probs.cpu()
+        # float32 on the CPU: greedy search under bf16 autocast gives bf16 weights, which
+        # numpy (attention pictures) cannot take
+        attention, log_probs = result.attention.float().cpu(), result.log_probs.cpu()
         for j, row in enumerate(rows):
             predictions.append({
                 "video_id": videos.video_ids[row],

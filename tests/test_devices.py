@@ -230,3 +230,12 @@ def test_an_outer_bf16_autocast_stays_on_in_training_and_decoding():
         trained, dtypes[:] = set(dtypes), []
         caption_videos(model, data.test, data.vocab, config.eval, 2)
     assert trained == {torch.bfloat16} and set(dtypes) == {torch.bfloat16}
+
+
+@pytest.mark.parametrize("beam_size", [1, 2])
+def test_predictions_hold_float32_cpu_attention_under_bf16_decoding(beam_size):
+    model, config, data = small_setup(device="cpu", **{"eval.beam_size": beam_size,
+                                                        "eval.autocast_bf16": True})
+    predictions = caption_videos(model, data.test, data.vocab, config.eval, 2)
+    assert all(p["attention"].dtype == torch.float32 for p in predictions)
+    assert all(p["attention"].numpy().ndim == 2 for p in predictions)      # pictures need numpy
