@@ -156,7 +156,7 @@ if [ -n "$clips" ]; then
         tests/test_devices.py
 else
     step tests 300 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider tests \
-        --deselect tests/test_benchmark.py::test_gpu_check_script_runs_every_benchmark_it_lists
+        --deselect tests/test_benchmark.py::test_gpu_check_script_runs_every_step_it_lists
 fi
 
 # This code alone, the test set decoded in one batch, in each precision worth measuring.

@@ -167,3 +167,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert log.count("== exit 0") == len(steps)
     assert "OK: resuming" in log and "12/12 val captions the same" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
+    # on a GPU the script runs the whole suite but this test (which would run the script again)
+    script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
+    assert f"--deselect tests/test_benchmark.py::{test_gpu_check_script_runs_every_step_it_lists.__name__}" \
+        in script
