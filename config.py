@@ -109,6 +109,8 @@ class EvalConfig:
     max_len: int = 30                 # generated words, <eos> excluded
     min_len: int = 1
     length_penalty: float = 0.0       # score / length**alpha; 0 is the paper's plain log-prob
+    # COCO metrics (need Java and pycocoevalcap); empty (--eval.metrics "") for none at all:
+    # captions only, the best checkpoint by validation loss (evaluation/scorer.py)
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
 

@@ -14,8 +14,9 @@ Video files (--video): features are extracted with the checkpoint's backbones (w
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
 (exit status 1). --pictures DIR: one PNG per video.
-Any config field may be overridden (--corpus.data_root, --eval.*); fields that change the
-model's shape cannot, since the weights fix them.
+Any config field may be overridden (--corpus.data_root, --eval.*, --train.device cpu); fields
+that change the model's shape cannot, since the weights fix them. Scoring needs Java and
+pycocoevalcap; without them, --eval.metrics "" writes the captions without scores.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
-from evaluation.coco import CaptionScorer
+from evaluation.scorer import open_scorer
 from utils import exit_status, pick_device
 
 
@@ -52,11 +53,11 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     videos = load_split(config, split).to(device)
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
     model.to(device)
-    with CaptionScorer(config.eval.metrics) as scorer:
+    with open_scorer(config.eval, "only the captions are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
-    print(f"predictions and scores written to {out_dir}/{split}_*")
+    print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
     if pictures > 0:
         draw_split_pictures(predictions[:pictures], videos, config, split, videos_dir,
                             os.path.join(out_dir, "attention"), getattr(args, "every_n", None) or 5)

@@ -3,6 +3,8 @@
     python train.py                       # the built-in demo (built on first use)
     python train.py --preset MSVD         # MSVD with the re-implementation's settings
     python train.py --help                # every config field can be overridden
+    python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
+                                          # without Java or pycocoevalcap: no COCO scores
 """
 from __future__ import annotations
 
@@ -10,22 +12,23 @@ import os
 import re
 import sys
 import time
-from contextlib import nullcontext
 
 import torch
 from tqdm import tqdm
 
 import config as config_module
 import distributed
-from evaluation.coco import CaptionScorer
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
+from evaluation.scorer import NoScorer, open_scorer
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
 from models.loss import caption_nll, training_loss
 from models.sa_lstm import build_model
 from training.self_critical import check_scst_config, self_critical_phase
-from utils import DataError, exit_status, pick_device, seed_everything
+from utils import DataError, autocast_bf16, exit_status, pick_device, seed_everything
+
+FUSED_ADAM_DEVICES = ("cuda", "cpu")
 
 
 def run_id(config) -> str:
@@ -46,12 +49,16 @@ def make_optimizer(model, t, lr: float | None = None):
     lr = t.lr if lr is None else lr
     if t.optimizer in ("adam", "amsgrad"):
         settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad")
-        try:
-            # The fused kernel (CUDA, and CPU since torch 2.4) updates all parameters in one
-            # pass: 7 ms instead of 35 ms a step for the MSVD model on the 2-core CPU.
-            return torch.optim.Adam(model.parameters(), fused=True, **settings)
-        except RuntimeError:       # a device or torch version without it
-            return torch.optim.Adam(model.parameters(), **settings)
+        # The fused kernel (CUDA, and CPU since torch 2.4) updates all parameters in one pass:
+        # 7 ms instead of 35 ms a step for the MSVD model on the 2-core CPU. Other devices (and
+        # meta, the tests' stand-in GPU) take the plain one: torch checks the device only at the
+        # first step, too late for the except below.
+        if all(p.device.type in FUSED_ADAM_DEVICES for p in model.parameters()):
+            try:
+                return torch.optim.Adam(model.parameters(), fused=True, **settings)
+            except RuntimeError:       # a torch version without it
+                pass
+        return torch.optim.Adam(model.parameters(), **settings)
     if t.optimizer == "adadelta":
         return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
                                     eps=t.adadelta_eps, weight_decay=t.weight_decay)
@@ -65,6 +72,19 @@ def make_scheduler(optimizer, t, higher_better: bool):
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_better else "min", factor=factor,
         patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
+
+
+def summary_writer(run_dir: str):
+    """TensorBoard scalars in run_dir, or none (with a note) without tensorboardX: the printed
+    lines and last.pt's history keep every number anyway."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        print("note: tensorboardX is not installed, so no TensorBoard scalars are written "
+              "(`pip install tensorboardX`); the epoch lines below and last.pt's history hold "
+              "the same numbers", file=sys.stderr, flush=True)
+        return distributed.NullWriter()
+    return SummaryWriter(run_dir)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -91,8 +111,7 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
     for i, rows in enumerate(bar, 1):
         share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
         batch = make_caption_batch(data.train, data.train_targets, share.rows)
-        with torch.autocast(batch.features.device.type, dtype=torch.bfloat16,
-                            enabled=config.train.autocast_bf16):
+        with autocast_bf16(batch.features.device.type, config.train.autocast_bf16):
             logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_words)
             loss, nll = share.weigh(*training_loss(logits, alphas, batch.targets, batch.frame_mask,
                                                    config.train))
@@ -148,6 +167,28 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
 
 
+def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=distributed.Ranks()) -> dict:
+    """Load last.pt, saved on any device, into this run's model, optimizer, scheduler and RNGs,
+    wherever they are; returns its progress.
+
+    It is read onto the CPU (map_location=<GPU> would put the RNG states on the GPU, where
+    torch.set_rng_state refuses them): the weights are copied into the parameters where they
+    are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
+    included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
+    state = checkpoints.load(last_path, map_location="cpu")
+    if state["vocab"] != data.vocab.to_list():
+        raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
+                        "gives now; start a new run with --new_run")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    restore_rng(distributed.own_rng_state(state, ranks, last_path))
+    changes = config_changes(state["config"], config.to_dict())
+    if changes:
+        print("note: the config differs from the one this run started with: " + "; ".join(changes))
+    return state["progress"]
+
+
 def ensure_corpus(config) -> None:
     if config.corpus.name == "Demo":
         from splits.Demo import build_demo
@@ -158,6 +199,10 @@ def check_select_metric(config) -> None:
     metric, metrics = config.train.select_metric, config.eval.metrics
     computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
     computed |= set(metrics) - {"Bleu"}
+    if metric != "loss" and not metrics:
+        raise config_module.ConfigError(
+            f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
+            "scoring); choose the best checkpoint by validation loss: --train.select_metric loss")
     if metric != "loss" and metric not in computed:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is not among the validation scores of "
@@ -236,14 +281,24 @@ class Run:
 
 
 def train(config, new_run: bool = False) -> dict:
-    """Train (or resume) the run of this config; returns the test scores of its best checkpoint."""
+    """Train (or resume) the run of this config; returns the test scores of its best checkpoint
+    (empty when eval.metrics is: no COCO scoring, and on the ranks other than 0 under torchrun)."""
     check_select_metric(config)
     check_scst_config(config)
-    seed_everything(config.train.seed)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
                                         "process for now: start it with python train.py, not torchrun")
+    if not ranks.is_main:                      # rank 0 alone scores
+        return train_with(config, NoScorer(), new_run, ranks)
+    # First: a missing Java or pycocoevalcap stops the run before any work, naming the option.
+    with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
+                                  "(with --train.select_metric loss)") as scorer:
+        return train_with(config, scorer, new_run, ranks)
+
+
+def train_with(config, scorer, new_run: bool, ranks) -> dict:
+    seed_everything(config.train.seed)
     device = ranks.device
     ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
@@ -268,44 +323,32 @@ def train(config, new_run: bool = False) -> dict:
                 "finished": False, "history": []}
 
     if distributed.run_to_resume(ranks, last_path):
-        state = checkpoints.load(last_path, map_location=device)
-        if state["vocab"] != data.vocab.to_list():
-            raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
-                            "gives now; start a new run with --new_run")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        progress = state["progress"]
-        restore_rng(distributed.own_rng_state(state, ranks, last_path))
+        progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
-        changes = config_changes(state["config"], config.to_dict())
-        if changes:
-            print("note: the config differs from the one this run started with: " + "; ".join(changes))
 
-    writer = distributed.summary_writer(ranks, run_dir)
+    writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
-    with CaptionScorer(config.eval.metrics) if ranks.is_main else nullcontext() as scorer:
-        while not progress["finished"] and progress["epoch"] < config.train.epochs:
-            epoch = progress["epoch"] + 1
-            started = time.perf_counter()
-            train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
-                                                       writer, progress["step"], ranks)
-            metric, improved = run.validate(scorer, epoch, started, train_loss)
-            scheduler.step(metric)
-            patience = config.train.early_stop_patience
-            if patience and progress["bad_epochs"] >= patience:
-                print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
-                progress["finished"] = True
-            run.save_last()
-        if config.train.scst_epochs > 0:
-            self_critical_phase(run, scorer, make_optimizer)
-        if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
-            return {}
+    while not progress["finished"] and progress["epoch"] < config.train.epochs:
+        epoch = progress["epoch"] + 1
+        started = time.perf_counter()
+        train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
+                                                   writer, progress["step"], ranks)
+        metric, improved = run.validate(scorer, epoch, started, train_loss)
+        scheduler.step(metric)
+        patience = config.train.early_stop_patience
+        if patience and progress["bad_epochs"] >= patience:
+            print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
+            progress["finished"] = True
+        run.save_last()
+    if config.train.scst_epochs > 0:
+        self_critical_phase(run, scorer, make_optimizer)
+    if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
+        return {}
 
-        best = checkpoints.load(best_path, map_location=device)
-        model.load_state_dict(best["model"])
-        scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
+    best = checkpoints.load(best_path, map_location=device)
+    model.load_state_dict(best["model"])
+    scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
     writer.close()
     write_predictions(predictions, data.test, scores, run_dir, config.corpus.test_split)
     print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown(scores)}")

@@ -1,6 +1,7 @@
 """Shared helpers: errors, devices, seeds, atomic files (the COCO metrics are in evaluation/coco.py)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -37,6 +38,14 @@ def pick_device(name: str = "auto") -> torch.device:
         raise DataError(f"train.device={name} asked for CUDA, but no CUDA device is visible; "
                         "use --train.device cpu or auto")
     return device
+
+
+def autocast_bf16(device_type: str, enabled: bool):
+    """bf16 autocast when enabled, else no autocast context at all: torch.autocast(enabled=False)
+    would switch off an autocast the caller opened (the benchmark's --autocast bf16)."""
+    if enabled:
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> None:

@@ -1,46 +1,175 @@
 #!/usr/bin/env bash
-# Issue 4's GPU measurements in one go, from the repository root: at most 8 minutes of runs.
+# Issue 10's GPU check in one go, from the repository root: every CUDA path of train.py, run.py
+# and the benchmark, about 6-8 minutes of runs on one H200.
 #
-#   bash bench/gpu_check.sh                  # on a CUDA machine: JSON files and a log in $OUT
-#                                            # (the device tool's folder) or else bench_results/
+#   bash bench/gpu_check.sh                  # on a CUDA machine: a log and the benchmark's JSON
+#                                            # files in $OUT (the device tool's folder) or else
+#                                            # bench_results/
 #   bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64 --train_batches 2
-#                                            # a smoke test of this script on any machine
+#                                            # the reduced form: a smoke test of this script on
+#                                            # any machine (tests/test_benchmark.py)
+#   STEPS=train,resume bash bench/gpu_check.sh   # only these steps (names in the summary)
 #
-# Arguments go to every benchmark run. Each run has its own time limit, so that one that hangs
-# cannot take the others' time. Without Java or pycocoevalcap the scoring stage is skipped and
-# the table has no whole-epoch row: add the scoring time measured elsewhere, and say so.
+# Arguments go to every benchmark run; --device, --clips and --feature_size also shape the
+# other steps (--clips N: corpora of N clips a split, small models, 1-2 epochs). Each step has
+# its own time limit, so one that hangs costs only its own time, and one that fails does not
+# stop the others; the summary at the end gives each step's exit status and time, and the
+# script exits 1 when any step failed. Where Java or pycocoevalcap is missing, training and
+# captioning run with --eval.metrics "" (no COCO scores, best checkpoint by validation loss);
+# the step "scorer_missing" checks that without that option train.py stops at once and says so.
 set -u
 out=${OUT:-bench_results}
 python=${PYTHON:-python3}
 log=$out/gpu_check.log
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
+summary=()
+failed=0
 
-run() {   # run LIMIT_SECONDS BENCHMARK_ARGS...
-    local limit=$1
-    shift
-    echo "== python -m bench $*" | tee -a "$log"
-    timeout "$limit" "$python" -m bench --out "$out" "$@" 2>&1 | tee -a "$log"
+device=auto clips="" feature_size=2048
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in
+        --device) device=${args[i + 1]:-auto} ;;
+        --clips) clips=${args[i + 1]:-} ;;
+        --feature_size) feature_size=${args[i + 1]:-2048} ;;
+    esac
+done
+if [ "$device" = auto ]; then
+    device=$("$python" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
+fi
+
+wanted() { [ -z "${STEPS:-}" ] || [[ ",$STEPS," == *",$1,"* ]]; }
+
+step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its limit, log, record
+    local name=$1 limit=$2
+    shift 2
+    wanted "$name" || return 0
+    echo "== [$name] $*" | tee -a "$log"
+    local started=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
     local status=${PIPESTATUS[0]}
-    if [ "$status" = 124 ]; then
+    if [ "$status" = 124 ] || [ "$status" = 137 ]; then
         echo "== stopped: over its ${limit} s" | tee -a "$log"
-    else
-        echo "== exit $status" | tee -a "$log"
     fi
+    echo "== exit $status" | tee -a "$log"
+    summary+=("$(printf '%-26s exit %3s  %4d s' "$name" "$status" $((SECONDS - started)))")
+    [ "$status" = 0 ] || failed=1
 }
 
 {
+    echo "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'), device $device," \
+         "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
     "$python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
     java -version 2>&1 | head -n 1
 } | tee -a "$log"
 
-# 1. Every stage against the baseline, in the default settings (float32, 100 videos a batch).
-run 300 "$@"
-# 2. This code alone, the test set decoded in one batch, in each precision worth measuring.
-fast_only=(--no_baseline --stages train,val_loss,beam_test --decode_modes full --eval_batch_size 670)
-run 60 "${fast_only[@]}" "$@"
-run 60 "${fast_only[@]}" --autocast bf16 "$@"
-if "$python" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
-    run 60 "${fast_only[@]}" --tf32 "$@"
+# Without Java or pycocoevalcap nothing can be scored: the runs say so and go on without scores.
+# The reduced form never scores (the JVM starts would cost more than the rest).
+scoring=$("$python" -c "from tests.requirements import scorer_missing; print(scorer_missing())")
+if [ -n "$scoring" ] || [ -n "$clips" ]; then
+    no_scores=(--eval.metrics "" --train.select_metric loss)
+    run_no_scores=(--eval.metrics "")
+    [ -n "$scoring" ] && echo "note: no COCO scoring here ($scoring missing)" | tee -a "$log"
+else
+    no_scores=() run_no_scores=()
 fi
+
+# The corpora: MSVD-shaped, random ResNet-152-sized features, prepared by splits.MSVD.
+# Full form: all 1970 clips on $device, and 40 clips a split for training on the CPU.
+# Reduced form: one corpus of --clips clips a split, small models.
+root=$work/msvd small=$work/msvd_small
+if [ -n "$clips" ]; then
+    corpus=(--videos "$clips" --feature_size "$feature_size")
+    small=$root epochs=1
+    model=(--model.hidden_size 32 --model.embedding_size 16 --model.attention_size 16
+           --eval.beam_size 2 --eval.max_len 8 --loader.batch_size 100)
+    # ops this small gain nothing from threads, and on a busy CPU waiting threads stall them
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+else
+    corpus=(--feature_size "$feature_size")
+    epochs=2 model=()
+fi
+runs=$work/runs
+train_options=(--preset MSVD --train.run_root "$runs" "${model[@]}" "${no_scores[@]}")
+train=("$python" train.py "${train_options[@]}")
+caption=("$python" run.py "${run_no_scores[@]}")
+
+step corpus 120 "$python" -m bench.msvd_corpus --out "$root" "${corpus[@]}"
+if [ -z "$clips" ]; then
+    step corpus_small 60 "$python" -m bench.msvd_corpus --out "$small" --videos 40
+fi
+if [ -n "$scoring" ]; then   # what a user without Java sees: one clear message, no work done
+    step scorer_missing 60 bash -c 'said=$("$@" 2>&1); status=$?; echo "$said"
+        [ "$status" = 2 ] && grep -q -- "--eval.metrics \"\"" <<< "$said"' _ \
+        "$python" train.py --preset MSVD --corpus.data_root "$root" --train.run_root "$runs"
+fi
+# train.py on $device: every epoch's training, validation loss and beam search, then the test set.
+step train 180 "${train[@]}" --corpus.data_root "$root" --train.device "$device" \
+    --train.epochs "$epochs" --train.run_name on_device
+# Resume after SIGKILL on $device.
+step resume 240 "$python" -m bench.resume_check "$runs/killed" -- "${train_options[@]}" \
+    --corpus.data_root "$root" --train.device "$device" --train.epochs 2 --train.run_name killed
+# Across devices: the $device checkpoint captions on the CPU (val split: 100 videos) and on
+# $device, with the captions compared; a CPU run resumes on $device and captions there; a
+# $device run resumes on the CPU.
+step device_to_cpu 150 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
+    --train.device cpu --out "$work/captions_cpu"
+step device_again 90 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
+    --train.device "$device" --out "$work/captions_device"
+step same_captions 30 "$python" -c '
+import json, sys
+a, b = (json.load(open(f"{d}/val_predictions.json")) for d in sys.argv[1:])
+same = sum(x["caption"] == y["caption"] for x, y in zip(a, b))
+print(f"{same}/{len(a)} val captions the same on the CPU and on the device "
+      "(float rounding may swap near-tied beams)")
+sys.exit(0 if len(a) == len(b) > 0 and same >= 0.9 * len(a) else 1)' \
+    "$work/captions_cpu" "$work/captions_device"
+# bash -c "$resumes" _ FILE TRAIN_COMMAND...: the command's output also to FILE; status 0 when
+# it ended well and said it resumed after epoch 1.
+resumes='set -o pipefail; file=$1; shift; "$@" | tee "$file" && grep -q "^resuming .* after epoch 1" "$file"'
+step cpu_train 200 "${train[@]}" --corpus.data_root "$small" --train.device cpu --train.epochs 1 \
+    --train.run_name on_cpu
+step cpu_to_device 200 bash -c "$resumes" _ "$work/cpu_to_device.txt" "${train[@]}" \
+    --corpus.data_root "$small" --train.device "$device" --train.epochs 2 --train.run_name on_cpu
+step cpu_checkpoint_on_device 90 "${caption[@]}" --checkpoint "$runs/on_cpu/best.pt" \
+    --train.device "$device" --out "$work/captions_cpu_checkpoint"
+step device_train_small 120 "${train[@]}" --corpus.data_root "$small" --train.device "$device" \
+    --train.epochs 1 --train.run_name small_on_device
+step device_to_cpu_resume 200 bash -c "$resumes" _ "$work/device_to_cpu.txt" "${train[@]}" \
+    --corpus.data_root "$small" --train.device cpu --train.epochs 2 --train.run_name small_on_device
+
+# The benchmark (issue 4): every stage against the baseline, in the default settings.
+bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
+    local name=$1 limit=$2
+    shift 2
+    step "$name" "$limit" "$python" -m bench --out "$out" "$@"
+}
+bench benchmark 300 "$@"
+
+# The test suite with $device as the tests' device (SALSTM_TEST_DEVICE; tests/devices.py).
+# The reduced form runs only the device tests: the whole suite runs this script.
+if [ -n "$clips" ]; then
+    step tests 120 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
+        tests/test_devices.py
+else
+    step tests 300 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider tests \
+        --deselect tests/test_benchmark.py::test_gpu_check_script_runs_every_step_it_lists
+fi
+
+# This code alone, the test set decoded in one batch, in each precision worth measuring.
+fast_only=(--no_baseline --stages train,val_loss,beam_test --decode_modes full --eval_batch_size 670)
+bench fast_float32 60 "${fast_only[@]}" "$@"
+bench fast_bf16 60 "${fast_only[@]}" --autocast bf16 "$@"
+if [ "$device" != cpu ]; then
+    bench fast_tf32 60 "${fast_only[@]}" --tf32 "$@"
+fi
+
+{
+    echo "== summary (device $device)"
+    printf '%s\n' "${summary[@]}"
+} | tee -a "$log"
+[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"     # KEEP_WORK=1 keeps the corpora, runs and captions
+exit $failed

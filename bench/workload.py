@@ -84,8 +84,13 @@ def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frame
 
 
 def subset_data(data, targets_name: str, rows: torch.Tensor):
-    """data with only the given caption rows as its training (or validation) targets."""
+    """data with only the given caption rows as its training (or validation) targets.
+
+    The lengths stay on the CPU (loader/captions.py), so they are indexed with CPU rows; tokens
+    and owners with a copy of the rows on their device."""
     targets = getattr(data, targets_name)
-    rows = rows.to(targets.tokens.device)
-    subset = CaptionTargets(targets.tokens[rows], targets.lengths[rows], targets.video_index[rows])
+    rows = rows.cpu()
+    on_device = rows.to(targets.tokens.device)
+    subset = CaptionTargets(targets.tokens[on_device], targets.lengths[rows],
+                            targets.video_index[on_device])
     return dataclasses.replace(data, **{targets_name: subset})

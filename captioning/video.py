@@ -20,7 +20,7 @@ from captioning.attention_map import SeenFrames, draw_attention
 from evaluation.predictions import caption_videos
 from extraction.backbones import BACKBONES, build_backbone, canonical_name
 from extraction.extract import find_videos, video_id
-from extraction.video import VideoReadError, parse_sampling, read_frames
+from extraction.video import VideoReadError, parse_sampling, read_frames, require_pyav
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
@@ -140,6 +140,7 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     files = find_videos(paths)
     if not files:
         raise DataError(f"no video files in {' '.join(paths)}")
+    require_pyav()                 # once, not as a failure of every video
     device = pick_device(config.train.device)
     extractors = load_backbones(backbones, chosen_weights, str(device))
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)

@@ -3,7 +3,7 @@ work, and what a checkpoint keeps of the ranks. Without torchrun everything here
 from distributed.process_group import Ranks, backend_for, join, launched, leave
 from distributed.resume import own_rng_state, rng_entries, run_to_resume
 from distributed.sharding import BatchShare, batch_share, shard
-from distributed.writers import NullWriter, summary_writer
+from distributed.writers import NullWriter
 
 __all__ = ["Ranks", "backend_for", "join", "launched", "leave", "own_rng_state", "rng_entries",
-           "run_to_resume", "BatchShare", "batch_share", "shard", "NullWriter", "summary_writer"]
+           "run_to_resume", "BatchShare", "batch_share", "shard", "NullWriter"]

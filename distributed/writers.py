@@ -1,7 +1,6 @@
-"""TensorBoard on rank 0 only: the other ranks log into a writer that keeps nothing."""
+"""What the ranks other than 0 log into under torchrun: a writer that keeps nothing (rank 0
+writes the TensorBoard scalars, train.summary_writer)."""
 from __future__ import annotations
-
-from distributed.process_group import Ranks
 
 
 class NullWriter:
@@ -10,10 +9,3 @@ class NullWriter:
 
     def close(self) -> None:
         pass
-
-
-def summary_writer(ranks: Ranks, run_dir: str):
-    if not ranks.is_main:
-        return NullWriter()
-    from tensorboardX import SummaryWriter
-    return SummaryWriter(run_dir)

@@ -21,7 +21,9 @@ def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
     for rows, features, mask in video_batches(videos, batch_size):
         result = decode(model, features, mask, eval_config)
         tokens, lengths = result.tokens.cpu(), result.lengths.cpu()
-        attention, log_probs = result.attention.cpu(), result.log_probs.cpu()
+        # float32 on the CPU: greedy search under bf16 autocast gives bf16 weights, which
+        # numpy (attention pictures) cannot take
+        attention, log_probs = result.attention.float().cpu(), result.log_probs.cpu()
         for j, row in enumerate(rows):
             predictions.append({
                 "video_id": videos.video_ids[row],
@@ -44,7 +46,7 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
     scores = scorer.score(references, hypotheses)
     if seconds is not None:
         seconds.update(decode=decoded - started, score=time.perf_counter() - decoded)
-    if any(c is not None for c in videos.categories):
+    if scores and any(c is not None for c in videos.categories):
         scores["by_category"] = per_category(scores, videos)
     return scores, predictions
 
@@ -55,7 +57,8 @@ def numeric(scores: dict) -> dict:
 
 
 def shown(scores: dict) -> str:
-    return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items())
+    """The corpus scores on one line; "not scored" when there are none (eval.metrics empty)."""
+    return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items()) or "not scored"
 
 
 def per_category(scores: dict, videos) -> dict:
@@ -71,7 +74,8 @@ def per_category(scores: dict, videos) -> dict:
 
 
 def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str) -> None:
-    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json."""
+    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json
+    (not written without scores: no file of zeros)."""
     os.makedirs(out_dir, exist_ok=True)
     references = dict(zip(videos.video_ids, videos.references))
     rows = [{"video_id": p["video_id"], "caption": p["caption"], "log_prob": p["log_prob"],
@@ -88,4 +92,5 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
         handle.write(text.getvalue().encode("utf-8"))
 
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
-    atomic_save_json(scores, os.path.join(out_dir, f"{name}_scores.json"))
+    if scores:
+        atomic_save_json(scores, os.path.join(out_dir, f"{name}_scores.json"))

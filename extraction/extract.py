@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from extraction.backbones import DEFAULT_BACKBONE, Backbone, build_backbone
 from extraction.store import FeatureStore
-from extraction.video import VideoReadError, check_sampling, read_frames, sampling_name
+from extraction.video import VideoReadError, check_sampling, read_frames, require_pyav, sampling_name
 from utils import DataError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
@@ -103,6 +103,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
     workers threads decode the next videos while the backbone runs.
     """
     check_sampling(every_n, n_frames)
+    require_pyav()                 # once, not as a failure of every video
     backbone = _as_backbone(backbone, weights, device)
     summary = ExtractionSummary(output_path)
     paths_by_id = {}

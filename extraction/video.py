@@ -11,11 +11,22 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-import av
 import numpy as np
+
+from utils import DataError
 
 # Headers may miscount a few frames; fewer than this share decoded means the file is cut off.
 MIN_DECODED_SHARE = 0.9
+
+
+def require_pyav():
+    """The av module; a clear error where PyAV is missing (only reading video files needs it)."""
+    try:
+        import av
+    except ImportError as error:
+        raise DataError(f"reading video files needs PyAV ({error}): `pip install av` "
+                        "(it is in requirements.txt)") from None
+    return av
 
 
 class VideoReadError(RuntimeError):
@@ -81,6 +92,7 @@ def read_frames(path: str, every_n: int = 5, n_frames: Optional[int] = None,
 
 
 def _open(path: str):
+    av = require_pyav()
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError, ValueError) as error:
@@ -92,6 +104,7 @@ def _open(path: str):
 
 
 def _count_frames(path: str) -> int:
+    av = require_pyav()
     with _open(path) as container:
         stream = container.streams.video[0]
         if stream.frames > 0:
@@ -103,6 +116,7 @@ def _count_frames(path: str) -> int:
 
 
 def _decode(path: str, keep: Callable[[int], bool], short_side: int) -> SampledFrames:
+    av = require_pyav()
     frames, indices, total, size = [], [], 0, None
     with _open(path) as container:
         stream = container.streams.video[0]

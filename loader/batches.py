@@ -34,7 +34,9 @@ def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: tor
 
 
 def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:
-    length = int(targets.lengths[rows].max())          # CPU tensors: no device sync
+    # Lengths live on the CPU: planned rows are CPU rows (no device sync); rows a caller placed
+    # on the device are copied back, since CUDA cannot index a CPU tensor with them.
+    length = int(targets.lengths[rows.cpu()].max())
     rows = rows.to(targets.tokens.device)
     tokens = targets.tokens[rows, :length + 1]
     owners = targets.video_index[rows].to(videos.features.device)

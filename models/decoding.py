@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from utils import autocast_bf16
 
 
 @dataclass
@@ -243,7 +244,7 @@ def decode(model, features, mask, eval_config) -> Decoded:
 
     eval.autocast_bf16 runs the model's products in bfloat16; scores are still summed in float32.
     """
-    with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=eval_config.autocast_bf16):
+    with autocast_bf16(features.device.type, eval_config.autocast_bf16):
         if eval_config.beam_size <= 1:
             return greedy_search(model, features, mask, eval_config.max_len, eval_config.min_len)
         return beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,

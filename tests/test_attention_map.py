@@ -7,7 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from PIL import Image
+
+pytest.importorskip("matplotlib", reason="attention pictures need matplotlib")
+from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
 
 import config as config_module
 from captioning.attention_map import (BOTTOM, CELL, GAP, LEFT, ROW, TOP, SeenFrames, draw_attention,

@@ -146,14 +146,28 @@ def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
 
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                     reason="bench/gpu_check.sh needs bash and coreutils' timeout")
-def test_gpu_check_script_runs_every_benchmark_it_lists(tmp_path):
-    """bench/gpu_check.sh, the one command a session with a GPU runs, on the reduced workload:
-    each of its runs ends well (on a CPU, the TF32 run is left out) and writes its JSON."""
+def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
+    """bench/gpu_check.sh, the one command a session with a GPU runs, in its reduced form on the
+    CPU: the MSVD-shaped corpus, train.py, the resume after SIGKILL, the checkpoints across
+    devices, the benchmark runs (on a CPU, the TF32 run is left out) and the device tests; each
+    step ends well, the summary lists it, and each benchmark run writes its JSON."""
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
     result = subprocess.run(["bash", os.path.join("bench", "gpu_check.sh"), *REDUCED,
                              "--train_batches", "1", "--stages", "train"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
     log = (tmp_path / "gpu_check.log").read_text()
-    assert log.count("== exit 0") == 3, log[-3000:]
+    assert result.returncode == 0, log[-3000:]
+    summary = log[log.index("== summary"):].splitlines()[1:]
+    steps = {line.split()[0]: line.split()[2] for line in summary}
+    expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "same_captions",
+                "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
+                "device_to_cpu_resume", "benchmark", "tests", "fast_float32", "fast_bf16"}
+    assert expected <= set(steps) <= expected | {"scorer_missing"}, steps
+    assert set(steps.values()) == {"0"}, summary
+    assert log.count("== exit 0") == len(steps)
+    assert "OK: resuming" in log and "12/12 val captions the same" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
+    # on a GPU the script runs the whole suite but this test (which would run the script again)
+    script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
+    assert f"--deselect tests/test_benchmark.py::{test_gpu_check_script_runs_every_step_it_lists.__name__}" \
+        in script

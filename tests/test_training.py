@@ -14,13 +14,20 @@ from models import checkpoints
 import config as config_module
 import train as train_module
 from splits.Demo import build_demo
+from tests.devices import TRAIN_DEVICE
+from tests.requirements import scorer_missing
 from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where Java or pycocoevalcap is missing (the lent GPU machine), the runs go on without COCO
+# scores (--eval.metrics "", best checkpoint by validation loss) and the tests check the rest.
+SCORING = not scorer_missing()
 SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
          "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
-         "eval.max_len": 12, "eval.metrics": ["Bleu", "ROUGE_L", "CIDEr"], "train.lr": 3e-3}
+         "eval.max_len": 12, "train.lr": 3e-3, "train.device": TRAIN_DEVICE,
+         **({"eval.metrics": ["Bleu", "ROUGE_L", "CIDEr"]} if SCORING else
+            {"eval.metrics": [], "train.select_metric": "loss"})}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +70,8 @@ def test_resumed_training_equals_uninterrupted_training(data_root, tmp_path):
     # each epoch records where its time went, resumed or not
     for epoch in a["progress"]["history"] + b["progress"]["history"]:
         assert set(epoch["seconds"]) == {"train", "val_loss", "decode", "score"}
-        assert all(value > 0 for value in epoch["seconds"].values())
+        timed = ("train", "val_loss", "decode", "score") if SCORING else ("train", "val_loss", "decode")
+        assert all(epoch["seconds"][name] > 0 for name in timed)
 
 
 def test_sigkill_in_second_epoch_then_restart_finishes_and_run_py_reproduces(data_root, tmp_path):
@@ -88,17 +96,22 @@ def test_sigkill_in_second_epoch_then_restart_finishes_and_run_py_reproduces(dat
     model, best_config, vocab = checkpoints.model_from_checkpoint(best)
     assert best_config.model.hidden_size == 32 and len(vocab) > 4
     assert checkpoints.load(str(run_dir / "last.pt"))["progress"]["epoch"] == 3
-    trained_scores = json.loads((run_dir / "test_scores.json").read_text())
-
     out = tmp_path / "run_py"
     reproduced = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--checkpoint",
-                                 str(run_dir / "best.pt"), "--out", str(out)],
+                                 str(run_dir / "best.pt"), "--out", str(out)]
+                                + ([] if SCORING else ["--eval.metrics", ""]),
                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert reproduced.returncode == 0, reproduced.stderr[-2000:]
-    scores = json.loads((out / "test_scores.json").read_text())
-    for metric in ("Bleu_4", "ROUGE_L", "CIDEr"):
-        assert scores[metric] == pytest.approx(trained_scores[metric], abs=1e-9)
+    if SCORING:
+        trained_scores = json.loads((run_dir / "test_scores.json").read_text())
+        scores = json.loads((out / "test_scores.json").read_text())
+        for metric in ("Bleu_4", "ROUGE_L", "CIDEr"):
+            assert scores[metric] == pytest.approx(trained_scores[metric], abs=1e-9)
+    else:
+        assert not (run_dir / "test_scores.json").exists() and not (out / "test_scores.json").exists()
     predictions = json.loads((out / "test_predictions.json").read_text())
+    trained = json.loads((run_dir / "test_predictions.json").read_text())
+    assert [p["caption"] for p in predictions] == [p["caption"] for p in trained]
     assert len(predictions) == 20 and all(p["references"] for p in predictions)
     assert (out / "test_predictions.csv").read_text().startswith("video_id,caption,references")
 
@@ -127,7 +140,7 @@ def test_bf16_autocast_switch_trains_and_keeps_its_own_run_folder(data_root, tmp
     config = small_config(data_root, tmp_path, **{"train.epochs": 1, "train.autocast_bf16": True})
     scores = train_module.train(config)
     assert train_module.run_id(config).endswith("_bf16")
-    assert scores["CIDEr"] >= 0.0
+    assert scores["CIDEr"] >= 0.0 if SCORING else scores == {}
     state = checkpoints.load(str(tmp_path / train_module.run_id(config) / "last.pt"))
     assert all(torch.isfinite(t).all() for t in state["model"].values())
 

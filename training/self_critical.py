@@ -20,6 +20,7 @@ from models import checkpoints
 from models.decoding import greedy_search
 from models.sampling import sample_captions
 from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
+from utils import autocast_bf16
 
 BASELINES = ("mean_of_samples", "greedy")
 
@@ -61,7 +62,7 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
         rows = rows.to(device)
         features, mask = data.train.features[rows], data.train.frame_mask[rows]
         owners = rows.repeat_interleave(t.scst_samples)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.autocast_bf16):
+        with autocast_bf16(device.type, t.autocast_bf16):
             sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
                                       t.scst_temperature)
         reward = rewards.score(sampled.tokens, owners)

@@ -1,0 +1,55 @@
+"""The scorer a command uses: the COCO metrics named by eval.metrics, or none when it is empty.
+
+The COCO metrics need Java and pycocoevalcap. A machine without them (a GPU server, say) can
+still train and caption: `--eval.metrics ""` turns scoring off (train.py then chooses the best
+checkpoint by validation loss, `--train.select_metric loss`). Without that option, a missing
+Java or pycocoevalcap stops the command at start-up, before any work, with the option in the
+message: a run never goes on to report zeros where it could not score.
+"""
+from __future__ import annotations
+
+import sys
+
+from evaluation.coco import METRIC_NAMES, CaptionScorer, MetricError
+from utils import DataError
+
+NO_SCORING = '--eval.metrics ""'
+
+
+class NoScorer:
+    """Stands in for CaptionScorer when eval.metrics is empty: no score, not even a zero."""
+
+    metrics: list = []
+
+    def score(self, references: dict, hypotheses: dict) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def open_scorer(eval_config, without_scores: str):
+    """CaptionScorer(eval.metrics), or NoScorer (with a note) when the list is empty.
+
+    without_scores: what the command does without scores, for the note and the error, e.g.
+    'the best checkpoint is chosen by validation loss (add --train.select_metric loss)'."""
+    metrics = list(eval_config.metrics)
+    if not metrics:
+        print(f"note: eval.metrics is empty: no COCO scores are computed; {without_scores}",
+              file=sys.stderr, flush=True)
+        return NoScorer()
+    unknown = [name for name in metrics if name not in METRIC_NAMES]
+    if unknown:
+        raise DataError(f"eval.metrics {metrics}: unknown {unknown}; choose from {list(METRIC_NAMES)}, "
+                        f"or none at all with {NO_SCORING}")
+    try:
+        return CaptionScorer(metrics)
+    except MetricError as error:
+        raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: "
+                        f"{without_scores}.") from None

@@ -1,0 +1,92 @@
+"""Machines without Java, pycocoevalcap or tensorboardX (a GPU server): train.py and run.py go on
+without COCO scores when asked to (--eval.metrics ""), say so once, and never report a zero;
+without the option they stop at start-up with the option in the message."""
+import shutil
+import sys
+
+import pytest
+import torch
+
+import config as config_module
+import run as run_module
+import train as train_module
+from evaluation import coco
+from splits.Demo import build_demo
+from tests.devices import TRAIN_DEVICE
+from utils import DataError
+
+NO_SCORES = {"eval.metrics": [], "train.select_metric": "loss"}
+SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
+         "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
+         "eval.max_len": 8, "train.epochs": 1,
+         "train.device": TRAIN_DEVICE}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("data"))
+    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
+               split_sizes=(30, 6, 6), show_progress=False)
+    return root
+
+
+def small_config(data_root, run_root, **overrides):
+    return config_module.build("Demo", **{**SMALL, "corpus.data_root": data_root,
+                                          "train.run_root": str(run_root), **overrides})
+
+
+@pytest.fixture
+def one_thread():
+    """Ops this small gain nothing from threads, and on a busy CPU waiting threads stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def no_java(monkeypatch):
+    monkeypatch.setattr(coco.shutil, "which", lambda name: None)
+
+
+def test_without_metrics_training_selects_by_loss_and_writes_no_scores(data_root, tmp_path, capsys,
+                                                                        monkeypatch, no_java, one_thread):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)       # import fails as if absent
+    config = small_config(data_root, tmp_path, **NO_SCORES)
+    assert train_module.train(config) == {}
+    out, err = capsys.readouterr()
+    assert err.count("note: eval.metrics is empty") == 1 and "tensorboardX is not installed" in err
+    assert "val not scored" in out and "test: not scored" in out
+    run_dir = tmp_path / train_module.run_id(config)
+    assert (run_dir / "test_predictions.json").exists() and not (run_dir / "test_scores.json").exists()
+    assert not list(run_dir.glob("events.out.tfevents*"))
+
+    status = run_module.main(["--checkpoint", str(run_dir / "best.pt"), "--out", str(tmp_path / "run"),
+                              "--eval.metrics", ""])
+    out, err = capsys.readouterr()
+    assert status == 0 and "not scored" in out and "note: eval.metrics is empty" in err
+    assert (tmp_path / "run" / "test_predictions.csv").exists()
+    assert not (tmp_path / "run" / "test_scores.json").exists()
+
+
+def test_missing_java_stops_training_before_any_work_naming_the_option(tmp_path, no_java):
+    config = small_config(str(tmp_path / "no corpus here"), tmp_path)
+    with pytest.raises(DataError, match='(?s)java.*not found.*--eval.metrics ""') as error:
+        train_module.train(config)
+    assert "--train.select_metric loss" in str(error.value)
+    assert not (tmp_path / "no corpus here").exists()       # the demo was not even built
+
+
+def test_missing_pycocoevalcap_names_the_option_for_run_py(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
+    from evaluation.scorer import open_scorer
+    if shutil.which("java") is None:
+        pytest.skip("without Java the Java error comes first (the test above)")
+    with pytest.raises(DataError, match='(?s)pycocoevalcap.*--eval.metrics ""'):
+        open_scorer(config_module.build("Demo").eval, "only the captions are written")
+
+
+def test_select_metric_needs_a_metric_that_is_computed():
+    config = config_module.build("Demo", **{"eval.metrics": []})
+    with pytest.raises(config_module.ConfigError, match="--train.select_metric loss"):
+        train_module.check_select_metric(config)
