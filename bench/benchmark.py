@@ -6,6 +6,7 @@
     python -m bench --stages train,beam_test --no_baseline
     python -m bench --eval_batch_size 670 --tf32 # GPU options worth measuring
     python -m bench --autocast bf16              # this code under bf16 autocast (results change)
+    python -m bench --unfused_cell               # CUDA: the LSTM update without the fused kernel
     python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
 
 On a CPU that other processes also use, OpenMP threads that spin while they wait make every
@@ -104,6 +105,9 @@ def parse_args(argv=None):
                              "the hardware has bf16 units, but the results change; off by default")
     parser.add_argument("--tf32", action="store_true",
                         help="CUDA only: allow TF32 matrix products (changes results slightly)")
+    parser.add_argument("--unfused_cell", action="store_true",
+                        help="CUDA: the LSTM update as written (models/decoder.py) instead of "
+                             "nn.LSTMCell's fused kernel, to measure what the kernel gives")
     parser.add_argument("--clips", type=int, default=None,
                         help="only the first N clips of each split: a reduced workload for smoke "
                              "tests, not comparable to the reference (default: all)")
@@ -146,6 +150,9 @@ def main(argv=None) -> int:
             return 2
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if args.unfused_cell:
+        import models.decoder
+        models.decoder.FUSED_CELL_ON_CUDA = False
 
     config = config_module.build("MSVD")
     args.eval_batch_size = args.eval_batch_size or config.loader.eval_batch_size

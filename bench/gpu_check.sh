@@ -165,6 +165,8 @@ bench fast_float32 60 "${fast_only[@]}" "$@"
 bench fast_bf16 60 "${fast_only[@]}" --autocast bf16 "$@"
 if [ "$device" != cpu ]; then
     bench fast_tf32 60 "${fast_only[@]}" --tf32 "$@"
+    # what nn.LSTMCell's fused kernel gives (models/decoder.py uses it on CUDA)
+    bench fast_unfused_cell 60 "${fast_only[@]}" --unfused_cell "$@"
 fi
 
 {

@@ -36,7 +36,8 @@ def markdown(report: dict) -> str:
              f"Python {env['python']}; load average before/after "
              f"{env['load_before']} / {env['load_after']}"
              + (f"; this code under **{env['autocast']} autocast** (results change)"
-                if env["autocast"] != "off" else "") + ("; TF32 allowed" if env["tf32"] else ""),
+                if env["autocast"] != "off" else "") + ("; TF32 allowed" if env["tf32"] else "")
+             + ("; LSTM update **without the fused CUDA kernel**" if env.get("unfused_cell") else ""),
              f"Workload: {report['workload']['summary']}",
              f"Command: `{report['command']}`", "",
              "| stage | this code | baseline, same process | speed-up | throughput | "
@@ -130,7 +131,7 @@ def environment(device, args, load_before) -> dict:
             "python": platform.python_version(), "load_before": load_before,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_after": load_average(), "tf32": bool(args.tf32),
-            "autocast": args.autocast}
+            "autocast": args.autocast, "unfused_cell": bool(getattr(args, "unfused_cell", False))}
 
 
 def peak_memory(results: dict) -> dict:
