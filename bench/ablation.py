@@ -80,8 +80,10 @@ def run_variant(base: config_module.Config, name: str, seed: int) -> dict:
             **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
 
 
-COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "CIDEr_one_event", "CIDEr_two_objects",
-           "CIDEr_two_actions", "named", "bound", "right")
+COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr",
+           "CIDEr_one_event": "CIDEr one event", "CIDEr_two_objects": "CIDEr two objects",
+           "CIDEr_two_actions": "CIDEr two actions", "named": "two objects named %",
+           "bound": "bound right when named %", "right": "named and bound %"}
 
 
 def summary(values: list) -> str:
@@ -91,16 +93,14 @@ def summary(values: list) -> str:
     return f"{sum(values) / len(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
-def table(rows: list) -> str:
-    """One line per variant, over all its seeds."""
-    lines = ["| variant | seeds | BLEU-4 | METEOR | ROUGE-L | CIDEr | CIDEr one event | "
-             "CIDEr two objects | CIDEr two actions | two objects named % | bound right when "
-             "named % | named and bound % |",
-             "|" + " --- |" * 12]
+def table(rows: list, columns: dict = COLUMNS) -> str:
+    """One line per variant, over all its seeds; columns: {row key: header}."""
+    lines = ["| " + " | ".join(["variant", "seeds", *columns.values()]) + " |",
+             "|" + " --- |" * (len(columns) + 2)]
     for variant in dict.fromkeys(r["variant"] for r in rows):
         runs = [r for r in rows if r["variant"] == variant]
         cells = [variant, ", ".join(str(r["seed"]) for r in runs)]
-        cells += [summary([r.get(column, float("nan")) for r in runs]) for column in COLUMNS]
+        cells += [summary([r.get(column, float("nan")) for r in runs]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

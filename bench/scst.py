@@ -19,11 +19,13 @@ import time
 
 import config as config_module
 import train as train_module
-from bench.ablation import binding, summary
+from bench.ablation import binding, table
 
 VARIANTS = {"cross-entropy only": None, "+ SCST, mean of samples": "mean_of_samples",
             "+ SCST, greedy": "greedy"}
-COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "CIDEr_two_objects", "right", "seconds")
+COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr",
+           "CIDEr_two_objects": "CIDEr two objects", "right": "two objects named and bound %",
+           "seconds": "seconds (this phase)"}
 
 
 def demo_clips(config) -> dict:
@@ -64,17 +66,6 @@ def run_seed(base, seed: int, scst_epochs: int) -> list:
     return rows
 
 
-def table(rows: list) -> str:
-    lines = ["| variant | seeds | BLEU-4 | METEOR | ROUGE-L | CIDEr | CIDEr two objects | "
-             "two objects named and bound % | seconds (this phase) |", "|" + " --- |" * 9]
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        runs = [r for r in rows if r["variant"] == variant]
-        cells = [variant, ", ".join(str(r["seed"]) for r in runs)]
-        cells += [summary([r.get(column, float("nan")) for r in runs]) for column in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     parser = config_module.argument_parser(__doc__)
     config_module.add_arguments(parser)
@@ -93,7 +84,7 @@ def main(argv=None) -> None:
     except ValueError:
         parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
     rows = [row for seed in seeds for row in run_seed(base, seed, args.scst_epochs)]
-    text = table(rows)
+    text = table(rows, COLUMNS)
     print(text)
     os.makedirs(base.train.run_root, exist_ok=True)
     with open(os.path.join(base.train.run_root, "scst.md"), "w") as handle:

@@ -17,13 +17,13 @@ import pytest
 import torch
 import torch.distributed as dist
 
-import config as config_module
 import distributed
 import train as train_module
 from distributed.sharding import batch_share, shard
 from models import checkpoints
 from models.loss import training_loss
-from splits.Demo import build_demo
+from tests import small_demo
+from tests.small_demo import build_small_demo, cli_args, single_thread
 from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
@@ -68,35 +68,18 @@ def spawn(worker, *args) -> None:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Ops this small gain nothing from threads, and on busy cores spinning threads stall them
-    (0.6 s instead of 2 ms a step); one thread is also what each rank runs with here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """One thread, as each rank runs with here (tests/small_demo.single_thread)."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
-               split_sizes=(60, 10, 20), show_progress=False)
-    return root
+    return build_small_demo(tmp_path_factory, (60, 10, 20))
 
 
 def small_config(data_root, run_root, **overrides):
-    return config_module.build("Demo", **{**SMALL, "corpus.data_root": data_root,
-                                          "train.run_root": str(run_root), **overrides})
-
-
-def cli_args(config) -> list:
-    args = []
-    for key in config_module.all_keys():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value is not None:
-            args += [f"--{key}", ",".join(value) if isinstance(value, list) else str(value)]
-    return args
+    return small_demo.small_config(SMALL, data_root, run_root, **overrides)
 
 
 # --- each rank's share of a batch: the weighted slices give the one-process gradient -------------

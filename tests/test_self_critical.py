@@ -7,8 +7,9 @@ import torch
 import config as config_module
 import train as train_module
 from models import checkpoints
-from splits.Demo import build_demo
-from tests.test_training import small_config
+from tests import small_demo
+from tests.small_demo import build_small_demo
+from tests.test_training import SMALL
 
 SCST = {"train.epochs": 1, "train.scst_epochs": 1, "train.scst_samples": 3, "loader.batch_size": 20,
         "eval.max_len": 8}
@@ -16,10 +17,11 @@ SCST = {"train.epochs": 1, "train.scst_epochs": 1, "train.scst_samples": 3, "loa
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
-               split_sizes=(40, 8, 8), show_progress=False)
-    return root
+    return build_small_demo(tmp_path_factory, (40, 8, 8))
+
+
+def small_config(data_root, run_root, **overrides):
+    return small_demo.small_config(SMALL, data_root, run_root, **overrides)
 
 
 @pytest.mark.parametrize("baseline", ["mean_of_samples", "greedy"])

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from models import checkpoints
-import config as config_module
 import train as train_module
-from splits.Demo import build_demo
+from tests import small_demo
+from tests.small_demo import build_small_demo, cli_args
 from tests.devices import TRAIN_DEVICE
 from tests.requirements import scorer_missing
 from tests.tiny import tiny_clips, tiny_model
@@ -32,25 +32,11 @@ SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_s
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
-               split_sizes=(60, 10, 20), show_progress=False)
-    return root
+    return build_small_demo(tmp_path_factory, (60, 10, 20))
 
 
 def small_config(data_root, run_root, **overrides):
-    return config_module.build("Demo", **{**SMALL, "corpus.data_root": data_root,
-                                          "train.run_root": str(run_root), **overrides})
-
-
-def cli_args(config) -> list:
-    args = []
-    for key in config_module.all_keys():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value is not None:
-            args += [f"--{key}", ",".join(value) if isinstance(value, list) else str(value)]
-    return args
+    return small_demo.small_config(SMALL, data_root, run_root, **overrides)
 
 
 def test_resumed_training_equals_uninterrupted_training(data_root, tmp_path):

@@ -5,13 +5,13 @@ import shutil
 import sys
 
 import pytest
-import torch
 
 import config as config_module
 import run as run_module
 import train as train_module
 from evaluation import coco
-from splits.Demo import build_demo
+from tests import small_demo
+from tests.small_demo import build_small_demo, single_thread
 from tests.devices import TRAIN_DEVICE
 from utils import DataError
 
@@ -24,24 +24,17 @@ SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_si
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data"))
-    build_demo(config_module.build("Demo", **{"corpus.data_root": root}),
-               split_sizes=(30, 6, 6), show_progress=False)
-    return root
+    return build_small_demo(tmp_path_factory, (30, 6, 6))
 
 
 def small_config(data_root, run_root, **overrides):
-    return config_module.build("Demo", **{**SMALL, "corpus.data_root": data_root,
-                                          "train.run_root": str(run_root), **overrides})
+    return small_demo.small_config(SMALL, data_root, run_root, **overrides)
 
 
 @pytest.fixture
 def one_thread():
-    """Ops this small gain nothing from threads, and on a busy CPU waiting threads stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with single_thread():
+        yield
 
 
 @pytest.fixture
