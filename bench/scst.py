@@ -40,7 +40,7 @@ def scored_row(config, variant: str, seed: int, scores: dict, seconds: float) ->
         predictions = json.load(handle)
     by_kind = scores.get("by_category", {})
     return {"variant": variant, "seed": seed, "seconds": seconds, **binding(predictions, demo_clips(config)),
-            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")},
+            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
             **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
 
 

@@ -80,3 +80,14 @@ def test_scheduled_sampling_feeds_the_models_own_words():
     # with probability 1 only <bos> comes from the reference: the references no longer matter
     assert torch.allclose(own_a, own_b, atol=1e-6)
     assert not torch.allclose(own_a, exact, atol=1e-3)
+
+
+def test_scheduled_sampling_probability_rises_by_steps_up_to_its_ceiling():
+    from train import own_word_probability
+    from tests.tiny import tiny_config
+    t = tiny_config(**{"train.scheduled_sampling": 0.12, "train.scheduled_sampling_step": 0.05,
+                       "train.scheduled_sampling_every": 2}).train
+    assert [own_word_probability(t, epoch) for epoch in range(1, 9)] == pytest.approx(
+        [0.0, 0.0, 0.05, 0.05, 0.10, 0.10, 0.12, 0.12])
+    t.scheduled_sampling = 0.0
+    assert own_word_probability(t, 9) == 0.0

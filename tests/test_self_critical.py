@@ -63,3 +63,19 @@ def test_scst_settings_are_checked(data_root, tmp_path):
         train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.select_metric": "loss"}))
     with pytest.raises(config_module.ConfigError, match="scst_samples"):
         train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.scst_samples": 1}))
+
+
+def test_bench_scst_continues_one_cross_entropy_run_per_seed_with_each_baseline(data_root, tmp_path):
+    from bench import scst as bench_scst
+    base = small_config(data_root, tmp_path, **SCST)
+    rows = bench_scst.run_seed(base, 7, scst_epochs=1)
+    assert [row["variant"] for row in rows] == list(bench_scst.VARIANTS)
+    assert all(row["seed"] == 7 and row["seconds"] > 0 and "CIDEr" in row for row in rows)
+    for baseline in ("mean_of_samples", "greedy"):
+        last = checkpoints.load(str(tmp_path / f"seed7_{baseline}" / "last.pt"))
+        assert last["progress"]["phase"] == "scst"
+        assert last["config"]["train"]["scst_baseline"] == baseline
+        # the SCST runs continued the cross-entropy run: its epoch 1 is theirs
+        xe = checkpoints.load(str(tmp_path / "seed7_xe" / "last.pt"))
+        assert last["progress"]["history"][0] == xe["progress"]["history"][0]
+    assert "| + SCST, greedy | 7 |" in bench_scst.table(rows, bench_scst.COLUMNS)
