@@ -240,7 +240,8 @@ class Run:
         config, progress = self.config, self.progress
         better = higher_is_better(config.train.select_metric)
         seconds = {"train": time.perf_counter() - started}
-        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
+        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer,
+                                                       seconds)
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
         improved = progress["best_score"] is None or (
             metric > progress["best_score"] if better else metric < progress["best_score"])

@@ -116,9 +116,11 @@ class DecoderStep(nn.Module):
         if FUSED_CELL_ON_CUDA and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
             # nn.LSTMCell's own CUDA kernel: the sum and the update in one launch, one for backward
             # (tests/test_decoder_step.py checks it against the lines below on a GPU)
-            hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates, hidden_gates, cell)
+            hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates,
+                                                                   hidden_gates, cell)
             return hidden, cell
-        in_gate, forget_gate, cell_gate, out_gate = (word_gates + hidden_gates + context_gates).chunk(4, dim=-1)
+        gates = word_gates + hidden_gates + context_gates
+        in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)
         cell = torch.addcmul(forget_gate.sigmoid() * cell, in_gate.sigmoid(), cell_gate.tanh())
         return out_gate.sigmoid() * torch.tanh(cell), cell
 

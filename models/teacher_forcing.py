@@ -26,7 +26,8 @@ def teacher_forced(model, features, mask, inputs):
         hidden_gates, query, beta = step.read_hidden(hidden, maps)
         alpha = step.attention.weights(query, clips, 1)                      # (B, 1, K)
         context = step.context(alpha, beta, clips.frames)
-        hidden, cell = step.lstm_update(step_word_gates, hidden_gates, step.context_gates(context, maps), cell)
+        hidden, cell = step.lstm_update(step_word_gates, hidden_gates, step.context_gates(context, maps),
+                                        cell)
         hiddens.append(hidden)
         contexts.append(context)
         alphas.append(alpha.squeeze(1))

@@ -31,7 +31,8 @@ def check_scst_config(config) -> None:
     if t.scst_epochs <= 0:
         return
     if t.scst_baseline not in BASELINES:
-        raise ConfigError(f"train.scst_baseline must be one of {', '.join(BASELINES)}, not {t.scst_baseline!r}")
+        raise ConfigError(f"train.scst_baseline must be one of {', '.join(BASELINES)}, "
+                          f"not {t.scst_baseline!r}")
     if t.scst_baseline == "mean_of_samples" and t.scst_samples < 2:
         raise ConfigError("train.scst_baseline mean_of_samples needs train.scst_samples of 2 or more")
     if t.select_metric == "loss":
