@@ -93,6 +93,14 @@ def summary(values: list) -> str:
     return f"{sum(values) / len(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
+def parse_seeds(parser, text: str) -> list:
+    """--seeds 1234,1235 -> [1234, 1235]; anything else is the parser's error."""
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, not {text!r}")
+
+
 def table(rows: list, columns: dict = COLUMNS) -> str:
     """One line per variant, over all its seeds; columns: {row key: header}."""
     lines = ["| " + " | ".join(["variant", "seeds", *columns.values()]) + " |",
@@ -120,10 +128,7 @@ def main(argv=None) -> None:
     unknown = [name for name in args.variants.split(",") if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else [base.train.seed]
-    except ValueError:
-        parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
+    seeds = parse_seeds(parser, args.seeds) if args.seeds else [base.train.seed]
     rows = [run_variant(base, name, seed) for name in args.variants.split(",") for seed in seeds]
     text = table(rows)
     print(text)

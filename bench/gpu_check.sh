@@ -68,7 +68,7 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
 
 # Without Java or pycocoevalcap nothing can be scored: the runs say so and go on without scores.
 # The reduced form never scores (the JVM starts would cost more than the rest).
-scoring=$("$python" -c "from tests.requirements import scorer_missing; print(scorer_missing())")
+scoring=$("$python" -c "from evaluation.scorer import why_no_scoring; print(why_no_scoring())")
 if [ -n "$scoring" ] || [ -n "$clips" ]; then
     no_scores=(--eval.metrics "" --train.select_metric loss)
     run_no_scores=(--eval.metrics "")

@@ -19,7 +19,7 @@ import time
 
 import config as config_module
 import train as train_module
-from bench.ablation import binding, table
+from bench.ablation import binding, parse_seeds, table
 
 VARIANTS = {"cross-entropy only": None, "+ SCST, mean of samples": "mean_of_samples",
             "+ SCST, greedy": "greedy"}
@@ -79,11 +79,7 @@ def main(argv=None) -> None:
         base.train.epochs = 10                         # the quick start's 20 saturate the demo
     if args.__dict__.get("train.run_root") is None:
         base.train.run_root = os.path.join(base.train.run_root, "scst")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes whole numbers separated by commas, not {args.seeds!r}")
-    rows = [row for seed in seeds for row in run_seed(base, seed, args.scst_epochs)]
+    rows = [row for seed in parse_seeds(parser, args.seeds) for row in run_seed(base, seed, args.scst_epochs)]
     text = table(rows, COLUMNS)
     print(text)
     os.makedirs(base.train.run_root, exist_ok=True)

@@ -8,6 +8,8 @@ message: a run never goes on to report zeros where it could not score.
 """
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import sys
 
 from evaluation.coco import METRIC_NAMES, CaptionScorer, MetricError
@@ -53,3 +55,11 @@ def open_scorer(eval_config, without_scores: str):
     except MetricError as error:
         raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: "
                         f"{without_scores}.") from None
+
+
+def why_no_scoring() -> str:
+    """What the COCO metrics miss on this machine (Java, pycocoevalcap), or '' when nothing."""
+    missing = [what for what, absent in (
+        ("Java (`java` on PATH)", shutil.which("java") is None),
+        ("pycocoevalcap", importlib.util.find_spec("pycocoevalcap") is None)) if absent]
+    return " and ".join(missing)

@@ -154,7 +154,7 @@ class DecoderStep(nn.Module):
     # ---- one plain step --------------------------------------------------------------------
     def forward(self, previous_word, state, clips, maps: StepMaps | None = None):
         """previous_word (B,), state (h, c), clips -> logits (B, V), new state, alpha (B, K)."""
-        maps = maps or self.maps()
+        maps = maps if maps is not None else self.maps()
         hidden, cell = state
         hidden_gates, query, beta = self.read_hidden(hidden, maps)
         alpha = self.attention.weights(query, clips, 1)                      # (B, 1, K)

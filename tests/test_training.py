@@ -15,14 +15,14 @@ import train as train_module
 from tests import small_demo
 from tests.small_demo import build_small_demo, cli_args
 from tests.devices import TRAIN_DEVICE
-from tests.requirements import scorer_missing
+from evaluation.scorer import why_no_scoring
 from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where Java or pycocoevalcap is missing (the lent GPU machine), the runs go on without COCO
 # scores (--eval.metrics "", best checkpoint by validation loss) and the tests check the rest.
-SCORING = not scorer_missing()
+SCORING = not why_no_scoring()
 SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
          "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
          "eval.max_len": 12, "train.lr": 3e-3, "train.device": TRAIN_DEVICE,

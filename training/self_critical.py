@@ -9,11 +9,13 @@ Validation, best-checkpoint selection and last.pt are the cross-entropy epochs' 
 """
 from __future__ import annotations
 
+import os
 import time
 
 import torch
 from tqdm import tqdm
 
+from config import ConfigError
 from evaluation.cider_d import CiderD
 from loader.captions import tokenized_captions
 from models import checkpoints
@@ -26,7 +28,6 @@ BASELINES = ("mean_of_samples", "greedy")
 
 
 def check_scst_config(config) -> None:
-    from config import ConfigError
     t = config.train
     if t.scst_epochs <= 0:
         return
@@ -96,7 +97,7 @@ def self_critical_phase(run, scorer, make_optimizer) -> None:
     if progress.get("phase") != "scst":
         best = checkpoints.load(run.best_path, map_location=data.train.features.device)
         # kept: SCST epochs that score better on validation replace best.pt
-        checkpoints.save(run.best_path.replace("best.pt", "best_xe.pt"), best)
+        checkpoints.save(os.path.join(os.path.dirname(run.best_path), "best_xe.pt"), best)
         model.load_state_dict(best["model"])
         lr = t.scst_lr if t.scst_lr is not None else t.lr / 10
         run.optimizer = make_optimizer(model, t, lr=lr)
