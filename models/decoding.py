@@ -15,8 +15,9 @@ results are the same up to float rounding, which can swap near-tied beams):
   aside (logsumexp), instead of a log-softmax and a sum over beams x vocabulary.
 - Histories are kept as back-pointers and rebuilt once at the end, not copied every step.
 A model whose step was replaced on the instance (instrumented, as a test does) or that is not
-a plain SALSTM is decoded through model.step with the same search. Greedy search always steps
-through model.step: with one row per clip, projecting the frames once costs what it saves.
+a plain SALSTM is decoded through model.step with the same search. Greedy search steps
+through DecoderStep.forward (weight views taken once per decode): with one row per clip,
+projecting the frames once costs what it saves.
 """
 from __future__ import annotations
 
@@ -76,12 +77,25 @@ class SharedClipStep:
         return logits, (hidden, cell), alpha.flatten(0, 1)
 
 
+def _is_plain(model) -> bool:
+    """A SALSTM whose step is DecoderStep's own, not one replaced (instrumented, as a test does)."""
+    from models.sa_lstm import SALSTM
+    return isinstance(model, SALSTM) and "step" not in vars(model) and type(model).step is SALSTM.step
+
+
 def decoder_step_for(model, clips):
     """SharedClipStep for a plain SALSTM; model.step on repeated clips for a model whose step was
-    replaced (instrumented, as a test does) or that is another kind of model."""
-    from models.sa_lstm import SALSTM
-    plain = isinstance(model, SALSTM) and "step" not in vars(model) and type(model).step is SALSTM.step
-    return SharedClipStep(model, clips) if plain else _ModelStep(model, clips)
+    replaced or that is another kind of model."""
+    return SharedClipStep(model, clips) if _is_plain(model) else _ModelStep(model, clips)
+
+
+def one_row_step_for(model):
+    """model.step for one row per clip; for a plain SALSTM with the weight views taken once for
+    the whole decode instead of once a step."""
+    if not _is_plain(model):
+        return model.step
+    maps = model.decoder.maps()
+    return lambda words, state, clips: model.decoder(words, state, clips, maps)
 
 
 def mask_impossible_words(logits, step: int, min_len: int) -> None:
@@ -92,8 +106,8 @@ def mask_impossible_words(logits, step: int, min_len: int) -> None:
         logits[:, EOS_ID] = float("-inf")
 
 
-def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
-    logits, state, alpha = model.step(words, state, clips)
+def _step_log_probs(step_fn, words, state, clips, step: int, min_len: int, max_len: int):
+    logits, state, alpha = step_fn(words, state, clips)
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     mask_impossible_words(log_probs, step, min_len)
     if step == max_len:                # max_len words said: only <eos> is left
@@ -106,6 +120,7 @@ def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len
 @torch.no_grad()
 def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) -> Decoded:
     clips = model.encode(features, mask)
+    step_fn = one_row_step_for(model)
     batch = features.shape[0]
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=features.device)
     state = clips.state
@@ -113,7 +128,7 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) ->
     scores = torch.zeros(batch, device=features.device)
     tokens, alphas = [], []
     for step in range(max_len + 1):
-        log_probs, state, alpha = _step_log_probs(model, words, state, clips, step, min_len, max_len)
+        log_probs, state, alpha = _step_log_probs(step_fn, words, state, clips, step, min_len, max_len)
         best, words = log_probs.max(-1)
         words = words.masked_fill(done, PAD_ID)
         scores = scores + best.masked_fill(done, 0.0)
