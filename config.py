@@ -84,6 +84,9 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
     autocast_bf16: bool = False
+    # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
+    # one process; teacher forcing): far fewer kernel launches, other dropout draws.
+    cuda_graphs: bool = False
     # Beyond the paper: scheduled sampling (Bengio et al. 2015). Each training input word is the
     # model's own sampled word with probability eps = min(scheduled_sampling,
     # scheduled_sampling_step * ((epoch - 1) // scheduled_sampling_every)); 0 is off.

@@ -23,10 +23,12 @@ from evaluation.scorer import NoScorer, open_scorer
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
-from models.loss import caption_nll, training_loss
+from models.loss import caption_nll
 from models.sa_lstm import build_model
+from training.cuda_graphs import check_cuda_graphs_config
 from training.self_critical import check_scst_config, self_critical_phase
-from utils import DataError, autocast_bf16, exit_status, pick_device, seed_everything
+from training.steps import training_steps
+from utils import DataError, exit_status, pick_device, seed_everything
 
 FUSED_ADAM_DEVICES = ("cuda", "cpu")
 
@@ -47,8 +49,10 @@ def run_id(config) -> str:
 def make_optimizer(model, t, lr: float | None = None):
     """train.optimizer over the model's parameters, at train.lr unless lr is given."""
     lr = t.lr if lr is None else lr
+    # capturable: the update may be captured in a CUDA graph (train.cuda_graphs, CUDA only)
+    graphs = dict(capturable=True) if t.cuda_graphs else {}
     if t.optimizer in ("adam", "amsgrad"):
-        settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad")
+        settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad", **graphs)
         # The fused kernel (CUDA, and CPU since torch 2.4) updates all parameters in one pass:
         # 7 ms instead of 35 ms a step for the MSVD model on the 2-core CPU. Other devices (and
         # meta, the tests' stand-in GPU) take the plain one: torch checks the device only at the
@@ -61,7 +65,7 @@ def make_optimizer(model, t, lr: float | None = None):
         return torch.optim.Adam(model.parameters(), **settings)
     if t.optimizer == "adadelta":
         return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
-                                    eps=t.adadelta_eps, weight_decay=t.weight_decay)
+                                    eps=t.adadelta_eps, weight_decay=t.weight_decay, **graphs)
     raise DataError(f"train.optimizer must be amsgrad, adam or adadelta, not {t.optimizer!r}")
 
 
@@ -99,9 +103,13 @@ def own_word_probability(t, epoch: int) -> float:
 
 
 def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
-                ranks=distributed.Ranks()) -> tuple:
-    """One epoch; under torchrun each rank trains on its slice of every global batch."""
+                ranks=distributed.Ranks(), steps=None) -> tuple:
+    """One epoch; under torchrun each rank trains on its slice of every global batch.
+
+    steps: what runs each batch's update (training/steps.py), kept across epochs by train();
+    None: the eager step (or, with train.cuda_graphs, graphs captured anew for this epoch)."""
     model.train()
+    steps = steps or training_steps(model, optimizer, data, config)
     own_words = own_word_probability(config.train, epoch)
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
@@ -111,21 +119,13 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
     for i, rows in enumerate(bar, 1):
         share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
         batch = make_caption_batch(data.train, data.train_targets, share.rows)
-        with autocast_bf16(batch.features.device.type, config.train.autocast_bf16):
-            logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_words)
-            loss, nll = share.weigh(*training_loss(logits, alphas, batch.targets, batch.frame_mask,
-                                                   config.train))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.train.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.clip_norm)
-        optimizer.step()
-        running += loss.detach()
+        loss, nll = steps(batch, share, own_words)
+        running += loss
         step += 1
         if step % config.train.log_every == 0:
             bar.set_postfix(loss=f"{float(ranks.mean(running)) / i:.3f}")
-            writer.add_scalar("loss/train", float(ranks.mean(loss.detach())), step)
-            writer.add_scalar("loss/train_nll", float(ranks.mean(nll.detach())), step)
+            writer.add_scalar("loss/train", float(ranks.mean(loss)), step)
+            writer.add_scalar("loss/train_nll", float(ranks.mean(nll)), step)
     return float(ranks.mean(running)) / max(len(batches), 1), step
 
 
@@ -180,13 +180,33 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
                         "gives now; start a new run with --new_run")
     model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng(distributed.own_rng_state(state, ranks, last_path))
     changes = config_changes(state["config"], config.to_dict())
     if changes:
         print("note: the config differs from the one this run started with: " + "; ".join(changes))
     return state["progress"]
+
+
+# How this run's optimizer computes, chosen for its device and config by make_optimizer: a
+# saved run's choice (fused on the CPU, capturable for CUDA graphs) must not carry over.
+IMPLEMENTATION_CHOICES = ("fused", "foreach", "capturable")
+
+
+def load_optimizer_state(optimizer, saved: dict) -> None:
+    """The saved state and hyperparameters (the learning rate the scheduler reached included),
+    with this optimizer's own implementation choices kept."""
+    own = [{key: group[key] for key in IMPLEMENTATION_CHOICES if key in group}
+           for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, choices in zip(optimizer.param_groups, own):
+        group.update(choices)
+        if group.get("fused") or group.get("capturable"):   # these keep step counts on the device
+            for param in group["params"]:
+                state = optimizer.state.get(param, {})
+                if "step" in state:
+                    state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
 
 
 def ensure_corpus(config) -> None:
@@ -316,6 +336,7 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
 
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    check_cuda_graphs_config(config, device, ranks.world_size)
     ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     better = higher_is_better(config.train.select_metric)
@@ -330,11 +351,12 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
+    steps = training_steps(trainer, optimizer, data, config)   # CUDA graphs live across epochs
     while not progress["finished"] and progress["epoch"] < config.train.epochs:
         epoch = progress["epoch"] + 1
         started = time.perf_counter()
         train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
-                                                   writer, progress["step"], ranks)
+                                                   writer, progress["step"], ranks, steps)
         metric, improved = run.validate(scorer, epoch, started, train_loss)
         scheduler.step(metric)
         patience = config.train.early_stop_patience

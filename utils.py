@@ -40,11 +40,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast_bf16(device_type: str, enabled: bool):
+def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
     """bf16 autocast when enabled, else no autocast context at all: torch.autocast(enabled=False)
-    would switch off an autocast the caller opened (the benchmark's --autocast bf16)."""
+    would switch off an autocast the caller opened (the benchmark's --autocast bf16).
+    cache False: no cache of the weights' bf16 copies, as CUDA graph capture requires."""
     if enabled:
-        return torch.autocast(device_type, dtype=torch.bfloat16)
+        return torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 

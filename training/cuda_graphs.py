@@ -1,0 +1,115 @@
+"""The training step as CUDA graphs (train.cuda_graphs, beyond the paper; off by default).
+
+On a GPU a training step of the MSVD model is about 900 small operators (the decoder loop runs
+once per word), each a kernel launch plus Python and autograd work on the CPU: the GPU waits
+for the CPU. A CUDA graph records the step's kernels once and replays them with one launch.
+
+A graph replays fixed kernels on fixed memory, so:
+- one graph per batch shape (rows, caption length); bucketing by length makes these few;
+- every graph reads its batch from the same static buffers (the largest batch, each graph
+  reading a leading slice) and writes its loss into the same static outputs; gradients and the
+  optimizer's state stay at fixed addresses (the gradients are zeroed, never freed);
+- the first batch of each shape runs eagerly (on a side stream, which also does the lazy
+  set-up that capture forbids), then the shape is captured: capture runs nothing, so each
+  batch trains exactly once;
+- the learning rate is baked into the optimizer's captured kernels: when it changes (the
+  scheduler), every shape is captured again;
+- the step must not sync with the CPU or make shapes from values (tests/test_cuda_graphs.py
+  checks the step's operators for both on the CPU).
+Dropout's random numbers differ from the eager run's (graphs draw from offsets of their own);
+the update is otherwise the same (a test on a GPU compares them).
+"""
+from __future__ import annotations
+
+import torch
+
+from config import ConfigError
+from loader.batches import CaptionBatch
+from training.steps import training_update
+
+
+def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> None:
+    t = config.train
+    if not t.cuda_graphs:
+        return
+    if device.type != "cuda":
+        raise ConfigError(f"train.cuda_graphs needs a CUDA device; this run trains on {device}: "
+                          "leave it off (--train.cuda_graphs false) or set --train.device cuda")
+    if world_size > 1:
+        raise ConfigError("train.cuda_graphs runs in one process for now (DDP's communication is "
+                          "not captured): start it with python train.py, not torchrun")
+    if t.scheduled_sampling > 0:
+        raise ConfigError("train.cuda_graphs captures teacher forcing only; scheduled sampling "
+                          "(train.scheduled_sampling) runs without it")
+
+
+class CudaGraphs:
+    """torch.cuda's graphs, all in one memory pool (the shapes' graphs never run at once)."""
+
+    def __init__(self):
+        self.pool = torch.cuda.graph_pool_handle()
+
+    @staticmethod
+    def warm_up(step) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            step()
+        torch.cuda.current_stream().wait_stream(side)
+
+    def capture(self, step):
+        """Records step's kernels without running them; returns what replays them."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            step()
+        return graph.replay
+
+
+class GraphedSteps:
+    """EagerSteps' interface, each batch shape's step replayed as one graph (see module doc)."""
+
+    def __init__(self, model, optimizer, data, config, graphs):
+        self.model, self.optimizer, self.train_config, self.graphs = model, optimizer, config.train, graphs
+        rows, device = config.loader.batch_size, data.train.features.device
+        features, tokens = data.train.features, data.train_targets.tokens
+        # static inputs: the largest batch; a graph for fewer rows or words reads a leading slice
+        self.features = torch.zeros((rows, *features.shape[1:]), dtype=features.dtype, device=device)
+        self.frame_mask = torch.zeros((rows, features.shape[1]), dtype=torch.bool, device=device)
+        self.tokens = torch.zeros((rows, tokens.shape[1]), dtype=tokens.dtype, device=device)
+        self.loss = torch.zeros((), device=device)
+        self.nll = torch.zeros((), device=device)
+        self.replays = {}                  # (rows, length) -> the captured graph's replay
+        self.captured_lrs = None
+
+    def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
+        if not share.whole or own_word_probability > 0:
+            raise ValueError("GraphedSteps trains whole batches with teacher forcing "
+                             "(check_cuda_graphs_config refuses the rest)")
+        rows, length = batch.inputs.shape
+        self.features[:rows].copy_(batch.features)
+        self.frame_mask[:rows].copy_(batch.frame_mask)
+        self.tokens[:rows, :length].copy_(batch.inputs)
+        self.tokens[:rows, length:length + 1].copy_(batch.targets[:, -1:])
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        if lrs != self.captured_lrs:       # baked into the captured update: capture anew
+            self.replays.clear()
+            self.captured_lrs = lrs
+        replay = self.replays.get((rows, length))
+        if replay is not None:
+            replay()
+        else:
+            step = self._step(rows, length)
+            self.graphs.warm_up(step)      # this batch's own update
+            self.replays[(rows, length)] = self.graphs.capture(step)
+        return self.loss.clone(), self.nll.clone()
+
+    def _step(self, rows: int, length: int):
+        tokens = self.tokens[:rows, :length + 1]
+        batch = CaptionBatch(self.features[:rows], self.frame_mask[:rows], tokens[:, :-1], tokens[:, 1:])
+
+        def step():
+            loss, nll = training_update(self.model, self.optimizer, batch, self.train_config,
+                                        for_cuda_graph=True)
+            self.loss.copy_(loss)
+            self.nll.copy_(nll)
+        return step

@@ -1,0 +1,53 @@
+"""The cross-entropy training step: forward, loss, backward, gradient clipping, optimizer update.
+
+train.train_epoch calls a steps object once per batch. EagerSteps launches the step's operators
+one by one; training/cuda_graphs.py replays it as one CUDA graph per batch shape
+(train.cuda_graphs). Both run the same function, training_update, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+import torch
+
+from loader.batches import CaptionBatch
+from models.loss import training_loss
+from utils import autocast_bf16
+
+
+def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=None,
+                    own_word_probability: float = 0.0, for_cuda_graph: bool = False) -> tuple:
+    """One step on one batch; returns (loss, nll) detached, still on the device (no sync).
+
+    weigh: the rank's loss weights under torchrun (distributed/sharding.py), None for one process.
+    for_cuda_graph: zero the gradients where they are (a graph writes every replay into the same
+    tensors) and keep no autocast cache (capture forbids it); the update is the same."""
+    t = train_config
+    with autocast_bf16(batch.features.device.type, t.autocast_bf16, cache=not for_cuda_graph):
+        logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability)
+        loss, nll = training_loss(logits, alphas, batch.targets, batch.frame_mask, t)
+        if weigh is not None:
+            loss, nll = weigh(loss, nll)
+    optimizer.zero_grad(set_to_none=not for_cuda_graph)
+    loss.backward()
+    if t.clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+    optimizer.step()
+    return loss.detach(), nll.detach()
+
+
+class EagerSteps:
+    """The step as PyTorch runs it by default, operator by operator (any device, any batch)."""
+
+    def __init__(self, model, optimizer, train_config):
+        self.model, self.optimizer, self.train_config = model, optimizer, train_config
+
+    def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
+        return training_update(self.model, self.optimizer, batch, self.train_config, share.weigh,
+                               own_word_probability)
+
+
+def training_steps(model, optimizer, data, config):
+    """The steps object of this config: CUDA graphs with train.cuda_graphs, else eager."""
+    if config.train.cuda_graphs:
+        from training.cuda_graphs import CudaGraphs, GraphedSteps
+        return GraphedSteps(model, optimizer, data, config, CudaGraphs())
+    return EagerSteps(model, optimizer, config.train)
