@@ -321,6 +321,7 @@ def train(config, new_run: bool = False) -> dict:
 def train_with(config, scorer, new_run: bool, ranks) -> dict:
     seed_everything(config.train.seed)
     device = ranks.device
+    check_cuda_graphs_config(config, device, ranks.world_size)
     ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
@@ -336,7 +337,6 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
 
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
-    check_cuda_graphs_config(config, device, ranks.world_size)
     ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     better = higher_is_better(config.train.select_metric)

@@ -7,6 +7,7 @@
     python -m bench --eval_batch_size 670 --tf32 # GPU options worth measuring
     python -m bench --autocast bf16              # this code under bf16 autocast (results change)
     python -m bench --unfused_cell               # CUDA: the LSTM update without the fused kernel
+    python -m bench --cuda_graphs                # CUDA: train.cuda_graphs (training steps as graphs)
     python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
 
 On a CPU that other processes also use, OpenMP threads that spin while they wait make every
@@ -108,6 +109,9 @@ def parse_args(argv=None):
     parser.add_argument("--unfused_cell", action="store_true",
                         help="CUDA: the LSTM update as written (models/decoder.py) instead of "
                              "nn.LSTMCell's fused kernel, to measure what the kernel gives")
+    parser.add_argument("--cuda_graphs", action="store_true",
+                        help="CUDA: this code's training steps as CUDA graphs (train.cuda_graphs); "
+                             "the first epoch, which captures them, is timed on its own")
     parser.add_argument("--clips", type=int, default=None,
                         help="only the first N clips of each split: a reduced workload for smoke "
                              "tests, not comparable to the reference (default: all)")
@@ -153,8 +157,12 @@ def main(argv=None) -> int:
     if args.unfused_cell:
         import models.decoder
         models.decoder.FUSED_CELL_ON_CUDA = False
+    if args.cuda_graphs and not gpu:
+        print("error: --cuda_graphs is for CUDA devices", file=sys.stderr)
+        return 2
 
     config = config_module.build("MSVD")
+    config.train.cuda_graphs = args.cuda_graphs     # this code's path only (bench/paths.py)
     args.eval_batch_size = args.eval_batch_size or config.loader.eval_batch_size
     load_before = load_average()
     seed_everything(args.seed)

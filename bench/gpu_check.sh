@@ -140,6 +140,13 @@ step device_train_small 120 "${train[@]}" --corpus.data_root "$small" --train.de
     --train.epochs 1 --train.run_name small_on_device
 step device_to_cpu_resume 200 bash -c "$resumes" _ "$work/device_to_cpu.txt" "${train[@]}" \
     --corpus.data_root "$small" --train.device cpu --train.epochs 2 --train.run_name small_on_device
+if [ "$device" != cpu ]; then
+    # train.cuda_graphs: that run's third epoch as CUDA graphs, resumed from the CPU's last.pt
+    resumed_2='set -o pipefail; file=$1; shift; "$@" | tee "$file" && grep -q "^resuming .* after epoch 2" "$file"'
+    step graphs_resume 120 bash -c "$resumed_2" _ "$work/graphs.txt" "${train[@]}" \
+        --corpus.data_root "$small" --train.device "$device" --train.epochs 3 \
+        --train.run_name small_on_device --train.cuda_graphs true
+fi
 
 # The benchmark (issue 4): every stage against the baseline, in the default settings.
 bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
@@ -167,6 +174,8 @@ if [ "$device" != cpu ]; then
     bench fast_tf32 60 "${fast_only[@]}" --tf32 "$@"
     # what nn.LSTMCell's fused kernel gives (models/decoder.py uses it on CUDA)
     bench fast_unfused_cell 60 "${fast_only[@]}" --unfused_cell "$@"
+    # train.cuda_graphs: a first epoch capturing the graphs, then an epoch of replays
+    bench fast_cuda_graphs 90 --no_baseline --stages train --cuda_graphs "$@"
 fi
 
 {

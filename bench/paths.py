@@ -23,6 +23,8 @@ def fast_scope(args, device):
 
 
 def in_scope(args, device, fn):
+    """fn under fast_scope. Training under CUDA graphs opens its own autocast (train.autocast_bf16,
+    see stage_train): graph capture must not keep autocast's cache, which an outer one would."""
     def scoped(*a, **k):
         with fast_scope(args, device):
             return fn(*a, **k)
@@ -53,6 +55,7 @@ def build_paths(config, data, device, with_baseline: bool):
     use_committed_step(plain_model)
     plain_config = copy.deepcopy(config)
     plain_config.loader.bucket_by_length = False
+    plain_config.train.cuda_graphs = False
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
         paths["plain"] = (plain_model, plain_optimizer(plain_model, plain_config.train), plain_config)

@@ -37,7 +37,8 @@ def markdown(report: dict) -> str:
              f"{env['load_before']} / {env['load_after']}"
              + (f"; this code under **{env['autocast']} autocast** (results change)"
                 if env["autocast"] != "off" else "") + ("; TF32 allowed" if env["tf32"] else "")
-             + ("; LSTM update **without the fused CUDA kernel**" if env.get("unfused_cell") else ""),
+             + ("; LSTM update **without the fused CUDA kernel**" if env.get("unfused_cell") else "")
+             + ("; training steps as **CUDA graphs**" if env.get("cuda_graphs") else ""),
              f"Workload: {report['workload']['summary']}",
              f"Command: `{report['command']}`", "",
              "| stage | this code | baseline, same process | speed-up | throughput | "
@@ -64,6 +65,11 @@ def markdown(report: dict) -> str:
                     f"batch{'es' if f['timed_batches'] > 1 else ''} ({per_batch})")
         row(label, f["epoch_seconds"], p.get("epoch_seconds"),
             f"{f['captions_per_second']:.0f} captions/s", "train", note)
+        if "capture_epoch_seconds" in s["train"]:
+            failure = s["train"]["capture_failure"]
+            row(f"first training epoch, capturing the CUDA graphs of its {s['train']['captured_shapes']} "
+                "batch shapes" + (f" (**a capture failed**: {failure}; eager steps)" if failure else ""),
+                s["train"]["capture_epoch_seconds"], None, "-")
         epoch_fast += f["epoch_seconds"]
         epoch_plain.append(p.get("epoch_seconds"))
     else:
@@ -131,7 +137,8 @@ def environment(device, args, load_before) -> dict:
             "python": platform.python_version(), "load_before": load_before,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_after": load_average(), "tf32": bool(args.tf32),
-            "autocast": args.autocast, "unfused_cell": bool(getattr(args, "unfused_cell", False))}
+            "autocast": args.autocast, "unfused_cell": bool(getattr(args, "unfused_cell", False)),
+            "cuda_graphs": bool(getattr(args, "cuda_graphs", False))}
 
 
 def peak_memory(results: dict) -> dict:

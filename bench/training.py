@@ -1,7 +1,9 @@
 """Stage train: train.train_epoch (the real function) on the fast and the plain path.
 
 On a GPU the whole epoch is timed; with --train_batches N only N batches, each through
-train_epoch, and the epoch time is extrapolated from their mean.
+train_epoch, and the epoch time is extrapolated from their mean. With --cuda_graphs the fast
+path's steps are graphs kept across the calls (as train.py keeps them across epochs): a first
+whole epoch, which captures every shape, is timed on its own before the timed epoch.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from bench.timing import log, turn_order
 from bench.workload import subset_data
 from loader.batches import caption_batch_order
 from train import train_epoch
+from training.steps import training_steps
 
 
 class _NoWriter:
@@ -55,13 +58,19 @@ def stage_train(paths, data, clock, args) -> dict:
         plans[name] = (order, picked)
     whole_epoch = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
     step = {name: 0 for name in paths}
+    graphs = paths["fast"][2].train.cuda_graphs
+    if graphs:              # the graphs open their own autocast (bench/paths.in_scope)
+        paths["fast"][2].train.autocast_bf16 = args.autocast == "bf16"
+    steps = {name: training_steps(model, optimizer, data, config)
+             for name, (model, optimizer, config) in paths.items()}
 
     def one(name, rows_list, epoch):
         model, optimizer, config = paths[name]
         subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
-        run = in_scope(args, clock.device, train_epoch) if name == "fast" else train_epoch
+        scoped = name == "fast" and not graphs
+        run = in_scope(args, clock.device, train_epoch) if scoped else train_epoch
         seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
-                                                  epoch, _NoWriter(), step[name])
+                                                  epoch, _NoWriter(), step[name], steps=steps[name])
         return seconds, peak, loss
 
     # Warm-up: one batch per path (allocator, BLAS/cuBLAS set-up, autograd graph caches).
@@ -71,6 +80,12 @@ def stage_train(paths, data, clock, args) -> dict:
     for name in paths:
         result["paths"][name] = {"batch_seconds": [], "batch_losses": [], "peak_gib": None}
     if whole_epoch:
+        if graphs:
+            log("train: first epoch on the fast path, capturing its CUDA graphs")
+            seconds, _, _ = one("fast", None, 1)
+            result["capture_epoch_seconds"] = seconds
+            result["captured_shapes"] = len(steps["fast"].replays)
+            result["capture_failure"] = steps["fast"].failure
         for name, (order, _) in plans.items():
             log(f"train: whole epoch on the {name} path ({len(order)} batches)")
             seconds, peak, loss = one(name, None, 1)

@@ -39,7 +39,8 @@ class SyncOrValueShapes(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func in FORBIDDEN_IN_CAPTURE:
             self.found.append(str(func))
-        elif func in INDEXING and any(i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1]):
+        elif func in INDEXING and any(i is not None and i.dtype in (torch.bool, torch.uint8)
+                                      for i in args[1]):
             self.found.append(f"{func} with a boolean mask")
         return func(*args, **(kwargs or {}))
 
@@ -89,7 +90,8 @@ def train_epochs(model, optimizer, data, config, steps) -> list:
     return losses
 
 
-@pytest.mark.parametrize("overrides", [{}, {"train.loss_reduction": "token_mean", "train.label_smoothing": 0.1}])
+@pytest.mark.parametrize("overrides", [{}, {"train.loss_reduction": "token_mean",
+                                        "train.label_smoothing": 0.1}])
 def test_graphed_steps_train_exactly_as_the_eager_steps(overrides):
     model, config, data = cpu_setup(**overrides)
     graphed_model = copy.deepcopy(model)
@@ -113,6 +115,26 @@ def test_graphed_steps_train_exactly_as_the_eager_steps(overrides):
     shapes = [{tuple(make_caption_batch(data.train, data.train_targets, rows).inputs.shape)
                for rows in epoch_batches(data, config, epoch)} for epoch in range(1, EPOCHS + 1)]
     assert len(graphs.captured) == len(shapes[0]) + len(set.union(*shapes[1:])) < batches
+
+
+class FailingGraphs(StandInGraphs):
+    def capture(self, step):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore")
+
+
+def test_a_failed_capture_leaves_the_run_to_the_eager_steps(capsys):
+    model, config, data = cpu_setup()
+    graphed_model = copy.deepcopy(model)
+    eager_optimizer = train_module.make_optimizer(model, config.train)
+    graphed_optimizer = train_module.make_optimizer(graphed_model, config.train)
+    torch.manual_seed(5)
+    eager = train_epochs(model, eager_optimizer, data, config,
+                         EagerSteps(model, eager_optimizer, config.train))
+    torch.manual_seed(5)
+    steps = GraphedSteps(graphed_model, graphed_optimizer, data, config, FailingGraphs(graphed_optimizer))
+    assert train_epochs(graphed_model, graphed_optimizer, data, config, steps) == eager
+    assert steps.failure == "CUDA error: operation not permitted when stream is capturing"
+    assert capsys.readouterr().err.count("training goes on without CUDA graphs") == 1
 
 
 def epoch_batches(data, config, epoch: int) -> list:

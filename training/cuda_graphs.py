@@ -15,11 +15,14 @@ A graph replays fixed kernels on fixed memory, so:
 - the learning rate is baked into the optimizer's captured kernels: when it changes (the
   scheduler), every shape is captured again;
 - the step must not sync with the CPU or make shapes from values (tests/test_cuda_graphs.py
-  checks the step's operators for both on the CPU).
+  checks the step's operators for both on the CPU). Should a capture fail all the same (an
+  operator of another torch version), the run says why and goes on without graphs.
 Dropout's random numbers differ from the eager run's (graphs draw from offsets of their own);
 the update is otherwise the same (a test on a GPU compares them).
 """
 from __future__ import annotations
+
+import sys
 
 import torch
 
@@ -80,11 +83,14 @@ class GraphedSteps:
         self.nll = torch.zeros((), device=device)
         self.replays = {}                  # (rows, length) -> the captured graph's replay
         self.captured_lrs = None
+        self.failure = None                # why a capture failed: eager steps from then on
 
     def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
         if not share.whole or own_word_probability > 0:
             raise ValueError("GraphedSteps trains whole batches with teacher forcing "
                              "(check_cuda_graphs_config refuses the rest)")
+        if self.failure is not None:
+            return training_update(self.model, self.optimizer, batch, self.train_config)
         rows, length = batch.inputs.shape
         self.features[:rows].copy_(batch.features)
         self.frame_mask[:rows].copy_(batch.frame_mask)
@@ -100,7 +106,14 @@ class GraphedSteps:
         else:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
-            self.replays[(rows, length)] = self.graphs.capture(step)
+            try:
+                self.replays[(rows, length)] = self.graphs.capture(step)
+            except RuntimeError as error:  # nothing ran: the batch was trained by the warm-up
+                self.failure = str(error).splitlines()[0]
+                self.replays.clear()
+                print(f"warning: train.cuda_graphs: the training step of a batch of {rows} captions "
+                      f"of {length} tokens could not be captured ({self.failure}); training goes "
+                      "on without CUDA graphs", file=sys.stderr, flush=True)
         return self.loss.clone(), self.nll.clone()
 
     def _step(self, rows: int, length: int):
