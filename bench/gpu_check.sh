@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 10's GPU check in one go, from the repository root: every CUDA path of train.py, run.py
-# and the benchmark, about 6-8 minutes of runs on one H200.
+# and the benchmark, about 8 minutes of runs on one H200 (estimated: not yet run there).
 #
 #   bash bench/gpu_check.sh                  # on a CUDA machine: a log and the benchmark's JSON
 #                                            # files in $OUT (the device tool's folder) or else

@@ -1,8 +1,8 @@
 """The training step as CUDA graphs (train.cuda_graphs, beyond the paper; off by default).
 
-On a GPU a training step of the MSVD model is about 900 small operators (the decoder loop runs
-once per word), each a kernel launch plus Python and autograd work on the CPU: the GPU waits
-for the CPU. A CUDA graph records the step's kernels once and replays them with one launch.
+On a GPU a training batch of the MSVD model dispatches about 580 small operators on average
+(the decoder loop runs once per word), each a kernel launch plus Python and autograd work on
+the CPU: the GPU waits for the CPU. A CUDA graph records the step's kernels once and replays them with one launch.
 
 A graph replays fixed kernels on fixed memory, so:
 - one graph per batch shape (rows, caption length); bucketing by length makes these few;
