@@ -79,7 +79,9 @@ class TrainConfig:
     lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus (1: never)
     lr_patience: int = 3              # epochs without improvement before decaying
     early_stop_patience: int = 10     # epochs without improvement before stopping (0: never)
-    select_metric: str = "CIDEr"      # validation metric that picks the best checkpoint (or loss)
+    # validation metric that picks the best checkpoint: a COCO score (CIDEr), loss, or CIDEr-D
+    # (computed in-process, no Java: evaluation/split_cider_d.py)
+    select_metric: str = "CIDEr"
     seed: int = 1234
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).

@@ -16,7 +16,8 @@ sampling recorded with its training features, or every --every_n frames), and on
 (exit status 1). --pictures DIR: one PNG per video.
 Any config field may be overridden (--corpus.data_root, --eval.*, --train.device cpu); fields
 that change the model's shape cannot, since the weights fix them. Scoring needs Java and
-pycocoevalcap; without them, --eval.metrics "" writes the captions without scores.
+pycocoevalcap; without them, --eval.metrics "" writes the captions without COCO scores (with the
+CIDEr-D computed in-process when train.select_metric is CIDEr-D, the checkpoint's or given).
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     videos = load_split(config, split).to(device)
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
     model.to(device)
-    with open_scorer(config.eval, "only the captions are written") as scorer:
+    with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
+                                  "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")

@@ -5,6 +5,8 @@
     python train.py --help                # every config field can be overridden
     python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
                                           # without Java or pycocoevalcap: no COCO scores
+    python train.py --eval.metrics "" --train.select_metric CIDEr-D --train.scst_epochs 5
+                                          # the same, chosen by CIDEr-D computed in-process
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import config as config_module
 import distributed
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from evaluation.scorer import NoScorer, open_scorer
+from evaluation.split_cider_d import CIDER_D
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
@@ -217,16 +220,19 @@ def ensure_corpus(config) -> None:
 
 def check_select_metric(config) -> None:
     metric, metrics = config.train.select_metric, config.eval.metrics
+    if metric in ("loss", CIDER_D):            # computed without Java, whatever eval.metrics holds
+        return
     computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
     computed |= set(metrics) - {"Bleu"}
-    if metric != "loss" and not metrics:
+    if not metrics:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
-            "scoring); choose the best checkpoint by validation loss: --train.select_metric loss")
-    if metric != "loss" and metric not in computed:
+            "scoring); choose the best checkpoint by validation loss (--train.select_metric loss) "
+            f"or by the CIDEr-D computed without Java (--train.select_metric {CIDER_D})")
+    if metric not in computed:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is not among the validation scores of "
-            f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss']}")
+            f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss', CIDER_D]}")
 
 
 def config_changes(saved: dict, current: dict) -> list:
@@ -303,7 +309,8 @@ class Run:
 
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint
-    (empty when eval.metrics is: no COCO scoring, and on the ranks other than 0 under torchrun)."""
+    (the in-process CIDEr-D alone, or nothing, when eval.metrics is empty: no COCO scoring; empty
+    on the ranks other than 0 under torchrun)."""
     check_select_metric(config)
     check_scst_config(config)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
@@ -314,7 +321,8 @@ def train(config, new_run: bool = False) -> dict:
         return train_with(config, NoScorer(), new_run, ranks)
     # First: a missing Java or pycocoevalcap stops the run before any work, naming the option.
     with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
-                                  "(with --train.select_metric loss)") as scorer:
+                                  "(with --train.select_metric loss) or by the CIDEr-D computed "
+                                  f"without Java (--train.select_metric {CIDER_D})") as scorer:
         return train_with(config, scorer, new_run, ranks)
 
 

@@ -147,6 +147,10 @@ if [ "$device" != cpu ]; then
         --corpus.data_root "$small" --train.device "$device" --train.epochs 3 \
         --train.run_name small_on_device --train.cuda_graphs true
 fi
+# SCST on $device without Java: 1 cross-entropy epoch, then 1 self-critical epoch, the best
+# checkpoint chosen by the validation CIDEr-D computed in-process.
+step scst 90 "${train[@]}" --corpus.data_root "$small" --train.device "$device" --train.epochs 1 \
+    --train.scst_epochs 1 --eval.metrics "" --train.select_metric CIDEr-D --train.run_name scst
 
 # The benchmark (issue 4): every stage against the baseline, in the default settings.
 bench() {   # bench NAME LIMIT BENCHMARK_ARGS...

@@ -20,8 +20,7 @@ from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
-
-SPLITS = {"train": (1, 1200), "val": (1201, 1300), "test": (1301, 1970)}
+from splits.msvd_annotations import SPLIT_RANGES
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "data", "MSVD", "annotations")
 
@@ -43,7 +42,7 @@ def read_captions(split: str, annotations: str = ANNOTATIONS) -> dict:
 
 def random_split(name: str, references: dict, rng: np.random.Generator, k: int, dim: int,
                  min_frames: int, max_frames: int, clips: int | None = None) -> VideoSplit:
-    first, last = SPLITS[name]
+    first, last = SPLIT_RANGES[name]
     ids = [f"vid{n}" for n in range(first, last + 1)][:clips]
     features = np.zeros((len(ids), k, dim), dtype=np.float32)
     masks, counts = [], []

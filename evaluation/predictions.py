@@ -9,6 +9,7 @@ import torch
 
 from loader.batches import video_batches
 from models.decoding import decode
+from evaluation import split_cider_d
 from evaluation.coco import PER_VIDEO_KEY
 from utils import atomic_save_json, atomic_write_bytes
 
@@ -35,7 +36,8 @@ def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
 
 
 def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) -> tuple:
-    """(scores, predictions) of the split: COCO metrics ×100 and per-video CIDEr.
+    """(scores, predictions) of the split: COCO metrics ×100 and per-video CIDEr, and the
+    in-process CIDEr-D ×100 when train.select_metric is CIDEr-D (with or without COCO metrics).
 
     seconds, when given, receives the wall time of "decode" and "score"."""
     started = time.perf_counter()
@@ -44,6 +46,8 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
     references = dict(zip(videos.video_ids, videos.references))
     hypotheses = {p["video_id"]: p["caption"] for p in predictions}
     scores = scorer.score(references, hypotheses)
+    if split_cider_d.wanted(config):
+        split_cider_d.add_cider_d(scores, predictions, videos, vocab, config.loader)
     if seconds is not None:
         seconds.update(decode=decoded - started, score=time.perf_counter() - decoded)
     if scores and any(c is not None for c in videos.categories):

@@ -1,8 +1,9 @@
 """The scorer a command uses: the COCO metrics named by eval.metrics, or none when it is empty.
 
 The COCO metrics need Java and pycocoevalcap. A machine without them (a GPU server, say) can
-still train and caption: `--eval.metrics ""` turns scoring off (train.py then chooses the best
-checkpoint by validation loss, `--train.select_metric loss`). Without that option, a missing
+still train and caption: `--eval.metrics ""` turns COCO scoring off (train.py then chooses the best
+checkpoint by validation loss, `--train.select_metric loss`, or by the CIDEr-D computed in-process,
+`--train.select_metric CIDEr-D`: evaluation/split_cider_d.py). Without that option, a missing
 Java or pycocoevalcap stops the command at start-up, before any work, with the option in the
 message: a run never goes on to report zeros where it could not score.
 """

@@ -86,7 +86,9 @@ def _prefetch(paths: list, read: Callable, workers: int):
                 future.cancel()
 
 
-def _stderr(message: str) -> None:
+def report_on_stderr(message: str) -> None:
+    """The default `report` of extraction's notes (a video skipped, ...): on stderr, through tqdm,
+    so a progress bar is not broken by them."""
     tqdm.write(message, file=sys.stderr)
 
 
@@ -94,7 +96,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                    backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = 5,
                    n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
                    weights: Optional[str] = None, workers: int = 2, progress: bool = True,
-                   report: Callable[[str], None] = _stderr) -> ExtractionSummary:
+                   report: Callable[[str], None] = report_on_stderr) -> ExtractionSummary:
     """Extract the features of every video into output_path, one dataset per video id.
 
     Frames: every every_n-th frame, or n_frames equally spaced over the clip when n_frames is

@@ -14,7 +14,7 @@ import re
 from typing import Callable
 
 from distributed import Ranks, shard
-from extraction.extract import ExtractionSummary, _stderr, extract_videos, video_id
+from extraction.extract import ExtractionSummary, extract_videos, report_on_stderr, video_id
 from extraction.store import STAGING, FeatureStore
 from extraction.video import sampling_name
 from utils import DataError
@@ -63,7 +63,7 @@ def merge_shares(output_path: str, shares: list, backbone, sampling: str, report
 
 
 def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks, every_n: int = 5,
-                     n_frames=None, report: Callable[[str], None] = _stderr,
+                     n_frames=None, report: Callable[[str], None] = report_on_stderr,
                      **options) -> ExtractionSummary:
     """extract_videos with one rank; with several, each extracts its share of the videos into
     its part file and rank 0 merges them. Every rank returns the summary of the whole run."""

@@ -1,7 +1,8 @@
 """Caption normalisation for training targets, as composable callables (str -> str).
 
-References used for scoring never go through these: they stay raw and meet the PTB tokenizer
-in utils.py, as the standard COCO protocol wants.
+References for the COCO scores never go through these: they stay raw and meet the PTB tokenizer
+(evaluation/coco.py), as the standard COCO protocol wants. The in-process CIDEr-D (SCST's reward,
+train.select_metric CIDEr-D) scores the model's word ids, so its references go through these.
 """
 from __future__ import annotations
 

@@ -52,9 +52,8 @@ def sample_captions(model, features, mask, samples_per_clip: int = 5, max_len: i
         logits = logits / temperature if temperature > 0 else logits.clone()
         mask_impossible_words(logits, step, min_len=1)
         if step == max_len:                               # max_len words said: only <eos> is left
-            forced = torch.full_like(logits, float("-inf"))
-            forced[:, EOS_ID] = 0.0
-            logits = logits + forced
+            logits[:, :EOS_ID] = float("-inf")            # in place, as mask_impossible_words
+            logits[:, EOS_ID + 1:] = float("-inf")
         step_log_probs = torch.log_softmax(logits, dim=-1)
         with torch.no_grad():
             if temperature > 0:

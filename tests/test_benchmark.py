@@ -149,8 +149,9 @@ def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
 def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     """bench/gpu_check.sh, the one command a session with a GPU runs, in its reduced form on the
     CPU: the MSVD-shaped corpus, train.py, the resume after SIGKILL, the checkpoints across
-    devices, the benchmark runs (on a CPU, the TF32 run is left out) and the device tests; each
-    step ends well, the summary lists it, and each benchmark run writes its JSON."""
+    devices, SCST chosen by the in-process CIDEr-D, the benchmark runs (on a CPU, the TF32 run is
+    left out) and the device tests; each step ends well, the summary lists it, and each benchmark
+    run writes its JSON."""
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
     result = subprocess.run(["bash", os.path.join("bench", "gpu_check.sh"), *REDUCED,
                              "--train_batches", "1", "--stages", "train"],
@@ -161,11 +162,12 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     steps = {line.split()[0]: line.split()[2] for line in summary}
     expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "same_captions",
                 "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
-                "device_to_cpu_resume", "benchmark", "tests", "fast_float32", "fast_bf16"}
+                "device_to_cpu_resume", "scst", "benchmark", "tests", "fast_float32", "fast_bf16"}
     assert expected <= set(steps) <= expected | {"scorer_missing"}, steps
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
     assert "OK: resuming" in log and "12/12 val captions the same" in log
+    assert "self-critical training from" in log and "val CIDEr-D" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
     # on a GPU the script runs the whole suite but this test (which would run the script again)
     script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()

@@ -64,6 +64,23 @@ def test_sampling_draws_different_captions_per_clip_and_respects_max_len():
     assert any(len({tuple(row.tolist()) for row in clip}) > 1 for clip in per_clip)
 
 
+def test_after_max_len_words_eos_is_forced_with_probability_one_and_no_gradient():
+    model, _ = tiny_model(seed=4)
+    with torch.no_grad():
+        model.decoder.readout.bias[EOS_ID] = -20.0   # <eos> never drawn before it is forced
+    features, mask = tiny_clips()
+    torch.manual_seed(3)
+    sampled = sample_captions(model, features, mask, samples_per_clip=4, max_len=3)
+    assert sampled.tokens.shape[1] == 4 and bool(sampled.mask.all())
+    assert bool((sampled.tokens[:, 3] == EOS_ID).all()) and bool((sampled.tokens[:, :3] != EOS_ID).all())
+    assert float(sampled.log_probs[:, 3].detach().abs().max()) == 0.0     # log 1
+    forced_step = torch.autograd.grad(sampled.log_probs[:, 3].sum(), list(model.parameters()),
+                                      retain_graph=True, allow_unused=True)
+    assert all(g is None or float(g.abs().max()) == 0.0 for g in forced_step)
+    sampled.caption_log_probs().sum().backward()
+    assert all(bool(p.grad.isfinite().all()) for p in model.parameters() if p.grad is not None)
+
+
 def test_scheduled_sampling_feeds_the_models_own_words():
     model, _ = tiny_model(seed=3)
     features, mask = tiny_clips()

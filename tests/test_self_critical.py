@@ -6,6 +6,7 @@ import torch
 
 import config as config_module
 import train as train_module
+from evaluation import coco
 from models import checkpoints
 from tests import small_demo
 from tests.small_demo import build_small_demo
@@ -41,6 +42,21 @@ def test_scst_phase_follows_cross_entropy_from_its_best_checkpoint(data_root, tm
     assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.train.lr / 10)
 
 
+def test_scst_runs_without_java_chosen_by_the_in_process_cider_d(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(coco.shutil, "which", lambda name: None)        # no Java here
+    config = small_config(data_root, tmp_path, **SCST, **{"eval.metrics": [],
+                                                          "train.select_metric": "CIDEr-D"})
+    test_scores = train_module.train(config)
+    run_dir = tmp_path / train_module.run_id(config)
+    progress = checkpoints.load(str(run_dir / "last.pt"))["progress"]
+    assert progress["phase"] == "scst" and progress["scst_epoch"] == 1
+    val_cider_d = [epoch["CIDEr-D"] for epoch in progress["history"]]      # 1 XE epoch, 1 SCST
+    assert len(val_cider_d) == 2 and "scst/reward" in progress["history"][1]
+    assert progress["best_score"] == max(val_cider_d)
+    assert checkpoints.load(str(run_dir / "best.pt"))["epoch"] == 1 + val_cider_d.index(max(val_cider_d))
+    assert "CIDEr-D" in test_scores and "CIDEr" not in test_scores
+
+
 def test_scst_resumes_inside_the_phase_as_an_uninterrupted_run(data_root, tmp_path):
     straight = small_config(data_root, tmp_path / "a", **{**SCST, "train.scst_epochs": 2})
     train_module.train(straight)
@@ -59,7 +75,7 @@ def test_scst_resumes_inside_the_phase_as_an_uninterrupted_run(data_root, tmp_pa
 def test_scst_settings_are_checked(data_root, tmp_path):
     with pytest.raises(config_module.ConfigError, match="scst_baseline"):
         train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.scst_baseline": "best"}))
-    with pytest.raises(config_module.ConfigError, match="select_metric"):
+    with pytest.raises(config_module.ConfigError, match="(?s)select_metric.*CIDEr-D.*no Java"):
         train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.select_metric": "loss"}))
     with pytest.raises(config_module.ConfigError, match="scst_samples"):
         train_module.train(small_config(data_root, tmp_path, **{**SCST, "train.scst_samples": 1}))

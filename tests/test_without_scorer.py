@@ -1,6 +1,7 @@
 """Machines without Java, pycocoevalcap or tensorboardX (a GPU server): train.py and run.py go on
 without COCO scores when asked to (--eval.metrics ""), say so once, and never report a zero;
 without the option they stop at start-up with the option in the message."""
+import json
 import shutil
 import sys
 
@@ -10,6 +11,8 @@ import config as config_module
 import run as run_module
 import train as train_module
 from evaluation import coco
+from evaluation.predictions import numeric
+from models import checkpoints
 from tests import small_demo
 from tests.small_demo import build_small_demo, single_thread
 from tests.devices import TRAIN_DEVICE
@@ -83,3 +86,45 @@ def test_select_metric_needs_a_metric_that_is_computed():
     config = config_module.build("Demo", **{"eval.metrics": []})
     with pytest.raises(config_module.ConfigError, match="--train.select_metric loss"):
         train_module.check_select_metric(config)
+
+
+class RecordingWriter:
+    """TensorBoard's add_scalar, kept in a list."""
+
+    def __init__(self):
+        self.scalars = []
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+    def close(self):
+        pass
+
+
+def test_without_java_the_in_process_cider_d_chooses_the_best_checkpoint(data_root, tmp_path, capsys,
+                                                                          monkeypatch, no_java, one_thread):
+    writer = RecordingWriter()
+    monkeypatch.setattr(train_module, "summary_writer", lambda run_dir: writer)
+    config = small_config(data_root, tmp_path, **{"eval.metrics": [], "train.select_metric": "CIDEr-D",
+                                                  "train.epochs": 2, "train.lr": 1e-2})
+    test_scores = train_module.train(config)
+    out, err = capsys.readouterr()
+    assert "--train.select_metric CIDEr-D" in err and out.count("val CIDEr-D ") == 2
+    run_dir = tmp_path / train_module.run_id(config)
+    progress = checkpoints.load(str(run_dir / "last.pt"))["progress"]
+    val_cider_d = [epoch["CIDEr-D"] for epoch in progress["history"]]
+    assert len(val_cider_d) == 2 and max(val_cider_d) > 0
+    assert progress["best_score"] == max(val_cider_d)
+    assert progress["best_epoch"] == 1 + val_cider_d.index(max(val_cider_d))
+    best = checkpoints.load(str(run_dir / "best.pt"))
+    assert best["epoch"] == progress["best_epoch"] and best["val_scores"] == {"CIDEr-D": max(val_cider_d)}
+    assert [(step, value) for tag, value, step in writer.scalars if tag == "val/CIDEr-D"] == \
+        list(enumerate(val_cider_d, 1))
+    # the test split's in-process CIDEr-D is the run's test score: printed and written
+    assert set(numeric(test_scores)) == {"CIDEr-D"} and f"test: CIDEr-D {test_scores['CIDEr-D']:.1f}" in out
+    assert json.loads((run_dir / "test_scores.json").read_text())["CIDEr-D"] == test_scores["CIDEr-D"]
+    # run.py, from the checkpoint alone, scores the test split the same way
+    status = run_module.main(["--checkpoint", str(run_dir / "best.pt"), "--out", str(tmp_path / "run")])
+    assert status == 0
+    again = json.loads((tmp_path / "run" / "test_scores.json").read_text())
+    assert again["CIDEr-D"] == pytest.approx(test_scores["CIDEr-D"], rel=1e-9)

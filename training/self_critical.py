@@ -5,7 +5,8 @@ batch of training clips: K captions sampled per clip (models/sampling.py), each 
 CIDEr-D against the clip's training references (evaluation/cider_d.py, no Java); the baseline is
 the mean reward of the clip's other K-1 samples (mean_of_samples, Luo 2020) or the reward of the
 clip's greedy caption (greedy); loss = -(reward - baseline) log p(sample) (models/scst.py).
-Validation, best-checkpoint selection and last.pt are the cross-entropy epochs' (train.Run).
+Validation, best-checkpoint selection and last.pt are the cross-entropy epochs' (train.Run); with
+train.select_metric CIDEr-D the choice needs no Java either (evaluation/split_cider_d.py).
 """
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ def check_scst_config(config) -> None:
                           f"not {t.scst_baseline!r}")
     if t.scst_baseline == "mean_of_samples" and t.scst_samples < 2:
         raise ConfigError("train.scst_baseline mean_of_samples needs train.scst_samples of 2 or more")
-    if t.select_metric == "loss":
-        raise ConfigError("self-critical training is chosen by a validation score: set "
-                          "train.select_metric (e.g. CIDEr) with train.scst_epochs")
+    if t.select_metric == "loss":      # SCST raises CIDEr-D and the validation NLL with it
+        raise ConfigError("self-critical training is chosen by a validation score, not loss: set "
+                          "train.select_metric with train.scst_epochs, e.g. CIDEr (COCO, needs Java) "
+                          "or CIDEr-D (computed in-process, no Java: --eval.metrics \"\" "
+                          "--train.select_metric CIDEr-D)")
 
 
 def reward_model(data, config) -> CiderD:
