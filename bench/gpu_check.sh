@@ -181,6 +181,14 @@ if [ "$device" != cpu ]; then
     # train.cuda_graphs: a first epoch capturing the graphs, then an epoch of replays
     bench fast_cuda_graphs 90 --no_baseline --stages train --cuda_graphs "$@"
 fi
+# Where the time goes: kernels, GPU busy share and the costliest operators of training batches
+# (eager, and as CUDA graphs on a GPU) and of beam-search steps.
+if [ -n "$clips" ]; then
+    step profile 90 "$python" -m bench.profile --device "$device" --clips "$clips" \
+        --feature_size "$feature_size" --batches 1 --top 5
+else
+    step profile 120 "$python" -m bench.profile --device "$device" --batches 3 --cuda_graphs
+fi
 
 {
     echo "== summary (device $device)"

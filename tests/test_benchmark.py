@@ -162,11 +162,13 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     steps = {line.split()[0]: line.split()[2] for line in summary}
     expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "same_captions",
                 "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
-                "device_to_cpu_resume", "scst", "benchmark", "tests", "fast_float32", "fast_bf16"}
+                "device_to_cpu_resume", "scst", "benchmark", "tests", "fast_float32", "fast_bf16",
+                "profile"}
     assert expected <= set(steps) <= expected | {"scorer_missing"}, steps
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
     assert "OK: resuming" in log and "12/12 val captions the same" in log
+    assert "## training batch: " in log and "top-level aten operators dispatched" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
     # on a GPU the script runs the whole suite but this test (which would run the script again)
