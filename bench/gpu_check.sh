@@ -127,23 +127,23 @@ print(f"{same}/{len(a)} val captions the same on the CPU and on the device "
       "(float rounding may swap near-tied beams)")
 sys.exit(0 if len(a) == len(b) > 0 and same >= 0.9 * len(a) else 1)' \
     "$work/captions_cpu" "$work/captions_device"
-# bash -c "$resumes" _ FILE TRAIN_COMMAND...: the command's output also to FILE; status 0 when
-# it ended well and said it resumed after epoch 1.
-resumes='set -o pipefail; file=$1; shift; "$@" | tee "$file" && grep -q "^resuming .* after epoch 1" "$file"'
+# bash -c "$resumes" _ FILE EPOCH TRAIN_COMMAND...: the command's output also to FILE; status 0
+# when it ended well and said it resumed after that epoch.
+resumes='set -o pipefail; file=$1 epoch=$2; shift 2; "$@" | tee "$file" &&
+    grep -q "^resuming .* after epoch $epoch" "$file"'
 step cpu_train 200 "${train[@]}" --corpus.data_root "$small" --train.device cpu --train.epochs 1 \
     --train.run_name on_cpu
-step cpu_to_device 200 bash -c "$resumes" _ "$work/cpu_to_device.txt" "${train[@]}" \
+step cpu_to_device 200 bash -c "$resumes" _ "$work/cpu_to_device.txt" 1 "${train[@]}" \
     --corpus.data_root "$small" --train.device "$device" --train.epochs 2 --train.run_name on_cpu
 step cpu_checkpoint_on_device 90 "${caption[@]}" --checkpoint "$runs/on_cpu/best.pt" \
     --train.device "$device" --out "$work/captions_cpu_checkpoint"
 step device_train_small 120 "${train[@]}" --corpus.data_root "$small" --train.device "$device" \
     --train.epochs 1 --train.run_name small_on_device
-step device_to_cpu_resume 200 bash -c "$resumes" _ "$work/device_to_cpu.txt" "${train[@]}" \
+step device_to_cpu_resume 200 bash -c "$resumes" _ "$work/device_to_cpu.txt" 1 "${train[@]}" \
     --corpus.data_root "$small" --train.device cpu --train.epochs 2 --train.run_name small_on_device
 if [ "$device" != cpu ]; then
     # train.cuda_graphs: that run's third epoch as CUDA graphs, resumed from the CPU's last.pt
-    resumed_2='set -o pipefail; file=$1; shift; "$@" | tee "$file" && grep -q "^resuming .* after epoch 2" "$file"'
-    step graphs_resume 120 bash -c "$resumed_2" _ "$work/graphs.txt" "${train[@]}" \
+    step graphs_resume 120 bash -c "$resumes" _ "$work/graphs.txt" 2 "${train[@]}" \
         --corpus.data_root "$small" --train.device "$device" --train.epochs 3 \
         --train.run_name small_on_device --train.cuda_graphs true
 fi
