@@ -11,8 +11,13 @@ results are the same up to float rounding, which can swap near-tied beams):
   applied to the K frames once per clip, so that a step only mixes those projections with its
   attention weights instead of multiplying a (beams, D) feature by (D, 4H) weights.
 - Only the start beam is computed at the first step, not W copies of it.
-- Candidates come from the top 2W words of each beam, with the log-softmax normaliser taken
-  aside (logsumexp), instead of a log-softmax and a sum over beams x vocabulary.
+- Candidates come from the top W words of each beam other than <eos>, instead of a sum over
+  beams x vocabulary; <eos> is ranked apart, one candidate per beam, of which only the best
+  can matter.
+- Few operators a step, since a GPU step is bound by launches (bench/op_count.py counts them):
+  impossible words masked with one in-place fill, a candidate's beam row and word read with
+  one gather each from cached tables, only the best ended hypothesis of a step kept, no host
+  sync before <eos> may come.
 - Histories are kept as back-pointers and rebuilt once at the end, not copied every step.
 A model whose step was replaced on the instance (instrumented, as a test does) or that is not
 a plain SALSTM is decoded through model.step with the same search. Greedy search steps
@@ -147,10 +152,11 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
                 length_penalty: float = 0.0) -> Decoded:
     """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>).
 
-    Each step ranks 2W candidates per video: at most W of them are <eos> (one per beam), so
-    the W best that go on always fill the beam. An <eos> among the W best ends its hypothesis,
-    which is set aside and compared with the best finished one so far. A video stops when no
-    live beam can beat its best finished one.
+    Each step the W best candidates that are not <eos> go on as the beams; the best <eos>
+    candidate ends a hypothesis when it ranks among the W best of all candidates (so width 1 is
+    greedy search), and an ended hypothesis never goes on. A video stops when no live beam can
+    beat its best ended one. Written to dispatch few operators a step (bench/op_count.py counts
+    them): a GPU step here is bound by launches, not arithmetic.
     """
     batch, device = features.shape[0], features.device
     width = beam_size
@@ -162,96 +168,125 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     live_scores = torch.zeros(batch, 1, device=device)
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     best_score = torch.full((batch,), float("-inf"), device=device)
-    best_raw = torch.full((batch,), float("-inf"), device=device)
-    end_step = torch.full((batch,), -1, dtype=torch.long, device=device)   # <eos> position
-    end_beam = torch.zeros(batch, dtype=torch.long, device=device)         # beam it ended from
-    parents, history_words, history_alphas = [], [], []                    # per step
-    rows = torch.arange(batch, device=device).unsqueeze(1)
+    never_next = torch.tensor([PAD_ID, BOS_ID, EOS_ID], device=device)   # <eos> is ranked apart
+    history = _History(batch, device)
     if length_penalty:
         normalised = lambda scores, length: scores / float(length) ** length_penalty
     else:
         normalised = lambda scores, length: scores
-    ranks = {}
 
     for step in range(max_len + 1):
         logits, state, alpha = step_fn(words, state, live)
-        history_alphas.append(alpha.view(batch, live, -1))
-        logits = logits.float()
-        log_normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)     # (rows, 1)
-        if step == max_len:            # max_len words said: only <eos> is left
-            word_logits = logits[:, EOS_ID:EOS_ID + 1]
-            word_ids = torch.full_like(word_logits, EOS_ID, dtype=torch.long)
-        else:
-            mask_impossible_words(logits, step, min_len)
-            word_logits, word_ids = logits.topk(min(2 * width, logits.shape[1]), dim=1)
-        per_beam = word_ids.shape[1]
-        candidates = (live_scores.view(-1, 1) + (word_logits - log_normaliser)).view(batch, -1)
-        top_scores, top_index = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
-        beam = top_index // per_beam
-        word = word_ids.view(batch, -1).gather(1, top_index)
-        n_top = top_scores.shape[1]
-        if n_top not in ranks:
-            ranks[n_top] = torch.arange(n_top, device=device).expand(batch, n_top)
-        rank = ranks[n_top]
-        is_eos = word == EOS_ID
-        # An <eos> among the W best candidates ends a hypothesis (so width 1 is greedy search);
-        # any <eos> never goes on as a live beam.
-        ends = is_eos & torch.isfinite(top_scores) & (rank < width)
-
-        # Hypotheses that end here: keep the best per video if it beats the best so far.
-        end_scores = torch.where(ends, normalised(top_scores, step + 1),
-                                 torch.full_like(top_scores, float("-inf")))
-        end_best, end_pick = end_scores.max(1)
-        better = end_best > best_score
-        best_score = torch.where(better, end_best, best_score)
-        best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
-        end_step = torch.where(better, torch.full_like(end_step, step), end_step)
-        end_beam = torch.where(better, beam.gather(1, end_pick.unsqueeze(1)).squeeze(1), end_beam)
-        if step == max_len:
+        history.alphas.append(alpha)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        ends_allowed = step >= min_len or step == max_len
+        if ends_allowed:   # before the in-place fill below overwrites the <eos> column
+            eos_scores = (live_scores.view(-1) + log_probs[:, EOS_ID]).view(batch, live)
+        if step == max_len:            # max_len words said: every beam ends with <eos>
+            history.add_end(step, *eos_scores.max(1), normalised)
             break
-
-        # The W best candidates that go on become the new beams (ended ones sort last).
-        order = (rank + is_eos.long() * n_top).argsort(dim=1)[:, :width]
-        live_scores = top_scores.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
-        beam, word = beam.gather(1, order), word.gather(1, order)
-        parents.append(beam)
-        history_words.append(word)
-        flat = (rows * live + beam).view(-1)
-        state = tuple(s[flat] for s in state)
-        live = beam.shape[1]
-        words = word.view(-1)
+        log_probs.index_fill_(1, never_next, float("-inf"))
+        word_scores, word_ids = log_probs.topk(min(width, log_probs.shape[1]), dim=1)
+        candidates = (live_scores.view(-1, 1) + word_scores).view(batch, -1)
+        live_scores, picked = candidates.topk(min(width, candidates.shape[1]), dim=1)   # sorted
+        if ends_allowed:
+            end_raw, end_beam = eos_scores.max(1)
+            if live_scores.shape[1] == width:
+                # the best <eos> ranks among the W best unless W words beat it (it wins ties, as
+                # greedy search's max picks the lowest id); the other <eos> rank below it
+                end_raw = end_raw.masked_fill(end_raw < live_scores[:, -1], float("-inf"))
+            best_score = torch.maximum(best_score, history.add_end(step, end_raw, end_beam, normalised))
+        parent_rows = history.row_table(live, word_ids.shape[1]).gather(1, picked).view(-1)
+        words = word_ids.view(batch, -1).gather(1, picked).view(-1)
+        history.parents.append(parent_rows)
+        history.words.append(words)
+        state = tuple(s[parent_rows] for s in state)
+        live = live_scores.shape[1]
         # Log-probs only fall, so a live beam can at best keep its score, divided by at most
-        # the longest length's normaliser when a length penalty rewards length.
-        bound = normalised(live_scores.max(1).values, max_len + 1)
-        if bool((best_score >= bound).all()):
+        # the longest length's normaliser when a length penalty rewards length. Before any
+        # <eos> was allowed, no video has ended: nothing to check, no host sync.
+        if ends_allowed and bool((best_score >= normalised(live_scores[:, 0], max_len + 1)).all()):
             break
 
-    return _rebuild(end_step, end_beam, best_raw, parents, history_words, history_alphas)
+    return history.rebuild()
 
 
-def _rebuild(end_step, end_beam, scores, parents, history_words, history_alphas) -> Decoded:
-    """Each video's best hypothesis, from its last beam back through the back-pointers.
+class _History:
+    """What beam search keeps of each step, as back-pointers, and the captions rebuilt from it.
 
-    The hypothesis that ended at step t from beam j holds the words of the live beams it came
-    from at steps 0..t-1, then <eos>; its attention is that of those beams' steps 0..t.
+    Rows are numbered across all steps (step 0's rows first), with one extra "nothing" row at the
+    end, whose parent is itself, whose word is <pad> and whose attention is zero.
     """
-    batch, device = end_step.shape[0], end_step.device
-    length = int(end_step.max()) + 1
-    n_frames = history_alphas[0].shape[-1]
-    rows = torch.arange(batch, device=device)
-    tokens = torch.full((batch, max(length, 0)), PAD_ID, dtype=torch.long, device=device)
-    attention = torch.zeros(batch, max(length, 0), n_frames, device=device)
-    beam = end_beam.clone()                       # the beam that was fed at position t
-    for t in range(length - 1, -1, -1):
-        covered = end_step >= t
-        beam = torch.where(end_step == t, end_beam, beam)
-        beam = torch.where(covered, beam, torch.zeros_like(beam)).clamp(max=history_alphas[t].shape[1] - 1)
-        attention[:, t] = history_alphas[t][rows, beam] * covered.unsqueeze(1)
-        if t > 0:
-            tokens[:, t - 1] = torch.where(covered, history_words[t - 1][rows, beam], tokens[:, t - 1])
-            beam = parents[t - 1][rows, beam]
-    tokens[rows[end_step >= 0], end_step[end_step >= 0]] = EOS_ID
-    return Decoded(tokens, scores, attention, end_step + 1)
+
+    def __init__(self, batch: int, device):
+        self.batch, self.device = batch, device
+        self.alphas = []          # per step: (rows, K) attention of the rows fed at that step
+        self.parents = []         # per step t: (rows of t + 1,) parent row among step t's rows
+        self.words = []           # per step t: (rows of t + 1,) word fed at step t + 1
+        self.ends = []            # per step where <eos> may come: (step, normalised, raw, beam)
+        self.row_tables = {}
+
+    def row_table(self, live: int, per_beam: int) -> torch.Tensor:
+        """(B, live * per_beam): the row (video * live + beam) of each candidate; once per shape."""
+        key = (live, per_beam)
+        if key not in self.row_tables:
+            candidates = torch.arange(live * per_beam, device=self.device)
+            videos = torch.arange(self.batch, device=self.device).unsqueeze(1)
+            self.row_tables[key] = videos * live + candidates // per_beam
+        return self.row_tables[key]
+
+    def add_end(self, step: int, raw: torch.Tensor, beam: torch.Tensor, normalised) -> torch.Tensor:
+        """The best hypothesis (raw score, beam) of each video that ends at `step`; its score."""
+        score = normalised(raw, step + 1)
+        self.ends.append((step, score, raw, beam))
+        return score
+
+    def rebuild(self) -> Decoded:
+        """Each video's best hypothesis: from the row it ended at, back through the parents.
+
+        The hypothesis that ended at step e holds the words fed at steps 1..e, then <eos>, and
+        the attention of its rows at steps 0..e. A step costs one index here; the rest is fixed.
+        """
+        batch, device = self.batch, self.device
+        steps, scores, raws, beams = zip(*self.ends)
+        # The earliest step of the best score, as beam search's strict "better than" kept it.
+        score, which = torch.stack(scores).max(0)
+        pick = which.unsqueeze(0)
+        raw = score if raws[0] is scores[0] else torch.stack(raws).gather(0, pick).squeeze(0)
+        beam = torch.stack(beams).gather(0, pick).squeeze(0)
+        ended = score > float("-inf")
+        end_step = torch.where(ended, torch.tensor(steps, device=device)[which], -1)
+
+        sizes = [alpha.shape[0] for alpha in self.alphas]     # rows fed at each step
+        firsts = [sum(sizes[:t]) for t in range(len(sizes))]   # each step's first row
+        nothing = sum(sizes)
+        at = end_step.clamp(min=0)
+        beams_of_step = torch.tensor([size // batch for size in sizes], device=device)
+        ended_row = (torch.tensor(firsts, device=device)[at] + beam
+                     + torch.arange(batch, device=device) * beams_of_step[at])
+        ended_row = torch.where(ended, ended_row, nothing)
+        fed = len(sizes) - 1                                   # steps whose successors were fed
+        first_of_parent = torch.repeat_interleave(torch.tensor(firsts[:fed], dtype=torch.long),
+                                                  torch.tensor(sizes[1:], dtype=torch.long))
+        no_rows = [torch.zeros(0, dtype=torch.long, device=device)]   # when no step was fed
+        parent_of = F.pad(torch.cat(self.parents[:fed] + no_rows) + first_of_parent.to(device),
+                          (sizes[0], 1), value=nothing)
+        word_of = F.pad(torch.cat(self.words[:fed] + no_rows), (sizes[0], 1), value=PAD_ID)
+        attention_of = F.pad(torch.cat(self.alphas), (0, 0, 0, 1))
+
+        length = int(end_step.max()) + 1
+        back = [ended_row]                                     # rows at steps e, e - 1, ..., 0
+        for _ in range(length - 1):
+            back.append(parent_of[back[-1]])
+        back.append(torch.full_like(ended_row, nothing))
+        back = torch.stack(back, 1)                            # (B, length + 1)
+        # Position t holds the row of step t, read at e - t; positions after e read "nothing".
+        offset = end_step.unsqueeze(1) - torch.arange(length + 1, device=device)
+        rows = back.gather(1, torch.where(offset < 0, length, offset))
+        tokens = word_of[rows[:, 1:]]                          # the word fed at t + 1 is said at t
+        positions = torch.arange(length, device=device)
+        tokens = torch.where(positions == end_step.unsqueeze(1), EOS_ID, tokens)
+        return Decoded(tokens, raw, attention_of[rows[:, :-1]], end_step + 1)
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
