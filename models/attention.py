@@ -38,10 +38,12 @@ class TemporalAttention(nn.Module):
 
     def weights(self, query: torch.Tensor, clips, width: int) -> torch.Tensor:
         """query = W_a h_{t-1} for `width` consecutive rows per clip -> alpha (B, width, K)."""
-        batch = clips.keys.shape[0]
+        batch, n_frames, size = clips.keys.shape
         keys = clips.keys.unsqueeze(1)                                        # (B, 1, K, A)
-        energy = self.score(torch.tanh(keys + query.view(batch, width, 1, -1))).squeeze(-1)
-        return torch.softmax(energy.masked_fill(clips.padding, float("-inf")), dim=-1)
+        hidden = torch.tanh(keys + query.view(batch, width, 1, -1)).view(-1, size)
+        # w^T tanh(...), with padded frames' energies -inf: their fill folded into the product
+        energy = torch.addmm(clips.padding_bias(width), hidden, self.score.weight.t())
+        return torch.softmax(energy.view(batch, width, n_frames), dim=-1)
 
 
 class MeanPooling(nn.Module):

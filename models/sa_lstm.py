@@ -1,7 +1,7 @@
 """The whole SA-LSTM: frame encoder, temporal attention and the decoder step."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
@@ -20,10 +20,18 @@ class EncodedClips:
     mask: torch.Tensor     # (B, K)
     state: tuple           # (h_0, c_0)
 
-    @cached_property
-    def padding(self) -> torch.Tensor:
-        """(B, 1, K) True for padded frames, which attention must not weigh; once per clip."""
-        return ~self.mask.unsqueeze(1)
+    padding_biases: dict = field(default_factory=dict, repr=False)   # by width, see padding_bias
+
+    def padding_bias(self, width: int) -> torch.Tensor:
+        """(B * width * K, 1): -inf on padded frames, which attention must not weigh, 0 on real
+        ones, for `width` rows per clip; made once per width, added to the attention energies
+        inside their product (one operator a step instead of a product and a fill)."""
+        if width not in self.padding_biases:
+            padding = ~self.mask.unsqueeze(1).expand(-1, width, -1)
+            self.padding_biases[width] = torch.zeros(padding.shape, dtype=self.keys.dtype,
+                                                     device=self.keys.device).masked_fill(
+                padding, float("-inf")).view(-1, 1)
+        return self.padding_biases[width]
 
     @cached_property
     def mean_weights(self) -> torch.Tensor:
