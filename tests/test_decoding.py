@@ -139,3 +139,26 @@ def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
     assert not torch.equal(rounded.log_probs, exact.log_probs)
     assert torch.allclose(rounded.log_probs, exact.log_probs, rtol=0.05, atol=0.05)
     assert bool((rounded.lengths >= 1).all()) and bool((rounded.tokens[:, 0] != PAD_ID).all())
+
+
+@pytest.mark.parametrize("beam_size", [1, 2, 3, 5])
+@pytest.mark.parametrize("length_penalty", [0.0, 0.7])
+def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_penalty):
+    """Back-pointers, <eos> ranked apart from the words and one ended hypothesis kept per step
+    give what the first beam search gave (bench/baseline.py: every <eos> among the 2W candidates
+    ranked with them, whole histories copied every step)."""
+    from bench.baseline import committed_beam_search
+    lengths = set()
+    for seed in range(6):
+        model, _ = tiny_model(seed=seed)
+        with torch.no_grad():              # <eos> likely, neutral or unlikely: early and late ends
+            model.decoder.readout.bias[EOS_ID] = 2.0 * (seed % 3) - 2.0
+        features, mask = tiny_clips(batch=4, seed=seed)
+        for min_len, max_len in ((1, 6), (3, 5)):
+            args = (model, features, mask, beam_size, max_len, min_len, length_penalty)
+            new, first = beam_search(*args), committed_beam_search(*args)
+            assert torch.equal(new.tokens, first.tokens) and torch.equal(new.lengths, first.lengths)
+            assert torch.allclose(new.log_probs, first.log_probs, atol=1e-5)
+            assert torch.allclose(new.attention, first.attention, atol=1e-6)
+            lengths.update(new.lengths.tolist())
+    assert len(lengths) > 3, f"captions of lengths {lengths} only: the test compares too little"
