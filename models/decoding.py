@@ -18,7 +18,8 @@ results are the same up to float rounding, which can swap near-tied beams):
   impossible words masked with one in-place fill, a candidate's beam row and word read with
   one gather each from cached tables, only the best ended hypothesis of a step kept, no host
   sync before <eos> may come.
-- Histories are kept as back-pointers and rebuilt once at the end, not copied every step.
+- Histories are kept as back-pointers and rebuilt once at the end, not copied every step
+  (models/beam_history.py).
 A model whose step was replaced on the instance (instrumented, as a test does) or that is not
 a plain SALSTM is decoded through model.step with the same search. Greedy search steps
 through DecoderStep.forward (weight views taken once per decode): with one row per clip,
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from models.beam_history import BeamHistory
 from utils import autocast_bf16
 
 
@@ -169,7 +171,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     best_score = torch.full((batch,), float("-inf"), device=device)
     never_next = torch.tensor([PAD_ID, BOS_ID, EOS_ID], device=device)   # <eos> is ranked apart
-    history = _History(batch, device)
+    history = BeamHistory(batch, device)
     if length_penalty:
         normalised = lambda scores, length: scores / float(length) ** length_penalty
     else:
@@ -208,85 +210,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         if ends_allowed and bool((best_score >= normalised(live_scores[:, 0], max_len + 1)).all()):
             break
 
-    return history.rebuild()
-
-
-class _History:
-    """What beam search keeps of each step, as back-pointers, and the captions rebuilt from it.
-
-    Rows are numbered across all steps (step 0's rows first), with one extra "nothing" row at the
-    end, whose parent is itself, whose word is <pad> and whose attention is zero.
-    """
-
-    def __init__(self, batch: int, device):
-        self.batch, self.device = batch, device
-        self.alphas = []          # per step: (rows, K) attention of the rows fed at that step
-        self.parents = []         # per step t: (rows of t + 1,) parent row among step t's rows
-        self.words = []           # per step t: (rows of t + 1,) word fed at step t + 1
-        self.ends = []            # per step where <eos> may come: (step, normalised, raw, beam)
-        self.row_tables = {}
-
-    def row_table(self, live: int, per_beam: int) -> torch.Tensor:
-        """(B, live * per_beam): the row (video * live + beam) of each candidate; once per shape."""
-        key = (live, per_beam)
-        if key not in self.row_tables:
-            candidates = torch.arange(live * per_beam, device=self.device)
-            videos = torch.arange(self.batch, device=self.device).unsqueeze(1)
-            self.row_tables[key] = videos * live + candidates // per_beam
-        return self.row_tables[key]
-
-    def add_end(self, step: int, raw: torch.Tensor, beam: torch.Tensor, normalised) -> torch.Tensor:
-        """The best hypothesis (raw score, beam) of each video that ends at `step`; its score."""
-        score = normalised(raw, step + 1)
-        self.ends.append((step, score, raw, beam))
-        return score
-
-    def rebuild(self) -> Decoded:
-        """Each video's best hypothesis: from the row it ended at, back through the parents.
-
-        The hypothesis that ended at step e holds the words fed at steps 1..e, then <eos>, and
-        the attention of its rows at steps 0..e. A step costs one index here; the rest is fixed.
-        """
-        batch, device = self.batch, self.device
-        steps, scores, raws, beams = zip(*self.ends)
-        # The earliest step of the best score, as beam search's strict "better than" kept it.
-        score, which = torch.stack(scores).max(0)
-        pick = which.unsqueeze(0)
-        raw = score if raws[0] is scores[0] else torch.stack(raws).gather(0, pick).squeeze(0)
-        beam = torch.stack(beams).gather(0, pick).squeeze(0)
-        ended = score > float("-inf")
-        end_step = torch.where(ended, torch.tensor(steps, device=device)[which], -1)
-
-        sizes = [alpha.shape[0] for alpha in self.alphas]     # rows fed at each step
-        firsts = [sum(sizes[:t]) for t in range(len(sizes))]   # each step's first row
-        nothing = sum(sizes)
-        at = end_step.clamp(min=0)
-        beams_of_step = torch.tensor([size // batch for size in sizes], device=device)
-        ended_row = (torch.tensor(firsts, device=device)[at] + beam
-                     + torch.arange(batch, device=device) * beams_of_step[at])
-        ended_row = torch.where(ended, ended_row, nothing)
-        fed = len(sizes) - 1                                   # steps whose successors were fed
-        first_of_parent = torch.repeat_interleave(torch.tensor(firsts[:fed], dtype=torch.long),
-                                                  torch.tensor(sizes[1:], dtype=torch.long))
-        no_rows = [torch.zeros(0, dtype=torch.long, device=device)]   # when no step was fed
-        parent_of = F.pad(torch.cat(self.parents[:fed] + no_rows) + first_of_parent.to(device),
-                          (sizes[0], 1), value=nothing)
-        word_of = F.pad(torch.cat(self.words[:fed] + no_rows), (sizes[0], 1), value=PAD_ID)
-        attention_of = F.pad(torch.cat(self.alphas), (0, 0, 0, 1))
-
-        length = int(end_step.max()) + 1
-        back = [ended_row]                                     # rows at steps e, e - 1, ..., 0
-        for _ in range(length - 1):
-            back.append(parent_of[back[-1]])
-        back.append(torch.full_like(ended_row, nothing))
-        back = torch.stack(back, 1)                            # (B, length + 1)
-        # Position t holds the row of step t, read at e - t; positions after e read "nothing".
-        offset = end_step.unsqueeze(1) - torch.arange(length + 1, device=device)
-        rows = back.gather(1, torch.where(offset < 0, length, offset))
-        tokens = word_of[rows[:, 1:]]                          # the word fed at t + 1 is said at t
-        positions = torch.arange(length, device=device)
-        tokens = torch.where(positions == end_step.unsqueeze(1), EOS_ID, tokens)
-        return Decoded(tokens, raw, attention_of[rows[:, :-1]], end_step + 1)
+    return Decoded(*history.rebuild())
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
