@@ -160,16 +160,6 @@ bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
 }
 bench benchmark 300 "$@"
 
-# The test suite with $device as the tests' device (SALSTM_TEST_DEVICE; tests/devices.py).
-# The reduced form runs only the device tests: the whole suite runs this script.
-if [ -n "$clips" ]; then
-    step tests 120 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
-        tests/test_devices.py
-else
-    step tests 300 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider tests \
-        --deselect tests/test_benchmark.py::test_gpu_check_script_runs_every_step_it_lists
-fi
-
 # This code alone, the test set decoded in one batch, in each precision worth measuring.
 fast_only=(--no_baseline --stages train,val_loss,beam_test --decode_modes full --eval_batch_size 670)
 bench fast_float32 60 "${fast_only[@]}" "$@"
@@ -188,6 +178,19 @@ if [ -n "$clips" ]; then
         --feature_size "$feature_size" --batches 1 --top 5
 else
     step profile 120 "$python" -m bench.profile --device "$device" --batches 3 --cuda_graphs
+fi
+
+# Last, the tests that run on the device (those that read SALSTM_TEST_DEVICE through
+# tests/devices.py or need CUDA), with $device as their device; the rest of the suite is
+# device-free and runs in CI. The reduced form runs only the device tests.
+if [ -n "$clips" ]; then
+    step tests 120 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
+        tests/test_devices.py
+else
+    uses_device='^from tests.devices import|torch.cuda.is_available\(\)'
+    mapfile -t device_tests < <(grep -lE "$uses_device" tests/test_*.py)
+    step tests 240 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
+        "${device_tests[@]}"
 fi
 
 {
