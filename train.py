@@ -118,7 +118,9 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
                                   config.loader.bucket_by_length)
-    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=not ranks.is_main)
+    # an explicit disable= overrides tqdm's own TQDM_DISABLE (which the benchmark and logs set)
+    quiet = not ranks.is_main or bool(os.environ.get("TQDM_DISABLE"))
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=quiet)
     running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
     for i, rows in enumerate(bar, 1):
         share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
