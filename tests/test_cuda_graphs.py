@@ -250,16 +250,20 @@ def test_a_resumed_optimizer_keeps_its_own_implementation_choices():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
-def test_cuda_graphs_train_as_the_eager_steps_on_the_gpu():
-    model, config, data = small_setup(device="cuda", **{"model.dropout": 0.0, "train.attention_penalty": 0.5,
-                                                         "train.cuda_graphs": True})
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cuda_graphs_train_as_the_eager_steps_on_the_gpu(bf16):
+    model, config, data = small_setup(device="cuda", **{
+        "model.dropout": 0.0, "train.attention_penalty": 0.5, "train.cuda_graphs": True,
+        "train.autocast_bf16": bf16})
     graphed_model = copy.deepcopy(model)
     eager_optimizer = train_module.make_optimizer(model, config.train)
     graphed_optimizer = train_module.make_optimizer(graphed_model, config.train)
     eager = train_epochs(model, eager_optimizer, data, config,
-                             EagerSteps(model, eager_optimizer, config.train))
+                         EagerSteps(model, eager_optimizer, config.train))
     graphed = train_epochs(graphed_model, graphed_optimizer, data, config,
-                               GraphedSteps(graphed_model, graphed_optimizer, data, config, CudaGraphs()))
-    assert graphed == pytest.approx(eager, rel=1e-4)
+                           GraphedSteps(graphed_model, graphed_optimizer, data, config, CudaGraphs()))
+    # the same kernels; bf16's coarse rounding lets a differently chosen product algorithm show
+    tolerance = 1e-2 if bf16 else 1e-4
+    assert graphed == pytest.approx(eager, rel=tolerance)
     for a, b in zip(model.parameters(), graphed_model.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance / 10)
