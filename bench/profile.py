@@ -73,10 +73,10 @@ def summary(name: str, seconds: float, prof, per: int, unit: str, top: int, cuda
     lines = [f"## {name}: {seconds * 1e3:.2f} ms a {unit}",
              f"- top-level aten operators dispatched: {operators / per:.0f} a {unit}"]
     if cuda:
-        busy = sum(e.device_time for e in kernels) / 1e6 / per       # device_time: microseconds
+        busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / per   # one stream: no overlap
         lines += [f"- GPU kernels run: {len(kernels) / per:.0f} a {unit}, {busy * 1e3:.2f} ms of kernel "
                   f"time: the GPU was busy {busy / seconds:.0%} of the wall time"]
-    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
     lines += ["", prof.key_averages().table(sort_by=sort, row_limit=top)]
     if cuda:
         lines += [prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)]
