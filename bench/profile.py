@@ -71,7 +71,7 @@ def summary(name: str, seconds: float, prof, per: int, unit: str, top: int, cuda
     operators = sum(1 for e in events if e.name.startswith("aten::") and not _inside_aten(e))
     kernels = [e for e in events if e.device_type == DeviceType.CUDA]
     lines = [f"## {name}: {seconds * 1e3:.2f} ms a {unit}",
-             f"- top-level aten operators dispatched: {operators / per:.0f} a {unit}"]
+             f"- top-level aten operators dispatched (views included): {operators / per:.0f} a {unit}"]
     if cuda:
         busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / per   # one stream: no overlap
         lines += [f"- GPU kernels run: {len(kernels) / per:.0f} a {unit}, {busy * 1e3:.2f} ms of kernel "
