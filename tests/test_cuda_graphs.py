@@ -14,6 +14,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import config as config_module
+from models import checkpoints
 import train as train_module
 from distributed import Ranks
 from loader.batches import caption_batch_order, make_caption_batch
@@ -267,3 +268,45 @@ def test_cuda_graphs_train_as_the_eager_steps_on_the_gpu(bf16):
     assert graphed == pytest.approx(eager, rel=tolerance)
     for a, b in zip(model.parameters(), graphed_model.parameters()):
         torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance / 10)
+
+
+class StandInGraphsOfOneRate:
+    """The stand-in where the learning rate never changes (its replay need not restore one)."""
+
+    warm_up = staticmethod(StandInGraphs.warm_up)
+
+    @staticmethod
+    def capture(step):
+        return step
+
+
+def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_factory, tmp_path, monkeypatch):
+    """train.py with train.cuda_graphs, the graphs stood in for on the CPU: the same run as eager
+    (every epoch's losses), and one steps object for the whole run, so each shape is captured
+    once, not once an epoch."""
+    from training import cuda_graphs
+    from tests.small_demo import build_small_demo, single_thread, small_config
+    captured = []
+    make_step = cuda_graphs.GraphedSteps._step
+
+    def recorded_step(self, rows, length):
+        captured.append((rows, length))
+        return make_step(self, rows, length)
+
+    monkeypatch.setattr(cuda_graphs.GraphedSteps, "_step", recorded_step)
+    monkeypatch.setattr(cuda_graphs, "CudaGraphs", StandInGraphsOfOneRate)
+    monkeypatch.setattr(train_module, "check_cuda_graphs_config", lambda *args: None)
+    small = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
+             "loader.batch_size": 20, "eval.beam_size": 2, "eval.max_len": 8, "train.epochs": 3,
+             "train.device": "cpu", "eval.metrics": [], "train.select_metric": "loss",
+             "train.lr_patience": 100}                 # the learning rate stays: no capture anew
+    root = build_small_demo(tmp_path_factory, (20, 4, 4))
+    histories = {}
+    with single_thread():
+        for graphs in (False, True):
+            config = small_config(small, root, tmp_path / str(graphs), **{"train.cuda_graphs": graphs})
+            train_module.train(config)
+            last = checkpoints.load(str(tmp_path / str(graphs) / train_module.run_id(config) / "last.pt"))
+            histories[graphs] = [(h["train_loss"], h["val_loss"]) for h in last["progress"]["history"]]
+    assert histories[True] == histories[False] and len(histories[True]) == 3
+    assert captured and len(set(captured)) == len(captured)
