@@ -2,7 +2,8 @@
 
 On a GPU a training batch of the MSVD model dispatches about 580 small operators on average
 (the decoder loop runs once per word), each a kernel launch plus Python and autograd work on
-the CPU: the GPU waits for the CPU. A CUDA graph records the step's kernels once and replays them with one launch.
+the CPU: the GPU waits for the CPU. A CUDA graph records the step's kernels once and replays
+them with one launch.
 
 A graph replays fixed kernels on fixed memory, so:
 - one graph per batch shape (rows, caption length); bucketing by length makes these few;
@@ -51,14 +52,13 @@ class CudaGraphs:
 
     def __init__(self):
         self.pool = torch.cuda.graph_pool_handle()
+        self.side = torch.cuda.Stream()    # one for every warm-up: its cached memory is reused
 
-    @staticmethod
-    def warm_up(step) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+    def warm_up(self, step) -> None:
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
             step()
-        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.current_stream().wait_stream(self.side)
 
     def capture(self, step):
         """Records step's kernels without running them; returns what replays them."""
