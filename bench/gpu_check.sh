@@ -9,6 +9,8 @@
 #                                            # the reduced form: a smoke test of this script on
 #                                            # any machine (tests/test_benchmark.py)
 #   STEPS=train,resume bash bench/gpu_check.sh   # only these steps (names in the summary)
+#   STEPS=speed bash bench/gpu_check.sh      # two halves, for two shorter runs: "speed", the
+#   STEPS=paths bash bench/gpu_check.sh      # measurements; "paths", the CUDA paths and tests
 #
 # Arguments go to every benchmark run; --device, --clips and --feature_size also shape the
 # other steps (--clips N: corpora of N clips a split, small models, 1-2 epochs). Each step has
@@ -40,7 +42,15 @@ if [ "$device" = auto ]; then
     device=$("$python" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
 fi
 
-wanted() { [ -z "${STEPS:-}" ] || [[ ",$STEPS," == *",$1,"* ]]; }
+# The halves STEPS may name; together they are every step (tests/test_benchmark.py checks).
+speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs,profile
+paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,same_captions
+paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
+paths_steps+=,scst,graphs_resume,tests
+steps_wanted=${STEPS:-}
+steps_wanted=${steps_wanted//speed/$speed_steps}
+steps_wanted=${steps_wanted//paths/$paths_steps}
+wanted() { [ -z "$steps_wanted" ] || [[ ",$steps_wanted," == *",$1,"* ]]; }
 
 step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its limit, log, record
     local name=$1 limit=$2

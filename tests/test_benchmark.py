@@ -172,9 +172,15 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
+    script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
+    # the two halves that STEPS may name hold every step, each once
+    halves = {name: set() for name in ("speed", "paths")}
+    for name, value in re.findall(r"^(speed|paths)_steps\+?=(\S+)$", script, re.M):
+        halves[name] |= set(value.strip(",").split(","))
+    named = set(re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M))
+    assert halves["speed"] | halves["paths"] == named and not halves["speed"] & halves["paths"]
     # on a GPU the script runs the test files that use the device, never this one (which would
     # run the script again)
-    script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
     uses_device = re.search(r"uses_device='([^']+)'", script).group(1)
     device_tests = subprocess.run(["bash", "-c", 'grep -lE "$0" tests/test_*.py', uses_device],
                                   cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
