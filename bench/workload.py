@@ -21,6 +21,7 @@ from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from splits.msvd_annotations import SPLIT_RANGES
+
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "data", "MSVD", "annotations")
 
