@@ -113,6 +113,14 @@ def table(rows: list, columns: dict = COLUMNS) -> str:
     return "\n".join(lines)
 
 
+def show_and_save(text: str, folder: str, name: str) -> None:
+    """The table on stdout and in folder/name."""
+    print(text)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "w") as handle:
+        handle.write(text + "\n")
+
+
 def main(argv=None) -> None:
     parser = config_module.argument_parser(__doc__)
     config_module.add_arguments(parser)
@@ -130,11 +138,7 @@ def main(argv=None) -> None:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     seeds = parse_seeds(parser, args.seeds) if args.seeds else [base.train.seed]
     rows = [run_variant(base, name, seed) for name in args.variants.split(",") for seed in seeds]
-    text = table(rows)
-    print(text)
-    os.makedirs(base.train.run_root, exist_ok=True)
-    with open(os.path.join(base.train.run_root, "ablation.md"), "w") as handle:
-        handle.write(text + "\n")
+    show_and_save(table(rows), base.train.run_root, "ablation.md")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import config as config_module  # noqa: E402
 from bench.timing import device_description  # noqa: E402
+from distributed import NullWriter  # noqa: E402
 from bench.training import pick_batches  # noqa: E402
 from bench.workload import build_workload, subset_data  # noqa: E402
 from models.decoding import decode  # noqa: E402
@@ -33,10 +34,6 @@ from train import make_optimizer, train_epoch  # noqa: E402
 from training.steps import training_steps  # noqa: E402
 from utils import pick_device  # noqa: E402
 
-
-class _NoWriter:
-    def add_scalar(self, *args, **kwargs):
-        pass
 
 
 def profiled(device, fn, repeats: int):
@@ -116,7 +113,7 @@ def main(argv=None) -> int:
         model = build_model(config, len(data.vocab), data.feature_size).to(device)
         optimizer = make_optimizer(model, config.train)
         steps = training_steps(model, optimizer, subset, config)
-        epoch = lambda: train_epoch(model, optimizer, subset, config, 1, _NoWriter(), 0, steps=steps)
+        epoch = lambda: train_epoch(model, optimizer, subset, config, 1, NullWriter(), 0, steps=steps)
         seconds, prof = profiled(device, epoch, 1)
         name = "training batch" + (" as CUDA graphs" if graphs else "")
         print(summary(name, seconds / len(picked), prof, len(picked), "batch", args.top, cuda), "\n")

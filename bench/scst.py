@@ -19,7 +19,7 @@ import time
 
 import config as config_module
 import train as train_module
-from bench.ablation import binding, parse_seeds, table
+from bench.ablation import binding, parse_seeds, show_and_save, table
 
 VARIANTS = {"cross-entropy only": None, "+ SCST, mean of samples": "mean_of_samples",
             "+ SCST, greedy": "greedy"}
@@ -80,11 +80,7 @@ def main(argv=None) -> None:
     if args.__dict__.get("train.run_root") is None:
         base.train.run_root = os.path.join(base.train.run_root, "scst")
     rows = [row for seed in parse_seeds(parser, args.seeds) for row in run_seed(base, seed, args.scst_epochs)]
-    text = table(rows, COLUMNS)
-    print(text)
-    os.makedirs(base.train.run_root, exist_ok=True)
-    with open(os.path.join(base.train.run_root, "scst.md"), "w") as handle:
-        handle.write(text + "\n")
+    show_and_save(table(rows, COLUMNS), base.train.run_root, "scst.md")
 
 
 if __name__ == "__main__":

@@ -14,16 +14,11 @@ import torch
 from bench.paths import in_scope
 from bench.timing import log, turn_order
 from bench.workload import subset_data
+from distributed import NullWriter
 from loader.batches import caption_batch_order
 from train import train_epoch
 from training.steps import training_steps
 
-
-class _NoWriter:
-    """train_epoch logs to tensorboard; the benchmark does not."""
-
-    def add_scalar(self, *args, **kwargs):
-        pass
 
 
 def pick_batches(data, config, bucket: bool, count: int, seed: int) -> tuple:
@@ -70,7 +65,7 @@ def stage_train(paths, data, clock, args) -> dict:
         scoped = name == "fast" and not graphs
         run = in_scope(args, clock.device, train_epoch) if scoped else train_epoch
         seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
-                                                  epoch, _NoWriter(), step[name], steps=steps[name])
+                                                  epoch, NullWriter(), step[name], steps=steps[name])
         return seconds, peak, loss
 
     # Warm-up: one batch per path (allocator, BLAS/cuBLAS set-up, autograd graph caches).

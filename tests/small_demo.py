@@ -1,5 +1,6 @@
 """A small demo corpus on disk and small configs, for the end-to-end tests of train.py and run.py."""
 import contextlib
+import os
 
 import torch
 
@@ -19,6 +20,17 @@ def small_config(small: dict, data_root, run_root, **overrides):
     """The Demo preset with the small settings, the corpus in data_root and runs in run_root."""
     return config_module.build("Demo", **{**small, "corpus.data_root": data_root,
                                           "train.run_root": str(run_root), **overrides})
+
+
+def last_checkpoints_alike(run_root_a, run_root_b, run: str) -> tuple:
+    """(a, b): the last.pt of run under each run root, their weights checked equal to 1e-6 (a run
+    resumed after an interruption against the same run uninterrupted)."""
+    from models import checkpoints
+    a = checkpoints.load(os.path.join(str(run_root_a), run, "last.pt"))
+    b = checkpoints.load(os.path.join(str(run_root_b), run, "last.pt"))
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    return a, b
 
 
 def cli_args(config) -> list:
