@@ -118,6 +118,9 @@ class EvalConfig:
     # captions only, the best checkpoint by validation loss (evaluation/scorer.py)
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
+    # beyond the paper: on CUDA, each batch shape's decode captured once as a CUDA graph and
+    # replayed (models/decode_graphs.py); the same captions; no effect on other devices
+    cuda_graphs: bool = False
 
 
 @dataclass

@@ -49,6 +49,33 @@ def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
     return contextlib.nullcontext()
 
 
+class CudaGraphs:
+    """torch.cuda's graphs, all in one memory pool (its graphs never run at once): what
+    train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs (models/decode_graphs.py)
+    capture and replay. The tests replace it with a stand-in that runs on the CPU."""
+
+    def __init__(self):
+        self.pool = torch.cuda.graph_pool_handle()
+        self.side = torch.cuda.Stream()    # one for every warm-up: its cached memory is reused
+
+    def warm_up(self, fn):
+        """fn() run eagerly on the side stream (capture must follow such a run: the lazy set-up
+        of libraries and kernels cannot happen inside it); returns its result."""
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            result = fn()
+        torch.cuda.current_stream().wait_stream(self.side)
+        return result
+
+    def capture(self, fn) -> tuple:
+        """Records fn's kernels without running them: (what fn returned, whose tensors each
+        replay fills; the replay function)."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            outputs = fn()
+        return outputs, graph.replay
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

@@ -105,6 +105,12 @@ def one_row_step_for(model):
     return lambda words, state, clips: model.decoder(words, state, clips, maps)
 
 
+# <pad>, <bos> and <eos>, the words beam search never continues with (<eos> is ranked apart), are
+# ids 0-2 (loader/vocabulary.py): one slice names them, with no index tensor to copy to the device.
+NEVER_NEXT = slice(0, 3)
+assert sorted((PAD_ID, BOS_ID, EOS_ID)) == list(range(NEVER_NEXT.start, NEVER_NEXT.stop))
+
+
 def mask_impossible_words(logits, step: int, min_len: int) -> None:
     """Words that may not come next, in place: <pad>, <bos>, and <eos> before min_len words."""
     logits[:, PAD_ID] = float("-inf")
@@ -125,7 +131,11 @@ def _step_log_probs(step_fn, words, state, clips, step: int, min_len: int, max_l
 
 
 @torch.no_grad()
-def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) -> Decoded:
+def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1,
+                  stop_early: bool = True) -> Decoded:
+    """The most likely word at each step. stop_early False runs all max_len + 1 steps with no
+    host sync (the CUDA graphs of models/decode_graphs.py): the same captions, tokens and
+    attention padded to max_len + 1 positions."""
     clips = model.encode(features, mask)
     step_fn = one_row_step_for(model)
     batch = features.shape[0]
@@ -142,7 +152,7 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1) ->
         tokens.append(words)
         alphas.append(alpha.masked_fill(done.unsqueeze(-1), 0.0))
         done = done | (words == EOS_ID)
-        if bool(done.all()):
+        if stop_early and bool(done.all()):
             break
     tokens = torch.stack(tokens, 1)
     lengths = ((tokens != PAD_ID).sum(1))
@@ -160,6 +170,18 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     beat its best ended one. Written to dispatch few operators a step (bench/op_count.py counts
     them): a GPU step here is bound by launches, not arithmetic.
     """
+    history = beam_steps(model, features, mask, beam_size, max_len, min_len, length_penalty)
+    return Decoded(*history.rebuild())
+
+
+@torch.no_grad()
+def beam_steps(model, features, mask, beam_size: int, max_len: int, min_len: int,
+               length_penalty: float, stop_early: bool = True) -> BeamHistory:
+    """beam_search's steps, what it keeps of them (the captions are rebuilt from it).
+
+    stop_early False runs all max_len + 1 steps with no host sync (the CUDA graphs of
+    models/decode_graphs.py). The captions are the same: once no live beam can beat a video's
+    best ended hypothesis, the later steps can only end hypotheses that score less."""
     batch, device = features.shape[0], features.device
     width = beam_size
     clips = model.encode(features, mask)
@@ -170,7 +192,6 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     live_scores = torch.zeros(batch, 1, device=device)
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     best_score = torch.full((batch,), float("-inf"), device=device)
-    never_next = torch.tensor([PAD_ID, BOS_ID, EOS_ID], device=device)   # <eos> is ranked apart
     history = BeamHistory(batch, device)
     if length_penalty:
         normalised = lambda scores, length: scores / float(length) ** length_penalty
@@ -187,7 +208,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         if step == max_len:            # max_len words said: every beam ends with <eos>
             history.add_end(step, *eos_scores.max(1), normalised)
             break
-        log_probs.index_fill_(1, never_next, float("-inf"))
+        log_probs[:, NEVER_NEXT].fill_(float("-inf"))      # <eos> is ranked apart
         word_scores, word_ids = log_probs.topk(min(width, log_probs.shape[1]), dim=1)
         candidates = (live_scores.view(-1, 1) + word_scores).view(batch, -1)
         live_scores, picked = candidates.topk(min(width, candidates.shape[1]), dim=1)   # sorted
@@ -197,7 +218,9 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
                 # the best <eos> ranks among the W best unless W words beat it (it wins ties, as
                 # greedy search's max picks the lowest id); the other <eos> rank below it
                 end_raw = end_raw.masked_fill(end_raw < live_scores[:, -1], float("-inf"))
-            best_score = torch.maximum(best_score, history.add_end(step, end_raw, end_beam, normalised))
+            end_score = history.add_end(step, end_raw, end_beam, normalised)
+            if stop_early:
+                best_score = torch.maximum(best_score, end_score)
         parent_rows = history.row_table(live, word_ids.shape[1]).gather(1, picked).view(-1)
         words = word_ids.view(batch, -1).gather(1, picked).view(-1)
         history.parents.append(parent_rows)
@@ -207,18 +230,24 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         # Log-probs only fall, so a live beam can at best keep its score, divided by at most
         # the longest length's normaliser when a length penalty rewards length. Before any
         # <eos> was allowed, no video has ended: nothing to check, no host sync.
-        if ends_allowed and bool((best_score >= normalised(live_scores[:, 0], max_len + 1)).all()):
+        if (stop_early and ends_allowed
+                and bool((best_score >= normalised(live_scores[:, 0], max_len + 1)).all())):
             break
-
-    return Decoded(*history.rebuild())
+    return history
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
     """Beam search with the evaluation settings; width 1 is greedy search.
 
     eval.autocast_bf16 runs the model's products in bfloat16; scores are still summed in float32.
+    eval.cuda_graphs, on CUDA: each batch shape's decode replayed as a CUDA graph
+    (models/decode_graphs.py), the same captions; elsewhere it changes nothing.
     """
-    with autocast_bf16(features.device.type, eval_config.autocast_bf16):
+    graphed = eval_config.cuda_graphs and features.is_cuda
+    with autocast_bf16(features.device.type, eval_config.autocast_bf16, cache=not graphed):
+        if graphed:
+            from models.decode_graphs import graphed_decode
+            return graphed_decode(model, features, mask, eval_config)
         if eval_config.beam_size <= 1:
             return greedy_search(model, features, mask, eval_config.max_len, eval_config.min_len)
         return beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,

@@ -11,53 +11,18 @@ import copy
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import config as config_module
 from models import checkpoints
 import train as train_module
 from distributed import Ranks
 from loader.batches import caption_batch_order, make_caption_batch
-from training.cuda_graphs import CudaGraphs, GraphedSteps, check_cuda_graphs_config
+from training.cuda_graphs import GraphedSteps, check_cuda_graphs_config
 from training.steps import EagerSteps, training_update
+from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
 from tests.test_devices import NoWriter, small_setup
-
-aten = torch.ops.aten
-# Operators that read a value back to the CPU or whose output shape depends on values.
-FORBIDDEN_IN_CAPTURE = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
-                        aten._unique2.default, aten.unique_consecutive.default, aten.unique_dim.default,
-                        aten.repeat_interleave.Tensor}
-# Indexing with a boolean mask: its result's size is the mask's count of True.
-INDEXING = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default, aten._index_put_impl_.default}
-
-
-class SyncOrValueShapes(TorchDispatchMode):
-    """Records the operators that CUDA graph capture forbids: reading a value back to the CPU,
-    shapes made from values, and copies from the host into the device (the graph would replay
-    the copy of whatever that host memory holds then)."""
-
-    def __init__(self):
-        super().__init__()
-        self.found = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in FORBIDDEN_IN_CAPTURE:
-            self.found.append(str(func))
-        elif func in INDEXING and any(i is not None and i.dtype in (torch.bool, torch.uint8)
-                                      for i in args[1]):
-            self.found.append(f"{func} with a boolean mask")
-        elif func is aten._to_copy.default and _host_to_device(args[0], kwargs.get("device")):
-            self.found.append(f"{func} from the host")
-        elif func is aten.copy_.default and _host_to_device(args[1], args[0].device):
-            self.found.append(f"{func} from the host")
-        return func(*args, **kwargs)
-
-
-def _host_to_device(source: torch.Tensor, destination) -> bool:
-    return source.device.type == "cpu" and destination is not None and torch.device(destination).type != "cpu"
-
+from utils import CudaGraphs
 
 class StandInGraphs:
     """torch.cuda's graphs as far as GraphedSteps sees them: capture runs nothing, and a replay
@@ -68,7 +33,7 @@ class StandInGraphs:
 
     @staticmethod
     def warm_up(step):
-        step()
+        return step()
 
     def capture(self, step):
         captured_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -81,7 +46,7 @@ class StandInGraphs:
             step()
             for group, lr in zip(self.optimizer.param_groups, now):
                 group["lr"] = lr
-        return replay
+        return None, replay
 
 
 def cpu_setup(**overrides):
@@ -211,8 +176,12 @@ def test_the_capture_check_sees_syncs_shapes_from_values_and_host_copies():
         x[x > 1].sum()
         torch.ones(2, device="meta").copy_(torch.ones(2))
         torch.ones(2).to("meta")
+        torch.tensor([0, 1], device="meta")
+        torch.ones(2, device="meta").new_tensor([3.0])
+        torch.tensor([0, 1]), torch.ones(2).new_tensor([3.0])     # on the host: no copy
     assert mode.found == ["aten._local_scalar_dense.default", "aten.index.Tensor with a boolean mask",
-                          "aten.copy_.default from the host", "aten._to_copy.default from the host"]
+                          "aten.copy_.default from the host", "aten._to_copy.default from the host",
+                          "tensor from the host", "new_tensor from the host"]
 
 
 def test_the_graphed_path_keeps_tensors_on_the_device():
@@ -277,13 +246,14 @@ class StandInGraphsOfOneRate:
 
     @staticmethod
     def capture(step):
-        return step
+        return None, step
 
 
 def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_factory, tmp_path, monkeypatch):
     """train.py with train.cuda_graphs, the graphs stood in for on the CPU: the same run as eager
     (every epoch's losses), and one steps object for the whole run, so each shape is captured
     once, not once an epoch."""
+    import utils
     from training import cuda_graphs
     from tests.small_demo import build_small_demo, single_thread, small_config
     captured = []
@@ -294,7 +264,7 @@ def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_fa
         return make_step(self, rows, length)
 
     monkeypatch.setattr(cuda_graphs.GraphedSteps, "_step", recorded_step)
-    monkeypatch.setattr(cuda_graphs, "CudaGraphs", StandInGraphsOfOneRate)
+    monkeypatch.setattr(utils, "CudaGraphs", StandInGraphsOfOneRate)
     monkeypatch.setattr(train_module, "check_cuda_graphs_config", lambda *args: None)
     small = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
              "loader.batch_size": 20, "eval.beam_size": 2, "eval.max_len": 8, "train.epochs": 3,

@@ -47,27 +47,6 @@ def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> N
                           "(train.scheduled_sampling) runs without it")
 
 
-class CudaGraphs:
-    """torch.cuda's graphs, all in one memory pool (the shapes' graphs never run at once)."""
-
-    def __init__(self):
-        self.pool = torch.cuda.graph_pool_handle()
-        self.side = torch.cuda.Stream()    # one for every warm-up: its cached memory is reused
-
-    def warm_up(self, step) -> None:
-        self.side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.side):
-            step()
-        torch.cuda.current_stream().wait_stream(self.side)
-
-    def capture(self, step):
-        """Records step's kernels without running them; returns what replays them."""
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            step()
-        return graph.replay
-
-
 class GraphedSteps:
     """EagerSteps' interface, each batch shape's step replayed as one graph (see module doc)."""
 
@@ -107,7 +86,7 @@ class GraphedSteps:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
             try:
-                self.replays[(rows, length)] = self.graphs.capture(step)
+                self.replays[(rows, length)] = self.graphs.capture(step)[1]
             except RuntimeError as error:  # nothing ran: the batch was trained by the warm-up
                 self.failure = str(error).splitlines()[0]
                 self.replays.clear()

@@ -55,6 +55,7 @@ class EagerSteps:
 def training_steps(model, optimizer, data, config):
     """The steps object of this config: CUDA graphs with train.cuda_graphs, else eager."""
     if config.train.cuda_graphs:
-        from training.cuda_graphs import CudaGraphs, GraphedSteps
+        from training.cuda_graphs import GraphedSteps
+        from utils import CudaGraphs
         return GraphedSteps(model, optimizer, data, config, CudaGraphs())
     return EagerSteps(model, optimizer, config.train)

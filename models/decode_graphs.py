@@ -1,0 +1,120 @@
+"""Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper; off by default).
+
+A beam-search step dispatches about 35 small operators (bench/op_count.py), each a kernel
+launch plus Python work on the CPU: with batches of 100 clips the GPU waits for the CPU. A CUDA
+graph records a whole decode's kernels once and replays them with one launch.
+
+A graph replays fixed kernels on fixed memory, so:
+- one graph per batch shape and decoding settings (a split's batches give two: the full ones
+  and the last); each reads its batch from static buffers of its own;
+- the graph runs every step up to eval.max_len, with no early stop: stopping needs the CPU to
+  read the scores each step. A hypothesis that has ended never goes on, so the captions are the
+  eager search's (tests/test_decode_graphs.py);
+- the first batch of a shape is decoded eagerly (on a side stream, doing the lazy set-up that
+  capture forbids), then the shape is captured: capture runs nothing;
+- a replay reads the weights where they are: a model trained in place between two validations
+  (as the optimizers train) is decoded as it is now. Weights moved elsewhere (model.to, a
+  load_state_dict that assigns) make every shape be captured anew;
+- the captions are rebuilt from the graph's outputs eagerly: a few operators, one host sync;
+- should a capture fail (an operator of another torch version), decoding says why and goes on
+  without graphs.
+The graphs and their buffers stay with the model (a weak reference: they go when it goes).
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import weakref
+
+import torch
+
+from models.beam_history import BeamHistory
+from models.decoding import Decoded, beam_steps, greedy_search
+
+_BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
+
+
+def graphed_decode(model, features, mask, eval_config) -> Decoded:
+    """decode() through this model's graphs (made on first use)."""
+    graphs = _BY_MODEL.get(model)
+    if graphs is None:
+        from utils import CudaGraphs
+        graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs())
+    return graphs(model, features, mask, eval_config)
+
+
+def all_steps(model, features, mask, eval_config):
+    """What one graph records: the decode with every step run and no host sync; returns what
+    finished() turns into captions (beam search's history, or greedy search's Decoded)."""
+    e = eval_config
+    if e.beam_size <= 1:
+        return greedy_search(model, features, mask, e.max_len, e.min_len, stop_early=False)
+    return beam_steps(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty,
+                      stop_early=False)
+
+
+def finished(outputs) -> Decoded:
+    """The captions of all_steps' outputs, in new tensors (the next replay overwrites outputs),
+    shaped as the eager search's: as long as the longest caption."""
+    if isinstance(outputs, BeamHistory):
+        return Decoded(*outputs.rebuild())
+    length = int(outputs.lengths.max())
+    return Decoded(outputs.tokens[:, :length].clone(), outputs.log_probs.clone(),
+                   outputs.attention[:, :length].clone(), outputs.lengths.clone())
+
+
+@contextlib.contextmanager
+def no_autocast_cache():
+    """Capture must not keep autocast's cache of bf16 weights, also an outer autocast's (the
+    benchmark's --autocast bf16): the cache would be freed while a graph still reads it."""
+    before = torch.is_autocast_cache_enabled()
+    torch.set_autocast_cache_enabled(False)
+    try:
+        yield
+    finally:
+        torch.set_autocast_cache_enabled(before)
+
+
+class DecodeGraphs:
+    """decode() of one model, each batch shape replayed as one graph (see the module doc)."""
+
+    def __init__(self, graphs):
+        self.graphs = graphs               # utils.CudaGraphs, or the tests' stand-in
+        self.shapes = {}                   # key -> (static features, static mask, outputs, replay)
+        self.addresses = None              # where the graphs read the model's tensors
+        self.failure = None                # why a capture failed: eager decoding from then on
+
+    def __call__(self, model, features, mask, eval_config) -> Decoded:
+        e = eval_config
+        run = lambda f, m: all_steps(model, f, m, e)
+        if self.failure is not None:
+            return finished(run(features, mask))
+        addresses = [t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers())]
+        if addresses != self.addresses:    # graphs would read where the weights were
+            self.shapes.clear()
+            self.addresses = addresses
+        # (CUDA's autocast state: an outer autocast, the benchmark's --autocast bf16, counts too)
+        key = (tuple(features.shape), features.dtype, tuple(mask.shape), model.training, e.beam_size,
+               e.max_len, e.min_len, e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled())
+        captured = self.shapes.get(key)
+        if captured is not None:
+            static_features, static_mask, outputs, replay = captured
+            static_features.copy_(features)
+            static_mask.copy_(mask)
+            replay()
+            return finished(outputs)
+        static_features, static_mask = features.clone(), mask.clone()
+        with no_autocast_cache():
+            decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
+            try:
+                outputs, replay = self.graphs.capture(lambda: run(static_features, static_mask))
+            except RuntimeError as error:  # nothing ran: this batch was decoded by the warm-up
+                self.failure = str(error).splitlines()[0]
+                self.shapes.clear()
+                print(f"warning: eval.cuda_graphs: the decode of a batch of {features.shape[0]} "
+                      f"clips could not be captured ({self.failure}); decoding goes on without "
+                      "CUDA graphs", file=sys.stderr, flush=True)
+                return decoded
+        self.shapes[key] = (static_features, static_mask, outputs, replay)
+        return decoded
