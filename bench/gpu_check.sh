@@ -43,7 +43,8 @@ if [ "$device" = auto ]; then
 fi
 
 # The halves STEPS may name; together they are every step (tests/test_benchmark.py checks).
-speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs,profile
+speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs
+speed_steps+=,fast_decode_graphs,profile
 paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,same_captions
 paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
 paths_steps+=,scst,graphs_resume,tests
@@ -123,12 +124,12 @@ step train 180 "${train[@]}" --corpus.data_root "$root" --train.device "$device"
 step resume 240 "$python" -m bench.resume_check "$runs/killed" -- "${train_options[@]}" \
     --corpus.data_root "$root" --train.device "$device" --train.epochs 2 --train.run_name killed
 # Across devices: the $device checkpoint captions on the CPU (val split: 100 videos) and on
-# $device, with the captions compared; a CPU run resumes on $device and captions there; a
-# $device run resumes on the CPU.
+# $device (as CUDA graphs there, eval.cuda_graphs), with the captions compared; a CPU run
+# resumes on $device and captions there; a $device run resumes on the CPU.
 step device_to_cpu 150 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
     --train.device cpu --out "$work/captions_cpu"
 step device_again 90 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
-    --train.device "$device" --out "$work/captions_device"
+    --train.device "$device" --eval.cuda_graphs true --out "$work/captions_device"
 step same_captions 30 "$python" -c '
 import json, sys
 a, b = (json.load(open(f"{d}/val_predictions.json")) for d in sys.argv[1:])
@@ -180,6 +181,8 @@ if [ "$device" != cpu ]; then
     bench fast_unfused_cell 60 "${fast_only[@]}" --unfused_cell "$@"
     # train.cuda_graphs: a first epoch capturing the graphs, then an epoch of replays
     bench fast_cuda_graphs 90 --no_baseline --stages train --cuda_graphs "$@"
+    # eval.cuda_graphs: beam search in batches of 100, a first pass capturing, then replays
+    bench fast_decode_graphs 90 --no_baseline --stages beam_val,beam_test --decode_graphs "$@"
 fi
 # Where the time goes: kernels, GPU busy share and the costliest operators of training batches
 # (eager, and as CUDA graphs on a GPU) and of beam-search steps.

@@ -38,7 +38,8 @@ def markdown(report: dict) -> str:
              + (f"; this code under **{env['autocast']} autocast** (results change)"
                 if env["autocast"] != "off" else "") + ("; TF32 allowed" if env["tf32"] else "")
              + ("; LSTM update **without the fused CUDA kernel**" if env.get("unfused_cell") else "")
-             + ("; training steps as **CUDA graphs**" if env.get("cuda_graphs") else ""),
+             + ("; training steps as **CUDA graphs**" if env.get("cuda_graphs") else "")
+             + ("; decoding as **CUDA graphs**" if env.get("decode_graphs") else ""),
              f"Workload: {report['workload']['summary']}",
              f"Command: `{report['command']}`", "",
              "| stage | this code | baseline, same process | speed-up | throughput | "
@@ -94,6 +95,11 @@ def markdown(report: dict) -> str:
             same = (f"; same captions {d['same_captions']}/{d['videos']}" if "same_captions" in d else "")
             row(f"beam-{d['beam_size']} {what} {d['videos']} videos ({how}{same})", f["seconds"],
                 p.get("seconds"), f"{f['videos_per_second']:.1f} videos/s", key)
+            if "capture_seconds" in d:
+                failure = d["capture_failure"]
+                row("the same, first pass, capturing its CUDA graphs"
+                    + (f" (**a capture failed**: {failure}; eager decoding)" if failure else ""),
+                    d["capture_seconds"], None, "-")
     if "beam_val_full" in s:
         epoch_fast += s["beam_val_full"]["paths"]["fast"]["seconds"]
         epoch_plain.append(s["beam_val_full"]["paths"].get("plain", {}).get("seconds"))
@@ -138,7 +144,8 @@ def environment(device, args, load_before) -> dict:
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_after": load_average(), "tf32": bool(args.tf32),
             "autocast": args.autocast, "unfused_cell": bool(getattr(args, "unfused_cell", False)),
-            "cuda_graphs": bool(getattr(args, "cuda_graphs", False))}
+            "cuda_graphs": bool(getattr(args, "cuda_graphs", False)),
+            "decode_graphs": bool(getattr(args, "decode_graphs", False))}
 
 
 def peak_memory(results: dict) -> dict:

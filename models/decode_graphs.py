@@ -44,6 +44,12 @@ def graphed_decode(model, features, mask, eval_config) -> Decoded:
     return graphs(model, features, mask, eval_config)
 
 
+def capture_failure(model):
+    """Why this model's decode could not be captured; None when it was (or is yet to be)."""
+    graphs = _BY_MODEL.get(model)
+    return graphs.failure if graphs is not None else None
+
+
 def all_steps(model, features, mask, eval_config):
     """What one graph records: the decode with every step run and no host sync; returns what
     finished() turns into captions (beam search's history, or greedy search's Decoded)."""

@@ -104,6 +104,21 @@ def test_training_and_validation_losses_are_finite(reduced_run):
     assert val["fast"]["loss"] == pytest.approx(val["plain"]["loss"], rel=1e-4)   # same model
 
 
+def test_a_decoding_pass_that_captured_cuda_graphs_has_its_own_row(reduced_run):
+    """On a GPU with --decode_graphs each decoding stage times its capturing pass apart; the
+    table shows it below the stage's row, and a failed capture says so."""
+    import copy
+    report = copy.deepcopy(reduced_run[2])
+    report["stages"]["beam_val_full"].update(capture_seconds=4.25, capture_failure=None)
+    report["stages"]["beam_test_full"].update(capture_seconds=5.5, capture_failure="no luck")
+    rows = table_rows(markdown(report))
+    val = next(i for i, row in enumerate(rows) if row.startswith("| beam-5 val 12 videos (full length"))
+    assert rows[val + 1].startswith("| the same, first pass, capturing its CUDA graphs | 4.250 s |")
+    test = next(i for i, row in enumerate(rows) if row.startswith("| beam-5 test 12 videos (full length"))
+    assert "**a capture failed**: no luck; eager decoding" in rows[test + 1]
+    assert "5.500 s" in rows[test + 1]
+
+
 def test_json_has_the_table_and_no_captions(reduced_run):
     _, stdout, report = reduced_run
     assert report["table"] in stdout
@@ -138,7 +153,7 @@ def test_scoring_stage_scores_the_val_captions_or_says_why_not(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--clips", "0"], ["--feature_size", "0"], ["--stages", "nope"],
-                                  ["--train_batches", "0"]])
+                                  ["--train_batches", "0"], ["--decode_graphs"]])
 def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
     assert benchmark.main(["--device", "cpu", "--out", str(tmp_path / "out")] + argv) == 2
     assert "error:" in capsys.readouterr().err
