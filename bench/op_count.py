@@ -3,6 +3,8 @@
     python -m bench.op_count              # beam search (this code and bench/baseline.py), training
     python -m bench.op_count --ops        # and each path's operators by name, per step
 
+It also counts what a decode as a CUDA graph (eval.cuda_graphs) leaves to eager operators.
+
 On a GPU a step of the MSVD model is short enough that launches, not arithmetic, bound it: every
 aten operator that reaches a device kernel is a launch plus the dispatcher's and Python's work
 around it (~10-25 us). OperatorCount, a TorchDispatchMode, sees each aten operator once as it
@@ -40,6 +42,7 @@ from bench.baseline import committed, committed_beam_search
 from bench.workload import random_split, read_captions
 from loader.captions import build_vocabulary
 from loader.vocabulary import EOS_ID
+from models.decode_graphs import all_steps, finished
 from models.decoding import beam_search
 from models.loss import training_loss
 from models.sa_lstm import build_model
@@ -124,6 +127,20 @@ def beam_counts(model, features, mask, beam_size: int, steps: tuple, baseline: b
     return (*per_step(short, long, steps[1] - steps[0]), long)
 
 
+def graphed_beam_counts(model, features, mask, eval_config) -> OperatorCount:
+    """What a batch decoded as a CUDA graph (eval.cuda_graphs, models/decode_graphs.py) still
+    dispatches eagerly: its copy into the graph's static buffers and the captions rebuilt from
+    the graph's outputs. The replay of the whole decode is one launch."""
+    outputs = all_steps(model, features, mask, eval_config)
+    static_features, static_mask = features.clone(), mask.clone()
+
+    def around_the_replay():
+        static_features.copy_(features)
+        static_mask.copy_(mask)
+        return finished(outputs)
+    return count(around_the_replay)
+
+
 def training_counts(model, config, features, mask, vocab_size: int, steps: tuple) -> dict:
     """Per teacher-forced step, forward (the loss included) and backward."""
     model.train()
@@ -184,6 +201,11 @@ def main(argv=None) -> int:
     for name, (_, _, whole) in rows.items():
         if whole is not None:
             print(line(f"{name.replace('a step', f'whole decode of {max_len + 1} steps')}", whole.by_kind()))
+    full_length = copy.deepcopy(config.eval)
+    full_length.min_len = max_len
+    graphed = graphed_beam_counts(model, features, mask, full_length)
+    print(line(f"beam search as a CUDA graph, whole decode of {max_len + 1} steps: eager operators "
+               "around its one replay (models/decode_graphs.py)", graphed.by_kind()))
     if args.ops:
         for name, (_, names, _) in rows.items():
             print(f"\n{name}:")

@@ -28,3 +28,17 @@ def test_a_beam_step_dispatches_fewer_kernels_than_the_first_beam_search_and_no_
     assert new["kernels"] < 0.6 * first["kernels"], (new, first)
     # min_len = max_len: no <eos> before the last step, so no video can stop and nothing is read
     assert new["host_reads"] == 0 and first["host_reads"] > 0
+
+
+def test_a_decode_as_a_cuda_graph_leaves_few_operators_around_its_replay():
+    """eval.cuda_graphs: what a batch still dispatches eagerly (its copy in, the captions
+    rebuilt) is a fraction of the eager decode, with the one host read of the rebuild."""
+    import copy
+    from bench.op_count import graphed_beam_counts
+    model, config = tiny_model()
+    features, mask = tiny_clips()
+    settings = copy.deepcopy(config.eval)
+    settings.beam_size, settings.max_len, settings.min_len = 3, 12, 12
+    graphed = graphed_beam_counts(model, features, mask, settings).by_kind()
+    eager = count(beam_search, model, features, mask, 3, 12, 12).by_kind()
+    assert graphed["host_reads"] == 1 and graphed["kernels"] < eager["kernels"] / 3, (graphed, eager)
