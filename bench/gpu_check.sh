@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 10's GPU check in one go, from the repository root: every CUDA path of train.py, run.py
-# and the benchmark, about 8 minutes of runs on one H200 (estimated: not yet run there).
+# and the benchmark, 8 to 10 minutes of runs on one H200 (estimated: not yet run there; its
+# two halves, STEPS=speed and STEPS=paths below, fit one device call each).
 #
 #   bash bench/gpu_check.sh                  # on a CUDA machine: a log and the benchmark's JSON
 #                                            # files in $OUT (the device tool's folder) or else
