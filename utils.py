@@ -50,30 +50,40 @@ def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
 
 
 class CudaGraphs:
-    """torch.cuda's graphs, all in one memory pool (its graphs never run at once): what
-    train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs (models/decode_graphs.py)
-    capture and replay. The tests replace it with a stand-in that runs on the CPU."""
+    """torch.cuda's graphs on one device, all in one memory pool (its graphs never run at once):
+    what train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs
+    (models/decode_graphs.py) capture and replay. The tests replace it with a stand-in that runs
+    on the CPU. Every call is made on the graphs' device, whichever device is current: a
+    capture on another device's stream would record nothing and replay nothing."""
 
-    def __init__(self):
-        self.pool = torch.cuda.graph_pool_handle()
-        self.side = torch.cuda.Stream()    # one for every warm-up: its cached memory is reused
+    def __init__(self, device):
+        self.device = torch.device(device)
+        with torch.cuda.device(self.device):
+            self.pool = torch.cuda.graph_pool_handle()
+            # warm-ups and captures: one stream, whose cached memory every warm-up reuses
+            self.side = torch.cuda.Stream(self.device)
 
     def warm_up(self, fn):
         """fn() run eagerly on the side stream (capture must follow such a run: the lazy set-up
         of libraries and kernels cannot happen inside it); returns its result."""
-        self.side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.side):
-            result = fn()
-        torch.cuda.current_stream().wait_stream(self.side)
+        with torch.cuda.device(self.device):
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
+                result = fn()
+            torch.cuda.current_stream().wait_stream(self.side)
         return result
 
     def capture(self, fn) -> tuple:
         """Records fn's kernels without running them: (what fn returned, whose tensors each
         replay fills; the replay function)."""
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
+        with torch.cuda.device(self.device), torch.cuda.graph(graph, pool=self.pool, stream=self.side):
             outputs = fn()
-        return outputs, graph.replay
+
+        def replay():
+            with torch.cuda.device(self.device):
+                graph.replay()
+        return outputs, replay
 
 
 def seed_everything(seed: int) -> None:

@@ -46,7 +46,8 @@ fi
 # The halves STEPS may name; together they are every step (tests/test_benchmark.py checks).
 speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs
 speed_steps+=,fast_decode_graphs,profile
-paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,same_captions
+paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,device_graphs
+paths_steps+=,same_captions,graphs_same_captions
 paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
 paths_steps+=,scst,graphs_resume,tests
 steps_wanted=${STEPS:-}
@@ -125,20 +126,29 @@ step train 180 "${train[@]}" --corpus.data_root "$root" --train.device "$device"
 step resume 240 "$python" -m bench.resume_check "$runs/killed" -- "${train_options[@]}" \
     --corpus.data_root "$root" --train.device "$device" --train.epochs 2 --train.run_name killed
 # Across devices: the $device checkpoint captions on the CPU (val split: 100 videos) and on
-# $device (as CUDA graphs there, eval.cuda_graphs), with the captions compared; a CPU run
-# resumes on $device and captions there; a $device run resumes on the CPU.
+# $device, eagerly and as CUDA graphs (eval.cuda_graphs), in batches that leave a smaller last
+# one (two graphs, replays of the first), with the captions compared; a CPU run resumes on
+# $device and captions there; a $device run resumes on the CPU.
 step device_to_cpu 150 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
     --train.device cpu --out "$work/captions_cpu"
+val_batches=(--loader.eval_batch_size "$([ -n "$clips" ] && echo 5 || echo 32)")
 step device_again 90 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
-    --train.device "$device" --eval.cuda_graphs true --out "$work/captions_device"
-step same_captions 30 "$python" -c '
-import json, sys
-a, b = (json.load(open(f"{d}/val_predictions.json")) for d in sys.argv[1:])
+    --train.device "$device" "${val_batches[@]}" --out "$work/captions_device"
+step device_graphs 90 "${caption[@]}" --checkpoint "$runs/on_device/best.pt" --split val \
+    --train.device "$device" "${val_batches[@]}" --eval.cuda_graphs true --out "$work/captions_graphs"
+# compare WHAT LEAST_SHARE DIR_A DIR_B: the share of the same val captions, at least LEAST_SHARE
+compare='import json, sys
+what, least, *dirs = sys.argv[1:]
+a, b = (json.load(open(f"{d}/val_predictions.json")) for d in dirs)
 same = sum(x["caption"] == y["caption"] for x, y in zip(a, b))
-print(f"{same}/{len(a)} val captions the same on the CPU and on the device "
-      "(float rounding may swap near-tied beams)")
-sys.exit(0 if len(a) == len(b) > 0 and same >= 0.9 * len(a) else 1)' \
+print(f"{same}/{len(a)} val captions the same {what}")
+sys.exit(0 if len(a) == len(b) > 0 and same >= float(least) * len(a) else 1)'
+step same_captions 30 "$python" -c "$compare" \
+    "on the CPU and on the device (float rounding may swap near-tied beams)" 0.9 \
     "$work/captions_cpu" "$work/captions_device"
+step graphs_same_captions 30 "$python" -c "$compare" \
+    "eagerly and as CUDA graphs on the device (the same kernels)" 0.98 \
+    "$work/captions_device" "$work/captions_graphs"
 # bash -c "$resumes" _ FILE EPOCH TRAIN_COMMAND...: the command's output also to FILE; status 0
 # when it ended well and said it resumed after that epoch.
 resumes='set -o pipefail; file=$1 epoch=$2; shift 2; "$@" | tee "$file" &&

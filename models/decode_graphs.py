@@ -30,17 +30,18 @@ import weakref
 import torch
 
 from models.beam_history import BeamHistory
-from models.decoding import Decoded, beam_steps, greedy_search
+import models.decoder
+from models.decoding import Decoded, is_plain, search
 
 _BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
 
 
 def graphed_decode(model, features, mask, eval_config) -> Decoded:
-    """decode() through this model's graphs (made on first use)."""
+    """decode() through this model's graphs (made on first use, on the device of the features)."""
     graphs = _BY_MODEL.get(model)
     if graphs is None:
         from utils import CudaGraphs
-        graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs())
+        graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
     return graphs(model, features, mask, eval_config)
 
 
@@ -53,11 +54,7 @@ def capture_failure(model):
 def all_steps(model, features, mask, eval_config):
     """What one graph records: the decode with every step run and no host sync; returns what
     finished() turns into captions (beam search's history, or greedy search's Decoded)."""
-    e = eval_config
-    if e.beam_size <= 1:
-        return greedy_search(model, features, mask, e.max_len, e.min_len, stop_early=False)
-    return beam_steps(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty,
-                      stop_early=False)
+    return search(model, features, mask, eval_config, stop_early=False)
 
 
 def finished(outputs) -> Decoded:
@@ -95,14 +92,17 @@ class DecodeGraphs:
         e = eval_config
         run = lambda f, m: all_steps(model, f, m, e)
         if self.failure is not None:
-            return finished(run(features, mask))
-        addresses = [t.data_ptr() for t in itertools.chain(model.parameters(), model.buffers())]
+            return search(model, features, mask, e)
+        addresses = [(t.data_ptr(), t.dtype, t.shape)
+                     for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
-        # (CUDA's autocast state: an outer autocast, the benchmark's --autocast bf16, counts too)
-        key = (tuple(features.shape), features.dtype, tuple(mask.shape), model.training, e.beam_size,
-               e.max_len, e.min_len, e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled())
+        # Everything that changes the recorded kernels. CUDA's autocast state: an outer autocast
+        # (the benchmark's --autocast bf16, always bf16) counts too.
+        key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
+               is_plain(model), models.decoder.FUSED_CELL_ON_CUDA, e.beam_size, e.max_len, e.min_len,
+               e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled())
         captured = self.shapes.get(key)
         if captured is not None:
             static_features, static_mask, outputs, replay = captured

@@ -84,7 +84,7 @@ class SharedClipStep:
         return logits, (hidden, cell), alpha.flatten(0, 1)
 
 
-def _is_plain(model) -> bool:
+def is_plain(model) -> bool:
     """A SALSTM whose step is DecoderStep's own, not one replaced (instrumented, as a test does)."""
     from models.sa_lstm import SALSTM
     return isinstance(model, SALSTM) and "step" not in vars(model) and type(model).step is SALSTM.step
@@ -93,13 +93,13 @@ def _is_plain(model) -> bool:
 def decoder_step_for(model, clips):
     """SharedClipStep for a plain SALSTM; model.step on repeated clips for a model whose step was
     replaced or that is another kind of model."""
-    return SharedClipStep(model, clips) if _is_plain(model) else _ModelStep(model, clips)
+    return SharedClipStep(model, clips) if is_plain(model) else _ModelStep(model, clips)
 
 
 def one_row_step_for(model):
     """model.step for one row per clip; for a plain SALSTM with the weight views taken once for
     the whole decode instead of once a step."""
-    if not _is_plain(model):
+    if not is_plain(model):
         return model.step
     maps = model.decoder.maps()
     return lambda words, state, clips: model.decoder(words, state, clips, maps)
@@ -227,11 +227,13 @@ def beam_steps(model, features, mask, beam_size: int, max_len: int, min_len: int
         history.words.append(words)
         state = tuple(s[parent_rows] for s in state)
         live = live_scores.shape[1]
-        # Log-probs only fall, so a live beam can at best keep its score, divided by at most
-        # the longest length's normaliser when a length penalty rewards length. Before any
-        # <eos> was allowed, no video has ended: nothing to check, no host sync.
+        # Log-probs only fall, so a live beam can at best keep its score, normalised at the
+        # length that flatters it most: the longest when the length penalty rewards length, the
+        # next step's (ending there) when a negative one rewards brevity. Before any <eos> was
+        # allowed, no video has ended: nothing to check, no host sync.
+        best_length = max_len + 1 if length_penalty >= 0 else step + 2
         if (stop_early and ends_allowed
-                and bool((best_score >= normalised(live_scores[:, 0], max_len + 1)).all())):
+                and bool((best_score >= normalised(live_scores[:, 0], best_length)).all())):
             break
     return history
 
@@ -248,7 +250,16 @@ def decode(model, features, mask, eval_config) -> Decoded:
         if graphed:
             from models.decode_graphs import graphed_decode
             return graphed_decode(model, features, mask, eval_config)
-        if eval_config.beam_size <= 1:
-            return greedy_search(model, features, mask, eval_config.max_len, eval_config.min_len)
-        return beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
-                           eval_config.min_len, eval_config.length_penalty)
+        return search(model, features, mask, eval_config)
+
+
+def search(model, features, mask, eval_config, stop_early: bool = True):
+    """The search eval_config names, run eagerly: beam search, or greedy search for width 1.
+    stop_early False: every step, no host sync; for beam search, its history (see beam_steps)."""
+    e = eval_config
+    if e.beam_size <= 1:
+        return greedy_search(model, features, mask, e.max_len, e.min_len, stop_early)
+    if stop_early:
+        return beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
+    return beam_steps(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty,
+                      stop_early=False)

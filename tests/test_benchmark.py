@@ -176,14 +176,16 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert result.returncode == 0, log[-3000:]
     summary = log[log.index("== summary"):].splitlines()[1:]
     steps = {line.split()[0]: line.split()[2] for line in summary}
-    expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "same_captions",
+    expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "device_graphs",
+                "same_captions", "graphs_same_captions",
                 "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
                 "device_to_cpu_resume", "scst", "benchmark", "tests", "fast_float32", "fast_bf16",
                 "profile"}
     assert expected <= set(steps) <= expected | {"scorer_missing"}, steps
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
-    assert "OK: resuming" in log and "12/12 val captions the same" in log
+    assert "OK: resuming" in log and "12/12 val captions the same on the CPU" in log
+    assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]

@@ -231,7 +231,8 @@ def test_cuda_graphs_train_as_the_eager_steps_on_the_gpu(bf16):
     eager = train_epochs(model, eager_optimizer, data, config,
                          EagerSteps(model, eager_optimizer, config.train))
     graphed = train_epochs(graphed_model, graphed_optimizer, data, config,
-                           GraphedSteps(graphed_model, graphed_optimizer, data, config, CudaGraphs()))
+                           GraphedSteps(graphed_model, graphed_optimizer, data, config,
+                                        CudaGraphs(data.train.features.device)))
     # the same kernels; bf16's coarse rounding lets a differently chosen product algorithm show
     tolerance = 1e-2 if bf16 else 1e-4
     assert graphed == pytest.approx(eager, rel=tolerance)
@@ -241,6 +242,9 @@ def test_cuda_graphs_train_as_the_eager_steps_on_the_gpu(bf16):
 
 class StandInGraphsOfOneRate:
     """The stand-in where the learning rate never changes (its replay need not restore one)."""
+
+    def __init__(self, device):
+        self.device = device
 
     warm_up = staticmethod(StandInGraphs.warm_up)
 

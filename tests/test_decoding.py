@@ -32,7 +32,7 @@ def exhaustive_best(model, features, mask, max_len, length_penalty=0.0):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0, -0.5])
 def test_beam_covering_every_sequence_equals_exhaustive_search(seed, length_penalty):
     # 80 beams hold every candidate of every step: 4, 4*5, 16*5, then 64 forced endings.
     model, _ = tiny_model(seed=seed)
@@ -162,3 +162,24 @@ def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_pe
             assert torch.allclose(new.attention, first.attention, atol=1e-6)
             lengths.update(new.lengths.tolist())
     assert len(lengths) > 3, f"captions of lengths {lengths} only: the test compares too little"
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 0.7, -0.5, -1.0])
+def test_stopping_early_changes_no_caption(length_penalty):
+    """A video stops when no live beam can beat its best ended hypothesis; running every step
+    instead (stop_early False, what a CUDA graph records) must find the same captions. A negative
+    penalty rewards brevity: its bound is the next step's length, not the longest (the longest
+    had stopped 5 of 288 such batches too soon)."""
+    from models.decoding import Decoded, beam_steps
+    for seed in range(12):
+        model, _ = tiny_model(seed=seed)
+        for eos_bias in (-1.0, 0.0, 1.0):
+            with torch.no_grad():
+                model.decoder.readout.bias[EOS_ID] = eos_bias
+            for clips in range(4):
+                features, mask = tiny_clips(batch=4, seed=clips)
+                args = (model, features, mask, 3, 6, 1, length_penalty)
+                stopped = beam_search(*args)
+                every_step = Decoded(*beam_steps(*args, stop_early=False).rebuild())
+                assert torch.equal(stopped.tokens, every_step.tokens)
+                assert torch.equal(stopped.log_probs, every_step.log_probs)

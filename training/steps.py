@@ -57,5 +57,5 @@ def training_steps(model, optimizer, data, config):
     if config.train.cuda_graphs:
         from training.cuda_graphs import GraphedSteps
         from utils import CudaGraphs
-        return GraphedSteps(model, optimizer, data, config, CudaGraphs())
+        return GraphedSteps(model, optimizer, data, config, CudaGraphs(data.train.features.device))
     return EagerSteps(model, optimizer, config.train)
