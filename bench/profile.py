@@ -2,7 +2,8 @@
 batches of the benchmark's MSVD-shaped workload (bench/workload.py, the MSVD preset).
 
     python -m bench.profile                        # on the GPU when there is one
-    python -m bench.profile --cuda_graphs          # CUDA: the eager steps, then the graphed ones
+    python -m bench.profile --cuda_graphs          # CUDA: the eager steps and decode, then the
+                                                   # graphed ones (train.cuda_graphs, eval.cuda_graphs)
     python -m bench.profile --device cpu --clips 12 --feature_size 64 --batches 1   # smoke test
 
 For each part it prints the wall time per batch, the operators dispatched and, on a GPU, the
@@ -87,7 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=5,
                         help="training batches profiled, spread over the caption lengths")
     parser.add_argument("--cuda_graphs", action="store_true",
-                        help="CUDA: profile the training batches also as CUDA graphs (train.cuda_graphs)")
+                        help="CUDA: profile the training batches and the decode also as CUDA graphs "
+                             "(train.cuda_graphs, eval.cuda_graphs)")
     parser.add_argument("--clips", type=int, default=None, help="a reduced workload (smoke tests)")
     parser.add_argument("--feature_size", type=int, default=2048)
     parser.add_argument("--top", type=int, default=15, help="rows of each operator table")
@@ -125,9 +127,12 @@ def main(argv=None) -> int:
     full_length = config.eval
     full_length.min_len = full_length.max_len          # every step runs: the worst case
     steps_run = full_length.max_len + 1
-    seconds, prof = profiled(device, lambda: decode(model, features, mask, full_length), 1)
-    print(summary(f"beam-{config.eval.beam_size} step, {rows} videos, all {steps_run} steps",
-                  seconds / steps_run, prof, steps_run, "step", args.top, cuda))
+    for graphs in ([False, True] if args.cuda_graphs else [False]):
+        full_length.cuda_graphs = graphs               # profiled() captures in its untimed run
+        seconds, prof = profiled(device, lambda: decode(model, features, mask, full_length), 1)
+        print(summary(f"beam-{config.eval.beam_size} step, {rows} videos, all {steps_run} steps"
+                      + (", decoded as a CUDA graph" if graphs else ""),
+                      seconds / steps_run, prof, steps_run, "step", args.top, cuda), "\n")
     return 0
 
 
