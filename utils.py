@@ -86,6 +86,19 @@ class CudaGraphs:
         return outputs, replay
 
 
+def try_capture(graphs, fn, option: str, what: str, going_on: str) -> tuple:
+    """graphs.capture(fn) as (outputs, replay, None); or, when capture fails (an operator that
+    this torch version cannot capture), (None, None, why) and a warning naming the option: the
+    caller goes on eagerly. Nothing ran either way."""
+    try:
+        return (*graphs.capture(fn), None)
+    except RuntimeError as error:
+        why = str(error).splitlines()[0]
+        print(f"warning: {option}: {what} could not be captured ({why}); {going_on} goes on "
+              "without CUDA graphs", file=sys.stderr, flush=True)
+        return None, None, why
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import sys
 import weakref
 
 import torch
@@ -32,6 +31,7 @@ import torch
 from models.beam_history import BeamHistory
 import models.decoder
 from models.decoding import Decoded, is_plain, search
+from utils import CudaGraphs, try_capture
 
 _BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
 
@@ -40,7 +40,6 @@ def graphed_decode(model, features, mask, eval_config) -> Decoded:
     """decode() through this model's graphs (made on first use, on the device of the features)."""
     graphs = _BY_MODEL.get(model)
     if graphs is None:
-        from utils import CudaGraphs
         graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
     return graphs(model, features, mask, eval_config)
 
@@ -113,14 +112,11 @@ class DecodeGraphs:
         static_features, static_mask = features.clone(), mask.clone()
         with no_autocast_cache():
             decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
-            try:
-                outputs, replay = self.graphs.capture(lambda: run(static_features, static_mask))
-            except RuntimeError as error:  # nothing ran: this batch was decoded by the warm-up
-                self.failure = str(error).splitlines()[0]
-                self.shapes.clear()
-                print(f"warning: eval.cuda_graphs: the decode of a batch of {features.shape[0]} "
-                      f"clips could not be captured ({self.failure}); decoding goes on without "
-                      "CUDA graphs", file=sys.stderr, flush=True)
-                return decoded
-        self.shapes[key] = (static_features, static_mask, outputs, replay)
-        return decoded
+            outputs, replay, self.failure = try_capture(
+                self.graphs, lambda: run(static_features, static_mask), "eval.cuda_graphs",
+                f"the decode of a batch of {features.shape[0]} clips", "decoding")
+        if self.failure is None:
+            self.shapes[key] = (static_features, static_mask, outputs, replay)
+        else:
+            self.shapes.clear()
+        return decoded                     # (this batch was decoded by the warm-up)

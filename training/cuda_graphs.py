@@ -23,13 +23,12 @@ the update is otherwise the same (a test on a GPU compares them).
 """
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from config import ConfigError
 from loader.batches import CaptionBatch
 from training.steps import training_update
+from utils import try_capture
 
 
 def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> None:
@@ -85,14 +84,13 @@ class GraphedSteps:
         else:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
-            try:
-                self.replays[(rows, length)] = self.graphs.capture(step)[1]
-            except RuntimeError as error:  # nothing ran: the batch was trained by the warm-up
-                self.failure = str(error).splitlines()[0]
+            _, replay, self.failure = try_capture(
+                self.graphs, step, "train.cuda_graphs",
+                f"the training step of a batch of {rows} captions of {length} tokens", "training")
+            if self.failure is None:
+                self.replays[(rows, length)] = replay
+            else:
                 self.replays.clear()
-                print(f"warning: train.cuda_graphs: the training step of a batch of {rows} captions "
-                      f"of {length} tokens could not be captured ({self.failure}); training goes "
-                      "on without CUDA graphs", file=sys.stderr, flush=True)
         return self.loss.clone(), self.nll.clone()
 
     def _step(self, rows: int, length: int):
