@@ -1,4 +1,5 @@
-"""Shared helpers: errors, devices, seeds, atomic files (the COCO metrics are in evaluation/coco.py)."""
+"""Shared helpers: errors, devices, seeds, CUDA graphs, atomic files (the COCO metrics are in
+evaluation/coco.py)."""
 from __future__ import annotations
 
 import contextlib
