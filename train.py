@@ -148,15 +148,15 @@ def validate(model, data, config, scorer, seconds: dict) -> tuple:
 def validation_loss(model, data, config) -> float:
     """Caption NLL with teacher forcing (never free-running), as in training, without dropout."""
     model.eval()
-    total, count = 0.0, 0
+    total, count = torch.zeros((), device=data.val.features.device), 0   # on the device: one sync
     generator = torch.Generator().manual_seed(0)
     for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
                                     config.loader.bucket_by_length):
         batch = make_caption_batch(data.val, data.val_targets, rows)
         logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
-        total += float(caption_nll(logits, batch.targets, config.train.loss_reduction)) * len(rows)
+        total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
         count += len(rows)
-    return total / max(count, 1)
+    return float(total) / max(count, 1)
 
 
 def rng_state() -> dict:

@@ -50,6 +50,17 @@ def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
     return contextlib.nullcontext()
 
 
+def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    """tensor on `device`, without making the CPU wait for the GPU. A copy from ordinary
+    (pageable) host memory to CUDA waits for every kernel queued before it, so the CPU could not
+    prepare the next batch while the GPU runs this one; a copy from pinned memory, non_blocking,
+    does not wait (PyTorch keeps the pinned block until the copy is done)."""
+    device = torch.device(device)
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class CudaGraphs:
     """torch.cuda's graphs on one device, all in one memory pool (its graphs never run at once):
     what train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs

@@ -7,6 +7,7 @@ import torch
 
 from loader.captions import CaptionTargets
 from loader.dataset import VideoSplit
+from utils import to_device
 
 
 @dataclass
@@ -37,7 +38,7 @@ def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.
     # Lengths live on the CPU: planned rows are CPU rows (no device sync); rows a caller placed
     # on the device are copied back, since CUDA cannot index a CPU tensor with them.
     length = int(targets.lengths[rows.cpu()].max())
-    rows = rows.to(targets.tokens.device)
+    rows = to_device(rows, targets.tokens.device)
     tokens = targets.tokens[rows, :length + 1]
     owners = targets.video_index[rows].to(videos.features.device)
     return CaptionBatch(videos.features[owners], videos.frame_mask[owners],

@@ -23,7 +23,7 @@ from models import checkpoints
 from models.decoding import greedy_search
 from models.sampling import sample_captions
 from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
-from utils import autocast_bf16
+from utils import autocast_bf16, to_device
 
 BASELINES = ("mean_of_samples", "greedy")
 
@@ -64,7 +64,7 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
     totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
     bar = tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True)
     for rows in bar:
-        rows = rows.to(device)
+        rows = to_device(rows, device)
         features, mask = data.train.features[rows], data.train.frame_mask[rows]
         owners = rows.repeat_interleave(t.scst_samples)
         with autocast_bf16(device.type, t.autocast_bf16):
