@@ -45,7 +45,7 @@ fi
 
 # The halves STEPS may name; together they are every step (tests/test_benchmark.py checks).
 speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs
-speed_steps+=,fast_decode_graphs,profile
+speed_steps+=,fast_decode_graphs,profile,goals
 paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,device_graphs
 paths_steps+=,same_captions,graphs_same_captions
 paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
@@ -203,6 +203,10 @@ if [ -n "$clips" ]; then
 else
     step profile 120 "$python" -m bench.profile --device "$device" --batches 3 --cuda_graphs
 fi
+
+# Issue 10's goals beside every run's numbers, from the benchmark's JSON files (printed only:
+# on a GPU the 7 JSON files and the log are the 8 files the device tool hands back).
+step goals 30 "$python" -m bench.goals "$out"
 
 # Last, the tests that run on the device (those that read SALSTM_TEST_DEVICE through
 # tests/devices.py or need CUDA), with $device as their device; the rest of the suite is

@@ -119,6 +119,31 @@ def test_a_decoding_pass_that_captured_cuda_graphs_has_its_own_row(reduced_run):
     assert "5.500 s" in rows[test + 1]
 
 
+def test_goals_table_judges_each_run_against_issue_10(reduced_run, tmp_path, capsys):
+    """bench.goals: a row per run and measurement, the H200 reference and goal beside it; met
+    or not by the number; a reduced workload's rows carry neither."""
+    from bench import goals
+    report = reduced_run[2]
+    full = json.loads(json.dumps(report))
+    full["workload"]["reduced"] = False
+    full["stages"]["train"]["paths"]["fast"].update(epoch_seconds=1.5, extrapolated=False)
+    full["stages"]["beam_test_full"]["paths"]["fast"]["seconds"] = 0.25
+    full["stages"]["beam_test_full"]["capture_seconds"] = 1.0
+    full["args"].update(decode_graphs=True, eval_batch_size=100)
+    full["peak_gib"] = {"fast": 2.5, "plain": 3.0}
+    for name, content in (("a.json", report), ("b.json", full), ("c.json", {"other": 1})):
+        (tmp_path / name).write_text(json.dumps(content))
+    assert goals.main([str(tmp_path)]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert "| training epoch (extrapolated) | default, **reduced workload** |" in rows[0]
+    assert ("| training epoch | decoding as CUDA graphs | 1.50 s | 43.2 s | 28.8x | <= 1.7 s | yes |"
+            in rows)
+    assert ("| beam-5, 670 test videos, all 31 steps (batches of 100); first pass, capturing: 1.00 s "
+            "| decoding as CUDA graphs | 0.25 s | 58.1 s | 232.4x | <= 0.1 s | no |") in rows
+    assert "| peak GPU memory | decoding as CUDA graphs | 2.50 GiB | 2.99 GiB | - | <= 2 GiB | no |" in rows
+    assert goals.main([str(tmp_path / "empty")]) == 2
+
+
 def test_json_has_the_table_and_no_captions(reduced_run):
     _, stdout, report = reduced_run
     assert report["table"] in stdout
@@ -180,7 +205,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
                 "same_captions", "graphs_same_captions",
                 "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
                 "device_to_cpu_resume", "scst", "benchmark", "tests", "fast_float32", "fast_bf16",
-                "profile"}
+                "profile", "goals"}
     assert expected <= set(steps) <= expected | {"scorer_missing"}, steps
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
@@ -188,6 +213,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
+    assert "| training epoch (extrapolated) | default, **reduced workload** |" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
     script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
     # the two halves that STEPS may name hold every step, each once
