@@ -128,10 +128,11 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
         loss, nll = steps(batch, share, own_words)
         running += loss
         step += 1
-        if step % config.train.log_every == 0:
-            bar.set_postfix(loss=f"{float(ranks.mean(running)) / i:.3f}")
-            writer.add_scalar("loss/train", float(ranks.mean(loss)), step)
-            writer.add_scalar("loss/train_nll", float(ranks.mean(nll)), step)
+        if step % config.train.log_every == 0:       # one read (and one all-reduce) for the three
+            mean_running, mean_loss, mean_nll = ranks.mean(torch.stack([running, loss, nll])).tolist()
+            bar.set_postfix(loss=f"{mean_running / i:.3f}")
+            writer.add_scalar("loss/train", mean_loss, step)
+            writer.add_scalar("loss/train_nll", mean_nll, step)
     return float(ranks.mean(running)) / max(len(batches), 1), step
 
 

@@ -57,7 +57,10 @@ def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
     does not wait (PyTorch keeps the pinned block until the copy is done)."""
     device = torch.device(device)
     if tensor.device.type == "cpu" and device.type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
+        # a private pinned copy, also of a tensor already pinned: the caller may change its own
+        # at once, while the copy to the GPU is still to run
+        staged = torch.empty_like(tensor, pin_memory=True).copy_(tensor)
+        return staged.to(device, non_blocking=True)
     return tensor.to(device)
 
 

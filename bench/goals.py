@@ -27,7 +27,8 @@ NAMES = {"train": "training epoch", "beam_test_full": "beam-5, 670 test videos, 
 def how(report: dict) -> str:
     """What the run changed from the default fast path."""
     args = report["args"]
-    parts = [f"{args['autocast']} autocast"] if args.get("autocast", "off") != "off" else []
+    parts = [] if report.get("no_baseline") else ["beside the baseline"]
+    parts += [f"{args['autocast']} autocast"] if args.get("autocast", "off") != "off" else []
     parts += [label for flag, label in (("tf32", "TF32"), ("unfused_cell", "unfused LSTM cell"),
                                         ("cuda_graphs", "training as CUDA graphs"),
                                         ("decode_graphs", "decoding as CUDA graphs")) if args.get(flag)]
@@ -84,9 +85,13 @@ def main(argv=None) -> int:
     paths = sorted(glob.glob(os.path.join(args.folder, "*.json")))
     reports = []
     for path in paths:
-        with open(path) as handle:
-            report = json.load(handle)
-        if "stages" in report:             # a benchmark report, not another JSON file
+        try:
+            with open(path) as handle:
+                report = json.load(handle)
+        except (OSError, ValueError) as error:     # a run stopped at its limit while writing
+            print(f"note: {path} left out: {error}", file=sys.stderr)
+            continue
+        if isinstance(report, dict) and "stages" in report:   # a benchmark report
             reports.append(report)
     if not reports:
         print(f"error: no benchmark JSON files in {args.folder}: run python -m bench --out "

@@ -131,11 +131,15 @@ def test_goals_table_judges_each_run_against_issue_10(reduced_run, tmp_path, cap
     full["stages"]["beam_test_full"]["capture_seconds"] = 1.0
     full["args"].update(decode_graphs=True, eval_batch_size=100)
     full["peak_gib"] = {"fast": 2.5, "plain": 3.0}
+    full["no_baseline"] = True
     for name, content in (("a.json", report), ("b.json", full), ("c.json", {"other": 1})):
         (tmp_path / name).write_text(json.dumps(content))
+    (tmp_path / "d.json").write_text('{"stages": {"tr')      # a run stopped while writing
     assert goals.main([str(tmp_path)]) == 0
-    rows = table_rows(capsys.readouterr().out)
-    assert "| training epoch (extrapolated) | default, **reduced workload** |" in rows[0]
+    said = capsys.readouterr()
+    assert "d.json left out" in said.err
+    rows = table_rows(said.out)
+    assert "| training epoch (extrapolated) | beside the baseline, **reduced workload** |" in rows[0]
     assert ("| training epoch | decoding as CUDA graphs | 1.50 s | 43.2 s | 28.8x | <= 1.7 s | yes |"
             in rows)
     assert ("| beam-5, 670 test videos, all 31 steps (batches of 100); first pass, capturing: 1.00 s "
@@ -213,7 +217,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
-    assert "| training epoch (extrapolated) | default, **reduced workload** |" in log
+    assert "| training epoch (extrapolated) | beside the baseline, **reduced workload** |" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
     script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
     # the two halves that STEPS may name hold every step, each once

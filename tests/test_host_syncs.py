@@ -37,13 +37,20 @@ def test_to_device_leaves_other_copies_as_they_were():
 
 
 @needs_cuda
-def test_to_device_copies_from_the_host_without_waiting():
+@pytest.mark.parametrize("pinned", [False, True])
+def test_to_device_copies_from_the_host_without_waiting(pinned):
+    """The copy is queued behind a long kernel and returns before it ends (a copy that waited
+    would find it done); the source may change at once, also when the caller's was pinned."""
     rows = torch.arange(1000)
-    busy = torch.randn(2048, 2048, device="cuda")
-    on_gpu = []
-    waits = waits_of(lambda: (busy @ busy, on_gpu.append(to_device(rows, "cuda"))))
-    rows.zero_()                        # staged at once: the source may change right after
-    assert waits == [] and torch.equal(on_gpu[0].cpu(), torch.arange(1000))
+    rows = rows.pin_memory() if pinned else rows
+    torch.cuda.synchronize()
+    torch.cuda._sleep(10 ** 9)          # about half a second of GPU cycles
+    slept = torch.cuda.Event()
+    slept.record()
+    on_gpu = to_device(rows, "cuda")
+    waited = slept.query()
+    rows.zero_()
+    assert not waited and torch.equal(on_gpu.cpu(), torch.arange(1000))
 
 
 @needs_cuda
