@@ -17,6 +17,15 @@ from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 from models.decoding import decoder_step_for, mask_impossible_words
 
 
+def draw(probabilities: torch.Tensor) -> torch.Tensor:
+    """One index per row, drawn in proportion to the row's probabilities: what
+    torch.multinomial(probabilities, 1) draws, the same draws from the same generator (its
+    exponential race: the argmax of p / q, q ~ Exp(1)), without the two host reads with which
+    multinomial checks its input first: on a GPU each would wait for every queued kernel."""
+    race = torch.empty_like(probabilities).exponential_(1)
+    return (probabilities / race).argmax(-1)
+
+
 @dataclass
 class Sampled:
     tokens: torch.Tensor      # (B*K, L) word ids, <eos> then <pad>
@@ -57,7 +66,7 @@ def sample_captions(model, features, mask, samples_per_clip: int = 5, max_len: i
         step_log_probs = torch.log_softmax(logits, dim=-1)
         with torch.no_grad():
             if temperature > 0:
-                drawn = torch.multinomial(step_log_probs.exp(), 1).squeeze(1)
+                drawn = draw(step_log_probs.exp())
             else:
                 drawn = step_log_probs.argmax(-1)
         words = drawn.masked_fill(done, PAD_ID)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from loader.vocabulary import BOS_ID, PAD_ID
+from models.sampling import draw
 
 
 def teacher_forced(model, features, mask, inputs):
@@ -51,8 +52,9 @@ def scheduled_sampling(model, features, mask, inputs, own_word_probability: floa
         if t > 0:
             with torch.no_grad():
                 own_logits = logits[-1].float().clone()
-                own_logits[:, [PAD_ID, BOS_ID]] = float("-inf")          # never fed as words
-                own = torch.multinomial(torch.softmax(own_logits, dim=-1), 1).squeeze(1)
+                own_logits[:, PAD_ID] = float("-inf")          # never fed as words (filled one by
+                own_logits[:, BOS_ID] = float("-inf")          # one: a list index is a host copy)
+                own = draw(torch.softmax(own_logits, dim=-1))
                 use_own = torch.rand(own.shape, device=own.device) < own_word_probability
             words = torch.where(use_own & (inputs[:, t] != PAD_ID), own, inputs[:, t])
         step_logits, state, alpha = step(words, state, clips, maps)

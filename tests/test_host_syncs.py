@@ -54,8 +54,14 @@ def test_to_device_copies_from_the_host_without_waiting(pinned):
 
 
 @needs_cuda
-def test_an_epoch_and_the_validation_loss_wait_for_the_gpu_once_each():
-    model, config, data = small_setup(device="cuda", **{"train.log_every": 10 ** 6})
+@pytest.mark.parametrize("own_words", [0.0, 0.25])
+def test_an_epoch_and_the_validation_loss_wait_for_the_gpu_once_each(own_words):
+    """Also with scheduled sampling (its second epoch feeds the model's own words at 0.25), whose
+    draws and masks once waited three times a word."""
+    model, config, data = small_setup(device="cuda", **{
+        "train.log_every": 10 ** 6, "train.scheduled_sampling": own_words,
+        "train.scheduled_sampling_step": own_words, "train.scheduled_sampling_every": 1})
+    assert train_module.own_word_probability(config.train, 2) == own_words
     optimizer = train_module.make_optimizer(model, config.train)
     train_module.train_epoch(model, optimizer, data, config, 1, NoWriter(), 0)   # lazy set-up first
     train_module.validation_loss(model, data, config)

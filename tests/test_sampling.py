@@ -108,3 +108,20 @@ def test_scheduled_sampling_probability_rises_by_steps_up_to_its_ceiling():
         [0.0, 0.0, 0.05, 0.05, 0.10, 0.10, 0.12, 0.12])
     t.scheduled_sampling = 0.0
     assert own_word_probability(t, 9) == 0.0
+
+
+def test_draw_is_multinomial_without_its_host_reads():
+    """models.sampling.draw gives torch.multinomial's draws from the same generator state, and
+    reads nothing back to the host (multinomial checks its input there, inside its kernel, where
+    a dispatch mode cannot see it: two waits on a GPU)."""
+    from models.sampling import draw
+    from tests.capture_rules import SyncOrValueShapes
+    for seed, shape in enumerate([(50, 9466), (7,), (3, 5)]):
+        logits = 3 * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+        probabilities = torch.softmax(logits, -1)
+        torch.manual_seed(seed)
+        expected = torch.multinomial(probabilities, 1).squeeze(-1)
+        torch.manual_seed(seed)
+        with SyncOrValueShapes() as mode:
+            drawn = draw(probabilities)
+        assert torch.equal(drawn, expected) and mode.found == []
