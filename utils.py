@@ -64,12 +64,26 @@ def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
     return tensor.to(device)
 
 
+@contextlib.contextmanager
+def no_autocast_cache():
+    """No cache of autocast's bf16 weight copies, also under an autocast opened outside (the
+    benchmark's --autocast bf16): in a capture the cache would be freed while the graph still
+    reads it."""
+    before = torch.is_autocast_cache_enabled()
+    torch.set_autocast_cache_enabled(False)
+    try:
+        yield
+    finally:
+        torch.set_autocast_cache_enabled(before)
+
+
 class CudaGraphs:
     """torch.cuda's graphs on one device, all in one memory pool (its graphs never run at once):
     what train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs
     (models/decode_graphs.py) capture and replay. The tests replace it with a stand-in that runs
-    on the CPU. Every call is made on the graphs' device, whichever device is current: a
-    capture on another device's stream would record nothing and replay nothing."""
+    on the CPU. Every call is made on the graphs' device, whichever device is current (a
+    capture on another device's stream would record nothing and replay nothing), and without
+    autocast's weight cache."""
 
     def __init__(self, device):
         self.device = torch.device(device)
@@ -81,7 +95,7 @@ class CudaGraphs:
     def warm_up(self, fn):
         """fn() run eagerly on the side stream (capture must follow such a run: the lazy set-up
         of libraries and kernels cannot happen inside it); returns its result."""
-        with torch.cuda.device(self.device):
+        with torch.cuda.device(self.device), no_autocast_cache():
             self.side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side):
                 result = fn()
@@ -92,7 +106,8 @@ class CudaGraphs:
         """Records fn's kernels without running them: (what fn returned, whose tensors each
         replay fills; the replay function)."""
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.device(self.device), torch.cuda.graph(graph, pool=self.pool, stream=self.side):
+        with (torch.cuda.device(self.device), no_autocast_cache(),
+              torch.cuda.graph(graph, pool=self.pool, stream=self.side)):
             outputs = fn()
 
         def replay():

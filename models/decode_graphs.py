@@ -22,7 +22,6 @@ The graphs and their buffers stay with the model (a weak reference: they go when
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import weakref
 
@@ -66,18 +65,6 @@ def finished(outputs) -> Decoded:
                    outputs.attention[:, :length].clone(), outputs.lengths.clone())
 
 
-@contextlib.contextmanager
-def no_autocast_cache():
-    """Capture must not keep autocast's cache of bf16 weights, also an outer autocast's (the
-    benchmark's --autocast bf16): the cache would be freed while a graph still reads it."""
-    before = torch.is_autocast_cache_enabled()
-    torch.set_autocast_cache_enabled(False)
-    try:
-        yield
-    finally:
-        torch.set_autocast_cache_enabled(before)
-
-
 class DecodeGraphs:
     """decode() of one model, each batch shape replayed as one graph (see the module doc)."""
 
@@ -110,11 +97,10 @@ class DecodeGraphs:
             replay()
             return finished(outputs)
         static_features, static_mask = features.clone(), mask.clone()
-        with no_autocast_cache():
-            decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
-            outputs, replay, self.failure = try_capture(
-                self.graphs, lambda: run(static_features, static_mask), "eval.cuda_graphs",
-                f"the decode of a batch of {features.shape[0]} clips", "decoding")
+        decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
+        outputs, replay, self.failure = try_capture(
+            self.graphs, lambda: run(static_features, static_mask), "eval.cuda_graphs",
+            f"the decode of a batch of {features.shape[0]} clips", "decoding")
         if self.failure is None:
             self.shapes[key] = (static_features, static_mask, outputs, replay)
         else:
