@@ -233,3 +233,53 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
                                   cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
     assert "tests/test_devices.py" in device_tests and "tests/test_cuda_graphs.py" in device_tests
     assert not any(name.endswith("test_benchmark.py") for name in device_tests)
+
+
+GPU_CHECK = os.path.join("bench", "gpu_check.sh")
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                                reason="bench/gpu_check.sh needs bash and coreutils' timeout")
+
+
+def run_gpu_check(tmp_path, **env):
+    """(exit code, log, {step: its summary line's words after the name}) of the reduced check."""
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, **env)
+    result = subprocess.run(["bash", GPU_CHECK, *REDUCED[:-2]], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "gpu_check.log").read_text()
+    summary = log[log.index("== summary"):].splitlines()[1:]
+    steps = {line.split()[0]: line.split()[1:] for line in summary if not line.startswith("==")}
+    return result.returncode, log, steps
+
+
+def test_gpu_check_steps_come_after_the_steps_they_need():
+    """STEPS=X also runs what X needs (a run starts from nothing), and those come first."""
+    script = open(os.path.join(REPO_ROOT, GPU_CHECK)).read()
+    order = {}
+    for name in re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M):
+        order.setdefault(name, len(order))
+    table = re.search(r"declare -A needs=\((.*?)\n\)", script, re.S).group(1)
+    needs = dict(re.findall(r"\[(\w+)\]=(\S+)", table))
+    assert len(needs) >= 15
+    for name, what in needs.items():
+        for needed in what.replace("$small_corpus", "corpus_small").split(","):
+            assert order[needed] < order[name], (name, needed)
+
+
+@needs_bash
+def test_gpu_check_runs_a_named_step_with_what_it_needs(tmp_path):
+    code, log, steps = run_gpu_check(tmp_path, STEPS="graphs_same_captions", BUDGET="0")
+    assert code == 0, log[-3000:]
+    assert list(steps) == ["corpus", "train", "device_again", "device_graphs", "graphs_same_captions"]
+    assert all(words[:2] == ["exit", "0"] for words in steps.values()), steps
+    assert "12/12 val captions the same eagerly and as CUDA graphs" in log
+
+
+@needs_bash
+def test_gpu_check_skips_what_its_budget_leaves_no_time_for_and_says_how_to_run_it(tmp_path):
+    code, log, steps = run_gpu_check(tmp_path, STEPS="same_captions", BUDGET="1")
+    assert code == 1
+    assert list(steps) == ["corpus", "train", "device_to_cpu", "device_again", "same_captions"]
+    assert all(words == ["skipped", "(budget)"] for words in steps.values()), steps
+    assert "== [train] skipped: " in log and "val captions the same" not in log
+    assert ("the rest: STEPS=corpus,train,device_to_cpu,device_again,same_captions "
+            "bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64") in log
