@@ -121,6 +121,20 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
     echo "steps: ${steps_wanted:-all}; budget: $([ "$budget" -gt 0 ] && echo "$budget s" || echo none)"
 } | tee -a "$log"
 
+# Wheels carried in .whl/ (bench/gpu_wheels.sh: PyAV, EfficientNet-Lite0, tensorboardX), for
+# this run only: feature extraction and run.py --video then run on the device too.
+wheels=(.whl/*.whl)
+if [ -e "${wheels[0]}" ]; then
+    "$python" -m pip install --quiet --no-index --no-deps --no-compile --target "$work/site" \
+        "${wheels[@]}" 2>&1 | tee -a "$log"
+    export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
+    echo "carried wheels: ${wheels[*]#.whl/}" | tee -a "$log"
+fi
+if ! "$python" -c "import av" 2> /dev/null; then
+    echo "note: no PyAV here: the tests of video files skip (bench/gpu_wheels.sh fetches" \
+         "the wheels; carry .whl)" | tee -a "$log"
+fi
+
 # Without Java or pycocoevalcap nothing can be scored: the runs say so and go on without scores.
 # The reduced form never scores (the JVM starts would cost more than the rest).
 scoring=$("$python" -c "from evaluation.scorer import why_no_scoring; print(why_no_scoring())")

@@ -2,7 +2,9 @@
 tests/fixtures/videos, a small model trained on them, then run.py --video on the files themselves.
 
 Features come from every 10th frame (10-12 per clip) and K = 8, so extraction, training and the
-run.py calls stay within seconds on a CPU.
+run.py calls stay within seconds on a CPU. Extraction, training and captioning run on
+tests/devices.py's training device: the CPU in CI, the GPU under bench/gpu_check.sh (with the
+wheels of PyAV and the backbone carried there: bench/gpu_wheels.sh).
 """
 import os
 import shutil
@@ -22,6 +24,7 @@ from models import checkpoints
 import config as config_module
 import run as run_module
 from evaluation.predictions import caption_videos
+from evaluation.scorer import why_no_scoring
 from extraction import build_backbone, extract_videos
 from loader.batches import make_caption_batch
 from loader.corpus import load_training_data
@@ -29,6 +32,8 @@ from loader.dataset import load_split
 from models.loss import training_loss
 from models.sa_lstm import build_model
 from splits.layout import corpus_paths, write_prepared
+from tests.devices import TRAIN_DEVICE
+from utils import pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO / "tests" / "fixtures" / "videos"
@@ -40,7 +45,7 @@ TRAINED_REFERENCES = 5        # the first references of each clip in the release
 SETTINGS = {"features.backbones": ["EfficientNetLite0"], "features.n_frames": 8,
             "model.hidden_size": 64, "model.embedding_size": 32, "model.attention_size": 32,
             "model.dropout": 0.0, "eval.beam_size": 3, "eval.max_len": 20,
-            "eval.metrics": ["Bleu", "CIDEr"], "train.device": "cpu"}
+            "eval.metrics": ["Bleu", "CIDEr"], "train.device": str(pick_device(TRAIN_DEVICE))}
 
 
 def msvd_references() -> dict:
@@ -64,9 +69,10 @@ def run_py(capsys, *args):
 
 def train_until_it_recites(config, references: dict, max_steps=1500):
     """Full-batch Adam on the training captions until every clip gets one of its own."""
-    data = load_training_data(config, torch.device("cpu"))
+    device = pick_device(config.train.device)
+    data = load_training_data(config, device)
     torch.manual_seed(0)
-    model = build_model(config, len(data.vocab), data.feature_size)
+    model = build_model(config, len(data.vocab), data.feature_size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = make_caption_batch(data.train, data.train_targets, torch.arange(len(data.train_targets)))
     threads = torch.get_num_threads()
@@ -95,7 +101,7 @@ def corpus(tmp_path_factory):
     paths = corpus_paths(str(root), "MSVD")
     os.makedirs(paths.annotations)
     shutil.copy(ANNOTATIONS / "youtube_mapping.txt", paths.annotations)
-    backbone = build_backbone("EfficientNetLite0", device="cpu")
+    backbone = build_backbone("EfficientNetLite0", device=SETTINGS["train.device"])
     summary = extract_videos(sorted(map(str, VIDEOS.glob("*.avi"))),
                              paths.feature_file("MSVD", "EfficientNetLite0"),
                              backbone, every_n=EVERY_N, progress=False, report=print)
@@ -113,7 +119,7 @@ def corpus(tmp_path_factory):
     checkpoints.save(str(checkpoint), {"model": model.state_dict(), "config": config.to_dict(),
                                        "vocab": data.vocab.to_list(), "feature_size": data.feature_size,
                                        "feature_sampling": data.train.sampling, "epoch": 0})
-    test = load_split(config, "test")
+    test = load_split(config, "test").to(pick_device(config.train.device))
     captions = {p["video_id"]: p["caption"]
                 for p in caption_videos(model, test, data.vocab, config.eval, 8)}
     return SimpleNamespace(root=root, config=config, model=model, vocab=data.vocab, test=test,
@@ -159,8 +165,10 @@ def test_run_py_captions_video_files_and_skips_a_corrupt_one(corpus, tmp_path, c
 
 
 def test_run_py_split_pictures_find_msvd_clips_by_youtube_id(corpus, tmp_path, capsys):
+    # a GPU machine has no Java: the split is captioned and drawn, not scored
+    unscored = ["--eval.metrics", ""] if why_no_scoring() else []
     status, _, err = run_py(capsys, "--checkpoint", corpus.checkpoint, "--out", tmp_path,
-                            "--pictures", 2, "--videos", VIDEOS)
+                            "--pictures", 2, "--videos", VIDEOS, *unscored)
     assert status == 0, err[-2000:]
     assert sorted(p.name for p in (tmp_path / "attention").iterdir()) == ["vid1025.png", "vid1429.png"]
     assert "without thumbnails" not in err

@@ -1,6 +1,8 @@
 """Feature extraction from real MSVD clips (tests/fixtures/videos) with EfficientNet-Lite0 on the CPU.
 
-Few frames per clip (n_frames 2-4, every_n 40) keep the whole file to seconds.
+Few frames per clip (n_frames 2-4, every_n 40) keep the whole file to seconds. On a GPU
+(SALSTM_TEST_DEVICE=cuda, bench/gpu_check.sh with the wheels of bench/gpu_wheels.sh), one test
+extracts there too and compares with the CPU.
 """
 import shutil
 import subprocess
@@ -21,7 +23,8 @@ from extraction.backbones import canonical_name
 from extraction.store import STAGING
 from extraction.video import equally_spaced
 from splits.layout import corpus_paths, write_prepared
-from utils import DataError
+from tests.devices import TRAIN_DEVICE
+from utils import DataError, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = sorted((Path(__file__).parent / "fixtures" / "videos").glob("*.avi"))
@@ -137,6 +140,13 @@ def test_shapes_and_same_numbers_twice(tmp_path, backbone):
         np.testing.assert_array_equal(features, b[vid])
     one = features_for_video(str(CLIPS[0]), backbone, n_frames=4)
     np.testing.assert_array_equal(one, a[CLIPS[0].stem])
+    device = pick_device(TRAIN_DEVICE)
+    if device.type != "cpu":      # frames decoded on the CPU, the backbone there, features back
+        on_device = build_backbone("EfficientNetLite0", device=str(device))
+        run(CLIPS, tmp_path / "device.hdf5", on_device, n_frames=4)
+        for vid, features in read_all(tmp_path / "device.hdf5").items():
+            scale = np.abs(a[vid]).max()     # cuDNN may convolve in TF32: about 1e-3 apart
+            np.testing.assert_allclose(features, a[vid], rtol=0, atol=1e-2 * scale, err_msg=vid)
 
     run(CLIPS[:1], tmp_path / "every.hdf5", backbone, every_n=40, n_frames=None)
     with h5py.File(tmp_path / "every.hdf5", "r") as f:
