@@ -86,6 +86,9 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
     autocast_bf16: bool = False
+    # Beyond the paper: on CUDA, the training steps' and validation loss's float32 matrix products
+    # on TF32 tensor cores (Ampere and later; faster, other numbers). No effect on the CPU.
+    tf32: bool = False
     # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
     # one process; teacher forcing): far fewer kernel launches, other dropout draws.
     cuda_graphs: bool = False
@@ -118,6 +121,7 @@ class EvalConfig:
     # captions only, the best checkpoint by validation loss (evaluation/scorer.py)
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
+    tf32: bool = False                # beyond the paper: on CUDA, decode with TF32 products (faster)
     # beyond the paper: on CUDA, each batch shape's decode captured once as a CUDA graph and
     # replayed (models/decode_graphs.py); the same captions; no effect on other devices
     cuda_graphs: bool = False

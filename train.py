@@ -31,7 +31,7 @@ from models.sa_lstm import build_model
 from training.cuda_graphs import check_cuda_graphs_config
 from training.self_critical import check_scst_config, self_critical_phase
 from training.steps import training_steps
-from utils import DataError, exit_status, pick_device, seed_everything
+from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
 FUSED_ADAM_DEVICES = ("cuda", "cpu")
 
@@ -44,6 +44,7 @@ def run_id(config) -> str:
         f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
         f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
         f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
+        f"{'_tf32' if t.tf32 else ''}"
         f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
         f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
@@ -151,12 +152,13 @@ def validation_loss(model, data, config) -> float:
     model.eval()
     total, count = torch.zeros((), device=data.val.features.device), 0   # on the device: one sync
     generator = torch.Generator().manual_seed(0)
-    for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
-                                    config.loader.bucket_by_length):
-        batch = make_caption_batch(data.val, data.val_targets, rows)
-        logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
-        total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
-        count += len(rows)
+    with tf32_products(config.train.tf32):
+        for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
+                                        config.loader.bucket_by_length):
+            batch = make_caption_batch(data.val, data.val_targets, rows)
+            logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
+            total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
+            count += len(rows)
     return float(total) / max(count, 1)
 
 

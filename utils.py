@@ -50,6 +50,22 @@ def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def tf32_products(enabled: bool):
+    """CUDA's float32 matrix products on TF32 tensor cores when enabled (Ampere and later: several
+    times the float32 rate, with a 10-bit mantissa's rounding); the CPU's are never affected.
+    Disabled, nothing changes, also a TF32 the caller allowed (the benchmark's --tf32)."""
+    if not enabled:
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
     """tensor on `device`, without making the CPU wait for the GPU. A copy from ordinary
     (pageable) host memory to CUDA waits for every kernel queued before it, so the CPU could not

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 from models.beam_history import BeamHistory
-from utils import autocast_bf16
+from utils import autocast_bf16, tf32_products
 
 
 @dataclass
@@ -242,11 +242,13 @@ def decode(model, features, mask, eval_config) -> Decoded:
     """Beam search with the evaluation settings; width 1 is greedy search.
 
     eval.autocast_bf16 runs the model's products in bfloat16; scores are still summed in float32.
+    eval.tf32, on CUDA: its float32 products on TF32 tensor cores.
     eval.cuda_graphs, on CUDA: each batch shape's decode replayed as a CUDA graph
     (models/decode_graphs.py), the same captions; elsewhere it changes nothing.
     """
     graphed = eval_config.cuda_graphs and features.is_cuda
-    with autocast_bf16(features.device.type, eval_config.autocast_bf16, cache=not graphed):
+    with (tf32_products(eval_config.tf32),
+          autocast_bf16(features.device.type, eval_config.autocast_bf16, cache=not graphed)):
         if graphed:
             from models.decode_graphs import graphed_decode
             return graphed_decode(model, features, mask, eval_config)

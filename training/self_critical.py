@@ -23,7 +23,7 @@ from models import checkpoints
 from models.decoding import greedy_search
 from models.sampling import sample_captions
 from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
-from utils import autocast_bf16, to_device
+from utils import autocast_bf16, tf32_products, to_device
 
 BASELINES = ("mean_of_samples", "greedy")
 
@@ -63,32 +63,33 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
     device = data.train.features.device
     totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
     bar = tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True)
-    for rows in bar:
-        rows = to_device(rows, device)
-        features, mask = data.train.features[rows], data.train.frame_mask[rows]
-        owners = rows.repeat_interleave(t.scst_samples)
-        with autocast_bf16(device.type, t.autocast_bf16):
-            sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
-                                      t.scst_temperature)
-        reward = rewards.score(sampled.tokens, owners)
-        if t.scst_baseline == "greedy":
-            model.eval()                                  # the test-time caption: no dropout
-            greedy = greedy_search(model, features, mask, config.eval.max_len)
-            model.train()
-            baseline = greedy_baseline(rewards.score(greedy.tokens, rows), t.scst_samples)
-        else:
-            baseline = mean_of_others_baseline(reward, t.scst_samples)
-        loss = self_critical_loss(sampled.log_probs, sampled.mask, reward, baseline)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if t.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
-        optimizer.step()
-        totals += torch.stack([loss.detach(), reward.mean(), baseline.mean()])
-        step += 1
-        if step % t.log_every == 0:
-            writer.add_scalar("scst/reward", float(reward.mean()), step)
-            writer.add_scalar("scst/baseline", float(baseline.mean()), step)
+    with tf32_products(t.tf32):       # the model's products; CIDEr-D has none
+        for rows in bar:
+            rows = to_device(rows, device)
+            features, mask = data.train.features[rows], data.train.frame_mask[rows]
+            owners = rows.repeat_interleave(t.scst_samples)
+            with autocast_bf16(device.type, t.autocast_bf16):
+                sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
+                                          t.scst_temperature)
+            reward = rewards.score(sampled.tokens, owners)
+            if t.scst_baseline == "greedy":
+                model.eval()                                  # the test-time caption: no dropout
+                greedy = greedy_search(model, features, mask, config.eval.max_len)
+                model.train()
+                baseline = greedy_baseline(rewards.score(greedy.tokens, rows), t.scst_samples)
+            else:
+                baseline = mean_of_others_baseline(reward, t.scst_samples)
+            loss = self_critical_loss(sampled.log_probs, sampled.mask, reward, baseline)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+            optimizer.step()
+            totals += torch.stack([loss.detach(), reward.mean(), baseline.mean()])
+            step += 1
+            if step % t.log_every == 0:
+                writer.add_scalar("scst/reward", float(reward.mean()), step)
+                writer.add_scalar("scst/baseline", float(baseline.mean()), step)
     loss, reward, baseline = (totals / max(len(batches), 1)).tolist()
     return loss, reward, baseline, step
 

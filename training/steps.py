@@ -10,7 +10,7 @@ import torch
 
 from loader.batches import CaptionBatch
 from models.loss import training_loss
-from utils import autocast_bf16
+from utils import autocast_bf16, tf32_products
 
 
 def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=None,
@@ -19,17 +19,19 @@ def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=N
 
     weigh: the rank's loss weights under torchrun (distributed/sharding.py), None for one process.
     for_cuda_graph: zero the gradients where they are (a graph writes every replay into the same
-    tensors) and keep no autocast cache (capture forbids it); the update is the same."""
+    tensors) and keep no autocast cache (capture forbids it); the update is the same.
+    train.autocast_bf16 and train.tf32 set the precision of the products."""
     t = train_config
-    with autocast_bf16(batch.features.device.type, t.autocast_bf16, cache=not for_cuda_graph):
-        loss, nll = batch_loss(model, batch, t, own_word_probability)
-        if weigh is not None:
-            loss, nll = weigh(loss, nll)
-    optimizer.zero_grad(set_to_none=not for_cuda_graph)
-    loss.backward()
-    if t.clip_norm > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
-    optimizer.step()
+    with tf32_products(t.tf32):            # backward's products too
+        with autocast_bf16(batch.features.device.type, t.autocast_bf16, cache=not for_cuda_graph):
+            loss, nll = batch_loss(model, batch, t, own_word_probability)
+            if weigh is not None:
+                loss, nll = weigh(loss, nll)
+        optimizer.zero_grad(set_to_none=not for_cuda_graph)
+        loss.backward()
+        if t.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+        optimizer.step()
     return loss.detach(), nll.detach()
 
 

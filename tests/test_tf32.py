@@ -1,0 +1,109 @@
+"""train.tf32 and eval.tf32: CUDA's float32 matrix products on TF32 tensor cores. The switch is
+CUDA's own flag, which the CPU never reads, so here the tests record the flag at every matrix
+product (forward and backward) that training, the validation loss, SCST and decoding dispatch,
+and check that the flag is on exactly where the switch asks and restored after."""
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import train as train_module
+from models.decode_graphs import DecodeGraphs
+from models.decoding import decode
+from tests.test_decode_graphs import StandInGraphs, eval_settings
+from tests.test_devices import NoWriter, small_setup
+from tests.tiny import tiny_clips, tiny_model
+from training.self_critical import reward_model, scst_epoch
+from utils import tf32_products
+
+aten = torch.ops.aten
+PRODUCTS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+
+
+class ProductFlags(TorchDispatchMode):
+    """The TF32 flag as each matrix product is dispatched."""
+
+    def __init__(self):
+        super().__init__()
+        self.flags = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in PRODUCTS:
+            self.flags.append(torch.backends.cuda.matmul.allow_tf32)
+        return func(*args, **(kwargs or {}))
+
+
+def flags_of(fn) -> set:
+    with ProductFlags() as recorder:
+        fn()
+    assert len(recorder.flags) > 3, "no products recorded: the test checks nothing"
+    assert torch.backends.cuda.matmul.allow_tf32 is False, "the flag was left on"
+    return set(recorder.flags)
+
+
+@pytest.fixture(autouse=True)
+def tf32_off():
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def test_the_switch_sets_the_flag_and_restores_it_and_leaves_an_outer_one_alone():
+    with tf32_products(True):
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    torch.backends.cuda.matmul.allow_tf32 = True       # the benchmark's --tf32
+    with tf32_products(False):
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    with pytest.raises(KeyError), tf32_products(True):
+        raise KeyError
+    assert torch.backends.cuda.matmul.allow_tf32 is True
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_training_epoch_and_validation_loss_follow_train_tf32(tf32):
+    model, config, data = small_setup(device="cpu", **{"train.tf32": tf32, "eval.tf32": not tf32})
+    optimizer = train_module.make_optimizer(model, config.train)
+    assert flags_of(lambda: train_module.train_epoch(model, optimizer, data, config, 1,
+                                                     NoWriter(), 0)) == {tf32}
+    assert flags_of(lambda: train_module.validation_loss(model, data, config)) == {tf32}
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_self_critical_epoch_follows_train_tf32(tf32):
+    model, config, data = small_setup(device="cpu", **{"train.tf32": tf32, "eval.tf32": not tf32,
+                                                        "train.scst_samples": 2})
+    optimizer = train_module.make_optimizer(model, config.train)
+    rewards = reward_model(data, config)
+    assert flags_of(lambda: scst_epoch(model, optimizer, data, config, rewards, 1,
+                                       NoWriter(), 0)) == {tf32}
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_decoding_follows_eval_tf32(tf32, beam_size):
+    model, config = tiny_model(**{"train.tf32": not tf32})
+    e = eval_settings(config, beam_size=beam_size, tf32=tf32)
+    features, mask = tiny_clips()
+    assert flags_of(lambda: decode(model, features, mask, e)) == {tf32}
+
+
+def test_each_tf32_setting_has_its_own_decode_graph():
+    """The flag changes the recorded kernels: a graph captured without TF32 must not be
+    replayed with it (or the other way round)."""
+    model, config = tiny_model(seed=3)
+    stand_in = StandInGraphs()
+    graphs = DecodeGraphs(stand_in)
+    features, mask = tiny_clips(seed=4)
+    for tf32 in (False, True, False, True):
+        e = eval_settings(config, tf32=tf32)
+        with tf32_products(e.tf32):
+            graphs(model, features, mask, e)
+    assert stand_in.captures == 2
+
+
+def test_run_names_tell_tf32_runs_apart():
+    _, config, _ = small_setup(device="cpu")
+    plain = train_module.run_id(config)
+    config.train.tf32 = True
+    assert train_module.run_id(config) == plain + "_tf32"
