@@ -34,6 +34,38 @@ def test_step_equals_the_step_as_first_written(overrides):
         assert grad is None or torch.allclose(grad, ref, atol=1e-5)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused LSTM cell is CUDA's kernel")
+def test_the_model_on_cuda_trains_and_decodes_alike_with_and_without_the_fused_cell():
+    """The whole model on the GPU, where every LSTM update takes the fused kernel with the gates
+    as teacher forcing and beam search make them: the same loss, gradients and captions."""
+    import models.decoder as decoder_module
+    from models.decoding import decode
+    from models.loss import caption_nll
+    model, config = tiny_model()
+    model = model.cuda()
+    features, mask = (t.cuda() for t in tiny_clips())
+    words = torch.randint(3, 7, (3, 6), generator=torch.Generator().manual_seed(5)).cuda()
+    config.eval.beam_size = 3
+    results = {}
+    for fused in (True, False):
+        decoder_module.FUSED_CELL_ON_CUDA = fused
+        try:
+            logits, _ = model(features, mask, words[:, :-1])
+            loss = caption_nll(logits, words[:, 1:], "caption_sum")
+            grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+            with torch.no_grad():
+                decoded = decode(model, features, mask, config.eval)
+        finally:
+            decoder_module.FUSED_CELL_ON_CUDA = True
+        results[fused] = (loss, grads, decoded)
+    (loss, grads, decoded), (ref_loss, ref_grads, ref_decoded) = results[True], results[False]
+    torch.testing.assert_close(loss, ref_loss)
+    for grad, ref in zip(grads, ref_grads):
+        assert (grad is None) == (ref is None)
+        assert grad is None or torch.allclose(grad, ref, atol=1e-5)
+    assert torch.equal(decoded.tokens, ref_decoded.tokens)
+
+
 def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_modules():
     """Checkpoints written before the equations moved load into the model as it is now."""
     model, _ = tiny_model()
@@ -48,8 +80,11 @@ def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_
 def test_fused_cuda_lstm_cell_equals_the_update_as_written():
     import models.decoder as decoder_module
     generator = torch.Generator().manual_seed(0)
-    word, hidden, context = (torch.randn(5, 4 * 16, generator=generator).cuda().requires_grad_()
-                             for _ in range(3))
+    word, context = (torch.randn(5, 4 * 16, generator=generator).cuda().requires_grad_()
+                     for _ in range(2))
+    # the hidden gates as read_hidden gives them: columns of a wider product (strided, not contiguous)
+    wider = torch.randn(5, 4 * 16 + 9, generator=generator).cuda().requires_grad_()
+    hidden = wider[:, :4 * 16]
     cell = torch.randn(5, 16, generator=generator).cuda().requires_grad_()
     results = {}
     for fused in (True, False):
@@ -58,7 +93,7 @@ def test_fused_cuda_lstm_cell_equals_the_update_as_written():
             h, c = decoder_module.DecoderStep.lstm_update(word, hidden, context, cell)
         finally:
             decoder_module.FUSED_CELL_ON_CUDA = True
-        grads = torch.autograd.grad((h.square().sum() + c.sin().sum()), [word, hidden, context, cell])
+        grads = torch.autograd.grad((h.square().sum() + c.sin().sum()), [word, wider, context, cell])
         results[fused] = (h, c, *grads)
     for a, b in zip(results[True], results[False]):
         assert torch.allclose(a, b, atol=1e-5)
