@@ -86,8 +86,8 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
     autocast_bf16: bool = False
-    # Beyond the paper: on CUDA, the training steps' and validation loss's float32 matrix products
-    # on TF32 tensor cores (Ampere and later; faster, other numbers). No effect on the CPU.
+    # Beyond the paper: on CUDA, the float32 matrix products of the training steps (SCST's too)
+    # and the validation loss on TF32 tensor cores (Ampere and later; faster, other numbers).
     tf32: bool = False
     # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
     # one process; teacher forcing): far fewer kernel launches, other dropout draws.

@@ -87,10 +87,10 @@ def summary_writer(run_dir: str):
     lines and last.pt's history keep every number anyway."""
     try:
         from tensorboardX import SummaryWriter
-    except ImportError:
-        print("note: tensorboardX is not installed, so no TensorBoard scalars are written "
-              "(`pip install tensorboardX`); the epoch lines below and last.pt's history hold "
-              "the same numbers", file=sys.stderr, flush=True)
+    except ImportError as error:      # absent, or a package it needs (protobuf) absent
+        print(f"note: tensorboardX is not installed or cannot be imported ({error}), so no "
+              "TensorBoard scalars are written (`pip install tensorboardX`); the epoch lines "
+              "below and last.pt's history hold the same numbers", file=sys.stderr, flush=True)
         return distributed.NullWriter()
     return SummaryWriter(run_dir)
 

@@ -68,6 +68,7 @@ def plain_validation_loss(model, data, config) -> float:
     """train.validation_loss on the plain path: step by step, batches without length bucketing."""
     plain = Config.from_dict(config.to_dict())
     plain.loader.bucket_by_length = False
+    plain.train.tf32 = False                 # --tf32 is for this code's path only
     with committed(model):
         return validation_loss(model, data, plain)
 

@@ -19,10 +19,12 @@
 # other steps (--clips N: corpora of N clips a split, small models, 1-2 epochs). Each step has
 # its own time limit, so one that hangs costs only its own time, and one that fails does not
 # stop the others; the summary at the end gives each step's exit status and time, and the
-# script exits 1 when any step failed. Steps run in the order of what matters most: the goals'
-# measurements, the CUDA paths, the other measurements, the device tests. A step that would
-# start with less than a minute of the budget left is skipped, and the summary ends with the
-# command that runs the skipped steps. Where Java or pycocoevalcap is missing, training and
+# script exits 1 when any step failed or was skipped. Steps run in the order of what matters
+# most: the goals' measurements, the CUDA paths, the other measurements, the device tests, the
+# goals table. The budget: a step starts only with a minute (or its own limit) left beyond the
+# 30 s kept for the goals table, and gets at most what is left; a step skipped, cut short by the
+# budget or needing a skipped one is named in the command that the summary ends with, which
+# runs the rest. Where Java or pycocoevalcap is missing, training and
 # captioning run with --eval.metrics "" (no COCO scores, best checkpoint by validation loss);
 # the step "scorer_missing" checks that without that option train.py stops at once and says so.
 set -u
@@ -30,8 +32,6 @@ out=${OUT:-bench_results}
 python=${PYTHON:-python3}
 log=$out/gpu_check.log
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
-mkdir -p "$out"
-work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 summary=()
 failed=0
 
@@ -55,9 +55,23 @@ paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device
 paths_steps+=,same_captions,graphs_same_captions
 paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
 paths_steps+=,scst,graphs_resume,tests
-steps_wanted=${STEPS:-}
-steps_wanted=${steps_wanted//speed/$speed_steps}
-steps_wanted=${steps_wanted//paths/$paths_steps}
+asked="" named=${STEPS:-}   # the steps STEPS names, the halves spelled out
+for name in ${named//,/ }; do
+    case $name in
+        speed) asked+=,$speed_steps ;;
+        paths) asked+=,$paths_steps ;;
+        *) [[ ",$speed_steps,$paths_steps," == *",$name,"* ]] || {
+               echo "error: STEPS names '$name', which is not a step; the steps:" \
+                    "$speed_steps,$paths_steps (or speed, paths)" >&2
+               exit 2; }
+           asked+=,$name ;;
+    esac
+done
+if [ -n "$named" ] && [ -z "$asked" ]; then
+    echo "error: STEPS=$named names no step" >&2
+    exit 2
+fi
+steps_wanted=${asked#,}
 # What each step needs from earlier ones: STEPS names a step, and these run too (each run of
 # the script starts from nothing). The reduced form trains everything on its one corpus.
 small_corpus=$([ -n "$clips" ] && echo corpus || echo corpus_small)
@@ -80,35 +94,49 @@ done
 wanted() { [ -z "$steps_wanted" ] || [[ ",$steps_wanted," == *",$1,"* ]]; }
 
 # The budget: by default the full form ends inside one 10-minute device call (600 s), summary
-# included, and the reduced form has none. hold_back is kept for the last step (goals, 30 s).
+# included, and the reduced form has none. hold_back is kept for the last step (goals).
 budget=${BUDGET:-$([ -n "$clips" ] && echo 0 || echo 570)}
 hold_back=30 least=60
-skipped=()
+skipped=() reached=()
+mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
+
+not_run() {   # not_run NAME WHY: a step left out; the command at the end runs it
+    echo "== [$1] skipped: $2" | tee -a "$log"
+    summary+=("$(printf '%-26s skipped (%s)' "$1" "$2")")
+    skipped+=("$1")
+    failed=1
+}
 
 step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its limit, log, record
-    local name=$1 limit=$2
+    local name=$1 limit=$2 cut="" deps=${needs[$1]:-} need
     shift 2
     wanted "$name" || return 0
-    if [ "$budget" -gt 0 ]; then   # start only with a minute (or the step's own limit) left
-        local left=$((budget - hold_back - SECONDS))
-        if [ "$left" -lt "$least" ] && [ "$left" -lt "$limit" ]; then
-            echo "== [$name] skipped: $((budget - SECONDS)) s of the ${budget}-s budget left" | tee -a "$log"
-            summary+=("$(printf '%-26s skipped (budget)' "$name")")
-            skipped+=("$name")
-            failed=1
+    reached+=("$name")
+    for need in ${deps//,/ }; do
+        if [[ " ${skipped[*]} " == *" $need "* ]]; then
+            not_run "$name" "needs $need"
             return 0
         fi
-        [ "$left" -ge "$limit" ] || limit=$left
+    done
+    if [ "$budget" -gt 0 ]; then
+        local left=$((budget - hold_back - SECONDS))
+        if [ "$left" -lt "$least" ] && [ "$left" -lt "$limit" ]; then
+            not_run "$name" "budget: $left s left"
+            return 0
+        fi
+        [ "$left" -ge "$limit" ] || { cut=" (the budget's; its own is $limit s)" limit=$left; }
     fi
     echo "== [$name] $*" | tee -a "$log"
     local started=$SECONDS
     timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
-    local status=${PIPESTATUS[0]}
+    local status=${PIPESTATUS[0]} note=""
     if [ "$status" = 124 ] || [ "$status" = 137 ]; then
-        echo "== stopped: over its ${limit} s" | tee -a "$log"
+        echo "== stopped: over its limit of ${limit} s$cut" | tee -a "$log"
+        [ -z "$cut" ] || { skipped+=("$name"); note="  (cut by the budget)"; }
     fi
     echo "== exit $status" | tee -a "$log"
-    summary+=("$(printf '%-26s exit %3s  %4d s' "$name" "$status" $((SECONDS - started)))")
+    summary+=("$(printf '%-26s exit %3s  %4d s%s' "$name" "$status" $((SECONDS - started)) "$note")")
     [ "$status" = 0 ] || failed=1
 }
 
@@ -125,10 +153,15 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
 # this run only: feature extraction and run.py --video then run on the device too.
 wheels=(.whl/*.whl)
 if [ -e "${wheels[0]}" ]; then
-    "$python" -m pip install --quiet --no-index --no-deps --no-compile --target "$work/site" \
-        "${wheels[@]}" 2>&1 | tee -a "$log"
-    export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
-    echo "carried wheels: ${wheels[*]#.whl/}" | tee -a "$log"
+    if "$python" -m pip install --quiet --no-index --no-deps --no-compile --target "$work/site" \
+            "${wheels[@]}" > "$work/pip.txt" 2>&1; then
+        export PYTHONPATH=$work/site${PYTHONPATH:+:$PYTHONPATH}
+        echo "carried wheels: ${wheels[*]#.whl/}" | tee -a "$log"
+    else
+        cat "$work/pip.txt" | tee -a "$log"
+        echo "note: the carried wheels could not be installed (above); going on without them" \
+            | tee -a "$log"
+    fi
 fi
 if ! "$python" -c "import av" 2> /dev/null; then
     echo "note: no PyAV here: the tests of video files skip (bench/gpu_wheels.sh fetches" \
@@ -166,11 +199,6 @@ train_options=(--preset MSVD --train.run_root "$runs" "${model[@]}" "${no_scores
 train=("$python" train.py "${train_options[@]}")
 caption=("$python" run.py "${run_no_scores[@]}")
 
-step corpus 120 "$python" -m bench.msvd_corpus --out "$root" "${corpus[@]}"
-if [ -z "$clips" ]; then
-    step corpus_small 60 "$python" -m bench.msvd_corpus --out "$small" --videos 40
-fi
-
 # First what the goals are judged on. The benchmark (issue 4): every stage against the
 # baseline, in the default settings; then training and decoding as CUDA graphs.
 bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
@@ -186,7 +214,11 @@ if [ "$device" != cpu ]; then
     bench fast_decode_graphs 90 --no_baseline --stages beam_val,beam_test --decode_graphs "$@"
 fi
 
-# The CUDA paths.
+# The CUDA paths, on the corpora.
+step corpus 120 "$python" -m bench.msvd_corpus --out "$root" "${corpus[@]}"
+if [ -z "$clips" ]; then
+    step corpus_small 60 "$python" -m bench.msvd_corpus --out "$small" --videos 40
+fi
 if [ -n "$scoring" ]; then   # what a user without Java sees: one clear message, no work done
     step scorer_missing 60 bash -c 'said=$("$@" 2>&1); status=$?; echo "$said"
         [ "$status" = 2 ] && grep -q -- "--eval.metrics \"\"" <<< "$said"' _ \
@@ -280,14 +312,27 @@ fi
 
 # Last, issue 10's goals beside every run's numbers, from the benchmark's JSON files (printed only:
 # on a GPU the 7 JSON files and the log are the 8 files the device tool hands back).
-hold_back=0   # the time kept for this last step
+hold_back=0 least=0   # the time kept for this last step, which takes a few seconds
 step goals 30 "$python" -m bench.goals "$out"
 
 {
     echo "== summary (device $device)"
-    printf '%s\n' "${summary[@]}"
-    if [ ${#skipped[@]} -gt 0 ]; then
-        echo "== out of time; the rest: STEPS=$(IFS=,; echo "${skipped[*]}") bash bench/gpu_check.sh $*"
+    [ ${#summary[@]} -eq 0 ] || printf '%s\n' "${summary[@]}"
+    if [ -n "$asked" ]; then    # named steps that this form has not (CPU, reduced form)
+        for name in ${asked//,/ }; do
+            [[ " ${reached[*]} " == *" $name "* ]] ||
+                printf '%-26s not in this form (device %s%s)\n' "$name" "$device" \
+                    "$([ -n "$clips" ] && echo ", reduced")"
+        done
+    fi
+    rest=() measured=""
+    for name in "${skipped[@]}"; do
+        [ "$name" = goals ] || rest+=("$name")
+        [[ ",$speed_steps," != *",$name,"* ]] || measured=1
+    done
+    [ -z "$measured" ] || rest+=(goals)   # the table of what the rest measures
+    if [ ${#rest[@]} -gt 0 ]; then
+        echo "== the rest: STEPS=$(IFS=,; echo "${rest[*]}") bash bench/gpu_check.sh$(printf ' %q' "$@")"
     fi
 } | tee -a "$log"
 [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"     # KEEP_WORK=1 keeps the corpora, runs and captions

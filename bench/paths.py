@@ -55,7 +55,7 @@ def build_paths(config, data, device, with_baseline: bool):
     use_committed_step(plain_model)
     plain_config = copy.deepcopy(config)
     plain_config.loader.bucket_by_length = False
-    plain_config.train.cuda_graphs = False
+    plain_config.train.cuda_graphs = plain_config.train.tf32 = False
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
         paths["plain"] = (plain_model, plain_optimizer(plain_model, plain_config.train), plain_config)

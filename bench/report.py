@@ -36,7 +36,7 @@ def markdown(report: dict) -> str:
              f"Python {env['python']}; load average before/after "
              f"{env['load_before']} / {env['load_after']}"
              + (f"; this code under **{env['autocast']} autocast** (results change)"
-                if env["autocast"] != "off" else "") + ("; TF32 allowed" if env["tf32"] else "")
+                if env["autocast"] != "off" else "") + ("; this code with **TF32**" if env["tf32"] else "")
              + ("; LSTM update **without the fused CUDA kernel**" if env.get("unfused_cell") else "")
              + ("; training steps as **CUDA graphs**" if env.get("cuda_graphs") else "")
              + ("; decoding as **CUDA graphs**" if env.get("decode_graphs") else ""),

@@ -84,11 +84,12 @@ class DecodeGraphs:
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
-        # Everything that changes the recorded kernels. CUDA's autocast and TF32 states: an outer
-        # autocast or TF32 (the benchmark's --autocast bf16, always bf16, and --tf32) count too.
+        # Everything that changes the recorded kernels. CUDA's autocast state: an outer autocast
+        # (the benchmark's --autocast bf16, always bf16) counts too. TF32: the flag itself, which
+        # eval.tf32 or a caller sets (utils.tf32_products).
         key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
                is_plain(model), models.decoder.FUSED_CELL_ON_CUDA, e.beam_size, e.max_len, e.min_len,
-               e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled(), e.tf32,
+               e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled(),
                torch.backends.cuda.matmul.allow_tf32)
         captured = self.shapes.get(key)
         if captured is not None:

@@ -189,22 +189,33 @@ def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
-                    reason="bench/gpu_check.sh needs bash and coreutils' timeout")
+GPU_CHECK = os.path.join("bench", "gpu_check.sh")
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                                reason="bench/gpu_check.sh needs bash and coreutils' timeout")
+
+
+def run_gpu_check(tmp_path, *args, **env):
+    """(exit code, log, {step: its summary line's words after the name}) of the reduced check."""
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, **env)
+    result = subprocess.run(["bash", GPU_CHECK, *REDUCED, *args], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "gpu_check.log").read_text()
+    summary = log[log.index("== summary"):].splitlines()[1:]
+    steps = {line.split()[0]: line.split()[1:] for line in summary if not line.startswith("==")}
+    return result.returncode, log, steps
+
+
+
+@needs_bash
 def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     """bench/gpu_check.sh, the one command a session with a GPU runs, in its reduced form on the
     CPU: the MSVD-shaped corpus, train.py, the resume after SIGKILL, the checkpoints across
     devices, SCST chosen by the in-process CIDEr-D, the benchmark runs (on a CPU, the TF32 run is
     left out) and the device tests; each step ends well, the summary lists it, and each benchmark
     run writes its JSON."""
-    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
-    result = subprocess.run(["bash", os.path.join("bench", "gpu_check.sh"), *REDUCED,
-                             "--train_batches", "1", "--stages", "train"],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    log = (tmp_path / "gpu_check.log").read_text()
-    assert result.returncode == 0, log[-3000:]
-    summary = log[log.index("== summary"):].splitlines()[1:]
-    steps = {line.split()[0]: line.split()[2] for line in summary}
+    code, log, summary = run_gpu_check(tmp_path, "--train_batches", "1", "--stages", "train")
+    assert code == 0, log[-3000:]
+    steps = {name: words[1] for name, words in summary.items()}
     expected = {"corpus", "train", "resume", "device_to_cpu", "device_again", "device_graphs",
                 "same_captions", "graphs_same_captions",
                 "cpu_train", "cpu_to_device", "cpu_checkpoint_on_device", "device_train_small",
@@ -219,7 +230,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert "self-critical training from" in log and "val CIDEr-D" in log
     assert "| training epoch (extrapolated) | beside the baseline, **reduced workload** |" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
-    script = open(os.path.join(REPO_ROOT, "bench", "gpu_check.sh")).read()
+    script = open(os.path.join(REPO_ROOT, GPU_CHECK)).read()
     # the two halves that STEPS may name hold every step, each once
     halves = {name: set() for name in ("speed", "paths")}
     for name, value in re.findall(r"^(speed|paths)_steps\+?=(\S+)$", script, re.M):
@@ -233,22 +244,6 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
                                   cwd=REPO_ROOT, capture_output=True, text=True).stdout.split()
     assert "tests/test_devices.py" in device_tests and "tests/test_cuda_graphs.py" in device_tests
     assert not any(name.endswith("test_benchmark.py") for name in device_tests)
-
-
-GPU_CHECK = os.path.join("bench", "gpu_check.sh")
-needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
-                                reason="bench/gpu_check.sh needs bash and coreutils' timeout")
-
-
-def run_gpu_check(tmp_path, **env):
-    """(exit code, log, {step: its summary line's words after the name}) of the reduced check."""
-    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, **env)
-    result = subprocess.run(["bash", GPU_CHECK, *REDUCED[:-2]], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
-    log = (tmp_path / "gpu_check.log").read_text()
-    summary = log[log.index("== summary"):].splitlines()[1:]
-    steps = {line.split()[0]: line.split()[1:] for line in summary if not line.startswith("==")}
-    return result.returncode, log, steps
 
 
 def test_gpu_check_steps_come_after_the_steps_they_need():
@@ -279,7 +274,28 @@ def test_gpu_check_skips_what_its_budget_leaves_no_time_for_and_says_how_to_run_
     code, log, steps = run_gpu_check(tmp_path, STEPS="same_captions", BUDGET="1")
     assert code == 1
     assert list(steps) == ["corpus", "train", "device_to_cpu", "device_again", "same_captions"]
-    assert all(words == ["skipped", "(budget)"] for words in steps.values()), steps
-    assert "== [train] skipped: " in log and "val captions the same" not in log
-    assert ("the rest: STEPS=corpus,train,device_to_cpu,device_again,same_captions "
-            "bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64") in log
+    assert steps["corpus"][:2] == ["skipped", "(budget:"], steps
+    # what needs a skipped step is skipped too (not run to fail), and named for the rerun
+    assert steps["train"] == ["skipped", "(needs", "corpus)"]
+    assert steps["same_captions"] == ["skipped", "(needs", "device_to_cpu)"]
+    assert "== [train] skipped: needs corpus" in log and "val captions the same" not in log
+    assert ("== the rest: STEPS=corpus,train,device_to_cpu,device_again,same_captions "
+            "bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64 --threads 1") in log
+
+
+@needs_bash
+def test_gpu_check_names_the_steps_this_form_has_not(tmp_path):
+    code, log, steps = run_gpu_check(tmp_path, STEPS="fast_tf32,corpus_small")
+    absent = "not in this form (device cpu, reduced)".split()
+    assert code == 0 and steps == {"fast_tf32": absent, "corpus_small": absent}
+
+
+@needs_bash
+@pytest.mark.parametrize("steps, said", [("trian", "STEPS names 'trian', which is not a step"),
+                                         (",", "STEPS=, names no step")])
+def test_gpu_check_refuses_steps_it_does_not_have(tmp_path, steps, said):
+    env = dict(os.environ, OUT=str(tmp_path / "out"), PYTHON=sys.executable, STEPS=steps)
+    result = subprocess.run(["bash", GPU_CHECK, *REDUCED], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and said in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 written (bench/baseline.py: nn.LSTMCell's own forward, the attention sum one map at a time)."""
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.baseline import committed_step
 from tests.tiny import tiny_clips, tiny_model
@@ -34,38 +35,6 @@ def test_step_equals_the_step_as_first_written(overrides):
         assert grad is None or torch.allclose(grad, ref, atol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused LSTM cell is CUDA's kernel")
-def test_the_model_on_cuda_trains_and_decodes_alike_with_and_without_the_fused_cell():
-    """The whole model on the GPU, where every LSTM update takes the fused kernel with the gates
-    as teacher forcing and beam search make them: the same loss, gradients and captions."""
-    import models.decoder as decoder_module
-    from models.decoding import decode
-    from models.loss import caption_nll
-    model, config = tiny_model()
-    model = model.cuda()
-    features, mask = (t.cuda() for t in tiny_clips())
-    words = torch.randint(3, 7, (3, 6), generator=torch.Generator().manual_seed(5)).cuda()
-    config.eval.beam_size = 3
-    results = {}
-    for fused in (True, False):
-        decoder_module.FUSED_CELL_ON_CUDA = fused
-        try:
-            logits, _ = model(features, mask, words[:, :-1])
-            loss = caption_nll(logits, words[:, 1:], "caption_sum")
-            grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
-            with torch.no_grad():
-                decoded = decode(model, features, mask, config.eval)
-        finally:
-            decoder_module.FUSED_CELL_ON_CUDA = True
-        results[fused] = (loss, grads, decoded)
-    (loss, grads, decoded), (ref_loss, ref_grads, ref_decoded) = results[True], results[False]
-    torch.testing.assert_close(loss, ref_loss)
-    for grad, ref in zip(grads, ref_grads):
-        assert (grad is None) == (ref is None)
-        assert grad is None or torch.allclose(grad, ref, atol=1e-5)
-    assert torch.equal(decoded.tokens, ref_decoded.tokens)
-
-
 def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_modules():
     """Checkpoints written before the equations moved load into the model as it is now."""
     model, _ = tiny_model()
@@ -76,9 +45,36 @@ def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_
             "decoder.readout.weight", "decoder.embedding.weight"} <= names
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused LSTM cell is CUDA's kernel")
-def test_fused_cuda_lstm_cell_equals_the_update_as_written():
+class FusedCells(TorchDispatchMode):
+    """Counts the fused LSTM cell's kernel calls: "with it" must really have taken it."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.calls += func is torch.ops.aten._thnn_fused_lstm_cell.default
+        return func(*args, **(kwargs or {}))
+
+
+def with_and_without_the_fused_cell(monkeypatch, run) -> dict:
+    """{fused: run()} with models/decoder.py's fused CUDA cell switched on and off."""
     import models.decoder as decoder_module
+    results = {}
+    for fused in (True, False):
+        monkeypatch.setattr(decoder_module, "FUSED_CELL_ON_CUDA", fused)
+        with FusedCells() as cells:
+            results[fused] = run()
+        assert (cells.calls > 0) == fused, cells.calls
+    return results
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused LSTM cell is CUDA's kernel")
+
+
+@needs_cuda
+def test_fused_cuda_lstm_cell_equals_the_update_as_written(monkeypatch):
+    from models.decoder import DecoderStep
     generator = torch.Generator().manual_seed(0)
     word, context = (torch.randn(5, 4 * 16, generator=generator).cuda().requires_grad_()
                      for _ in range(2))
@@ -86,14 +82,37 @@ def test_fused_cuda_lstm_cell_equals_the_update_as_written():
     wider = torch.randn(5, 4 * 16 + 9, generator=generator).cuda().requires_grad_()
     hidden = wider[:, :4 * 16]
     cell = torch.randn(5, 16, generator=generator).cuda().requires_grad_()
-    results = {}
-    for fused in (True, False):
-        decoder_module.FUSED_CELL_ON_CUDA = fused
-        try:
-            h, c = decoder_module.DecoderStep.lstm_update(word, hidden, context, cell)
-        finally:
-            decoder_module.FUSED_CELL_ON_CUDA = True
-        grads = torch.autograd.grad((h.square().sum() + c.sin().sum()), [word, wider, context, cell])
-        results[fused] = (h, c, *grads)
+
+    def update():
+        h, c = DecoderStep.lstm_update(word, hidden, context, cell)
+        return (h, c, *torch.autograd.grad(h.square().sum() + c.sin().sum(), [word, wider, context, cell]))
+    results = with_and_without_the_fused_cell(monkeypatch, update)
     for a, b in zip(results[True], results[False]):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@needs_cuda
+def test_the_model_on_cuda_computes_alike_with_and_without_the_fused_cell(monkeypatch):
+    """The whole model on the GPU, where every LSTM update takes the fused kernel with the gates
+    as teacher forcing and beam search make them: the same loss, gradients and captions."""
+    from models.decoding import decode
+    from models.loss import caption_nll
+    model, config = tiny_model()
+    model = model.cuda()
+    features, mask = (t.cuda() for t in tiny_clips())
+    words = torch.randint(3, 7, (3, 6), generator=torch.Generator().manual_seed(5)).cuda()
+    config.eval.beam_size = 3
+
+    def loss_gradients_captions():
+        logits, _ = model(features, mask, words[:, :-1])
+        loss = caption_nll(logits, words[:, 1:], "caption_sum")
+        grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+        with torch.no_grad():
+            return loss, grads, decode(model, features, mask, config.eval)
+    results = with_and_without_the_fused_cell(monkeypatch, loss_gradients_captions)
+    (loss, grads, decoded), (ref_loss, ref_grads, ref_decoded) = results[True], results[False]
+    torch.testing.assert_close(loss, ref_loss)
+    for grad, ref in zip(grads, ref_grads):
+        assert (grad is None) == (ref is None)
+        assert grad is None or torch.allclose(grad, ref, atol=1e-5)
+    assert torch.equal(decoded.tokens, ref_decoded.tokens)

@@ -1,8 +1,8 @@
 """Feature extraction from real MSVD clips (tests/fixtures/videos) with EfficientNet-Lite0 on the CPU.
 
-Few frames per clip (n_frames 2-4, every_n 40) keep the whole file to seconds. On a GPU
-(SALSTM_TEST_DEVICE=cuda, bench/gpu_check.sh with the wheels of bench/gpu_wheels.sh), one test
-extracts there too and compares with the CPU.
+Few frames per clip (n_frames 2-4, every_n 40) keep the whole file to seconds. Where there is
+a GPU (bench/gpu_check.sh carries the wheels of bench/gpu_wheels.sh there), one test extracts
+there too and compares with the CPU.
 """
 import shutil
 import subprocess
@@ -144,7 +144,9 @@ def test_shapes_and_same_numbers_twice(tmp_path, backbone):
     if device.type != "cpu":      # frames decoded on the CPU, the backbone there, features back
         on_device = build_backbone("EfficientNetLite0", device=str(device))
         run(CLIPS, tmp_path / "device.hdf5", on_device, n_frames=4)
-        for vid, features in read_all(tmp_path / "device.hdf5").items():
+        device_features = read_all(tmp_path / "device.hdf5")
+        assert sorted(device_features) == sorted(a)
+        for vid, features in device_features.items():
             scale = np.abs(a[vid]).max()     # cuDNN may convolve in TF32: about 1e-3 apart
             np.testing.assert_allclose(features, a[vid], rtol=0, atol=1e-2 * scale, err_msg=vid)
 

@@ -88,18 +88,20 @@ def test_decoding_follows_eval_tf32(tf32, beam_size):
     assert flags_of(lambda: decode(model, features, mask, e)) == {tf32}
 
 
-def test_each_tf32_setting_has_its_own_decode_graph():
+def test_each_tf32_state_has_its_own_decode_graph():
     """The flag changes the recorded kernels: a graph captured without TF32 must not be
-    replayed with it (or the other way round)."""
+    replayed with it, whether eval.tf32 or a caller (the benchmark) set it."""
     model, config = tiny_model(seed=3)
     stand_in = StandInGraphs()
     graphs = DecodeGraphs(stand_in)
     features, mask = tiny_clips(seed=4)
-    for tf32 in (False, True, False, True):
+    captures = []
+    for tf32, outer in ((False, False), (True, False), (False, False), (False, True), (True, True)):
         e = eval_settings(config, tf32=tf32)
-        with tf32_products(e.tf32):
+        with tf32_products(outer), tf32_products(e.tf32):     # as decode() opens it
             graphs(model, features, mask, e)
-    assert stand_in.captures == 2
+        captures.append(stand_in.captures)
+    assert captures == [1, 2, 2, 2, 2]     # TF32 on, by either switch: one graph
 
 
 def test_run_names_tell_tf32_runs_apart():
@@ -107,3 +109,30 @@ def test_run_names_tell_tf32_runs_apart():
     plain = train_module.run_id(config)
     config.train.tf32 = True
     assert train_module.run_id(config) == plain + "_tf32"
+
+
+def test_the_benchmarks_tf32_is_for_this_codes_path_alone():
+    """python -m bench --tf32 sets train.tf32 and eval.tf32; the baseline stays float32."""
+    from bench.baseline import plain_validation_loss
+    from bench.paths import build_paths
+    _, config, data = small_setup(device="cpu", **{"train.tf32": True, "eval.tf32": True})
+    model, paths = build_paths(config, data, torch.device("cpu"), with_baseline=True)
+    assert paths["fast"][2].train.tf32 and not paths["plain"][2].train.tf32
+    assert flags_of(lambda: plain_validation_loss(model, data, config)) == {False}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_switch_changes_the_products_rounding():
+    """The flag reaches cuBLAS: float32 products are about 1e-6 from float64, TF32 ones (a
+    10-bit mantissa) about 1e-3."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(1024, 1024, generator=generator, dtype=torch.float64) for _ in range(2))
+    exact = a @ b
+
+    def error():
+        product = a.float().cuda() @ b.float().cuda()
+        return float(((product.double().cpu() - exact).abs().max() / exact.abs().max()))
+    plain = error()
+    with tf32_products(True):
+        tf32 = error()
+    assert plain < 1e-5 < 1e-4 < tf32, (plain, tf32)
