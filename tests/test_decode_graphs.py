@@ -187,7 +187,7 @@ def test_decode_takes_the_graphs_on_cuda_only(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("settings", [{}, {"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                      {"autocast_bf16": True}])
+                                      {"autocast_bf16": True}, {"tf32": True}])
 def test_cuda_graphs_decode_as_the_eager_search_on_the_gpu(settings):
     model, config = tiny_model(seed=2)
     model.cuda()
