@@ -49,8 +49,8 @@ if [ "$device" = auto ]; then
 fi
 
 # The halves STEPS may name; together they are every step (tests/test_benchmark.py checks).
-speed_steps=benchmark,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell,fast_cuda_graphs
-speed_steps+=,fast_decode_graphs,profile,goals
+speed_steps=benchmark,fast_graphs,fast_graphs_tf32,fast_float32,fast_bf16,fast_tf32,fast_unfused_cell
+speed_steps+=,profile,goals
 paths_steps=corpus,corpus_small,scorer_missing,train,resume,device_to_cpu,device_again,device_graphs
 paths_steps+=,same_captions,graphs_same_captions
 paths_steps+=,cpu_train,cpu_to_device,cpu_checkpoint_on_device,device_train_small,device_to_cpu_resume
@@ -200,7 +200,9 @@ train=("$python" train.py "${train_options[@]}")
 caption=("$python" run.py "${run_no_scores[@]}")
 
 # First what the goals are judged on. The benchmark (issue 4): every stage against the
-# baseline, in the default settings; then training and decoding as CUDA graphs.
+# baseline, in the default settings; then this code alone with training and decoding as CUDA
+# graphs (train.cuda_graphs, eval.cuda_graphs: a first epoch and a first decoding pass capture,
+# then the timed ones replay; beam search in batches of 100), in float32 and with TF32.
 bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
     local name=$1 limit=$2
     shift 2
@@ -208,10 +210,9 @@ bench() {   # bench NAME LIMIT BENCHMARK_ARGS...
 }
 bench benchmark 300 "$@"
 if [ "$device" != cpu ]; then
-    # train.cuda_graphs: a first epoch capturing the graphs, then an epoch of replays
-    bench fast_cuda_graphs 90 --no_baseline --stages train --cuda_graphs "$@"
-    # eval.cuda_graphs: beam search in batches of 100, a first pass capturing, then replays
-    bench fast_decode_graphs 90 --no_baseline --stages beam_val,beam_test --decode_graphs "$@"
+    graphs=(--no_baseline --stages train,beam_val,beam_test --cuda_graphs --decode_graphs)
+    bench fast_graphs 120 "${graphs[@]}" "$@"
+    bench fast_graphs_tf32 120 "${graphs[@]}" --tf32 "$@"
 fi
 
 # The CUDA paths, on the corpora.
