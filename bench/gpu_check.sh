@@ -20,7 +20,7 @@
 # its own time limit, so one that hangs costs only its own time, and one that fails does not
 # stop the others; the summary at the end gives each step's exit status and time, and the
 # script exits 1 when any step failed or was skipped. Steps run in the order of what matters
-# most: the goals' measurements, the CUDA paths, the other measurements, the device tests, the
+# most: the goals' measurements, the CUDA paths, the device tests, the other measurements, the
 # goals table. The budget: a step starts only with a minute (or its own limit) left beyond the
 # 30 s kept for the goals table, and gets at most what is left; a step skipped, cut short by the
 # budget or needing a skipped one is named in the command that the summary ends with, which
@@ -280,6 +280,20 @@ fi
 step scst 90 "${train[@]}" --corpus.data_root "$small" --train.device "$device" --train.epochs 1 \
     --train.scst_epochs 1 --eval.metrics "" --train.select_metric CIDEr-D --train.run_name scst
 
+# The tests that run on the device (those that read SALSTM_TEST_DEVICE through
+# tests/devices.py or need CUDA), with $device as their device; the rest of the suite is
+# device-free and runs in CI. The reduced form runs only the device tests.
+if [ -n "$clips" ]; then
+    step tests 120 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
+        tests/test_devices.py
+else
+    uses_device='^from tests.devices import|torch.cuda.is_available\(\)'
+    mapfile -t device_tests < <(grep -lE "$uses_device" tests/test_*.py)
+    step tests 240 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
+        "${device_tests[@]}"
+fi
+
+
 # This code alone, the test set decoded in one batch, in each precision worth measuring.
 fast_only=(--no_baseline --stages train,val_loss,beam_test --decode_modes full --eval_batch_size 670)
 bench fast_float32 60 "${fast_only[@]}" "$@"
@@ -296,19 +310,6 @@ if [ -n "$clips" ]; then
         --feature_size "$feature_size" --batches 1 --top 5
 else
     step profile 120 "$python" -m bench.profile --device "$device" --batches 3 --cuda_graphs
-fi
-
-# Then the tests that run on the device (those that read SALSTM_TEST_DEVICE through
-# tests/devices.py or need CUDA), with $device as their device; the rest of the suite is
-# device-free and runs in CI. The reduced form runs only the device tests.
-if [ -n "$clips" ]; then
-    step tests 120 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
-        tests/test_devices.py
-else
-    uses_device='^from tests.devices import|torch.cuda.is_available\(\)'
-    mapfile -t device_tests < <(grep -lE "$uses_device" tests/test_*.py)
-    step tests 240 env SALSTM_TEST_DEVICE="$device" "$python" -m pytest -q -rs -p no:cacheprovider \
-        "${device_tests[@]}"
 fi
 
 # Last, issue 10's goals beside every run's numbers, from the benchmark's JSON files (printed only:
