@@ -385,9 +385,10 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
 
     best = checkpoints.load(best_path, map_location=device)
     model.load_state_dict(best["model"])
-    scores, predictions = evaluate(model, data.test, data.vocab, config, scorer)
+    test = data.test.to(device)            # on the CPU until now (loader/corpus.py)
+    scores, predictions = evaluate(model, test, data.vocab, config, scorer)
     writer.close()
-    write_predictions(predictions, data.test, scores, run_dir, config.corpus.test_split)
+    write_predictions(predictions, test, scores, run_dir, config.corpus.test_split)
     print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown(scores)}")
     return scores
 

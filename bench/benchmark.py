@@ -195,6 +195,7 @@ def main(argv=None) -> int:
         results["val_loss"] = stage_val_loss(model, data, config, clock, args)
     for stage, videos in (("beam_val", data.val), ("beam_test", data.test)):
         if stage in stages:
+            videos.to(device)      # the test split, as train.py moves it before decoding it
             for mode in modes:
                 log(f"stage {stage} ({mode})")
                 results[f"{stage}_{mode}"] = stage_decode(model, videos, data.vocab, config,

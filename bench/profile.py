@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         print(summary(name, seconds / len(picked), prof, len(picked), "batch", args.top, cuda), "\n")
 
     model.eval()
-    videos = data.test
+    videos = data.test.to(device)      # on the CPU until decoded, as in train.py
     rows = min(config.loader.eval_batch_size, len(videos))
     features, mask = videos.features[:rows], videos.frame_mask[:rows]
     full_length = config.eval

@@ -61,7 +61,8 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
 
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
                    max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
-    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload.
+    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload:
+    the test split on the CPU, the rest on the device.
 
     clips: only the first clips videos of each split (a reduced workload, for smoke tests); the
     vocabulary is then that of their captions."""
@@ -78,8 +79,8 @@ def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frame
         raise ValueError(f"{len(missing)} videos have no caption (e.g. {missing[:3]})")
     vocab = build_vocabulary(train.references, config.loader)
     targets = [encode_targets(s.references, vocab, config.loader) for s in (train, val)]
-    for split in splits:
-        split.to(device)
+    train.to(device)
+    val.to(device)
     return TrainingData(train, val, test, vocab, *(t.to(device) for t in targets))
 
 

@@ -11,16 +11,18 @@ from loader.batches import video_batches
 from models.decoding import decode
 from evaluation import split_cider_d
 from evaluation.coco import PER_VIDEO_KEY
-from utils import atomic_save_json, atomic_write_bytes
+from utils import atomic_save_json, atomic_write_bytes, to_device
 
 
 @torch.no_grad()
 def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
-    """One prediction per video: {"video_id", "caption", "log_prob", "attention" (L, K)}."""
+    """One prediction per video: {"video_id", "caption", "log_prob", "attention" (L, K)}.
+    Each batch goes to the model's device (nothing to do where the split is already there)."""
     model.eval()
+    device = next(model.parameters()).device
     predictions = []
     for rows, features, mask in video_batches(videos, batch_size):
-        result = decode(model, features, mask, eval_config)
+        result = decode(model, to_device(features, device), to_device(mask, device), eval_config)
         tokens, lengths = result.tokens.cpu(), result.lengths.cpu()
         # float32 on the CPU: greedy search under bf16 autocast gives bf16 weights, which
         # numpy (attention pictures) cannot take

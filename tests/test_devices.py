@@ -17,7 +17,7 @@ from bench.workload import subset_data
 from evaluation.predictions import caption_videos
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.captions import CaptionTargets, build_vocabulary, encode_targets
-from loader.corpus import TrainingData
+from loader.corpus import TrainingData, load_training_data
 from loader.dataset import VideoSplit
 from models import checkpoints
 from models.sa_lstm import build_model
@@ -56,14 +56,16 @@ def tiny_data(device, config) -> TrainingData:
     generator = torch.Generator().manual_seed(0)
     k, dim = config.features.n_frames, 5
 
-    def split(name, references):
+    def split(name, references, device):
         features = torch.randn(len(references), k, dim, generator=generator)
         mask = torch.ones(len(references), k, dtype=torch.bool)
         mask[0, 2:] = False
         return VideoSplit(name, [f"{name}{i}" for i in range(len(references))], features, mask,
                           references, n_frames=[k] * len(references)).to(device)
 
-    train, val, test = split("train", REFERENCES), split("val", REFERENCES[:3]), split("test", REFERENCES[1:])
+    # the test split stays on the CPU until it is decoded
+    train, val = split("train", REFERENCES, device), split("val", REFERENCES[:3], device)
+    test = split("test", REFERENCES[1:], "cpu")
     vocab = build_vocabulary(train.references, config.loader)
     targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
     return TrainingData(train, val, test, vocab, *targets)
@@ -110,12 +112,14 @@ def test_train_epoch_and_validation_loss_with_model_and_data_on_the_device():
 
 
 @pytest.mark.parametrize("beam_size", [1, 2])
-def test_decoding_a_split_on_the_device_gives_cpu_predictions(beam_size):
+@pytest.mark.parametrize("split", ["val", "test"])       # on the device; on the CPU
+def test_decoding_a_split_with_the_model_on_the_device_gives_cpu_predictions(beam_size, split):
     model, config, data = small_setup(**{"eval.beam_size": beam_size})
+    videos = getattr(data, split)
     with on_the_stand_in_device() as meetings:
-        predictions = caption_videos(model, data.test, data.vocab, config.eval, 2)
+        predictions = caption_videos(model, videos, data.vocab, config.eval, 2)
     assert meetings.meetings == []
-    assert len(predictions) == len(data.test)
+    assert len(predictions) == len(videos)
     assert all(isinstance(p["caption"], str) and p["attention"].device.type == "cpu" for p in predictions)
 
 
@@ -133,9 +137,9 @@ def test_caption_clip_moves_a_cpu_clip_to_the_model_device():
 def test_video_split_subset_stays_on_its_device():
     _, _, data = small_setup()
     with on_the_stand_in_device() as meetings:
-        subset = data.test.subset([3, 0])
+        subset = data.val.subset([2, 0])
     assert meetings.meetings == []
-    assert subset.video_ids == ["test3", "test0"] and subset.features.device == DEVICE
+    assert subset.video_ids == ["val2", "val0"] and subset.features.device == DEVICE
 
 
 def trained_checkpoint(path, device="cpu"):
@@ -185,6 +189,15 @@ def demo_config(root, run_root, epochs=1):
         "model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
         "loader.batch_size": 30, "eval.beam_size": 2, "eval.max_len": 4, "eval.metrics": [],
         "train.select_metric": "loss"})
+
+
+def test_training_data_leaves_the_test_split_on_the_cpu(demo_root, tmp_path):
+    with on_the_stand_in_device() as meetings:
+        data = load_training_data(demo_config(demo_root, tmp_path), DEVICE)
+    assert meetings.meetings == []
+    assert {data.train.features.device, data.val.frame_mask.device, data.train_targets.tokens.device,
+            data.val_targets.tokens.device} == {DEVICE}
+    assert data.test.features.device.type == data.test.frame_mask.device.type == "cpu"
 
 
 def test_train_py_trains_resumes_and_tests_on_the_device(demo_root, tmp_path, monkeypatch):
