@@ -30,6 +30,7 @@ from models.loss import caption_nll
 from models.sa_lstm import build_model
 from training.cuda_graphs import check_cuda_graphs_config
 from training.self_critical import check_scst_config, self_critical_phase
+from training.background_saves import BackgroundSaves
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
@@ -263,6 +264,7 @@ class Run:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.data, self.config, self.writer, self.progress = data, config, writer, progress
         self.last_path, self.best_path, self.ranks = last_path, best_path, ranks
+        self.saves = BackgroundSaves()     # written while the next epoch trains
 
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
         """Validation loss and scores of the epoch just trained; the best checkpoint if it is better.
@@ -293,9 +295,9 @@ class Run:
         if improved:
             progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
             if self.ranks.is_main:
-                checkpoints.save(self.best_path, {**model_payload(self.model, config, self.data),
-                                                  "epoch": epoch, "val_scores": numeric(scores),
-                                                  "val_loss": val_loss})
+                self.saves.save(self.best_path, {**model_payload(self.model, config, self.data),
+                                                 "epoch": epoch, "val_scores": numeric(scores),
+                                                 "val_loss": val_loss})
         else:
             progress["bad_epochs"] += 1
         progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -307,10 +309,10 @@ class Run:
     def save_last(self) -> None:
         rng = distributed.rng_entries(self.ranks, rng_state())   # every rank's stream
         if self.ranks.is_main:
-            checkpoints.save(self.last_path, {**model_payload(self.model, self.config, self.data),
-                                              "optimizer": self.optimizer.state_dict(),
-                                              "scheduler": self.scheduler.state_dict(),
-                                              "progress": self.progress, **rng})
+            self.saves.save(self.last_path, {**model_payload(self.model, self.config, self.data),
+                                             "optimizer": self.optimizer.state_dict(),
+                                             "scheduler": self.scheduler.state_dict(),
+                                             "progress": self.progress, **rng})
 
 
 def train(config, new_run: bool = False) -> dict:
@@ -366,20 +368,23 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
     steps = training_steps(trainer, optimizer, data, config)   # CUDA graphs live across epochs
-    while not progress["finished"] and progress["epoch"] < config.train.epochs:
-        epoch = progress["epoch"] + 1
-        started = time.perf_counter()
-        train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
-                                                   writer, progress["step"], ranks, steps)
-        metric, improved = run.validate(scorer, epoch, started, train_loss)
-        scheduler.step(metric)
-        patience = config.train.early_stop_patience
-        if patience and progress["bad_epochs"] >= patience:
-            print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
-            progress["finished"] = True
-        run.save_last()
-    if config.train.scst_epochs > 0:
-        self_critical_phase(run, scorer, make_optimizer)
+    try:
+        while not progress["finished"] and progress["epoch"] < config.train.epochs:
+            epoch = progress["epoch"] + 1
+            started = time.perf_counter()
+            train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
+                                                       writer, progress["step"], ranks, steps)
+            metric, improved = run.validate(scorer, epoch, started, train_loss)
+            scheduler.step(metric)
+            patience = config.train.early_stop_patience
+            if patience and progress["bad_epochs"] >= patience:
+                print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")
+                progress["finished"] = True
+            run.save_last()
+        if config.train.scst_epochs > 0:
+            self_critical_phase(run, scorer, make_optimizer)
+    finally:
+        run.saves.wait()                   # every checkpoint on disk, also after an error
     if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
         return {}
 

@@ -99,6 +99,7 @@ def self_critical_phase(run, scorer, make_optimizer) -> None:
     model, data, config, progress = run.model, run.data, run.config, run.progress
     t = config.train
     if progress.get("phase") != "scst":
+        run.saves.wait()                                  # best.pt may still be being written
         best = checkpoints.load(run.best_path, map_location=data.train.features.device)
         # kept: SCST epochs that score better on validation replace best.pt
         checkpoints.save(os.path.join(os.path.dirname(run.best_path), "best_xe.pt"), best)

@@ -1,0 +1,59 @@
+"""training/background_saves.py: checkpoints written while the next epoch trains."""
+import threading
+
+import pytest
+import torch
+
+from models import checkpoints
+from training.background_saves import BackgroundSaves, cpu_snapshot
+
+
+def test_a_save_holds_the_values_of_its_call_not_of_later_changes(tmp_path):
+    weights = torch.arange(6.0)
+    progress = {"epoch": 1, "history": [{"loss": 2.0}]}
+    saves = BackgroundSaves()
+    saves.save(str(tmp_path / "last.pt"), {"model": {"w": weights}, "progress": progress})
+    weights.add_(100)                       # the next epoch trains in place
+    progress["epoch"] = 2
+    progress["history"].append({"loss": 1.0})
+    saves.wait()
+    saved = checkpoints.load(str(tmp_path / "last.pt"))
+    assert torch.equal(saved["model"]["w"], torch.arange(6.0))
+    assert saved["progress"] == {"epoch": 1, "history": [{"loss": 2.0}]}
+
+
+def test_snapshots_are_cpu_copies():
+    tensor = torch.ones(3)
+    snapshot = cpu_snapshot({"a": [tensor, (tensor, 1)], "b": "x"})
+    assert snapshot["a"][0].data_ptr() != tensor.data_ptr() and isinstance(snapshot["a"][1], tuple)
+    assert snapshot["a"][1][0].device.type == "cpu" and snapshot["b"] == "x"
+
+
+def test_saves_are_written_in_order_with_at_most_two_in_flight(monkeypatch):
+    release, written = threading.Event(), []
+
+    def slow_save(path, payload):
+        assert release.wait(10)
+        written.append(path)
+    monkeypatch.setattr(checkpoints, "save", slow_save)
+    saves = BackgroundSaves()
+    saves.save("best.pt", {})
+    saves.save("last.pt", {})
+    third = threading.Thread(target=saves.save, args=("next.pt", {}))
+    third.start()
+    third.join(0.5)
+    assert third.is_alive() and written == []          # the third waits for the first
+    release.set()
+    third.join(10)
+    saves.wait()
+    assert written == ["best.pt", "last.pt", "next.pt"]
+
+
+def test_a_failed_write_is_raised_by_wait(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    saves = BackgroundSaves()
+    saves.save(str(blocker / "last.pt"), {"model": {}})
+    with pytest.raises(OSError):
+        saves.wait()
+    saves.wait()                            # reported once; nothing left in flight
