@@ -28,9 +28,9 @@ from loader.corpus import load_training_data
 from models import checkpoints
 from models.loss import caption_nll
 from models.sa_lstm import build_model
+from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
 from training.self_critical import check_scst_config, self_critical_phase
-from training.background_saves import BackgroundSaves
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
@@ -383,8 +383,10 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
             run.save_last()
         if config.train.scst_epochs > 0:
             self_critical_phase(run, scorer, make_optimizer)
-    finally:
-        run.saves.wait()                   # every checkpoint on disk, also after an error
+    except BaseException:                  # Ctrl-C, an error: the checkpoints on disk first
+        run.saves.wait(report_only=True)
+        raise
+    run.saves.wait()
     if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
         return {}
 

@@ -151,6 +151,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# Read once: reading the umask means setting it, which a file made meanwhile by another thread
+# (checkpoints are written by one, training/background_saves.py) would get.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str, write) -> None:
     """Call write(file_object) on a temporary file beside path, then rename it over path.
 
@@ -159,9 +165,7 @@ def atomic_write_bytes(path: str, write) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes 0600; the result should be an ordinary file
+    os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; the result should be an ordinary file
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -49,11 +49,40 @@ def test_saves_are_written_in_order_with_at_most_two_in_flight(monkeypatch):
     assert written == ["best.pt", "last.pt", "next.pt"]
 
 
-def test_a_failed_write_is_raised_by_wait(tmp_path):
+def test_a_failed_write_is_raised_by_wait_naming_the_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
     saves = BackgroundSaves()
     saves.save(str(blocker / "last.pt"), {"model": {}})
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match=r"writing checkpoint .*last\.pt failed"):
         saves.wait()
     saves.wait()                            # reported once; nothing left in flight
+
+
+def test_an_error_on_its_way_up_keeps_its_place_and_a_failed_write_is_printed(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    saves = BackgroundSaves()
+    saves.save(str(blocker / "last.pt"), {"model": {}})
+    saves.wait(report_only=True)
+    assert "error: writing checkpoint" in capsys.readouterr().err
+
+
+def test_a_save_waits_for_room_before_it_copies(monkeypatch):
+    """At most two snapshots in host memory: the third copy is made only once the first is
+    written."""
+    release, copies = threading.Event(), []
+    monkeypatch.setattr(checkpoints, "save", lambda path, payload: release.wait(10))
+    import training.background_saves as module
+    monkeypatch.setattr(module, "cpu_snapshot", lambda payload: copies.append(payload) or payload)
+    saves = BackgroundSaves()
+    saves.save("a", {})
+    saves.save("b", {})
+    third = threading.Thread(target=saves.save, args=("c", {}))
+    third.start()
+    third.join(0.5)
+    assert len(copies) == 2
+    release.set()
+    third.join(10)
+    saves.wait()
+    assert len(copies) == 3
