@@ -29,6 +29,23 @@ def test_snapshots_are_cpu_copies():
     assert snapshot["a"][1][0].device.type == "cpu" and snapshot["b"] == "x"
 
 
+def third_save_while_two_wait(release, paths, while_blocked=lambda: None) -> bool:
+    """Two saves whose writes wait for release, then a third from another thread: whether the
+    third was still blocked after 0.5 s (while_blocked runs then); all written on return."""
+    saves = BackgroundSaves()
+    saves.save(paths[0], {})
+    saves.save(paths[1], {})
+    third = threading.Thread(target=saves.save, args=(paths[2], {}))
+    third.start()
+    third.join(0.5)
+    blocked = third.is_alive()
+    while_blocked()
+    release.set()
+    third.join(10)
+    saves.wait()
+    return blocked
+
+
 def test_saves_are_written_in_order_with_at_most_two_in_flight(monkeypatch):
     release, written = threading.Event(), []
 
@@ -36,16 +53,10 @@ def test_saves_are_written_in_order_with_at_most_two_in_flight(monkeypatch):
         assert release.wait(10)
         written.append(path)
     monkeypatch.setattr(checkpoints, "save", slow_save)
-    saves = BackgroundSaves()
-    saves.save("best.pt", {})
-    saves.save("last.pt", {})
-    third = threading.Thread(target=saves.save, args=("next.pt", {}))
-    third.start()
-    third.join(0.5)
-    assert third.is_alive() and written == []          # the third waits for the first
-    release.set()
-    third.join(10)
-    saves.wait()
+    written_while_blocked = []
+    blocked = third_save_while_two_wait(release, ["best.pt", "last.pt", "next.pt"],
+                                        lambda: written_while_blocked.append(list(written)))
+    assert blocked and written_while_blocked == [[]]     # the third waits for the first
     assert written == ["best.pt", "last.pt", "next.pt"]
 
 
@@ -75,14 +86,8 @@ def test_a_save_waits_for_room_before_it_copies(monkeypatch):
     monkeypatch.setattr(checkpoints, "save", lambda path, payload: release.wait(10))
     import training.background_saves as module
     monkeypatch.setattr(module, "cpu_snapshot", lambda payload: copies.append(payload) or payload)
-    saves = BackgroundSaves()
-    saves.save("a", {})
-    saves.save("b", {})
-    third = threading.Thread(target=saves.save, args=("c", {}))
-    third.start()
-    third.join(0.5)
-    assert len(copies) == 2
-    release.set()
-    third.join(10)
-    saves.wait()
+    copies_while_blocked = []
+    third_save_while_two_wait(release, ["a", "b", "c"],
+                              lambda: copies_while_blocked.append(len(copies)))
+    assert copies_while_blocked == [2]
     assert len(copies) == 3
