@@ -65,7 +65,7 @@ import torch  # noqa: E402
 import config as config_module  # noqa: E402
 from bench.decoding import DECODE_MODES, caption_split, stage_decode  # noqa: E402
 from bench.paths import build_paths  # noqa: E402
-from bench.report import environment, markdown, peak_memory, write_json  # noqa: E402
+from bench.report import environment, json_path, markdown, peak_memory, write_json  # noqa: E402
 from bench.scoring import stage_scoring  # noqa: E402
 from bench.timing import Clock, load_average, log  # noqa: E402
 from bench.training import stage_train  # noqa: E402
@@ -89,8 +89,11 @@ def parse_args(argv=None):
                         help="time this many batches and extrapolate the epoch (default: the "
                              "whole epoch on a GPU, 8 batches on a CPU)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs of each other stage, median reported (default 3 on a "
-                             "GPU, 1 on a CPU)")
+                        help="timed runs of this code in each other stage, median reported "
+                             "(default 3 on a GPU, 1 on a CPU)")
+    parser.add_argument("--baseline_repeats", type=int, default=1,
+                        help="timed runs of the baseline in those stages (default 1: its runs are "
+                             "the long ones, 58 s for the test set on an H200)")
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed runs before timing (default 3 on a GPU, 1 on a CPU)")
     parser.add_argument("--eval_batch_size", type=int, default=None,
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
         modes = ["full"]
     if args.train_batches is None and not gpu:
         args.train_batches = 8
-    for option in ("train_batches", "clips", "feature_size"):
+    for option in ("train_batches", "clips", "feature_size", "baseline_repeats"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             print(f"error: --{option} must be at least 1", file=sys.stderr)
             return 2
@@ -187,12 +190,34 @@ def main(argv=None) -> int:
     model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline)
 
     results = {}
+    report = {
+        "command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "workload": {"summary": summary, "reduced": reduced, "train_captions": len(data.train_targets),
+                     "val_captions": len(data.val_targets), "vocabulary": len(data.vocab)},
+        "config": config.to_dict(), "args": vars(args), "no_baseline": args.no_baseline,
+        "stages": results}
+    path = json_path(args.out, device)
+
+    def save(complete: bool) -> str:
+        """The report so far, written after every stage: a run stopped at a time limit keeps
+        the stages it measured (marked incomplete)."""
+        report.update(environment=environment(device, args, load_before), complete=complete,
+                      total_benchmark_seconds=time.perf_counter() - started)
+        if gpu:
+            report["peak_gib"] = peak_memory(results)
+        table = markdown(report)
+        write_json(report, table, path)
+        return table
+
     if "train" in stages:
         log("stage train")
         results["train"] = stage_train(paths, data, clock, args)
+        save(complete=False)
     if "val_loss" in stages:
         log("stage val_loss")
         results["val_loss"] = stage_val_loss(model, data, config, clock, args)
+        save(complete=False)
     for stage, videos in (("beam_val", data.val), ("beam_test", data.test)):
         if stage in stages:
             videos.to(device)      # the test split, as train.py moves it before decoding it
@@ -200,6 +225,7 @@ def main(argv=None) -> int:
                 log(f"stage {stage} ({mode})")
                 results[f"{stage}_{mode}"] = stage_decode(model, videos, data.vocab, config,
                                                           clock, args, stage, mode)
+                save(complete=False)
     if "scoring" in stages:
         log("stage scoring")
         source = results.get("beam_val_natural") or results.get("beam_val_full")
@@ -207,21 +233,7 @@ def main(argv=None) -> int:
                     caption_split(decode, model, data.val, data.vocab, config.eval,
                                   args.eval_batch_size))
         results["scoring"] = stage_scoring(data.val, captions, config, clock, args)
-
-    report = {
-        "command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "environment": environment(device, args, load_before),
-        "workload": {"summary": summary, "reduced": reduced, "train_captions": len(data.train_targets),
-                     "val_captions": len(data.val_targets), "vocabulary": len(data.vocab)},
-        "config": config.to_dict(), "args": vars(args), "no_baseline": args.no_baseline,
-        "stages": results, "total_benchmark_seconds": time.perf_counter() - started,
-    }
-    if gpu:
-        report["peak_gib"] = peak_memory(results)
-    table = markdown(report)
-    print(table)
-    path = write_json(report, table, args.out, device)
+    print(save(complete=True))
     print(f"\n(written to {path}; benchmark ran "
           f"{report['total_benchmark_seconds']:.0f} s)")
     return 0

@@ -9,7 +9,7 @@ import torch
 
 from bench.baseline import committed, committed_beam_search
 from bench.paths import in_scope, wants_baseline
-from bench.timing import turn_order
+from bench.timing import interleaved_runs
 from loader.batches import video_batches
 from models.decode_graphs import capture_failure
 from models.decoding import decode
@@ -61,11 +61,8 @@ def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: st
         result["capture_seconds"] = clock(caption_split, fns["fast"], model, videos, vocab,
                                           eval_config, args.eval_batch_size)[0]
         result["capture_failure"] = capture_failure(model)
-    runs = {name: [] for name in fns}
-    for repeat in range(args.repeats):
-        for name in turn_order(fns, repeat):
-            runs[name].append(clock(caption_split, fns[name], model, videos, vocab, eval_config,
-                                    args.eval_batch_size))
+    runs = interleaved_runs(fns, lambda fn: clock(caption_split, fn, model, videos, vocab, eval_config,
+                                                  args.eval_batch_size), args)
     for name, timings in runs.items():
         seconds = statistics.median(t[0] for t in timings)
         captions = timings[0][2]

@@ -32,6 +32,8 @@ def how(report: dict) -> str:
     parts += [label for flag, label in (("tf32", "TF32"), ("unfused_cell", "unfused LSTM cell"),
                                         ("cuda_graphs", "training as CUDA graphs"),
                                         ("decode_graphs", "decoding as CUDA graphs")) if args.get(flag)]
+    if report.get("complete") is False:   # the stages measured before a time limit stopped it
+        parts.append("**stopped before its end**")
     return ", ".join(parts) or "default"
 
 

@@ -158,14 +158,19 @@ def peak_memory(results: dict) -> dict:
     return peaks
 
 
-def write_json(report: dict, table: str, folder: str, device) -> str:
-    """bench_results/<time>_<device>.json, without the captions; returns its path."""
+def json_path(folder: str, device) -> str:
+    """bench_results/<time>_<device>.json (the folder made here)."""
     os.makedirs(folder, exist_ok=True)
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}_{device.type}.json"
-    for stage in report["stages"].values():   # captions are for the comparison, not the file
-        stage.pop("captions", None)
-    report["table"] = table
-    path = os.path.join(folder, name)
-    with open(path, "w") as handle:
-        json.dump(report, handle, indent=1, default=str)
-    return path
+    return os.path.join(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{device.type}.json")
+
+
+def write_json(report: dict, table: str, path: str) -> None:
+    """The report with its table and without the captions (they are for the comparison, not the
+    file), replacing the file at once: a run killed while writing leaves the last whole one."""
+    stages = {name: {k: v for k, v in stage.items() if k != "captions"}
+              for name, stage in report["stages"].items()}
+    written = dict(report, stages=stages, table=table)
+    partial = f"{path}.partial"
+    with open(partial, "w") as handle:
+        json.dump(written, handle, indent=1, default=str)
+    os.replace(partial, path)

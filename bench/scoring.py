@@ -30,7 +30,7 @@ def stage_scoring(videos, captions: list, config, clock, args) -> dict:
                                "scorer_start_seconds": start_seconds,
                                "CIDEr": reused[0][2]["CIDEr"]}
     if not args.no_baseline:
-        made = [clock(fresh) for _ in range(args.repeats)]
+        made = [clock(fresh) for _ in range(args.baseline_repeats)]
         result["paths"]["plain"] = {"seconds": statistics.median(t[0] for t in made),
                                     "all_seconds": [t[0] for t in made]}
     return result

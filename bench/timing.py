@@ -37,6 +37,18 @@ def turn_order(names: list, repeat: int) -> list:
     return list(names) if repeat % 2 == 0 else list(names)[::-1]
 
 
+def interleaved_runs(fns: dict, timed, args) -> dict:
+    """{name: [timed(fn) for each run]}: args.repeats runs of this code ("fast") and
+    args.baseline_repeats of the baseline ("plain"), taking turns while both have runs left."""
+    wanted = {name: args.baseline_repeats if name == "plain" else args.repeats for name in fns}
+    runs = {name: [] for name in fns}
+    for repeat in range(max(wanted.values(), default=0)):
+        for name in turn_order(fns, repeat):
+            if len(runs[name]) < wanted[name]:
+                runs[name].append(timed(fns[name]))
+    return runs
+
+
 def log(message: str) -> None:
     """Progress goes to stderr: stdout holds only the table."""
     print(message, file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ import torch
 
 from bench.baseline import plain_validation_loss
 from bench.paths import in_scope, wants_baseline
-from bench.timing import turn_order
+from bench.timing import interleaved_runs
 from bench.workload import subset_data
 from train import validation_loss
 
@@ -22,10 +22,7 @@ def stage_val_loss(model, data, config, clock, args) -> dict:
     for fn in fns.values():
         for _ in range(args.warmup):
             fn(warm)
-    runs = {name: [] for name in fns}
-    for repeat in range(args.repeats):
-        for name in turn_order(fns, repeat):
-            runs[name].append(clock(fns[name], data))
+    runs = interleaved_runs(fns, lambda fn: clock(fn, data), args)
     result = {"paths": {}}
     for name, timings in runs.items():
         seconds = statistics.median(t[0] for t in timings)

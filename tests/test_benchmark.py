@@ -153,6 +153,42 @@ def test_json_has_the_table_and_no_captions(reduced_run):
     assert report["table"] in stdout
     assert report["workload"]["reduced"] is True and report["args"]["clips"] == 12
     assert all("captions" not in stage for stage in report["stages"].values())
+    assert report["complete"] is True
+
+
+def test_a_run_stopped_midway_leaves_the_stages_it_measured(tmp_path, monkeypatch, capsys):
+    """The JSON is rewritten after every stage, so a benchmark killed at gpu_check.sh's time
+    limit still hands back what it measured, marked incomplete (and so in bench.goals)."""
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(benchmark, "stage_decode", killed)
+    argv = REDUCED + ["--stages", "train,val_loss,beam_test", "--train_batches", "1", "--no_baseline"]
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(argv, tmp_path)
+    files = os.listdir(tmp_path)
+    assert len(files) == 1 and files[0].endswith(".json"), files    # no partial file left
+    with open(tmp_path / files[0]) as handle:
+        report = json.load(handle)
+    assert report["complete"] is False and set(report["stages"]) == {"train", "val_loss"}
+    assert "| validation loss" in report["table"]
+    from bench import goals
+    assert goals.main([str(tmp_path)]) == 0
+    assert "**stopped before its end**" in capsys.readouterr().out
+
+
+def test_the_baseline_runs_as_often_as_asked_taking_turns_with_this_code():
+    from argparse import Namespace
+    from bench.timing import interleaved_runs
+    calls = []
+    runs = interleaved_runs({"fast": "f", "plain": "p"}, lambda fn: calls.append(fn) or len(calls),
+                            Namespace(repeats=3, baseline_repeats=1))
+    assert calls == ["f", "p", "f", "f"] and runs == {"fast": [1, 3, 4], "plain": [2]}
+    calls.clear()
+    interleaved_runs({"fast": "f", "plain": "p"}, calls.append, Namespace(repeats=1, baseline_repeats=2))
+    assert calls == ["f", "p", "p"]
+    calls.clear()
+    interleaved_runs({"fast": "f"}, calls.append, Namespace(repeats=2, baseline_repeats=5))
+    assert calls == ["f", "f"]
 
 
 def test_whole_epoch_row_sums_the_stages(reduced_run):
