@@ -261,6 +261,9 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
     assert "OK: resuming" in log and "12/12 val captions the same on the CPU" in log
+    # the device tests run in the background beside the CUDA paths; their output comes in one piece
+    assert (log.index("== [tests] started in the background") < log.index("== [corpus]")
+            < log.index("== [scst]") < log.index("== [tests] env") < log.index("== [fast_float32]"))
     assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
@@ -271,7 +274,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     halves = {name: set() for name in ("speed", "paths")}
     for name, value in re.findall(r"^(speed|paths)_steps\+?=(\S+)$", script, re.M):
         halves[name] |= set(value.strip(",").split(","))
-    named = set(re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M))
+    named = set(re.findall(r"^ *(?:step|bench|background) ([a-z_0-9]+) ", script, re.M))
     assert halves["speed"] | halves["paths"] == named and not halves["speed"] & halves["paths"]
     # on a GPU the script runs the test files that use the device, never this one (which would
     # run the script again)
@@ -286,7 +289,7 @@ def test_gpu_check_steps_come_after_the_steps_they_need():
     """STEPS=X also runs what X needs (a run starts from nothing), and those come first."""
     script = open(os.path.join(REPO_ROOT, GPU_CHECK)).read()
     order = {}
-    for name in re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M):
+    for name in re.findall(r"^ *(?:step|bench|background) ([a-z_0-9]+) ", script, re.M):
         order.setdefault(name, len(order))
     table = re.search(r"declare -A needs=\((.*?)\n\)", script, re.S).group(1)
     needs = dict(re.findall(r"\[(\w+)\]=(\S+)", table))
@@ -317,6 +320,13 @@ def test_gpu_check_skips_what_its_budget_leaves_no_time_for_and_says_how_to_run_
     assert "== [train] skipped: needs corpus" in log and "val captions the same" not in log
     assert ("== the rest: STEPS=corpus,train,device_to_cpu,device_again,same_captions "
             "bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64 --threads 1") in log
+
+
+@needs_bash
+def test_gpu_check_names_a_background_step_the_budget_left_out_for_the_rest(tmp_path):
+    code, log, steps = run_gpu_check(tmp_path, STEPS="tests", BUDGET="1")
+    assert code == 1 and list(steps) == ["tests"] and steps["tests"][:2] == ["skipped", "(budget:"]
+    assert "== the rest: STEPS=tests bash bench/gpu_check.sh" in log
 
 
 @needs_bash
