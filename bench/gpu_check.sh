@@ -26,10 +26,10 @@
 # stop the others; the summary at the end gives each step's exit status and time, and the
 # script exits 1 when any step failed or was skipped. Steps run in the order of what matters
 # most: the goals' measurements, the CUDA paths with the device tests beside them, the other
-# measurements, the goals table. The budget: a step starts only with a minute (or its own limit) left beyond the
-# 30 s kept for the goals table, and gets at most what is left; a step skipped, cut short by the
-# budget or needing a skipped one is named in the command that the summary ends with, which
-# runs the rest. Where Java or pycocoevalcap is missing, training and
+# measurements, the goals table. The budget: a step starts only with a minute (or its own
+# limit) left beyond the 30 s kept for the goals table, and gets at most what is left; a step
+# skipped, cut short by the budget or needing a skipped one is named in the command that the
+# summary ends with, which runs the rest. Where Java or pycocoevalcap is missing, training and
 # captioning run with --eval.metrics "" (no COCO scores, best checkpoint by validation loss);
 # the step "scorer_missing" checks that without that option train.py stops at once and says so.
 set -u
