@@ -93,7 +93,7 @@ def parse_args(argv=None):
                              "(default 3 on a GPU, 1 on a CPU)")
     parser.add_argument("--baseline_repeats", type=int, default=1,
                         help="timed runs of the baseline in those stages (default 1: its runs are "
-                             "the long ones, 58 s for the test set on an H200)")
+                             "the long ones)")
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed runs before timing (default 3 on a GPU, 1 on a CPU)")
     parser.add_argument("--eval_batch_size", type=int, default=None,

@@ -52,6 +52,10 @@ def main(argv=None) -> int:
         return 1
     first.send_signal(signal.SIGKILL)
     status = first.wait()
+    if status != -signal.SIGKILL:     # it had ended: a resume would only reload a finished run
+        print(f"FAILED: train.py ended (status {status}) before the kill could land; give it more "
+              "epochs or a larger corpus, so that the kill comes mid-run", flush=True)
+        return 1
     print(f"killed with SIGKILL once {last} existed (status {status})", flush=True)
 
     second = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

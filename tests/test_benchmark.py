@@ -261,9 +261,13 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     assert set(steps.values()) == {"0"}, summary
     assert log.count("== exit 0") == len(steps)
     assert "OK: resuming" in log and "12/12 val captions the same on the CPU" in log
-    # the device tests run in the background beside the CUDA paths; their output comes in one piece
-    assert (log.index("== [tests] started in the background") < log.index("== [corpus]")
-            < log.index("== [scst]") < log.index("== [tests] env") < log.index("== [fast_float32]"))
+    # the small corpus's runs and the device tests run in the background beside the full corpus's
+    # runs; their output comes in one piece each, once they end
+    order = ["== [corpus]", "== [train]", "== [resume]", "== [small_corpus] ran in the background",
+             "== [cpu_train]", "== [scst]", "== [tests] ran in the background", "== [tests] env",
+             "== [profile]", "== [fast_float32]", "== [goals]"]
+    assert [log.index(line) for line in order] == sorted(log.index(line) for line in order)
+    assert all(log.count(line) == 1 for line in order)
     assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
     assert "self-critical training from" in log and "val CIDEr-D" in log
@@ -274,7 +278,7 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     halves = {name: set() for name in ("speed", "paths")}
     for name, value in re.findall(r"^(speed|paths)_steps\+?=(\S+)$", script, re.M):
         halves[name] |= set(value.strip(",").split(","))
-    named = set(re.findall(r"^ *(?:step|bench|background) ([a-z_0-9]+) ", script, re.M))
+    named = set(re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M))
     assert halves["speed"] | halves["paths"] == named and not halves["speed"] & halves["paths"]
     # on a GPU the script runs the test files that use the device, never this one (which would
     # run the script again)
@@ -289,7 +293,7 @@ def test_gpu_check_steps_come_after_the_steps_they_need():
     """STEPS=X also runs what X needs (a run starts from nothing), and those come first."""
     script = open(os.path.join(REPO_ROOT, GPU_CHECK)).read()
     order = {}
-    for name in re.findall(r"^ *(?:step|bench|background) ([a-z_0-9]+) ", script, re.M):
+    for name in re.findall(r"^ *(?:step|bench) ([a-z_0-9]+) ", script, re.M):
         order.setdefault(name, len(order))
     table = re.search(r"declare -A needs=\((.*?)\n\)", script, re.S).group(1)
     needs = dict(re.findall(r"\[(\w+)\]=(\S+)", table))
