@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         modes = ["full"]
     if args.train_batches is None and not gpu:
         args.train_batches = 8
-    for option in ("train_batches", "clips", "feature_size", "baseline_repeats"):
+    for option in ("train_batches", "clips", "feature_size", "repeats", "baseline_repeats"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             print(f"error: --{option} must be at least 1", file=sys.stderr)
             return 2

@@ -41,6 +41,8 @@ def markdown(report: dict) -> str:
              + ("; training steps as **CUDA graphs**" if env.get("cuda_graphs") else "")
              + ("; decoding as **CUDA graphs**" if env.get("decode_graphs") else ""),
              f"Workload: {report['workload']['summary']}",
+             *(["**Incomplete**: the run stopped before its end; these are the stages it measured."]
+               if report.get("complete") is False else []),
              f"Command: `{report['command']}`", "",
              "| stage | this code | baseline, same process | speed-up | throughput | "
              "reference (H100) | goal (H100) |",

@@ -170,10 +170,21 @@ def test_a_run_stopped_midway_leaves_the_stages_it_measured(tmp_path, monkeypatc
     with open(tmp_path / files[0]) as handle:
         report = json.load(handle)
     assert report["complete"] is False and set(report["stages"]) == {"train", "val_loss"}
-    assert "| validation loss" in report["table"]
+    assert "| validation loss" in report["table"] and "**Incomplete**" in report["table"]
     from bench import goals
     assert goals.main([str(tmp_path)]) == 0
     assert "**stopped before its end**" in capsys.readouterr().out
+
+
+def test_the_json_leaves_out_the_captions_but_the_report_keeps_them(tmp_path):
+    """The scoring stage scores the captions of the decoding stage, after that stage's JSON."""
+    from bench.report import write_json
+    report = {"stages": {"beam_val_full": {"captions": {"fast": [("a man", -1.0, 2)]}, "videos": 1}}}
+    write_json(report, "the table", str(tmp_path / "run.json"))
+    assert report["stages"]["beam_val_full"]["captions"]["fast"] == [("a man", -1.0, 2)]
+    written = json.loads((tmp_path / "run.json").read_text())
+    assert written["stages"] == {"beam_val_full": {"videos": 1}} and written["table"] == "the table"
+    assert os.listdir(tmp_path) == ["run.json"]
 
 
 def test_the_baseline_runs_as_often_as_asked_taking_turns_with_this_code():
@@ -218,7 +229,8 @@ def test_scoring_stage_scores_the_val_captions_or_says_why_not(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--clips", "0"], ["--feature_size", "0"], ["--stages", "nope"],
-                                  ["--train_batches", "0"], ["--decode_graphs"]])
+                                  ["--train_batches", "0"], ["--decode_graphs"], ["--repeats", "-1"],
+                                  ["--baseline_repeats", "0"]])
 def test_bad_options_are_refused_before_any_work(argv, tmp_path, capsys):
     assert benchmark.main(["--device", "cpu", "--out", str(tmp_path / "out")] + argv) == 2
     assert "error:" in capsys.readouterr().err
