@@ -21,18 +21,20 @@
 #   STEPS=paths bash bench/gpu_check.sh      # measurements; "paths", the CUDA paths and tests
 #   BUDGET=900 bash bench/gpu_check.sh       # another budget in seconds (0: none)
 #
-# Arguments go to every benchmark run; --device, --clips and --feature_size also shape the
-# other steps (--clips N: corpora of N clips a split, small models, 1-2 epochs). Each step has
-# its own time limit, so one that hangs costs only its own time, and one that fails does not
-# stop the others; the summary at the end gives each step's exit status and time, and the
-# script exits 1 when any step failed or was skipped. Steps run in the order of what matters
-# most: the goals' measurements, the CUDA paths with the device tests beside them, the other
-# measurements, the goals table. The budget: a step starts only with a minute (or its own
-# limit) left beyond the 30 s kept for the goals table, and gets at most what is left; a step
-# skipped, cut short by the budget or needing a skipped one is named in the command that the
-# summary ends with, which runs the rest. Where Java or pycocoevalcap is missing, training and
-# captioning run with --eval.metrics "" (no COCO scores, best checkpoint by validation loss);
-# the step "scorer_missing" checks that without that option train.py stops at once and says so.
+# Arguments go to every benchmark run; --device, --clips and --feature_size also shape the other
+# steps (--clips N: corpora of N clips a split, small models, 1-2 epochs). Each step has its own
+# time limit, so one that hangs costs only its own time, and one that fails does not stop the
+# others; the summary at the end gives each step's exit status and time, and the script exits 1
+# when any step failed or was skipped. Steps run in the order of what matters most: the goals'
+# measurements, the CUDA paths with the device tests beside them, the other measurements; the
+# output ends with a digest (each failed step's last lines, the profile's numbers), the goals
+# table and the summary, for a reader who gets only its end. The budget: a step starts only with
+# a minute (or its own limit) left beyond the 30 s kept for the goals table, and gets at most
+# what is left; a step skipped, cut short by the budget or needing a skipped one is named in the
+# command that the summary ends with, which runs the rest. Where Java or pycocoevalcap is
+# missing, training and captioning run with --eval.metrics "" (no COCO scores, best checkpoint
+# by validation loss); the step "scorer_missing" checks that without that option train.py stops
+# at once and says so.
 set -u
 out=${OUT:-bench_results}
 python=${PYTHON:-python3}
@@ -103,11 +105,12 @@ wanted() { [ -z "$steps_wanted" ] || [[ ",$steps_wanted," == *",$1,"* ]]; }
 # included, and the reduced form has none. hold_back is kept for the last step (goals).
 budget=${BUDGET:-$([ -n "$clips" ] && echo 0 || echo 570)}
 hold_back=30 least=60
-skipped=() reached=()
+skipped=() reached=() failures=()
 step_log=$log              # where a step's output goes; a step in the background has its own
 declare -A background=()   # the steps in the background: their process ids
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
+mkdir -p "$work/out"       # each step's output on its own, for the digest at the end
 
 not_run() {   # not_run NAME WHY: a step left out; the command at the end runs it
     echo "== [$1] skipped: $2" | tee -a "$step_log"
@@ -137,7 +140,7 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
     fi
     echo "== [$name] $*" | tee -a "$step_log"
     local started=$SECONDS
-    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$step_log"
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$step_log" "$work/out/$name.txt"
     local status=${PIPESTATUS[0]} note=""
     if [ "$status" = 124 ] || [ "$status" = 137 ]; then
         echo "== stopped: over its limit of ${limit} s$cut" | tee -a "$step_log"
@@ -145,7 +148,7 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
     fi
     echo "== exit $status" | tee -a "$step_log"
     summary+=("$(printf '%-26s exit %3s  %4d s%s' "$name" "$status" $((SECONDS - started)) "$note")")
-    [ "$status" = 0 ] || failed=1
+    [ "$status" = 0 ] || { failed=1; failures+=("$name"); }
 }
 
 background() {   # background NAME COMMAND...: COMMAND (steps) in the background, beside the
@@ -153,14 +156,16 @@ background() {   # background NAME COMMAND...: COMMAND (steps) in the background
     # Only for checks whose outcome, not time, counts: they share the GPU and the CPU cores, so
     # they get a few CPU threads each.
     local name=$1 summaries=${#summary[@]} skips=${#skipped[@]} reaches=${#reached[@]}
+    local fails=${#failures[@]}
     shift
-    (   # what the steps add to summary, skipped and reached, and whether one failed, to files
+    (   # what the steps add to summary, skipped, reached and failures, and whether one failed
         step_log=$work/$name.log failed=0
         export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
         "$@" > /dev/null
         printf '%s\n' "${summary[@]:summaries}" > "$work/$name.summary"
         printf '%s\n' "${skipped[@]:skips}" > "$work/$name.skipped"
         printf '%s\n' "${reached[@]:reaches}" > "$work/$name.reached"
+        printf '%s\n' "${failures[@]:fails}" > "$work/$name.failures"
         echo "$failed" > "$work/$name.failed"
     ) &
     background[$name]=$!
@@ -178,6 +183,7 @@ collect() {   # collect NAME: wait for what runs in the background; its output a
     mapfile -t lines < <(grep -s . "$work/$name.summary") && summary+=("${lines[@]}")
     mapfile -t lines < <(grep -s . "$work/$name.skipped") && skipped+=("${lines[@]}")
     mapfile -t lines < <(grep -s . "$work/$name.reached") && reached+=("${lines[@]}")
+    mapfile -t lines < <(grep -s . "$work/$name.failures") && failures+=("${lines[@]}")
     if [ "$(cat "$work/$name.failed" 2> /dev/null)" != 0 ]; then
         failed=1
         [ -e "$work/$name.failed" ] ||
@@ -375,6 +381,24 @@ fi
 bench fast_bf16 60 "${fast_only[@]}" --autocast bf16 "$@"
 if [ "$device" != cpu ]; then
     bench fast_tf32 60 "${fast_only[@]}" --tf32 "$@"
+fi
+
+# The digest, for a reader who gets only the end of this output: the last lines of each step that
+# failed (its traceback) and the profile's numbers (its tables are above), at most 6000 bytes;
+# then the goals table and the summary.
+{
+    for name in "${failures[@]}"; do
+        echo "== [$name] failed; its last lines:"
+        tail -n 12 "$work/out/$name.txt" | cut -c1-200
+    done
+    if [ -s "$work/out/profile.txt" ]; then
+        echo "== [profile] its numbers:"
+        grep -E '^(## |- )' "$work/out/profile.txt"
+    fi
+} > "$work/digest.txt"
+if [ -s "$work/digest.txt" ]; then
+    echo "== digest: what failed, and where the time goes" | tee -a "$log"
+    tail -c 6000 "$work/digest.txt" | tee -a "$log"
 fi
 
 # Last, issue 10's goals beside every run's numbers, from the benchmark's JSON files (printed only:

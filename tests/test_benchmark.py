@@ -277,11 +277,12 @@ def test_gpu_check_script_runs_every_step_it_lists(tmp_path):
     # runs; their output comes in one piece each, once they end
     order = ["== [corpus]", "== [train]", "== [resume]", "== [small_corpus] ran in the background",
              "== [cpu_train]", "== [scst]", "== [tests] ran in the background", "== [tests] env",
-             "== [profile]", "== [fast_float32]", "== [goals]"]
+             f"== [profile] {sys.executable}", "== [fast_float32]", "== [goals]"]
     assert [log.index(line) for line in order] == sorted(log.index(line) for line in order)
     assert all(log.count(line) == 1 for line in order)
     assert "12/12 val captions the same eagerly and as CUDA graphs" in log
     assert "## training batch: " in log and "top-level aten operators dispatched (views included)" in log
+    assert "== [profile] its numbers:\n## training batch: " in log     # the digest at the end
     assert "self-critical training from" in log and "val CIDEr-D" in log
     assert "| training epoch (extrapolated) | beside the baseline, **reduced workload** |" in log
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json"] * 3 + [".log"]
@@ -336,6 +337,27 @@ def test_gpu_check_skips_what_its_budget_leaves_no_time_for_and_says_how_to_run_
     assert "== [train] skipped: needs corpus" in log and "val captions the same" not in log
     assert ("== the rest: STEPS=corpus,train,device_to_cpu,device_again,same_captions "
             "bash bench/gpu_check.sh --device cpu --clips 12 --feature_size 64 --threads 1") in log
+
+
+@needs_bash
+def test_gpu_check_ends_with_what_failed_for_a_reader_of_its_last_lines(tmp_path):
+    """Run for a session without a GPU, only the end of the output may come back: a digest with
+    each failed step's last lines (its traceback) comes before the goals table and the summary."""
+    script = open(os.path.join(REPO_ROOT, GPU_CHECK)).read()
+    planted = 'step device_again 90 "$python" -c "import sys; sys.exit(\'Traceback: planted\')"'
+    assert script.count("step device_again 90 ") == 1
+    copy = tmp_path / "gpu_check.sh"
+    copy.write_text(script.replace("step device_again 90 ", planted + " ", 1))
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, STEPS="device_again")
+    result = subprocess.run(["bash", str(copy), *REDUCED], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    tail = result.stdout[-2000:]
+    digest = tail.index("== digest: what failed")
+    assert tail.index("== [device_again] failed; its last lines:\nTraceback: planted") > digest
+    assert tail.index("== summary") > digest
+    assert re.search(r"^device_again +exit +1 ", tail, re.M)
 
 
 @needs_bash
