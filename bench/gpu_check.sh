@@ -383,22 +383,22 @@ if [ "$device" != cpu ]; then
     bench fast_tf32 60 "${fast_only[@]}" --tf32 "$@"
 fi
 
-# The digest, for a reader who gets only the end of this output: the last lines of each step that
-# failed (its traceback) and the profile's numbers (its tables are above), at most 6000 bytes;
-# then the goals table and the summary.
+# The digest, for a reader who gets only the end of this output: the profile's numbers (its
+# tables are above) and the last lines of each step that failed (its traceback), in that order,
+# at most 5000 bytes (the first failures kept); then the goals table and the summary.
 {
-    for name in "${failures[@]}"; do
-        echo "== [$name] failed; its last lines:"
-        tail -n 12 "$work/out/$name.txt" | cut -c1-200
-    done
     if [ -s "$work/out/profile.txt" ]; then
         echo "== [profile] its numbers:"
         grep -E '^(## |- )' "$work/out/profile.txt"
     fi
+    for name in "${failures[@]}"; do
+        echo "== [$name] failed; its last lines:"
+        tail -n 12 "$work/out/$name.txt" | cut -c1-200
+    done
 } > "$work/digest.txt"
 if [ -s "$work/digest.txt" ]; then
-    echo "== digest: what failed, and where the time goes" | tee -a "$log"
-    tail -c 6000 "$work/digest.txt" | tee -a "$log"
+    echo "== digest: where the time goes, and what failed" | tee -a "$log"
+    head -c 5000 "$work/digest.txt" | tee -a "$log"
 fi
 
 # Last, issue 10's goals beside every run's numbers, from the benchmark's JSON files (printed only:

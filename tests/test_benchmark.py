@@ -354,7 +354,7 @@ def test_gpu_check_ends_with_what_failed_for_a_reader_of_its_last_lines(tmp_path
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     tail = result.stdout[-2000:]
-    digest = tail.index("== digest: what failed")
+    digest = tail.index("== digest: where the time goes, and what failed")
     assert tail.index("== [device_again] failed; its last lines:\nTraceback: planted") > digest
     assert tail.index("== summary") > digest
     assert re.search(r"^device_again +exit +1 ", tail, re.M)
