@@ -107,7 +107,7 @@ budget=${BUDGET:-$([ -n "$clips" ] && echo 0 || echo 570)}
 hold_back=30 least=60
 skipped=() reached=() failures=()
 step_log=$log              # where a step's output goes; a step in the background has its own
-declare -A background=()   # the steps in the background: their process ids
+declare -A background_pids=()   # what runs in the background: its process ids
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 mkdir -p "$work/out"       # each step's output on its own, for the digest at the end
@@ -168,14 +168,14 @@ background() {   # background NAME COMMAND...: COMMAND (steps) in the background
         printf '%s\n' "${failures[@]:fails}" > "$work/$name.failures"
         echo "$failed" > "$work/$name.failed"
     ) &
-    background[$name]=$!
+    background_pids[$name]=$!
 }
 
 collect() {   # collect NAME: wait for what runs in the background; its output and outcomes join
     local name=$1 lines
-    [ -n "${background[$name]:-}" ] || return 0
-    wait "${background[$name]}"
-    unset "background[$name]"
+    [ -n "${background_pids[$name]:-}" ] || return 0
+    wait "${background_pids[$name]}"
+    unset "background_pids[$name]"
     if [ -s "$work/$name.log" ]; then
         echo "== [$name] ran in the background beside the steps above:" | tee -a "$log"
         tee -a "$log" < "$work/$name.log"
