@@ -151,21 +151,25 @@ step() {   # step NAME LIMIT_SECONDS COMMAND...: run it (if wanted) with its lim
     [ "$status" = 0 ] || { failed=1; failures+=("$name"); }
 }
 
+# What a step records, in these arrays; steps in the background hand theirs back through files.
+records=(summary skipped reached failures)
+
 background() {   # background NAME COMMAND...: COMMAND (steps) in the background, beside the
     # steps that follow until `collect NAME`; their output goes to the log then, in one piece.
     # Only for checks whose outcome, not time, counts: they share the GPU and the CPU cores, so
     # they get a few CPU threads each.
-    local name=$1 summaries=${#summary[@]} skips=${#skipped[@]} reaches=${#reached[@]}
-    local fails=${#failures[@]}
+    local name=$1
+    local -A before=()
+    local -n list              # a for loop over names makes list each array in turn
+    for list in "${records[@]}"; do before[${!list}]=${#list[@]}; done
     shift
-    (   # what the steps add to summary, skipped, reached and failures, and whether one failed
+    (   # what the steps add to each record, and whether one failed, to files
         step_log=$work/$name.log failed=0
         export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
         "$@" > /dev/null
-        printf '%s\n' "${summary[@]:summaries}" > "$work/$name.summary"
-        printf '%s\n' "${skipped[@]:skips}" > "$work/$name.skipped"
-        printf '%s\n' "${reached[@]:reaches}" > "$work/$name.reached"
-        printf '%s\n' "${failures[@]:fails}" > "$work/$name.failures"
+        for list in "${records[@]}"; do
+            printf '%s\n' "${list[@]:before[${!list}]}" > "$work/$name.${!list}"
+        done
         echo "$failed" > "$work/$name.failed"
     ) &
     background_pids[$name]=$!
@@ -173,6 +177,7 @@ background() {   # background NAME COMMAND...: COMMAND (steps) in the background
 
 collect() {   # collect NAME: wait for what runs in the background; its output and outcomes join
     local name=$1 lines
+    local -n list
     [ -n "${background_pids[$name]:-}" ] || return 0
     wait "${background_pids[$name]}"
     unset "background_pids[$name]"
@@ -180,10 +185,9 @@ collect() {   # collect NAME: wait for what runs in the background; its output a
         echo "== [$name] ran in the background beside the steps above:" | tee -a "$log"
         tee -a "$log" < "$work/$name.log"
     fi
-    mapfile -t lines < <(grep -s . "$work/$name.summary") && summary+=("${lines[@]}")
-    mapfile -t lines < <(grep -s . "$work/$name.skipped") && skipped+=("${lines[@]}")
-    mapfile -t lines < <(grep -s . "$work/$name.reached") && reached+=("${lines[@]}")
-    mapfile -t lines < <(grep -s . "$work/$name.failures") && failures+=("${lines[@]}")
+    for list in "${records[@]}"; do
+        mapfile -t lines < <(grep -s . "$work/$name.${!list}") && list+=("${lines[@]}")
+    done
     if [ "$(cat "$work/$name.failed" 2> /dev/null)" != 0 ]; then
         failed=1
         [ -e "$work/$name.failed" ] ||
