@@ -10,6 +10,7 @@ import torch
 
 from bench.decoding import DECODE_MODES
 from bench.timing import device_description, load_average
+from utils import atomic_write_bytes
 
 # hobincar/SA-LSTM on one H100, as measured for issue 4, and the issue's goals on an H100 (s).
 REFERENCE = {"train": 49.3, "val_loss": 2.6, "beam_val_full": 9.9, "beam_test_full": 61.7,
@@ -171,8 +172,5 @@ def write_json(report: dict, table: str, path: str) -> None:
     file), replacing the file at once: a run killed while writing leaves the last whole one."""
     stages = {name: {k: v for k, v in stage.items() if k != "captions"}
               for name, stage in report["stages"].items()}
-    written = dict(report, stages=stages, table=table)
-    partial = f"{path}.partial"
-    with open(partial, "w") as handle:
-        json.dump(written, handle, indent=1, default=str)
-    os.replace(partial, path)
+    written = json.dumps(dict(report, stages=stages, table=table), indent=1, default=str)
+    atomic_write_bytes(path, lambda handle: handle.write(written.encode("utf-8")))
