@@ -240,10 +240,12 @@ def argument_parser(description: str, prog: Optional[str] = None) -> argparse.Ar
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def add_arguments(parser: argparse.ArgumentParser, default_preset: str = DEFAULT_PRESET) -> None:
-    """One --section.field option for every config field, plus --preset."""
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
-                        help=f"start from a preset (default: {default_preset})")
+def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str] = DEFAULT_PRESET) -> None:
+    """One --section.field option for every config field, plus --preset unless default_preset is
+    None (run.py: the checkpoint's config is where it starts)."""
+    if default_preset is not None:
+        parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
+                            help=f"start from a preset (default: {default_preset})")
     config = Config()
     for key in all_keys():
         section, name = key.split(".")

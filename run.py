@@ -14,8 +14,8 @@ Video files (--video): features are extracted with the checkpoint's backbones (w
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
 (exit status 1). --pictures DIR: one PNG per video.
-Any config field may be overridden (--corpus.data_root, --eval.*, --train.device cpu); fields
-that change the model's shape cannot, since the weights fix them. Scoring needs Java and
+The config is the checkpoint's: any field may be overridden (--corpus.data_root, --eval.*,
+--train.device cpu) except the model's (--model.*), which its weights fix. Scoring needs Java and
 pycocoevalcap; without them, --eval.metrics "" writes the captions without COCO scores (with the
 CIDEr-D computed in-process when train.select_metric is CIDEr-D, the checkpoint's or given).
 """
@@ -30,7 +30,22 @@ import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
 from evaluation.scorer import open_scorer
-from utils import exit_status, pick_device
+from utils import DataError, exit_status, pick_device
+
+
+def fixed_by_the_weights(args) -> list:
+    """The --model.* fields given: the checkpoint's weights fix every one of them."""
+    return [key for key in config_module.all_keys()
+            if key.startswith("model.") and getattr(args, key, None) is not None]
+
+
+def check_split(config, split: str, checkpoint_path: str) -> None:
+    c = config.corpus
+    splits = (c.train_split, c.val_split, c.test_split)
+    if split not in splits:
+        raise DataError(f"--split {split!r}: the splits of {checkpoint_path}'s corpus {c.name} are "
+                        f"{', '.join(splits)} (a split prepared under another name is chosen with "
+                        "--corpus.test_split NAME)")
 
 
 def apply_overrides(config, args) -> None:
@@ -47,6 +62,7 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     if args is not None:
         apply_overrides(config, args)
     split = split or config.corpus.test_split
+    check_split(config, split, checkpoint_path)
     device = pick_device(config.train.device)
     if config.corpus.name == "Demo":
         from splits.Demo import build_demo
@@ -116,12 +132,19 @@ def main(argv=None) -> int:
                              "split, how many of its first videos to draw into <out>/attention/ (default 0)")
     parser.add_argument("--videos", default=None, metavar="DIR",
                         help="for split pictures: the corpus's video files, for thumbnails")
-    config_module.add_arguments(parser)
+    config_module.add_arguments(parser, default_preset=None)    # the checkpoint's config, no preset
     args = parser.parse_args(argv)
+    fixed = fixed_by_the_weights(args)
+    if fixed:
+        parser.error(f"{', '.join('--' + key for key in fixed)}: the checkpoint's weights fix the model; "
+                     "train a new one with train.py to change it")
     if args.every_n is not None and args.every_n < 1:
         parser.error("--every_n must be at least 1")
     if args.video is not None and args.videos is not None:
         parser.error("--videos (thumbnails for split pictures) goes without --video (files to caption)")
+    if args.videos is not None and not os.path.isdir(args.videos):
+        parser.error(f"--videos {args.videos}: no such folder (it holds the corpus's video files, "
+                     "for the pictures' thumbnails)")
     if args.video is None and args.pictures is not None and not args.pictures.isdigit():
         parser.error(f"--pictures for a split is a number of videos, got {args.pictures!r}")
     if args.video is not None:

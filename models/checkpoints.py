@@ -21,7 +21,11 @@ def save(path: str, payload: dict) -> None:
     atomic_torch_save({"format": FORMAT, **payload}, path)
 
 
-def load(path: str, map_location="cpu") -> dict:
+def load(path: str, map_location="cpu", fix: str = "") -> dict:
+    """The checkpoint's payload; fix: what the caller's user can do about a damaged file."""
+    if os.path.isdir(path):
+        raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. "
+                        f"{os.path.join(path, 'best.pt')}")
     if not os.path.isfile(path):
         raise DataError(f"checkpoint {path} does not exist; train one with `python train.py` "
                         "(it is written to runs/<run id>/best.pt)")
@@ -29,7 +33,7 @@ def load(path: str, map_location="cpu") -> dict:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors all mean the same to a user
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-                        "it is damaged or not a checkpoint of this project") from None
+                        f"it is damaged or not a checkpoint of this project{fix}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project")
     return payload

@@ -1,0 +1,61 @@
+"""run.py's command line refuses what a checkpoint cannot honour, before any work, naming the fix."""
+import pytest
+
+import config as config_module
+import run as run_module
+from models import checkpoints
+from models.sa_lstm import build_model
+
+VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "shape"]
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """An untrained Demo checkpoint: the checks below come before any data is read."""
+    config = config_module.build("Demo", **{"model.hidden_size": 8, "model.embedding_size": 4,
+                                            "model.attention_size": 4, "corpus.data_root": str(tmp_path)})
+    model = build_model(config, len(VOCAB), 206)
+    path = tmp_path / "run" / "best.pt"
+    path.parent.mkdir()
+    checkpoints.save(str(path), {"model": model.state_dict(), "config": config.to_dict(),
+                                 "vocab": VOCAB, "feature_size": 206, "epoch": 0})
+    return path
+
+
+def run_py(capsys, *args):
+    """(exit status, stderr) of run.py's main; argparse's refusals exit through SystemExit."""
+    try:
+        status = run_module.main([str(a) for a in args])
+    except SystemExit as stop:
+        status = stop.code
+    return status, capsys.readouterr().err
+
+
+def test_a_preset_is_refused_the_checkpoint_has_its_config(checkpoint, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--preset", "MSVD")
+    assert status == 2 and "unrecognized arguments: --preset" in err
+
+
+def test_model_fields_are_refused_the_weights_fix_them(checkpoint, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--model.hidden_size", 10,
+                         "--model.use_attention", "false", "--eval.beam_size", 2)
+    assert status == 2
+    assert "error: --model.hidden_size, --model.use_attention: the checkpoint's weights fix the model" in err
+
+
+def test_an_unknown_split_lists_the_corpus_splits(checkpoint, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--split", "nosuch")
+    assert status == 2
+    assert "--split 'nosuch'" in err and "corpus Demo are train, val, test" in err
+    assert "python -m splits" not in err          # not a corpus to prepare: a split to choose
+
+
+def test_a_run_folder_given_as_checkpoint_names_the_file_to_give(checkpoint, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint.parent)
+    assert status == 2 and "is a folder" in err and str(checkpoint) in err
+
+
+def test_a_missing_videos_folder_is_refused_before_decoding(checkpoint, tmp_path, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--pictures", 2,
+                         "--videos", tmp_path / "no_such_folder")
+    assert status == 2 and "no_such_folder: no such folder" in err
