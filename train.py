@@ -185,7 +185,8 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     torch.set_rng_state refuses them): the weights are copied into the parameters where they
     are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
     included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
-    state = checkpoints.load(last_path, map_location="cpu")
+    state = checkpoints.load(last_path, map_location="cpu",
+                             fix="; --new_run starts a new run folder beside this one")
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
                         "gives now; start a new run with --new_run")
@@ -195,7 +196,7 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     restore_rng(distributed.own_rng_state(state, ranks, last_path))
     changes = config_changes(state["config"], config.to_dict())
     if changes:
-        print("note: the config differs from the one this run started with: " + "; ".join(changes))
+        print("note: the config differs from the one last.pt was saved with: " + "; ".join(changes))
     return state["progress"]
 
 

@@ -96,7 +96,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     seed = config.train.seed if seed is None else int(seed)
     if not force and is_built(paths, splits):
         if show_progress:
-            print(f"demo corpus already in {paths.root}; use --force to rebuild it")
+            print(f"demo corpus already in {paths.root}; rebuild it with python -m splits.Demo --force")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))

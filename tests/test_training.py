@@ -118,6 +118,15 @@ def test_resuming_with_another_vocabulary_is_a_clear_error(data_root, tmp_path):
         train_module.train(config)
 
 
+def test_a_damaged_last_pt_names_the_file_and_the_way_out(data_root, tmp_path):
+    config = small_config(data_root, tmp_path, **{"train.epochs": 1})
+    run_dir = tmp_path / train_module.run_id(config)
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes(b"half a checkpoint")
+    with pytest.raises(DataError, match=r"last.pt cannot be read .* --new_run starts a new run folder"):
+        train_module.train(config)
+
+
 def test_bf16_autocast_switch_trains_and_keeps_its_own_run_folder(data_root, tmp_path):
     config = small_config(data_root, tmp_path, **{"train.epochs": 1, "train.autocast_bf16": True})
     scores = train_module.train(config)
