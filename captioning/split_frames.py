@@ -17,7 +17,7 @@ import numpy as np
 from captioning.attention_map import SeenFrames
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames
-from loader.dataset import recorded_sampling
+from loader.dataset import prepare_command, recorded_sampling
 from loader.frames import sample_frame_indices
 from splits.layout import corpus_paths, read_prepared
 
@@ -39,7 +39,7 @@ class SplitFrames:
         self.files = {}
         if self.demo_specs is not None:
             return
-        record = read_prepared(paths, split, f"python -m splits.{config.corpus.name}")
+        record = read_prepared(paths, split, prepare_command(config))
         sampling = parse_sampling(recorded_sampling(config, split))
         if sampling != (None, None):
             self.every_n, self.n_frames = sampling

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from config import PRESETS, CorpusConfig
 from loader.frames import pad_frames, sample_frame_indices
 from splits.layout import corpus_paths, open_hdf5, read_prepared
 from utils import DataError
@@ -44,8 +45,16 @@ class VideoSplit:
                           [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling)
 
 
-def prepare_command(corpus: str) -> str:
-    return f"python -m splits.{corpus}"
+def prepare_command(config) -> str:
+    """The command that prepares config's corpus with config's backbones where config's data
+    root is (a bare `python -m splits.MSVD` would prepare its preset's backbones)."""
+    corpus, backbones = config.corpus.name, list(config.features.backbones)
+    command = f"python -m splits.{corpus}"
+    if backbones != PRESETS.get(corpus, {}).get("features.backbones"):
+        command += f" --features.backbones {','.join(backbones)}"
+    if config.corpus.data_root != CorpusConfig().data_root:
+        command += f" --corpus.data_root {config.corpus.data_root}"
+    return command
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> tuple:
@@ -78,7 +87,7 @@ def _recorded_sampling(dataset) -> Optional[str]:
 def recorded_sampling(config, split: str) -> Optional[str]:
     """The sampling of the first backbone's features of a prepared split, without loading them."""
     paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-    fix = prepare_command(config.corpus.name)
+    fix = prepare_command(config)
     record = read_prepared(paths, split, fix)
     with open_hdf5(paths.split_features(split, config.features.backbones[0]), fix) as features:
         try:
@@ -91,13 +100,12 @@ def load_split(config, split: str) -> VideoSplit:
     """Read one prepared split of config.corpus with config.features.backbones."""
     corpus = config.corpus.name
     paths = corpus_paths(config.corpus.data_root, corpus)
-    fix = prepare_command(corpus)
+    fix = prepare_command(config)
     record = read_prepared(paths, split, fix)
     missing = [b for b in config.features.backbones if b not in record["backbones"]]
     if missing:
         raise DataError(f"{paths.split_json(split)} was prepared with backbones "
-                        f"{sorted(record['backbones'])}, but the config asks for {missing}; run "
-                        f"`{fix} --features.backbones {','.join(config.features.backbones)}`")
+                        f"{sorted(record['backbones'])}, but the config asks for {missing}; run `{fix}`")
     videos = record["videos"]
     if not videos:
         raise DataError(f"{paths.split_json(split)} holds no video; run `{fix}` again")

@@ -79,3 +79,17 @@ def test_a_prepared_corpus_folder_can_move(tmp_path, monkeypatch):
     monkeypatch.chdir("/")                          # links resolve from their own folder
     config.corpus.data_root = str(tmp_path / "after")
     assert np.array_equal(load_split(config, "train").features.numpy(), expected.numpy())
+
+
+def test_the_prepare_command_in_errors_repeats_the_configs_backbones_and_data_root(tmp_path):
+    from loader.dataset import load_split
+    from utils import DataError
+    config = config_module.build("MSVD", **{"features.backbones": ["InceptionV4", "C3D"],
+                                            "corpus.data_root": str(tmp_path)})
+    with pytest.raises(DataError, match=f"python -m splits.MSVD --features.backbones InceptionV4,C3D "
+                                        f"--corpus.data_root {tmp_path}$"):
+        load_split(config, "test")
+    config = config_module.build("MSVD")              # the preset's own backbones: nothing to add
+    config.corpus.data_root = str(tmp_path)
+    with pytest.raises(DataError, match="first: python -m splits.MSVD --corpus.data_root"):
+        load_split(config, "test")
