@@ -81,13 +81,14 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
     for backbone in backbones:
         source = os.path.abspath(paths.feature_file(corpus, backbone))
         with open_hdf5(source, fix) as features:
-            keys, dim = {}, None
+            keys, dim = {video["id"]: feature_key(features, video["id"]) for video in videos}, None
+            missing = [vid for vid, key in keys.items() if key is None]
+            if missing:
+                named = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+                raise DataError(f"{len(missing)} of the {len(videos)} videos of the {split} split are "
+                                f"missing from {source}: {named}; {fix}")
             for video in videos:
-                key = feature_key(features, video["id"])
-                if key is None:
-                    raise DataError(f"video {video['id']} of the {split} split is missing from {source}; "
-                                    f"extract its features or remove it from the split")
-                shape = features[key].shape
+                shape = features[keys[video["id"]]].shape
                 if len(shape) != 2 or shape[0] == 0:
                     raise DataError(f"video {video['id']} in {source} has shape {shape}; "
                                     "expected (n_frames, D) with n_frames > 0")
@@ -101,7 +102,6 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
                                     f"{previous[0]} but {shape[0]} in {backbone} ({source}); "
                                     "backbones are concatenated frame by frame, so re-extract them "
                                     "with the same frame sampling")
-                keys[video["id"]] = key
         split_file = paths.split_features(split, backbone)
         tmp = split_file + ".tmp"
         # Relative to the link file, which HDF5 resolves from the link file's own folder: the

@@ -305,8 +305,8 @@ def test_feature_problems(tmp_path):
 
     write_features(tmp_path, "MSR-VTT", "A", ["video0", "video7010"])
     write_features(tmp_path, "MSR-VTT", "B", ["video0", "video6513", "video7010"])
-    raises(r"video video6513 of the val split is missing from .*MSR-VTT_A.hdf5", MSRVTT.prepare,
-           cfg, annotations)
+    raises(r"1 of the 1 videos of the val split are missing from .*MSR-VTT_A.hdf5: video6513; extract",
+           MSRVTT.prepare, cfg, annotations)
     assert not list((tmp_path / "MSR-VTT" / "prepared").glob("*.json"))  # no half-prepared corpus
 
     write_features(tmp_path, "MSR-VTT", "A", ["video0", "video6513", "video7010"], frames={"video0": 5})
@@ -320,5 +320,5 @@ def test_feature_problems(tmp_path):
 def test_msvd_feature_missing_names_the_video(tmp_path):
     annotations = write_small_msvd(tmp_path / "ann")
     write_features(tmp_path, "MSVD", "ResNet152", ["vid1", "g_5_6"])
-    raises(r"video vid1201 of the val split is missing from .*MSVD_ResNet152.hdf5", MSVD.prepare,
+    raises(r"of the val split are missing from .*MSVD_ResNet152.hdf5: vid1201", MSVD.prepare,
            make_config("MSVD", tmp_path), annotations)
