@@ -79,6 +79,9 @@ class SplitFrames:
         if self.demo_specs is not None:  # one stored feature per rendered frame
             from splits.demo import render_frames
             return SeenFrames(chosen.tolist(), render_frames(self.demo_specs[vid])[chosen])
+        if self.files and vid not in self.files:
+            self.report(f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
+                        "thumbnails")
         sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
         if sampled is None:
             return self._numbers_only(chosen)

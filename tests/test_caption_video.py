@@ -174,6 +174,20 @@ def test_run_py_split_pictures_find_msvd_clips_by_youtube_id(corpus, tmp_path, c
     assert "without thumbnails" not in err
 
 
+def test_run_py_split_pictures_name_each_video_without_a_file(corpus, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for clip in ("WTf5EgVY5uU_124_128", "j2Dhf-xFUxU_13_20"):        # vid1712's file left out
+        shutil.copy(VIDEOS / f"{clip}.avi", videos)
+    unscored = ["--eval.metrics", ""] if why_no_scoring() else []
+    status, _, err = run_py(capsys, "--checkpoint", corpus.checkpoint, "--out", tmp_path / "out",
+                            "--pictures", 3, "--videos", videos, *unscored)
+    assert status == 0, err[-2000:]
+    assert err.count("no video file of") == 1
+    assert "no video file of vid1712 in the --videos folder; the picture of vid1712 has no thumbnails" in err
+    assert len(list((tmp_path / "out" / "attention").iterdir())) == 3
+
+
 def demo_checkpoint(path, backbones, feature_size):
     config = config_module.build("Demo", **{"features.backbones": backbones, "model.hidden_size": 8,
                                             "model.embedding_size": 4, "model.attention_size": 4})
