@@ -155,6 +155,8 @@ def test_msvd_small_release_drops_empty_captions(tmp_path):
     write_features(tmp_path, "MSVD", "ResNet152", ["a-b_c_1_2", "vid1201", "g_5_6"])
     corpus = MSVD.read_corpus(make_config("MSVD", tmp_path), annotations)
     assert any("1 empty captions dropped" in note for note in corpus.notes)
+    assert any(note.startswith("1967 videos of the official split have no caption")
+               and "(train 1199, val 99, test 669;" in note for note in corpus.notes)
     records = MSVD.prepare(make_config("MSVD", tmp_path), annotations)
     assert counts(records) == {"train": (1, 1), "val": (1, 1), "test": (1, 1)}
     assert records["val"]["videos"][0]["captions"] == ["a café"]
