@@ -113,7 +113,7 @@ def caption_video_files(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python run.py")
     parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")

@@ -402,7 +402,7 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python train.py")
     config_module.add_arguments(parser)
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")

@@ -122,7 +122,7 @@ def show_and_save(text: str, folder: str, name: str) -> None:
 
 
 def main(argv=None) -> None:
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python -m bench.ablation")
     config_module.add_arguments(parser)
     parser.add_argument("--variants", default="full,mean_pooling",
                         help=f"comma-separated, from {', '.join(VARIANTS)}")

@@ -79,7 +79,7 @@ FEATURE_SIZE = 2048   # ResNet152's, the MSVD preset's backbone
 
 
 def parse_args(argv=None):
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python -m bench")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated, from {','.join(STAGES)}")

@@ -58,7 +58,7 @@ def encode(captions: list, vocab: Vocabulary) -> torch.Tensor:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.cider_d", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--references", type=Path, default=MSVD_TRAIN)
     parser.add_argument("--clips", type=int, default=200)

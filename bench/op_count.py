@@ -167,7 +167,7 @@ def line(name: str, kinds: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.op_count", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=100, help="videos per decoded batch (100)")
     parser.add_argument("--captions", type=int, default=16,

@@ -82,7 +82,7 @@ def summary(name: str, seconds: float, prof, per: int, unit: str, top: int, cuda
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batches", type=int, default=5,

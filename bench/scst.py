@@ -67,7 +67,7 @@ def run_seed(base, seed: int, scst_epochs: int) -> list:
 
 
 def main(argv=None) -> None:
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python -m bench.scst")
     config_module.add_arguments(parser)
     parser.add_argument("--seeds", default="1234,1235,1236", help="comma-separated training seeds")
     parser.add_argument("--scst_epochs", type=int, default=5, help="SCST epochs after cross-entropy")

@@ -1,7 +1,7 @@
 """Extract frame features from video files into <data_root>/<corpus>/features/<corpus>_<backbone>.hdf5.
 
     python -m extraction --videos data/MSVD/videos --corpus.name MSVD
-    python -m extraction --videos clips/ one.mp4 --backbone ResNet152 --weights resnet152-394f9c45.pth \
+    python -m extraction --videos clips/ one.mp4 --backbone ResNet152 --weights resnet152-394f9c45.pth \\
         --output features.hdf5 --n_frames 28
 
 Each video becomes one dataset (n_frames, D) named after the file's stem. Runs again skip the

@@ -119,7 +119,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
 
 
 def main(argv=None) -> None:
-    parser = config_module.argument_parser(__doc__)
+    parser = config_module.argument_parser(__doc__, prog="python -m splits.Demo")
     config_module.add_arguments(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus exists")
     parser.add_argument("--seed", type=int, default=None, help="default: --train.seed")

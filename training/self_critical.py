@@ -107,9 +107,9 @@ def self_critical_phase(run, scorer, make_optimizer) -> None:
         lr = t.scst_lr if t.scst_lr is not None else t.lr / 10
         run.optimizer = make_optimizer(model, t, lr=lr)
         progress.update(phase="scst", scst_epoch=0, finished=True)
+        epochs = f"{t.scst_epochs} epoch{'s' if t.scst_epochs != 1 else ''}"
         print(f"self-critical training from {run.best_path} (epoch {best['epoch']}): "
-              f"{t.scst_epochs} epochs, lr {lr:g}, {t.scst_samples} samples per clip, "
-              f"baseline {t.scst_baseline}")
+              f"{epochs}, lr {lr:g}, {t.scst_samples} samples per clip, baseline {t.scst_baseline}")
     rewards = reward_model(data, config)
     while progress["scst_epoch"] < t.scst_epochs:
         epoch = progress["epoch"] + 1
