@@ -148,7 +148,7 @@ class Config:
         return config
 
 
-# Presets: each names only what differs from the defaults above (see ../shared/DESIGN.md §2).
+# Presets: each names only what differs from the defaults above (README: the model's switches).
 _REIMPLEMENTATION = {  # hobincar/SA-LSTM, the popular PyTorch re-implementation
     "model.embedding_size": 468, "model.hidden_size": 512, "model.attention_size": 256,
     "train.optimizer": "amsgrad", "train.weight_decay": 1e-5, "train.clip_norm": 5.0,

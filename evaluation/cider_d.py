@@ -1,6 +1,6 @@
 """CIDEr-D inside training (the SCST reward): batched tensor ops, no Java, no Python loop over clips.
 
-The definition is coco-caption's CIDEr-D (Vedantam et al. 2015, DESIGN.md §6): n-grams of order
+The definition is coco-caption's CIDEr-D (Vedantam et al. 2015): n-grams of order
 1..n, each weighted tf * idf with idf = log(number of documents) - log(max(1, document frequency)),
 one document per clip (the union of its references); per order, the similarity of a candidate c
 and a reference r is

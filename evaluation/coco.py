@@ -14,7 +14,7 @@ import threading
 # ---------------------------------------------------------------------------------------------
 # COCO caption metrics
 #
-# The standard protocol (DESIGN 3.5): raw reference strings and hypotheses both go through
+# The standard protocol (README: Evaluation protocol): raw reference strings and hypotheses both go through
 # pycocoevalcap's PTBTokenizer (lower-cases, splits, drops punctuation), then Bleu(4), Meteor,
 # Rouge and Cider from pycocoevalcap. No SPICE: it downloads Stanford models at run time.
 # pycocoevalcap is imported lazily so that captioning a video never needs it (or Java).

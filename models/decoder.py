@@ -1,7 +1,7 @@
 """One step of the SA-LSTM decoder, written once, equation by equation.
 
-Yao et al. 2015 (DESIGN.md §2), at step t, from the previous word y_{t-1}, the state
-(h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
+Yao et al. 2015 and the authors' code (README: the model's switches), at step t, from the previous
+word y_{t-1}, the state (h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
 
   attention  e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a); alpha = softmax over the real frames
              (models/attention.py; mean pooling gives every real frame the same weight)

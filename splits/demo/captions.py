@@ -3,7 +3,7 @@
 Content words (colour, shape, action) stay stable; determiners, sentence frames and verbs vary
 modestly, so a model that gets the content right scores high. Two events are ordered in a
 caption by content, never by time, because soft attention and mean pooling cannot see frame
-order (DESIGN.md section 2): two objects by palette order (world.COLOUR_ORDER), two actions of
+order (README: the demo corpus): two objects by palette order (world.COLOUR_ORDER), two actions of
 one object by world.ACTION_ORDER.
 """
 from __future__ import annotations

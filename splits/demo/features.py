@@ -5,7 +5,7 @@ neighbouring frames t-1 and t+1, like its 3-D CNN stream). Colour, shape, geomet
 live in separate parts of the vectors and add up; no channel describes colour and shape
 together. So a clip's mean feature cannot tell "red square moves left, then blue circle grows"
 from "blue square moves left, then red circle grows": only looking at the right frames binds
-colour to shape (DESIGN.md section 2).
+colour to shape (README: the demo corpus).
 """
 from __future__ import annotations
 
