@@ -264,7 +264,9 @@ def test_msvd_prepare_finds_features_by_clip_id(tmp_path, backbone):
         record = write_prepared(paths, "MSVD", f"{split}_subset", subset, ["EfficientNetLite0"],
                                 feature_key=corpus.feature_key, fix=corpus.feature_fix)
         assert {v["id"]: v["n_frames"] for v in record["videos"]} == {vid: 3 for vid in wanted}
-    with pytest.raises(DataError, match="vid1 "):                   # the full split needs every clip
+    # the full split needs every clip
+    with pytest.raises(DataError, match="1199 of the 1200 videos of the train split are missing "
+                                        "from .*: vid1, vid2,"):
         msvd.prepare(config)
 
 
