@@ -409,6 +409,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
+    except KeyboardInterrupt:              # Ctrl-C: the checkpoints were written first (train_with)
+        print("interrupted: run the same command again to go on from the last finished epoch "
+              "(its last.pt)", file=sys.stderr)
+        return 130
     finally:
         distributed.leave()
 

@@ -98,6 +98,25 @@ def test_sigkill_in_second_epoch_then_restart_finishes_and_run_py_reproduces(dat
     assert (out / "test_predictions.csv").read_text().startswith("video_id,caption,references")
 
 
+def test_ctrl_c_after_an_epoch_says_how_to_go_on_and_keeps_last_pt(data_root, tmp_path):
+    config = small_config(data_root, tmp_path / "runs", **{"train.epochs": 50})
+    run_dir = tmp_path / "runs" / train_module.run_id(config)
+    # SIGINT as Ctrl-C sends it, also where the test runner was started with SIGINT ignored
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + cli_args(config),
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while not (run_dir / "last.pt").exists():
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted: run the same command again" in err and "Traceback" not in err
+    assert checkpoints.load(str(run_dir / "last.pt"))["progress"]["epoch"] >= 1
+
+
 def test_run_py_errors_are_clear(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, "run.py"), "--checkpoint",
                              str(tmp_path / "missing.pt")], cwd=ROOT, capture_output=True, text=True)
