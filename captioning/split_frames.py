@@ -17,9 +17,9 @@ import numpy as np
 from captioning.attention_map import SeenFrames
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames
-from loader.dataset import prepare_command, recorded_sampling
+from loader.dataset import recorded_sampling
 from loader.frames import sample_frame_indices
-from splits.layout import corpus_paths, read_prepared
+from splits.layout import corpus_paths, prepare_command, read_prepared
 
 THUMB_SHORT_SIDE = 64   # decode small: thumbnails are a few dozen pixels wide
 DEMO_CLIPS_FILE = "clips.json"

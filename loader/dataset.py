@@ -11,9 +11,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from config import PRESETS, CorpusConfig
 from loader.frames import pad_frames, sample_frame_indices
-from splits.layout import corpus_paths, open_hdf5, read_prepared
+from splits.layout import corpus_paths, open_hdf5, prepare_command, read_prepared
 from utils import DataError
 
 
@@ -43,18 +42,6 @@ class VideoSplit:
                           self.frame_mask[index], [self.references[i] for i in indices],
                           [self.categories[i] for i in indices] if self.categories else [],
                           [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling)
-
-
-def prepare_command(config) -> str:
-    """The command that prepares config's corpus with config's backbones where config's data
-    root is (a bare `python -m splits.MSVD` would prepare its preset's backbones)."""
-    corpus, backbones = config.corpus.name, list(config.features.backbones)
-    command = f"python -m splits.{corpus}"
-    if backbones != PRESETS.get(corpus, {}).get("features.backbones"):
-        command += f" --features.backbones {','.join(backbones)}"
-    if config.corpus.data_root != CorpusConfig().data_root:
-        command += f" --corpus.data_root {config.corpus.data_root}"
-    return command
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> tuple:

@@ -27,7 +27,7 @@ from splits.demo.clips import sample_clip
 from splits.demo.features import (APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS, MOTION, MOTION_DIM,
                                   MOTION_PARTS, clip_features)
 from splits.demo.render import render_frames
-from splits.layout import CorpusPaths, corpus_paths, write_prepared
+from splits.layout import CorpusPaths, corpus_paths, prepare_command, write_prepared
 from utils import atomic_save_json
 
 DEMO_CORPUS = "Demo"
@@ -96,7 +96,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     seed = config.train.seed if seed is None else int(seed)
     if not force and is_built(paths, splits):
         if show_progress:
-            print(f"demo corpus already in {paths.root}; rebuild it with python -m splits.Demo --force")
+            print(f"demo corpus already in {paths.root}; rebuild it with {prepare_command(config)} --force")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
@@ -111,7 +111,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     for split in splits:
         videos = [clip for clip in clips if clip["split"] == split]
         write_prepared(paths, DEMO_CORPUS, split, videos, list(BACKBONES),
-                       fix="rebuild the demo corpus: python -m splits.Demo --force")
+                       fix=f"rebuild the demo corpus: {prepare_command(config)} --force")
     if show_progress:
         print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "
               f"in {time.time() - started:.1f}s")

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import h5py
 
+from config import PRESETS, CorpusConfig
 from utils import DataError, atomic_save_json
 
 
@@ -119,6 +121,21 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
     }
     atomic_save_json(record, paths.split_json(split))
     return record
+
+
+def prepare_command(config) -> str:
+    """The command that prepares config's corpus as config asks: its backbones (a bare
+    `python -m splits.MSVD` prepares its preset's; the demo always writes its own two), its data
+    root and its split names."""
+    corpus, backbones = config.corpus.name, list(config.features.backbones)
+    words = ["python", "-m", f"splits.{corpus}"]
+    if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
+        words += ["--features.backbones", ",".join(backbones)]
+    defaults = CorpusConfig()
+    for field in ("data_root", "train_split", "val_split", "test_split"):
+        if getattr(config.corpus, field) != getattr(defaults, field):
+            words += [f"--corpus.{field}", getattr(config.corpus, field)]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:

@@ -93,3 +93,12 @@ def test_the_prepare_command_in_errors_repeats_the_configs_backbones_and_data_ro
     config.corpus.data_root = str(tmp_path)
     with pytest.raises(DataError, match="first: python -m splits.MSVD --corpus.data_root"):
         load_split(config, "test")
+
+
+def test_the_prepare_command_names_custom_splits_and_quotes_what_needs_it():
+    from splits.layout import prepare_command
+    config = config_module.build("MSVD", **{"corpus.data_root": "my data", "corpus.test_split": "mytest"})
+    assert prepare_command(config) == ("python -m splits.MSVD --corpus.data_root 'my data' "
+                                       "--corpus.test_split mytest")
+    demo = config_module.build("Demo", **{"features.backbones": ["Appearance"]})
+    assert prepare_command(demo) == "python -m splits.Demo"      # the demo writes its own backbones
