@@ -2,7 +2,9 @@
 
 Edit the defaults here, pick a preset (``--preset MSVD``) or override any single field on the
 command line of any entry script (``python train.py --model.hidden_size 256``); ``--help``
-lists them all. The whole config is saved in every checkpoint, so ``run.py`` needs nothing else.
+lists them all. The whole config is saved in every checkpoint, so ``run.py`` needs nothing else
+(it starts from the checkpoint's config, takes no preset, and refuses ``--model.*``: the weights
+fix them).
 
 Nothing here depends on when or where it is imported: run ids and timestamps are made by
 ``train.py`` when a run starts.

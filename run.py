@@ -21,6 +21,7 @@ CIDEr-D computed in-process when train.select_metric is CIDEr-D, the checkpoint'
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Optional
@@ -29,6 +30,7 @@ from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
+from splits.layout import corpus_paths
 from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device
 
@@ -40,12 +42,13 @@ def fixed_by_the_weights(args) -> list:
 
 
 def check_split(config, split: str, checkpoint_path: str) -> None:
+    """A split of the corpus: one of the config's three, or one prepared under another name."""
     c = config.corpus
     splits = (c.train_split, c.val_split, c.test_split)
-    if split not in splits:
+    if split not in splits and not os.path.isfile(corpus_paths(c.data_root, c.name).split_json(split)):
         raise DataError(f"--split {split!r}: the splits of {checkpoint_path}'s corpus {c.name} are "
-                        f"{', '.join(splits)} (a split prepared under another name is chosen with "
-                        "--corpus.test_split NAME)")
+                        f"{', '.join(splits)}, and no split of that name is prepared in "
+                        f"{corpus_paths(c.data_root, c.name).prepared}")
 
 
 def apply_overrides(config, args) -> None:
@@ -133,7 +136,11 @@ def main(argv=None) -> int:
     parser.add_argument("--videos", default=None, metavar="DIR",
                         help="for split pictures: the corpus's video files, for thumbnails")
     config_module.add_arguments(parser, default_preset=None)    # the checkpoint's config, no preset
+    parser.add_argument("--preset", help=argparse.SUPPRESS)     # only to say why it is refused
     args = parser.parse_args(argv)
+    if args.preset is not None:
+        parser.error("--preset: run.py starts from the checkpoint's config; override single fields "
+                     "instead (e.g. --eval.beam_size 3)")
     fixed = fixed_by_the_weights(args)
     if fixed:
         parser.error(f"{', '.join('--' + key for key in fixed)}: the checkpoint's weights fix the model; "

@@ -1,10 +1,14 @@
 """run.py's command line refuses what a checkpoint cannot honour, before any work, naming the fix."""
+import os
+
 import pytest
 
 import config as config_module
 import run as run_module
 from models import checkpoints
 from models.sa_lstm import build_model
+from splits.layout import corpus_paths
+from utils import DataError
 
 VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "shape"]
 
@@ -33,7 +37,7 @@ def run_py(capsys, *args):
 
 def test_a_preset_is_refused_the_checkpoint_has_its_config(checkpoint, capsys):
     status, err = run_py(capsys, "--checkpoint", checkpoint, "--preset", "MSVD")
-    assert status == 2 and "unrecognized arguments: --preset" in err
+    assert status == 2 and "--preset: run.py starts from the checkpoint's config" in err
 
 
 def test_model_fields_are_refused_the_weights_fix_them(checkpoint, capsys):
@@ -46,8 +50,18 @@ def test_model_fields_are_refused_the_weights_fix_them(checkpoint, capsys):
 def test_an_unknown_split_lists_the_corpus_splits(checkpoint, capsys):
     status, err = run_py(capsys, "--checkpoint", checkpoint, "--split", "nosuch")
     assert status == 2
-    assert "--split 'nosuch'" in err and "corpus Demo are train, val, test" in err
+    assert "--split 'nosuch'" in err and "corpus Demo are train, val, test, and no split of that name" in err
     assert "python -m splits" not in err          # not a corpus to prepare: a split to choose
+
+
+def test_a_split_prepared_under_another_name_is_accepted(tmp_path):
+    config = config_module.build("Demo", **{"corpus.data_root": str(tmp_path)})
+    prepared = corpus_paths(str(tmp_path), "Demo").split_json("val_subset")
+    os.makedirs(os.path.dirname(prepared))
+    open(prepared, "w").close()
+    run_module.check_split(config, "val_subset", "best.pt")
+    with pytest.raises(DataError, match="no split of that name is prepared"):
+        run_module.check_split(config, "val_other", "best.pt")
 
 
 def test_a_run_folder_given_as_checkpoint_names_the_file_to_give(checkpoint, capsys):
