@@ -410,8 +410,10 @@ def main(argv=None) -> int:
     try:
         return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
     except KeyboardInterrupt:              # Ctrl-C: the checkpoints were written first (train_with)
-        print("interrupted: run the same command again to go on from the last finished epoch "
-              "(its last.pt)", file=sys.stderr)
+        again = ("the same command again, with --train.run_name <the new run folder's name> instead of "
+                 "--new_run," if args.new_run else "the same command again")
+        print(f"interrupted: run {again} to go on from the last finished epoch (from its last.pt, if "
+              "one was written)", file=sys.stderr)
         return 130
     finally:
         distributed.leave()

@@ -35,7 +35,7 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
                         f"it is damaged or not a checkpoint of this project{fix}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project")
+        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project{fix}")
     return payload
 
 

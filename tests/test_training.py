@@ -105,13 +105,17 @@ def test_ctrl_c_after_an_epoch_says_how_to_go_on_and_keeps_last_pt(data_root, tm
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + cli_args(config),
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 300
-    while not (run_dir / "last.pt").exists():
-        assert process.poll() is None, process.stderr.read()
-        assert time.time() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 300
+        while not (run_dir / "last.pt").exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.time() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:                               # never leave a 50-epoch run behind a failed check
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 130, err[-2000:]
     assert "interrupted: run the same command again" in err and "Traceback" not in err
     assert checkpoints.load(str(run_dir / "last.pt"))["progress"]["epoch"] >= 1
