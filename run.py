@@ -155,10 +155,14 @@ def main(argv=None) -> int:
     if args.video is None and args.pictures is not None and not args.pictures.isdigit():
         parser.error(f"--pictures for a split is a number of videos, got {args.pictures!r}")
     if args.video is not None:
-        return exit_status(lambda: caption_video_files(args))
+        return exit_status(lambda: caption_video_files(args),
+                           interrupted="interrupted: the captions printed so far stand; caption the "
+                                       "other videos with another call")
     out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     return exit_status(lambda: caption_split(args.checkpoint, args.split, out_dir, args,
-                                             int(args.pictures or 0), args.videos))
+                                             int(args.pictures or 0), args.videos),
+                       interrupted="interrupted: the predictions are written once the whole split is "
+                                   "decoded; run the same command again")
 
 
 if __name__ == "__main__":

@@ -407,14 +407,13 @@ def main(argv=None) -> int:
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")
     args = parser.parse_args(argv)
+    # Ctrl-C: train_with writes the pending checkpoints first
+    again = ("the same command again, with --train.run_name <the new run folder's name> instead of "
+             "--new_run," if args.new_run else "the same command again")
     try:
-        return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run))
-    except KeyboardInterrupt:              # Ctrl-C: the checkpoints were written first (train_with)
-        again = ("the same command again, with --train.run_name <the new run folder's name> instead of "
-                 "--new_run," if args.new_run else "the same command again")
-        print(f"interrupted: run {again} to go on from the last finished epoch (from its last.pt, if "
-              "one was written)", file=sys.stderr)
-        return 130
+        return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run),
+                           interrupted=f"interrupted: run {again} to go on from the last finished epoch "
+                                       "(from its last.pt, if one was written)")
     finally:
         distributed.leave()
 

@@ -19,14 +19,18 @@ class DataError(RuntimeError):
     """Bad or missing input, with a message that names the file (or video) and the fix."""
 
 
-def exit_status(command) -> int:
+def exit_status(command, interrupted: str = "interrupted") -> int:
     """Run command() for a command line: its status if it returns an int, else 0; or 2 with the
-    message on stderr, not a traceback, when the input is bad (DataError, ConfigError)."""
+    message on stderr, not a traceback, when the input is bad (DataError, ConfigError); or, on
+    Ctrl-C, 130 (the shells' status for it) with `interrupted`, which says what is kept."""
     try:
         status = command()
     except (DataError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
     return status if isinstance(status, int) else 0
 
 

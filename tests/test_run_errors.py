@@ -73,3 +73,13 @@ def test_a_missing_videos_folder_is_refused_before_decoding(checkpoint, tmp_path
     status, err = run_py(capsys, "--checkpoint", checkpoint, "--pictures", 2,
                          "--videos", tmp_path / "no_such_folder")
     assert status == 2 and "no_such_folder: no such folder" in err
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(checkpoint, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run_module, "caption_split", interrupted)
+    status, err = run_py(capsys, "--checkpoint", checkpoint)
+    assert status == 130 and "Traceback" not in err
+    assert err.strip() == ("interrupted: the predictions are written once the whole split is decoded; "
+                           "run the same command again")
