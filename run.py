@@ -44,11 +44,10 @@ def fixed_by_the_weights(args) -> list:
 def check_split(config, split: str, checkpoint_path: str) -> None:
     """A split of the corpus: one of the config's three, or one prepared under another name."""
     c = config.corpus
-    splits = (c.train_split, c.val_split, c.test_split)
-    if split not in splits and not os.path.isfile(corpus_paths(c.data_root, c.name).split_json(split)):
+    splits, paths = (c.train_split, c.val_split, c.test_split), corpus_paths(c.data_root, c.name)
+    if split not in splits and not os.path.isfile(paths.split_json(split)):
         raise DataError(f"--split {split!r}: the splits of {checkpoint_path}'s corpus {c.name} are "
-                        f"{', '.join(splits)}, and no split of that name is prepared in "
-                        f"{corpus_paths(c.data_root, c.name).prepared}")
+                        f"{', '.join(splits)}, and no split of that name is prepared in {paths.prepared}")
 
 
 def apply_overrides(config, args) -> None:
