@@ -186,7 +186,7 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
     included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
     state = checkpoints.load(last_path, map_location="cpu",
-                             fix="; --new_run starts a new run folder beside this one")
+                             fix="--new_run starts a new run folder beside this one")
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
                         "gives now; start a new run with --new_run")

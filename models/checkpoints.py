@@ -23,6 +23,7 @@ def save(path: str, payload: dict) -> None:
 
 def load(path: str, map_location="cpu", fix: str = "") -> dict:
     """The checkpoint's payload; fix: what the caller's user can do about a damaged file."""
+    suffix = f"; {fix}" if fix else ""
     if os.path.isdir(path):
         raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. "
                         f"{os.path.join(path, 'best.pt')}")
@@ -33,9 +34,10 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors all mean the same to a user
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-                        f"it is damaged or not a checkpoint of this project{fix}") from None
+                        f"it is damaged or not a checkpoint of this project{suffix}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project{fix}")
+        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this "
+                        f"project{suffix}")
     return payload
 
 
