@@ -14,6 +14,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Optional
@@ -190,6 +193,139 @@ class ConfigError(ValueError):
     """A config field that does not exist, or a value of the wrong type."""
 
 
+# ---- start-up checks: every value in range before any data is loaded -----------------------
+def _at_least(low):
+    return lambda v: v >= low, f"at least {low}"
+
+
+def _optional(rule):
+    check, allowed = rule
+    return lambda v: v is None or check(v), f"None or {allowed}"
+
+
+def _between(low, high, high_open=False):
+    text = f"from {low} to {high}" + (" (excluded)" if high_open else "")
+    return (lambda v: low <= v < high) if high_open else (lambda v: low <= v <= high), text
+
+
+def _one_of(*names):
+    return lambda v: v in names, "one of " + ", ".join(names)
+
+
+_POSITIVE = (lambda v: v > 0, "above 0")
+_DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
+
+# Each field's allowed values (a legal but unusual value, such as n_frames 1, is allowed).
+RULES = {
+    "features.n_frames": _at_least(1),
+    "loader.min_count": _at_least(1),
+    "loader.max_vocab": _optional(_at_least(1)),
+    "loader.max_caption_words": _at_least(1),
+    "loader.batch_size": _at_least(1),
+    "loader.eval_batch_size": _at_least(1),
+    "model.frame_projection": _optional(_at_least(1)),
+    "model.embedding_size": _at_least(1),
+    "model.hidden_size": _at_least(1),
+    "model.attention_size": _optional(_at_least(1)),
+    "model.dropout": _between(0.0, 1.0, high_open=True),
+    "train.epochs": _at_least(1),
+    "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
+    "train.lr": _POSITIVE,
+    "train.weight_decay": _at_least(0.0),
+    "train.adadelta_rho": _between(0.0, 1.0),
+    "train.adadelta_eps": _POSITIVE,
+    "train.clip_norm": _at_least(0.0),
+    "train.loss_reduction": _one_of("caption_sum", "token_mean"),
+    "train.attention_penalty": _at_least(0.0),
+    "train.label_smoothing": _between(0.0, 1.0, high_open=True),
+    "train.lr_decay_factor": (lambda v: 0 < v <= 1, "above 0 and at most 1 (1: never decay)"),
+    "train.lr_patience": _at_least(0),
+    "train.early_stop_patience": _at_least(0),
+    "train.seed": _between(0, 2**32 - 1),
+    "train.device": (lambda v: _DEVICE.fullmatch(v) is not None, "auto, cpu, cuda, cuda:N or mps"),
+    "train.scheduled_sampling": _between(0.0, 1.0),
+    "train.scheduled_sampling_step": _at_least(0.0),
+    "train.scheduled_sampling_every": _at_least(1),
+    "train.scst_epochs": _at_least(0),
+    "train.scst_lr": _optional(_POSITIVE),
+    "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
+    "train.scst_samples": _at_least(1),
+    "train.scst_temperature": _POSITIVE,
+    "train.scst_batch_size": _optional(_at_least(1)),
+    "train.log_every": _at_least(1),
+    "eval.beam_size": _at_least(1),
+    "eval.max_len": _at_least(1),
+    "eval.min_len": _at_least(0),
+}
+_NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
+          "corpus.test_split", "train.run_root")        # non-empty, and used in paths
+_METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's
+
+
+def _has_type(value, hint) -> bool:
+    """Whether value is of the field's type (an int passes for a float, a bool for nothing else)."""
+    if typing.get_origin(hint) is typing.Union:                       # Optional[X]
+        return value is None or _has_type(value, typing.get_args(hint)[0])
+    if hint is list or typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) is typing.Union:
+        return f"None or {_type_name(typing.get_args(hint)[0])}"
+    return "a list of names" if hint is list else hint.__name__
+
+
+def check(config: "Config") -> None:
+    """Every field's type, range and combination, before any work: a ConfigError that names the
+    field, what it allows and how to set it."""
+    for key in all_keys():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        hint = _field_type(getattr(config, section), name)
+        if not _has_type(value, hint):
+            raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key} is {value}; give a finite number (--{key} VALUE)")
+        if key in RULES:
+            accepts, allowed = RULES[key]
+            if not accepts(value):
+                raise ConfigError(f"{key} must be {allowed}, not {value!r}; set it with --{key} VALUE")
+    for key in _NAMES:
+        value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
+        folder = key.endswith("_root")       # a path; the others are parts of file names
+        if not value.strip() or (not folder and "/" in value):
+            raise ConfigError(f"{key} must be a non-empty {'folder' if folder else 'name without /'}, "
+                              f"not {value!r}")
+    c, t, e = config.corpus, config.train, config.eval
+    if len({c.train_split, c.val_split, c.test_split}) < 3:
+        raise ConfigError(f"corpus.train_split, corpus.val_split and corpus.test_split must differ, "
+                          f"not {c.train_split!r}, {c.val_split!r}, {c.test_split!r}")
+    backbones = config.features.backbones
+    if not backbones or any(not b.strip() or "/" in b for b in backbones):
+        raise ConfigError(f"features.backbones must name one feature file per backbone, e.g. "
+                          f"--features.backbones ResNet152 or ResNet152,C3D; got {backbones!r}")
+    if len(set(backbones)) < len(backbones):
+        raise ConfigError(f"features.backbones names a backbone twice: {backbones!r}")
+    unknown = [m for m in e.metrics if m not in _METRICS]
+    if unknown:
+        raise ConfigError(f"eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or "
+                          '--eval.metrics "" for none')
+    if e.min_len > e.max_len:
+        raise ConfigError(f"eval.min_len ({e.min_len}) is above eval.max_len ({e.max_len}): no "
+                          "caption could be generated; lower --eval.min_len or raise --eval.max_len")
+    if t.run_name is not None and (not t.run_name.strip() or "/" in t.run_name or t.run_name in (".", "..")):
+        raise ConfigError(f"train.run_name must be a folder name (no /), not {t.run_name!r}")
+    for key, path in (("train.run_root", t.run_root), ("corpus.data_root", c.data_root)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"{key} {path!r} is a file, not a folder; give a folder (--{key} DIR)")
+
+
 def _field_type(section_obj, name: str):
     hints = typing.get_type_hints(type(section_obj))
     return hints[name]
@@ -266,6 +402,7 @@ def from_args(args: argparse.Namespace) -> Config:
         value = getattr(args, key, None)
         if value is not None:
             set_field(config, key, value)
+    check(config)
     return config
 
 

@@ -51,10 +51,12 @@ def check_split(config, split: str, checkpoint_path: str) -> None:
 
 
 def apply_overrides(config, args) -> None:
+    """The command line's --section.field values over the checkpoint's config, then the checks."""
     for key in config_module.all_keys():
         value = getattr(args, key, None)
         if value is not None:
             config_module.set_field(config, key, value)
+    config_module.check(config)
 
 
 def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args=None, pictures: int = 0,
@@ -151,6 +153,9 @@ def main(argv=None) -> int:
     if args.videos is not None and not os.path.isdir(args.videos):
         parser.error(f"--videos {args.videos}: no such folder (it holds the corpus's video files, "
                      "for the pictures' thumbnails)")
+    for option, path in (("--out", args.out), ("--pictures", args.pictures if args.video else None)):
+        if path is not None and os.path.exists(path) and not os.path.isdir(path):
+            parser.error(f"{option} {path}: a file is there; give a folder for the output")
     if args.video is None and args.pictures is not None and not args.pictures.isdigit():
         parser.error(f"--pictures for a split is a number of videos, got {args.pictures!r}")
     if args.video is not None:
