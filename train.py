@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 
@@ -30,25 +29,12 @@ from models.loss import caption_nll
 from models.sa_lstm import build_model
 from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
+from training.run_folder import FolderLock, check_resumable, choose_folder, run_id  # noqa: F401 (run_id: tools and tests name runs by it)
 from training.self_critical import check_scst_config, self_critical_phase
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
 FUSED_ADAM_DEVICES = ("cuda", "cpu")
-
-
-def run_id(config) -> str:
-    """Readable, folder-safe id from the hyperparameters that tell runs apart. The SCST settings
-    are not among them: --train.scst_epochs N continues the cross-entropy run of the same config."""
-    m, t = config.model, config.train
-    name = t.run_name or (
-        f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
-        f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
-        f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
-        f"{'_tf32' if t.tf32 else ''}"
-        f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
-        f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
 def make_optimizer(model, t, lr: float | None = None):
@@ -185,8 +171,8 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     torch.set_rng_state refuses them): the weights are copied into the parameters where they
     are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
     included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
-    state = checkpoints.load(last_path, map_location="cpu",
-                             fix="--new_run starts a new run folder beside this one")
+    state = checkpoints.load(last_path, map_location="cpu", fix=damaged_last_fix(last_path))
+    check_resumable(state["config"], config, last_path, state["progress"])
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
                         "gives now; start a new run with --new_run")
@@ -194,10 +180,19 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng(distributed.own_rng_state(state, ranks, last_path))
-    changes = config_changes(state["config"], config.to_dict())
-    if changes:
-        print("note: the config differs from the one last.pt was saved with: " + "; ".join(changes))
     return state["progress"]
+
+
+def damaged_last_fix(last_path: str) -> str:
+    """What a user can do when last.pt cannot be read: best.pt, when it can, is still theirs."""
+    best_path = os.path.join(os.path.dirname(last_path), "best.pt")
+    fix = "--new_run starts a new run folder beside this one"
+    try:
+        best = checkpoints.load(best_path)
+    except DataError:
+        return fix
+    return (f"{best_path} (epoch {best.get('epoch', '?')}) is intact: caption with it by "
+            f"python run.py --checkpoint {best_path}; {fix}")
 
 
 # How this run's optimizer computes, chosen for its device and config by make_optimizer: a
@@ -241,13 +236,6 @@ def check_select_metric(config) -> None:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is not among the validation scores of "
             f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss', CIDER_D]}")
-
-
-def config_changes(saved: dict, current: dict) -> list:
-    """Fields whose value differs between a saved run's config and this one."""
-    return [f"{section}.{name}: {value!r} -> {current[section][name]!r}"
-            for section, fields in saved.items() for name, value in fields.items()
-            if current.get(section, {}).get(name) != value]
 
 
 def model_payload(model, config, data) -> dict:
@@ -320,6 +308,7 @@ def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint
     (the in-process CIDEr-D alone, or nothing, when eval.metrics is empty: no COCO scoring; empty
     on the ranks other than 0 under torchrun)."""
+    config_module.check(config)
     check_select_metric(config)
     check_scst_config(config)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
@@ -339,18 +328,27 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     seed_everything(config.train.seed)
     device = ranks.device
     check_cuda_graphs_config(config, device, ranks.world_size)
+    held = []                          # rank 0's lock on the run folder, for this whole run
+
+    def claim_folder() -> str:
+        held.append(FolderLock(choose_folder(config, new_run)))
+        return held[0].run_dir
+    run_dir = ranks.on_main(claim_folder)
+    try:
+        return train_in(run_dir, config, scorer, ranks)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def train_in(run_dir: str, config, scorer, ranks) -> dict:
+    device = ranks.device
     ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
           f"features {data.feature_size}-d, device {device}")
 
-    run_dir = os.path.join(config.train.run_root, run_id(config))
-    if new_run:
-        base, n = run_dir, 2
-        while os.path.exists(run_dir):
-            run_dir, n = f"{base}-{n}", n + 1
-    run_dir = ranks.broadcast(run_dir)
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
 
     model = build_model(config, len(data.vocab), data.feature_size).to(device)

@@ -108,7 +108,8 @@ def test_run_names_tell_tf32_runs_apart():
     _, config, _ = small_setup(device="cpu")
     plain = train_module.run_id(config)
     config.train.tf32 = True
-    assert train_module.run_id(config) == plain + "_tf32"
+    tf32 = train_module.run_id(config)
+    assert tf32 != plain and tf32.rsplit("_", 1)[0] == plain.rsplit("_", 1)[0] + "_tf32"
 
 
 def test_the_benchmarks_tf32_is_for_this_codes_path_alone():

@@ -1,0 +1,183 @@
+"""Which folder a run lives in: named by what it learns, used by one process at a time.
+
+A run folder's name is readable (corpus, backbones, the hyperparameters people compare) and ends
+with a short hash of every field that changes what the run learns, so two configs never share a
+folder. The fields that may change when a run goes on are left out of the hash: how long it
+trains (train.epochs, train.scst_epochs), where and how fast it runs, and how often it logs.
+Self-critical training's settings are left out too, so that --train.scst_epochs N goes on from the
+cross-entropy run of the same config; once that phase has started, they must stay as they were.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+
+import config as config_module
+from models import checkpoints
+from utils import DataError
+
+try:
+    import fcntl
+except ImportError:                    # not on Windows: runs there are not locked
+    fcntl = None
+
+# Fields that may change between the start of a run and its resumption.
+MAY_CHANGE = frozenset({
+    "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
+    "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
+})
+# Self-critical training's own settings: free until its phase starts, fixed from then on.
+SELF_CRITICAL = frozenset({
+    "train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
+    "train.scst_batch_size",
+})
+LOCK_FILE = "run.lock"
+
+
+def learning_fields(values: dict) -> dict:
+    """{section.field: value} of a config dict, without the fields that may change on resume."""
+    return {f"{section}.{name}": value for section, fields in values.items()
+            for name, value in fields.items()
+            if f"{section}.{name}" not in MAY_CHANGE | SELF_CRITICAL}
+
+
+def config_hash(config) -> str:
+    """8 hex digits over the learning fields that differ from the defaults (a field added to the
+    config later, at its default, leaves the names of existing runs as they were)."""
+    defaults = learning_fields(config_module.Config().to_dict())
+    changed = {key: value for key, value in learning_fields(config.to_dict()).items()
+               if value != defaults.get(key)}
+    changed["corpus.data_root"] = os.path.normpath(config.corpus.data_root)
+    text = json.dumps(changed, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def readable_name(config) -> str:
+    """The part of the name a person reads: the hyperparameters people compare."""
+    m, t = config.model, config.train
+    return (f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
+            f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
+            f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
+            f"{'_tf32' if t.tf32 else ''}"
+            f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
+            f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
+
+
+def safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
+
+
+def run_id(config) -> str:
+    """The run's folder name: train.run_name when given, else readable name + hash."""
+    if config.train.run_name:
+        return safe(config.train.run_name)
+    return safe(f"{readable_name(config)}_{config_hash(config)}")
+
+
+def legacy_run_id(config) -> str:
+    """The name runs had before the hash: resumed when its last.pt has this config."""
+    return safe(readable_name(config))
+
+
+def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
+    """'field: saved -> now' for every field that changes what is learned and differs."""
+    try:
+        saved = config_module.Config.from_dict(saved).to_dict()     # older configs: defaults added
+    except config_module.ConfigError as error:
+        return [f"the saved config cannot be read by this version ({error})"]
+    fixed = set(learning_fields(current)) | (SELF_CRITICAL if self_critical_started else set())
+    return [f"{section}.{name}: {value!r} -> {current[section][name]!r}"
+            for section, fields in saved.items() for name, value in fields.items()
+            if f"{section}.{name}" in fixed and current[section][name] != value]
+
+
+def other_changes(saved: dict, current: dict) -> list:
+    """The differing fields that may change on resume, for a note."""
+    return [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
+            for section, fields in saved.items() for name, value in fields.items()
+            if current.get(section, {}).get(name) != value]
+
+
+def check_resumable(saved_config: dict, config, last_path: str, progress: dict) -> None:
+    """A clear error when last.pt's run learned under another config; a note for the rest."""
+    current = config.to_dict()
+    changes = learning_changes(saved_config, current, progress.get("phase") == "scst")
+    if changes:
+        raise DataError(f"{last_path} belongs to a run with another config, and these fields change "
+                        f"what it learns: {'; '.join(changes)}. Start a new run with --new_run (a "
+                        "new folder beside it), or give the saved values to go on with this one")
+    notes = other_changes(saved_config, current)
+    if notes:
+        print("note: the config differs from the one last.pt was saved with: " + "; ".join(notes))
+
+
+def choose_folder(config, new_run: bool) -> str:
+    """This config's run folder: its own, a free one beside it with new_run, or the folder the
+    same config used before run names carried a hash."""
+    root = config.train.run_root
+    run_dir = os.path.join(root, run_id(config))
+    if new_run:
+        base, n = run_dir, 2
+        while os.path.exists(run_dir):
+            run_dir, n = f"{base}-{n}", n + 1
+        return run_dir
+    if not config.train.run_name and not os.path.exists(run_dir):
+        legacy = os.path.join(root, legacy_run_id(config))
+        if same_learning_config(os.path.join(legacy, "last.pt"), config):
+            print(f"note: resuming {legacy}, this config's run from before run folders carried a hash")
+            return legacy
+    return run_dir
+
+
+def same_learning_config(last_path: str, config) -> bool:
+    """Whether last_path is a readable last.pt whose run learned under this config."""
+    if not os.path.isfile(last_path):
+        return False
+    try:
+        saved = checkpoints.load(last_path)["config"]
+    except (DataError, KeyError):
+        return False
+    return not learning_changes(saved, config.to_dict(), self_critical_started=False)
+
+
+class FolderLock:
+    """The run folder held by this process: another process that asks for it stops at once,
+    naming the holder. The lock is the kernel's (flock), so a process that dies holds nothing."""
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+        self.path = os.path.join(run_dir, LOCK_FILE)
+        os.makedirs(run_dir, exist_ok=True)
+        self.handle = open(self.path, "a+", encoding="utf-8")
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise DataError(f"run folder {run_dir} is in use by {holder}; wait for it to end, or "
+                            "train beside it with --new_run (or another --train.run_name)") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"process {os.getpid()} on {socket.gethostname()}, "
+                          f"since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        self.handle.flush()
+
+    def release(self) -> None:
+        """Unlock; a folder left with nothing but the lock (a run that stopped before its first
+        file) is removed."""
+        if self.handle.closed:
+            return
+        self.handle.close()
+        try:
+            if os.listdir(self.run_dir) == [LOCK_FILE]:
+                os.remove(self.path)
+                os.rmdir(self.run_dir)
+        except OSError:                 # another process took the folder meanwhile
+            pass
