@@ -74,24 +74,25 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     videos = load_split(config, split).to(device)
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
     model.to(device)
+    frames = None
+    if pictures > 0:                   # its files are checked before the split is decoded
+        from captioning.split_frames import SplitFrames
+        frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
+                             report=report_note)
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
-    if pictures > 0:
-        draw_split_pictures(predictions[:pictures], videos, config, split, videos_dir,
-                            os.path.join(out_dir, "attention"), getattr(args, "every_n", None) or 5)
+    if frames is not None:
+        draw_split_pictures(predictions[:pictures], videos, frames, os.path.join(out_dir, "attention"))
     return scores
 
 
-def draw_split_pictures(predictions: list, videos, config, split: str, videos_dir, out_dir: str,
-                        every_n: int) -> None:
+def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None:
     """Attention pictures from the evaluation's own predictions: nothing is decoded twice."""
     from captioning.attention_map import draw_attention
-    from captioning.split_frames import SplitFrames
-    frames = SplitFrames(config, split, videos_dir, every_n, report=report_note)
     stored = dict(zip(videos.video_ids, videos.n_frames))
     for prediction in predictions:
         vid = prediction["video_id"]

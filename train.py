@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -27,6 +28,7 @@ from loader.corpus import load_training_data
 from models import checkpoints
 from models.loss import caption_nll
 from models.sa_lstm import build_model
+from splits.layout import describe_videos
 from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
 from training.run_folder import FolderLock, check_resumable, choose_folder, run_id  # noqa: F401 (run_id: tools and tests name runs by it)
@@ -109,19 +111,46 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
     # an explicit disable= overrides tqdm's own TQDM_DISABLE (which the benchmark and logs set)
     quiet = not ranks.is_main or bool(os.environ.get("TQDM_DISABLE"))
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=quiet)
-    running = torch.zeros((), device=data.train.features.device)   # summed on the device: no sync per batch
+    device = data.train.features.device
+    running = torch.zeros((), device=device)       # summed on the device: no sync per batch
+    first_bad = torch.full((), -1, device=device)  # the first batch whose loss was not finite
     for i, rows in enumerate(bar, 1):
         share = ranks.share_of(rows, data.train_targets.lengths, config.train.loss_reduction)
         batch = make_caption_batch(data.train, data.train_targets, share.rows)
         loss, nll = steps(batch, share, own_words)
         running += loss
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), i - 1, first_bad)
         step += 1
         if step % config.train.log_every == 0:       # one read (and one all-reduce) for the three
             mean_running, mean_loss, mean_nll = ranks.mean(torch.stack([running, loss, nll])).tolist()
+            stop_if_not_finite(mean_running, first_bad, batches, data, epoch)
             bar.set_postfix(loss=f"{mean_running / i:.3f}")
             writer.add_scalar("loss/train", mean_loss, step)
             writer.add_scalar("loss/train_nll", mean_nll, step)
-    return float(ranks.mean(running)) / max(len(batches), 1), step
+    mean_running = float(ranks.mean(running))
+    stop_if_not_finite(mean_running, first_bad, batches, data, epoch)
+    return mean_running / max(len(batches), 1), step
+
+
+def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, data, epoch: int) -> None:
+    """Training stops at a NaN or infinite loss, naming the batch's videos: nothing of this epoch
+    is saved, so last.pt and best.pt stay those of the epochs before."""
+    if math.isfinite(loss_sum):
+        return
+    index = int(first_bad)
+    if index < 0:
+        where = "on another rank"
+    else:
+        videos = data.train_targets.video_index[batches[index]].unique().tolist()
+        features = data.train.features
+        not_finite = [v for v in videos if not bool(torch.isfinite(features[v]).all())]
+        named = describe_videos([data.train.video_ids[v] for v in not_finite or videos])
+        where = (f"in batch {index + 1} of {len(batches)}, "
+                 + (f"where the features of {named} are NaN or infinite" if not_finite else f"captions of {named}"))
+    raise DataError(f"the training loss is {loss_sum} in epoch {epoch}, first {where}; training "
+                    "stopped before saving anything of this epoch (last.pt and best.pt are those of "
+                    "the epochs before). Check those videos' features, or lower --train.lr or "
+                    "--train.clip_norm")
 
 
 def validate(model, data, config, scorer, seconds: dict) -> tuple:
@@ -172,6 +201,7 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
     included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
     state = checkpoints.load(last_path, map_location="cpu", fix=damaged_last_fix(last_path))
+    checkpoints.check_contents(state, last_path, checkpoints.RESUME_PARTS, damaged_last_fix(last_path))
     check_resumable(state["config"], config, last_path, state["progress"])
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
@@ -265,6 +295,10 @@ class Run:
         seconds = {"train": time.perf_counter() - started}
         val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer,
                                                        seconds)
+        if not math.isfinite(val_loss):
+            raise DataError(f"the validation loss is {val_loss} after epoch {epoch}: the model is "
+                            "not finite; training stopped, and last.pt and best.pt are those of the "
+                            "epochs before. Lower --train.lr or --train.clip_norm")
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
         improved = progress["best_score"] is None or (
             metric > progress["best_score"] if better else metric < progress["best_score"])

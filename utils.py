@@ -3,6 +3,7 @@ evaluation/coco.py)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -19,6 +20,29 @@ class DataError(RuntimeError):
     """Bad or missing input, with a message that names the file (or video) and the fix."""
 
 
+class WriteError(DataError):
+    """A file that could not be written (disk full, no permission): the path, the reason, and
+    what is kept."""
+
+
+def os_error_in(error: BaseException):
+    """The OSError behind error (torch.save wraps a full disk in a RuntimeError), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def describe_os_error(error: OSError) -> str:
+    """'No space left on device (ENOSPC)': the reason and its errno name, for one line."""
+    name = errno.errorcode.get(error.errno) if error.errno is not None else None
+    reason = error.strerror or str(error)
+    return f"{reason} ({name})" if name else reason
+
+
 def exit_status(command, interrupted: str = "interrupted") -> int:
     """Run command() for a command line: its status if it returns an int, else 0; or 2 with the
     message on stderr, not a traceback, when the input is bad (DataError, ConfigError); or, on
@@ -31,6 +55,10 @@ def exit_status(command, interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+    except OSError as error:           # the machine's, not the input's: one line all the same
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {describe_os_error(error)}{where}", file=sys.stderr)
+        return 1
     return status if isinstance(status, int) else 0
 
 
@@ -164,22 +192,28 @@ os.umask(_UMASK)
 def atomic_write_bytes(path: str, write) -> None:
     """Call write(file_object) on a temporary file beside path, then rename it over path.
 
-    A crash at any moment leaves either the old file or the new one, never half of one.
+    A crash at any moment leaves either the old file or the new one, never half of one; a
+    failed write (a full disk) raises WriteError naming the path and what is kept.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; the result should be an ordinary file
+    tmp = None
     try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; the result should be an ordinary file
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        raise
+        cause = os_error_in(error)
+        if cause is None:
+            raise
+        kept = ("its previous contents are kept" if os.path.isfile(path) else "nothing was written there")
+        raise WriteError(f"cannot write {path}: {describe_os_error(cause)}; {kept}") from None
 
 
 def atomic_save_json(obj, path: str) -> None:

@@ -20,6 +20,7 @@ from extraction.video import VideoReadError, parse_sampling, read_frames
 from loader.dataset import recorded_sampling
 from loader.frames import sample_frame_indices
 from splits.layout import corpus_paths, prepare_command, read_prepared
+from utils import DataError
 
 THUMB_SHORT_SIDE = 64   # decode small: thumbnails are a few dozen pixels wide
 DEMO_CLIPS_FILE = "clips.json"
@@ -34,7 +35,8 @@ class SplitFrames:
         self.k = config.features.n_frames
         self.report = report
         paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-        self.demo_specs = self._demo_specs(paths) if config.corpus.name == "Demo" else None
+        self.demo_specs = (self._demo_specs(paths, prepare_command(config))
+                           if config.corpus.name == "Demo" else None)
         self.every_n, self.n_frames = every_n, None
         self.files = {}
         if self.demo_specs is not None:
@@ -52,9 +54,16 @@ class SplitFrames:
             report("no --videos folder: attention pictures show frame numbers without thumbnails")
 
     @staticmethod
-    def _demo_specs(paths) -> dict:
-        with open(os.path.join(paths.annotations, DEMO_CLIPS_FILE), encoding="utf-8") as handle:
-            return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
+    def _demo_specs(paths, rebuild: str) -> dict:
+        path = os.path.join(paths.annotations, DEMO_CLIPS_FILE)
+        fix = f"rebuild the demo corpus: {rebuild}"
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
+        except FileNotFoundError:
+            raise DataError(f"{path} does not exist; the demo's pictures redraw its clips from it: {fix}") from None
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
 
     def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
         """{video id: file}, by file stem, or for MSVD by YouTube clip id -> vidN."""

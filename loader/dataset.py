@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from loader.frames import pad_frames, sample_frame_indices
-from splits.layout import corpus_paths, open_hdf5, prepare_command, read_prepared
+from splits.layout import corpus_paths, describe_videos, open_hdf5, prepare_command, read_prepared
 from utils import DataError
 
 
@@ -44,24 +44,31 @@ class VideoSplit:
                           [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling)
 
 
-def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, fix: str) -> tuple:
-    """(N, K, D) features of the videos, and the sampling recorded in the linked feature file."""
+def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
+    """(N, K, D) features of the videos, and the sampling recorded in the linked feature file;
+    a feature file changed since the split was prepared is named with the fix."""
     with open_hdf5(path, fix) as features:
-        out, sampling = None, None
+        out, sampling, not_finite = np.zeros((len(video_ids), k, dim), dtype=np.float32), None, []
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
             try:
                 dataset = features[vid]
-                if dataset.shape[0] != count:
-                    raise DataError(f"video {vid} has {dataset.shape[0]} frames in {path} but "
-                                    f"{count} when the split was prepared; run `{fix}` again")
+                if dataset.ndim != 2 or dataset.shape[0] != count or dataset.shape[1] != dim:
+                    raise DataError(f"video {vid} has features of shape {dataset.shape} in {path} but "
+                                    f"({count}, {dim}) when the split was prepared: the feature "
+                                    f"file changed since; run `{fix}` again")
                 frames = np.asarray(dataset[sample_frame_indices(count, k)], dtype=np.float32)
             except (KeyError, OSError) as error:
                 raise DataError(f"cannot read video {vid} through {path} ({error}); the feature "
                                 f"file it links to moved or changed: run `{fix}` again") from None
-            if out is None:
-                out = np.zeros((len(video_ids), k, frames.shape[1]), dtype=np.float32)
+            if row == 0:
                 sampling = _recorded_sampling(dataset)
+            if not np.isfinite(frames).all():
+                not_finite.append(vid)
             out[row, :len(frames)] = frames
+    if not_finite:
+        raise DataError(f"NaN or infinite features through {path} for {describe_videos(not_finite)}: "
+                        "the feature file changed since the split was prepared; re-extract them, "
+                        f"then run `{fix}` again")
     return out, sampling
 
 
@@ -99,7 +106,8 @@ def load_split(config, split: str) -> VideoSplit:
     ids = [v["id"] for v in videos]
     counts = [v["n_frames"] for v in videos]
     k = config.features.n_frames
-    streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k, fix)
+    streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k,
+                                              record["backbones"][b]["dim"], fix)
                                for b in config.features.backbones))
     mask = np.stack([pad_frames(np.zeros((min(c, k), 1), np.float32), k)[1] for c in counts])
     return VideoSplit(

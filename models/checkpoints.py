@@ -15,6 +15,8 @@ from models.sa_lstm import build_model
 from utils import DataError, atomic_torch_save
 
 FORMAT = 1
+MODEL_PARTS = {"model": dict, "config": dict, "vocab": list, "feature_size": int}   # what run.py reads
+RESUME_PARTS = {**MODEL_PARTS, "optimizer": dict, "scheduler": dict, "progress": dict}
 
 
 def save(path: str, payload: dict) -> None:
@@ -41,8 +43,17 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
     return payload
 
 
+def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS, fix: str = "") -> None:
+    """A clear error for a checkpoint that lacks what its reader needs (required: key -> type)."""
+    missing = [key for key, kind in required.items() if not isinstance(payload.get(key), kind)]
+    if missing:
+        raise DataError(f"checkpoint {path} lacks {', '.join(missing)} (or holds another kind of "
+                        f"value there): it was not written by train.py{f'; {fix}' if fix else ''}")
+
+
 def model_from_checkpoint(payload: dict, path: str = "checkpoint"):
     """(model, config, vocabulary) rebuilt from the checkpoint alone."""
+    check_contents(payload, path)
     config = config_module.Config.from_dict(payload["config"])
     vocab = Vocabulary(payload["vocab"])
     model = build_model(config, len(vocab), payload["feature_size"])

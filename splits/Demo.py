@@ -96,7 +96,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     seed = config.train.seed if seed is None else int(seed)
     if not force and is_built(paths, splits):
         if show_progress:
-            print(f"demo corpus already in {paths.root}; rebuild it with {prepare_command(config)} --force")
+            print(f"demo corpus already in {paths.root}; rebuild it with {prepare_command(config)}")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
@@ -111,7 +111,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     for split in splits:
         videos = [clip for clip in clips if clip["split"] == split]
         write_prepared(paths, DEMO_CORPUS, split, videos, list(BACKBONES),
-                       fix=f"rebuild the demo corpus: {prepare_command(config)} --force")
+                       fix=f"rebuild the demo corpus: {prepare_command(config)}")
     if show_progress:
         print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "
               f"in {time.time() - started:.1f}s")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import h5py
+import numpy as np
 
 from config import PRESETS, CorpusConfig
 from utils import DataError, atomic_save_json
@@ -89,11 +90,15 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
                 named = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
                 raise DataError(f"{len(missing)} of the {len(videos)} videos of the {split} split are "
                                 f"missing from {source}: {named}; {fix}")
+            not_finite = []
             for video in videos:
-                shape = features[keys[video["id"]]].shape
+                dataset = features[keys[video["id"]]]
+                shape = dataset.shape
                 if len(shape) != 2 or shape[0] == 0:
                     raise DataError(f"video {video['id']} in {source} has shape {shape}; "
                                     "expected (n_frames, D) with n_frames > 0")
+                if not np.isfinite(dataset[()]).all():
+                    not_finite.append(video["id"])
                 if dim is not None and shape[1] != dim:
                     raise DataError(f"video {video['id']} in {source} has feature size {shape[1]}, "
                                     f"other videos {dim}; every video of a backbone needs the same D")
@@ -104,6 +109,11 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
                                     f"{previous[0]} but {shape[0]} in {backbone} ({source}); "
                                     "backbones are concatenated frame by frame, so re-extract them "
                                     "with the same frame sampling")
+            if not_finite:
+                raise DataError(f"NaN or infinite features in {source} for "
+                                f"{describe_videos(not_finite)} of the {split} split: a model trained on them learns "
+                                "nothing but NaN; re-extract them (python -m extraction refuses "
+                                "such features) or leave these videos out")
         split_file = paths.split_features(split, backbone)
         tmp = split_file + ".tmp"
         # Relative to the link file, which HDF5 resolves from the link file's own folder: the
@@ -123,10 +133,16 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
     return record
 
 
+def describe_videos(video_ids: list, shown: int = 5) -> str:
+    """'3 videos (vid1, vid2, vid3)', the first few named."""
+    named = ", ".join(video_ids[:shown]) + (", ..." if len(video_ids) > shown else "")
+    return f"{len(video_ids)} video{'s' if len(video_ids) != 1 else ''} ({named})"
+
+
 def prepare_command(config) -> str:
-    """The command that prepares config's corpus as config asks: its backbones (a bare
-    `python -m splits.MSVD` prepares its preset's; the demo always writes its own two), its data
-    root and its split names."""
+    """The command that prepares config's corpus as config asks, also over damaged files: its
+    backbones (a bare `python -m splits.MSVD` prepares its preset's; the demo always writes its
+    own two), its data root and its split names."""
     corpus, backbones = config.corpus.name, list(config.features.backbones)
     words = ["python", "-m", f"splits.{corpus}"]
     if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
@@ -135,6 +151,8 @@ def prepare_command(config) -> str:
     for field in ("data_root", "train_split", "val_split", "test_split"):
         if getattr(config.corpus, field) != getattr(defaults, field):
             words += [f"--corpus.{field}", getattr(config.corpus, field)]
+    if corpus == "Demo":               # without it, a demo whose files all exist is left as it is
+        words.append("--force")
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -143,5 +161,26 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
     path = paths.split_json(split)
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist; prepare the corpus first: {prepare_hint}")
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); prepare the "
+                        f"corpus again: {prepare_hint}") from None
+    if not well_formed(record):
+        raise DataError(f"{path} is not a prepared split of this project (its fields are not "
+                        f"those splits/layout.py writes); prepare the corpus again: {prepare_hint}")
+    return record
+
+
+def well_formed(record) -> bool:
+    """Whether a <split>.json holds what the loader reads, of the right kinds."""
+    try:
+        return (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
+                and all(isinstance(meta["dim"], int) and meta["dim"] > 0
+                        for meta in record["backbones"].values())
+                and all(isinstance(v["id"], str) and isinstance(v["captions"], list)
+                        and isinstance(v["n_frames"], int) and v["n_frames"] > 0
+                        for v in record["videos"]))
+    except (KeyError, TypeError):
+        return False

@@ -101,4 +101,4 @@ def test_the_prepare_command_names_custom_splits_and_quotes_what_needs_it():
     assert prepare_command(config) == ("python -m splits.MSVD --corpus.data_root 'my data' "
                                        "--corpus.test_split mytest")
     demo = config_module.build("Demo", **{"features.backbones": ["Appearance"]})
-    assert prepare_command(demo) == "python -m splits.Demo"      # the demo writes its own backbones
+    assert prepare_command(demo) == "python -m splits.Demo --force"   # its own backbones, anew

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from models import checkpoints
+from utils import WriteError
 
 IN_FLIGHT = 2
 
@@ -38,7 +39,9 @@ def cpu_snapshot(value):
 def write(path: str, snapshot: dict) -> None:
     try:
         checkpoints.save(path, snapshot)
-    except Exception as error:          # disk full, say: its own message may name no file
+    except WriteError:                  # a full disk, say: it names the file and what is kept
+        raise
+    except Exception as error:          # its own message may name no file
         raise OSError(f"writing checkpoint {path} failed: {error}") from error
 
 

@@ -10,6 +10,7 @@ train.select_metric CIDEr-D the choice needs no Java either (evaluation/split_ci
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -23,7 +24,7 @@ from models import checkpoints
 from models.decoding import greedy_search
 from models.sampling import sample_captions
 from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
-from utils import autocast_bf16, tf32_products, to_device
+from utils import DataError, autocast_bf16, tf32_products, to_device
 
 BASELINES = ("mean_of_samples", "greedy")
 
@@ -91,6 +92,10 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
                 writer.add_scalar("scst/reward", float(reward.mean()), step)
                 writer.add_scalar("scst/baseline", float(baseline.mean()), step)
     loss, reward, baseline = (totals / max(len(batches), 1)).tolist()
+    if not math.isfinite(loss):
+        raise DataError(f"the self-critical loss is {loss} in epoch {epoch}; training stopped before "
+                        "saving anything of this epoch (last.pt and best.pt are those of the epochs "
+                        "before). Lower --train.scst_lr or --train.clip_norm")
     return loss, reward, baseline, step
 
 
