@@ -31,7 +31,8 @@ from models.sa_lstm import build_model
 from splits.layout import describe_videos
 from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
-from training.run_folder import FolderLock, check_resumable, choose_folder, run_id  # noqa: F401 (run_id: tools and tests name runs by it)
+from training.run_folder import FolderLock, check_resumable, choose_folder
+from training.run_folder import run_id  # noqa: F401  (tools and tests name run folders by it)
 from training.self_critical import check_scst_config, self_critical_phase
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
@@ -376,6 +377,7 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
 
 
 def train_in(run_dir: str, config, scorer, ranks) -> dict:
+    """The run in run_dir, which this process holds: data, model, epochs, the test scores."""
     device = ranks.device
     ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
