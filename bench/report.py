@@ -12,12 +12,6 @@ from bench.decoding import DECODE_MODES
 from bench.timing import device_description, load_average
 from utils import atomic_write_bytes
 
-# hobincar/SA-LSTM on one H100, as measured for issue 4, and the issue's goals on an H100 (s).
-REFERENCE = {"train": 49.3, "val_loss": 2.6, "beam_val_full": 9.9, "beam_test_full": 61.7,
-             "peak_gib": 3.0}
-GOALS = {"train": "<= 2 s", "beam_test_full": "<= 0.5 s", "epoch": "<= 5 s",
-         "peak_gib": "<= 3.0 GiB"}
-
 
 def fmt_s(seconds) -> str:
     if seconds is None:
@@ -45,17 +39,12 @@ def markdown(report: dict) -> str:
              *(["**Incomplete**: the run stopped before its end; these are the stages it measured."]
                if report.get("complete") is False else []),
              f"Command: `{report['command']}`", "",
-             "| stage | this code | baseline, same process | speed-up | throughput | "
-             "reference (H100) | goal (H100) |",
-             "|---|---|---|---|---|---|---|"]
+             "| stage | this code | baseline, same process | speed-up | throughput |",
+             "|---|---|---|---|---|"]
 
-    # The H100 reference and goals are for the issue's workload, not for a reduced one (--clips).
-    reference, goals = ({}, {}) if report["workload"].get("reduced") else (REFERENCE, GOALS)
-
-    def row(label, fast, plain, throughput, key=None, note=""):
-        ref = reference.get(key)
+    def row(label, fast, plain, throughput, note=""):
         lines.append(f"| {label}{note} | {fmt_s(fast)} | {fmt_s(plain)} | {ratio(fast, plain)} | "
-                     f"{throughput} | {fmt_s(ref) if ref else '-'} | {goals.get(key, '-')} |")
+                     f"{throughput} |")
 
     epoch_fast, epoch_plain, complete = 0.0, [], True   # baseline: None where it was not run
     if "train" in s:
@@ -68,7 +57,7 @@ def markdown(report: dict) -> str:
             note = (f" **extrapolated** from {f['timed_batches']} timed "
                     f"batch{'es' if f['timed_batches'] > 1 else ''} ({per_batch})")
         row(label, f["epoch_seconds"], p.get("epoch_seconds"),
-            f"{f['captions_per_second']:.0f} captions/s", "train", note)
+            f"{f['captions_per_second']:.0f} captions/s", note)
         if "capture_epoch_seconds" in s["train"]:
             failure = s["train"]["capture_failure"]
             row(f"first training epoch, capturing the CUDA graphs of its {s['train']['captured_shapes']} "
@@ -81,7 +70,7 @@ def markdown(report: dict) -> str:
     if "val_loss" in s:
         f, p = s["val_loss"]["paths"]["fast"], s["val_loss"]["paths"].get("plain", {})
         row(f"validation loss ({report['workload']['val_captions']:,} val captions, teacher forced)",
-            f["seconds"], p.get("seconds"), f"{f['captions_per_second']:.0f} captions/s", "val_loss")
+            f["seconds"], p.get("seconds"), f"{f['captions_per_second']:.0f} captions/s")
         epoch_fast += f["seconds"]
         epoch_plain.append(p.get("seconds"))
     else:
@@ -97,7 +86,7 @@ def markdown(report: dict) -> str:
                 f"own stopping, mean length {f['mean_length']:.1f}, max {f['max_length']}")
             same = (f"; same captions {d['same_captions']}/{d['videos']}" if "same_captions" in d else "")
             row(f"beam-{d['beam_size']} {what} {d['videos']} videos ({how}{same})", f["seconds"],
-                p.get("seconds"), f"{f['videos_per_second']:.1f} videos/s", key)
+                p.get("seconds"), f"{f['videos_per_second']:.1f} videos/s")
             if "capture_seconds" in d:
                 failure = d["capture_failure"]
                 row("the same, first pass, capturing its CUDA graphs"
@@ -122,20 +111,18 @@ def markdown(report: dict) -> str:
         extrapolated = s["train"]["paths"]["fast"]["extrapolated"]
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
             + (" (training **extrapolated**)" if extrapolated else ""),
-            epoch_fast, epoch_plain,
-            "-", "epoch")
+            epoch_fast, epoch_plain, "-")
         report["epoch_seconds"] = {"fast": epoch_fast, "plain": epoch_plain}
     peaks = report.get("peak_gib")
     if peaks and peaks.get("fast") is not None:
         plain = f"{peaks['plain']:.2f} GiB" if peaks.get("plain") is not None else "-"
-        ref = f"{reference['peak_gib']:.1f} GiB" if "peak_gib" in reference else "-"
         lines.append(f"| peak GPU memory (max_memory_allocated, data and model included) | "
-                     f"{peaks['fast']:.2f} GiB | {plain} | - | - | {ref} | {goals.get('peak_gib', '-')} |")
+                     f"{peaks['fast']:.2f} GiB | {plain} | - | - |")
     if "scoring" in s and "skipped" in s["scoring"]:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
-    lines.append("\nBaseline: training and validation loss on the plain path (forward_stepwise, "
-                 "no length bucketing, Adam unfused); decoding with the beam search as committed in d527d58; "
-                 "scoring with a new CaptionScorer per evaluation. Speed-up = baseline / this code.")
+    lines.append("\nBaseline: training and validation loss on the plain path (step by step, no length "
+                 "bucketing, Adam unfused); decoding with the plain beam search; scoring with a new "
+                 "CaptionScorer per evaluation. Speed-up = baseline / this code.")
     return "\n".join(lines)
 
 
