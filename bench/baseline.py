@@ -24,7 +24,7 @@ from train import validation_loss
 
 
 def committed_step(model, previous_word, state, clips):
-    """One decoder step as first written: model.step's signature, the model's own parameters."""
+    """One decoder step written apart from models/decoder.py: model.step's signature and parameters."""
     decoder, attention = model.decoder, model.decoder.attention
     hidden, cell = state
     if getattr(attention, "query", None) is not None:
