@@ -57,7 +57,7 @@ def table_rows(stdout: str) -> list:
     return [line for line in stdout.splitlines() if line.startswith("| ")][1:]   # no header
 
 
-def test_default_workload_is_the_issues():
+def test_default_workload_is_msvd_shaped_with_resnet_sized_features():
     args = benchmark.parse_args([])
     assert args.clips is None and args.feature_size == 2048
 
