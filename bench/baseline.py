@@ -1,9 +1,9 @@
 """Baselines that bench/benchmark.py measures in the same process as the code it benchmarks.
 
-- committed_beam_search: models/decoding.py's beam search as committed in d527d58, before the
-  benchmark's speed-up work, kept verbatim so decoding speed-ups are ratios against it;
-- committed_step: the decoder step as committed before the equations were written once
-  (models/decoder.py, models/attention.py at 8fe02c4): nn.LSTMCell's own forward and the attention
+- committed_beam_search: a plain beam search, kept unchanged so that decoding speed-ups are
+  ratios against it;
+- committed_step: the decoder step written independently of models/decoder.py and
+  models/attention.py: nn.LSTMCell's own forward and the attention
   module's sum, one map at a time. The plain path trains with it and the baseline beam search
   decodes with it; tests/test_decoder_step.py checks the model's step against it, an independent
   writing of the paper's equations;
@@ -24,7 +24,7 @@ from train import validation_loss
 
 
 def committed_step(model, previous_word, state, clips):
-    """One decoder step as first written: model.step's signature, the model's own parameters."""
+    """One decoder step written apart from models/decoder.py: model.step's signature and parameters."""
     decoder, attention = model.decoder, model.decoder.attention
     hidden, cell = state
     if getattr(attention, "query", None) is not None:
@@ -73,7 +73,7 @@ def plain_validation_loss(model, data, config) -> float:
         return validation_loss(model, data, plain)
 
 
-# ---- models/decoding.py at d527d58 (beam search only), unchanged below this line ----------
+# ---- the plain beam search, kept unchanged below this line ------------------------------
 def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
     logits, state, alpha = model.step(words, state, clips)
     log_probs = torch.log_softmax(logits.float(), dim=-1)

@@ -1,4 +1,4 @@
-"""Speed benchmark on an MSVD-shaped workload (issue 4): this code against a baseline, same process.
+"""Speed benchmark on an MSVD-shaped workload: this code against a baseline, same process.
 
     python -m bench                              # every stage, on the GPU when there is one
     python -m bench --device cpu --train_batches 8
@@ -12,9 +12,8 @@
 
 On a CPU that other processes also use, OpenMP threads that spin while they wait make every
 multi-threaded op stall: there, --threads 1 or OMP_WAIT_POLICY=PASSIVE (set before Python
-starts) was 1.7-4x faster than the default on the 2-core machine this was written on (on the
-idle machine the default was best). The table's first line gives the thread count, the wait
-policy and the load average.
+starts) is faster than the default (docs/speed.md; on an idle machine the default is best).
+The table's first line gives the thread count, the wait policy and the load average.
 
 The workload (bench/workload.py) is built in memory: MSVD's 1970 clips split 1200/100/670 with
 the shipped English captions (48,774 training captions, the real vocabulary and lengths) and
@@ -22,8 +21,7 @@ random 2048-d features, 40-120 frames a clip, K = 28 sampled with loader/frames.
 and training settings are config.build("MSVD") (embedding 468, hidden 512, attention 256,
 batch 200, AMSGrad, clip 5, beam 5, captions of at most 30 words). --clips N keeps only the
 first N clips of each split and --feature_size D draws D-d features: a reduced workload that
-checks the benchmark runs (tests/test_benchmark.py), whose times are not the issue's, so its
-table leaves out the H100 reference and goals.
+checks the benchmark runs (tests/test_benchmark.py); its times are not comparable.
 
 Stages, each timed after a warm-up (with torch.cuda.synchronize() on a GPU), each against a
 baseline measured in the same process, interleaved with it so that both see the same machine:
@@ -38,8 +36,8 @@ baseline measured in the same process, interleaved with it so that both see the 
   evaluation.caption_videos makes them, in two modes: "full length" (min_len = max_len, every
   hypothesis runs all 31 steps: the reference implementation always runs them, and it is the
   worst case of ours) and "own stopping" (the evaluation settings; how soon beam search stops
-  depends on the model, here a barely trained one). Baseline: the beam search as committed
-  before this benchmark (bench/baseline.py); the table says whether the captions are the same.
+  depends on the model, here a barely trained one). Baseline: the plain beam search
+  (bench/baseline.py); the table says whether the captions are the same.
 - scoring: COCO metrics of the val captions with a CaptionScorer made once and reused, against
   a scorer made anew for each evaluation (JVM start included), as older code did.
 - epoch: the sum train + val_loss + beam_val (full length) + scoring, what train.py spends on

@@ -1,5 +1,5 @@
-"""Stages beam_val / beam_test: beam-search captions of a split, this code against the beam
-search as committed before the speed-up work (bench/baseline.py), with the captions compared."""
+"""Stages beam_val / beam_test: beam-search captions of a split, this code against the plain
+beam search (bench/baseline.py), with the captions compared."""
 from __future__ import annotations
 
 import copy

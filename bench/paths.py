@@ -48,7 +48,7 @@ def build_paths(config, data, device, with_baseline: bool):
 
     The plain model is a copy of the fast one that uses the step-by-step teacher forcing with the
     committed step (bench/baseline.py) and the default (unfused) Adam, and its config turns off
-    length bucketing: the training path before the speed-up work."""
+    length bucketing: the plain training path."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     plain_model = copy.deepcopy(model)
     plain_model.fast_teacher_forcing = False

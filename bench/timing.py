@@ -16,17 +16,14 @@ class Clock:
         self.device = device
         self.cuda = device.type == "cuda"
 
-    def sync(self):
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-
     def __call__(self, fn, *args, **kwargs):
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
-        self.sync()
+            torch.cuda.synchronize(self.device)
         start = time.perf_counter()
         out = fn(*args, **kwargs)
-        self.sync()
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None
         return seconds, peak, out
@@ -57,15 +54,11 @@ def log(message: str) -> None:
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or "unknown CPU"
-    try:
+    try:                                  # the CPU's model name, where Linux tells it
         with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
     return f"{model} ({os.cpu_count()} logical CPUs)"
 
 

@@ -1,18 +1,14 @@
 """The benchmark's workload, built in memory: MSVD's real captions and random frame features.
 
-1,970 clips split 1200/100/670 as MSVD's official split (vid1-1200 train, vid1201-1300 val,
-vid1301-1970 test). Each clip gets a random number of frames (40-120 by default) of random
-float32 features; K frames are sampled from it with loader/frames.py, exactly as loader/dataset.py
-samples the stored features of a real corpus. Captions are the shipped English release
-(data/MSVD/annotations/sents_{split}_lc_nopunc.txt), so the vocabulary and the caption lengths,
-which set the cost of every step, are the real ones. Nothing is written to disk.
+MSVD's official split of 1,970 clips (1200/100/670); each clip has 40-120 frames of random
+features, of which K are sampled as loader/dataset.py samples a real corpus. The captions are the
+shipped English release, so the vocabulary and caption lengths, which set the cost of every step,
+are the real ones. Nothing is written to disk.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections import defaultdict
-
 import numpy as np
 import torch
 
@@ -20,31 +16,20 @@ from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
-from splits.msvd_annotations import SPLIT_RANGES
+from splits.msvd_annotations import RELEASE_FILES, read_release, split_vids
 
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "data", "MSVD", "annotations")
 
 
-def read_captions(split: str, annotations: str = ANNOTATIONS) -> dict:
+def read_captions(split: str) -> dict:
     """{vidN: [caption, ...]} from the shipped English release of one split."""
-    path = os.path.join(annotations, f"sents_{split}_lc_nopunc.txt")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} is missing: the benchmark reads MSVD's shipped captions "
-                                "(restore it with `git checkout -- data/MSVD/annotations`)")
-    captions = defaultdict(list)
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            vid, tab, caption = line.rstrip("\n").partition("\t")
-            if tab and caption.strip():
-                captions[vid].append(caption.strip())
-    return captions
+    return read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[split])])[0]
 
 
 def random_split(name: str, references: dict, rng: np.random.Generator, k: int, dim: int,
                  min_frames: int, max_frames: int, clips: int | None = None) -> VideoSplit:
-    first, last = SPLIT_RANGES[name]
-    ids = [f"vid{n}" for n in range(first, last + 1)][:clips]
+    ids = split_vids(name)[:clips]
     features = np.zeros((len(ids), k, dim), dtype=np.float32)
     masks, counts = [], []
     for row in range(len(ids)):
@@ -61,11 +46,8 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
 
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
                    max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
-    """TrainingData as loader.corpus.load_training_data gives it, for the MSVD-shaped workload:
-    the test split on the CPU, the rest on the device.
-
-    clips: only the first clips videos of each split (a reduced workload, for smoke tests); the
-    vocabulary is then that of their captions."""
+    """TrainingData as loader.corpus.load_training_data gives it (the test split on the CPU, the
+    rest on the device); clips: only the first clips videos of each split, a reduced workload."""
     if clips is not None and clips < 1:
         raise ValueError(f"clips must be at least 1, got {clips}")
     rng = np.random.default_rng(seed)

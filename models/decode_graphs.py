@@ -1,6 +1,6 @@
 """Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper; off by default).
 
-A beam-search step dispatches about 35 small operators (bench/op_count.py), each a kernel
+A beam-search step dispatches a few dozen small operators (docs/speed.md), each a kernel
 launch plus Python work on the CPU: with batches of 100 clips the GPU waits for the CPU. A CUDA
 graph records a whole decode's kernels once and replays them with one launch.
 

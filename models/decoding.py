@@ -14,7 +14,7 @@ results are the same up to float rounding, which can swap near-tied beams):
 - Candidates come from the top W words of each beam other than <eos>, instead of a sum over
   beams x vocabulary; <eos> is ranked apart, one candidate per beam, of which only the best
   can matter.
-- Few operators a step, since a GPU step is bound by launches (bench/op_count.py counts them):
+- Few operators a step, since a GPU step is bound by launches (docs/speed.md counts them):
   impossible words masked with one in-place fill, a candidate's beam row and word read with
   one gather each from cached tables, only the best ended hypothesis of a step kept, no host
   sync before <eos> may come.
@@ -167,7 +167,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
     Each step the W best candidates that are not <eos> go on as the beams; the best <eos>
     candidate ends a hypothesis when it ranks among the W best of all candidates (so width 1 is
     greedy search), and an ended hypothesis never goes on. A video stops when no live beam can
-    beat its best ended one. Written to dispatch few operators a step (bench/op_count.py counts
+    beat its best ended one. Written to dispatch few operators a step (docs/speed.md counts
     them): a GPU step here is bound by launches, not arithmetic.
     """
     history = beam_steps(model, features, mask, beam_size, max_len, min_len, length_penalty)

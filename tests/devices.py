@@ -27,7 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 GPU_STAND_IN = torch.device("meta")
-# SALSTM_TEST_DEVICE=cuda (set by bench/gpu_check.sh on a GPU machine): the tests of devices
+# SALSTM_TEST_DEVICE=cuda (on a GPU machine: docs/speed.md): the tests of devices
 # run on the GPU itself, and the tests that train use it; unset: the stand-in, and train.device
 # auto (the GPU when there is one).
 _ASKED = os.environ.get("SALSTM_TEST_DEVICE")

@@ -46,8 +46,7 @@ def cli_args(config) -> list:
 
 @contextlib.contextmanager
 def single_thread():
-    """Ops this small gain nothing from threads, and on busy cores spinning threads stall them
-    (0.6 s instead of 2 ms a step)."""
+    """Ops this small gain nothing from threads, and on busy cores spinning threads stall them."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

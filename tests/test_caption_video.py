@@ -3,8 +3,8 @@ tests/fixtures/videos, a small model trained on them, then run.py --video on the
 
 Features come from every 10th frame (10-12 per clip) and K = 8, so extraction, training and the
 run.py calls stay within seconds on a CPU. Extraction, training and captioning run on
-tests/devices.py's training device: the GPU where there is one (bench/gpu_check.sh carries the
-wheels of PyAV and the backbone there: bench/gpu_wheels.sh), else the CPU.
+tests/devices.py's training device: the GPU where there is one (with PyAV and the backbone's
+package installed there), else the CPU.
 """
 import os
 import shutil

@@ -5,7 +5,7 @@
 - the captured step neither syncs with the CPU nor makes a shape from values, which capture
   forbids (SyncOrValueShapes records such operators);
 - the graphed path keeps every tensor on the model's device (the meta stand-in of tests/devices.py).
-On a GPU (SALSTM_TEST_DEVICE=cuda, bench/gpu_check.sh) the real graphs are compared with eager.
+On a GPU (SALSTM_TEST_DEVICE=cuda) the real graphs are compared with eager.
 """
 import copy
 

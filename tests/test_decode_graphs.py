@@ -6,7 +6,7 @@
 - the recorded decode neither syncs with the CPU nor makes shapes from values nor copies from
   the host (tests/capture_rules.py);
 - one capture per batch shape, anew when the weights move, and eager decoding after a failure.
-On a GPU (bench/gpu_check.sh) the real graphs are compared with the eager search.
+On a GPU (SALSTM_TEST_DEVICE=cuda) the real graphs are compared with the eager search.
 """
 import copy
 

@@ -1,5 +1,5 @@
-"""The model's step (models/decoder.py, the equations written once) against the step as first
-written (bench/baseline.py: nn.LSTMCell's own forward, the attention sum one map at a time)."""
+"""The model's step (models/decoder.py, the equations written once) against an independent
+writing of it (bench/baseline.py: nn.LSTMCell's own forward, the attention sum one map at a time)."""
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

@@ -3,8 +3,8 @@ the GPU's stand-in and every op checked against CUDA's rules (tests/devices.py).
 
 Data kept on the CPU on purpose (caption lengths, the batch plans drawn from a CPU generator)
 meets the model's device only through explicit copies. Meta tensors hold no values: these tests
-check devices and shapes, never numbers. With SALSTM_TEST_DEVICE=cuda (bench/gpu_check.sh on a
-GPU machine) the same tests run on the GPU itself, still checked op by op.
+check devices and shapes, never numbers. With SALSTM_TEST_DEVICE=cuda on a GPU machine the
+same tests run on the GPU itself, still checked op by op.
 """
 import numpy as np
 import pytest

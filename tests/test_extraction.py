@@ -1,7 +1,7 @@
 """Feature extraction from real MSVD clips (tests/fixtures/videos) with EfficientNet-Lite0 on the CPU.
 
 Few frames per clip (n_frames 2-4, every_n 40) keep the whole file to seconds. Where there is
-a GPU (bench/gpu_check.sh carries the wheels of bench/gpu_wheels.sh there), one test extracts
+a GPU (with PyAV and the backbone's package installed there), one test extracts
 there too and compares with the CPU.
 """
 import shutil

@@ -2,7 +2,7 @@
 each, for their mean loss at the end. Every other wait (a blocking copy from the host, a value
 read back) would stop the CPU from queueing the next batch while the GPU runs this one.
 
-torch.cuda's sync debug mode warns at each such wait, so these tests need CUDA (bench/gpu_check.sh
+torch.cuda's sync debug mode warns at each such wait, so these tests need CUDA (SALSTM_TEST_DEVICE=cuda
 runs them); on the CPU only utils.to_device's choice of copy is checked.
 """
 import warnings

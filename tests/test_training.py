@@ -20,7 +20,7 @@ from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where Java or pycocoevalcap is missing (the lent GPU machine), the runs go on without COCO
+# Where Java or pycocoevalcap is missing (as on many GPU servers), the runs go on without COCO
 # scores (--eval.metrics "", best checkpoint by validation loss) and the tests check the rest.
 SCORING = not why_no_scoring()
 SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
