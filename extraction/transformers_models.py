@@ -17,7 +17,7 @@ from torch import nn
 from extraction.preprocess import Preprocess
 from utils import DataError
 
-INSTALL_HINT = 'pip install "transformers>=4.46,<6" (it is in requirements.txt)'
+INSTALL_HINT = 'pip install "transformers>=5,<6" (it is in requirements.txt)'
 # preprocessor_config.json's `resample` (PIL's numbering) -> libswscale's filter of the same kind.
 RESAMPLE_TO_SWSCALE = {0: "POINT", 1: "LANCZOS", 2: "BILINEAR", 3: "BICUBIC", 4: "AREA", 5: "BICUBIC"}
 
@@ -52,7 +52,8 @@ def not_available(weights: str, backbone: str, error: Exception) -> DataError:
                          "must hold what `save_pretrained` or `huggingface-cli download` writes: "
                          "config.json, model.safetensors (or pytorch_model.bin), preprocessor_config.json")
     return DataError(
-        f"cannot load the {backbone} weights {weights!r} ({why}). With no network here, download them "
+        f"cannot load the {backbone} weights {weights!r} ({why}): no folder {weights} is here, and "
+        "the Hugging Face id is neither in the cache nor downloadable. With no network here, download them "
         f"on a machine that has one: `huggingface-cli download {weights} --local-dir "
         f"{weights.split('/')[-1]}`, copy that folder here and give it as --weights FOLDER (or point "
         f"HF_HOME at a Hugging Face cache that holds {weights})")
