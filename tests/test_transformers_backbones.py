@@ -114,6 +114,7 @@ def test_features_of_real_clips(name, weights, tmp_path):
         assert features.dtype == np.float32 and np.isfinite(features).all() and features.std() > 0
         np.testing.assert_array_equal(features, b[vid])
     assert len({a[vid].tobytes() for vid in a}) == 3
+    np.testing.assert_array_equal(features_for_video(str(CLIPS[0]), backbone, every_n=EVERY_N), a[CLIPS[0].stem])
     recorded = json.loads(attrs["preprocessing"])
     assert attrs["weights"] == folder_for(name, weights) and attrs["sampling"] == f"every_n={EVERY_N}"
     assert (recorded["resize"], recorded["crop"]) == (tiny.SIZE, tiny.SIZE)
@@ -201,6 +202,7 @@ def test_resume_and_other_preprocessing_in_one_file(weights, tmp_path):
     extract(CLIPS[:1], output, video)
     summary, messages = extract(CLIPS, output, video)
     assert summary.skipped == [CLIPS[0].stem] and len(summary.written) == 2
+    assert any("already extracted" in m for m in messages)
     other = tmp_path / "other"
     shutil.copytree(weights["VideoMAE"], other)
     config = json.loads((other / "preprocessor_config.json").read_text())
