@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -45,7 +46,9 @@ def real_size_network(name: str):
         tag = name[len("CLIP-"):].removesuffix("-pooled")
         config = transformers.CLIPVisionConfig(image_size=224, **{"projection_dim": 512, **CLIP_TOWERS[tag]})
         projection = not name.endswith("-pooled")
-        tower = (transformers.CLIPVisionModelWithProjection if projection else transformers.CLIPVisionModel)(config)
+        tower_class = (transformers.CLIPVisionModelWithProjection if projection
+                       else transformers.CLIPVisionModel)
+        tower = tower_class(config)
         return ClipImageFeatures(tower, projection), CLIP
     config = transformers.VideoMAEConfig(num_labels=400, use_mean_pooling=True)   # ViT-B, 16 frames, 224
     return VideoMAEFeatures(transformers.VideoMAEForVideoClassification(config)), VIDEOMAE
@@ -79,7 +82,6 @@ def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
 
 def _slice(sampled, start: int, count: int):
     """count consecutive frame positions of sampled (with their clips)."""
-    from dataclasses import replace
     end = start + count
     windows = None if sampled.windows is None else sampled.windows[start:end]
     return replace(sampled, frames=sampled.frames[start:end], indices=sampled.indices[start:end],
@@ -92,7 +94,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=8, help="frame positions a batch (default 8)")
     parser.add_argument("--batches", type=int, default=2, help="timed batches (default 2)")
-    parser.add_argument("--names", default=",".join(n for n, s in BACKBONES.items() if s.build and not n.endswith("-pooled")),
+    architectures = [n for n, s in BACKBONES.items() if s.build and not n.endswith("-pooled")]
+    parser.add_argument("--names", default=",".join(architectures),
                         help="comma-separated backbones (default: every transformers architecture; a "
                              "-pooled variant costs what its projected one does)")
     args = parser.parse_args(argv)

@@ -102,22 +102,24 @@ class Backbone:
 
     @property
     def decoding(self) -> tuple:
-        """What read() depends on besides the video and the sampling: backbones alike share one decoding."""
+        """What read() depends on besides the video and the sampling (alike backbones share a decoding)."""
         return self.short_side, self.clip_length, self.clip_stride, self.interpolation
 
     def preprocessing(self) -> dict:
         """How frames become this backbone's input, as feature files and checkpoints record it."""
         p = self.preprocess
-        return {"resize": p.resize, "crop": p.crop, "crop_offset": p.crop_offset, "mean": [round(float(m), 6) for m in p.mean],
-                "std": [round(float(s), 6) for s in p.std], "interpolation": self.interpolation,
-                "clip_length": self.clip_length, "clip_stride": self.clip_stride, "output": self.output}
+        return {"resize": p.resize, "crop": p.crop, "crop_offset": p.crop_offset,
+                "mean": [round(float(m), 6) for m in p.mean], "std": [round(float(s), 6) for s in p.std],
+                "interpolation": self.interpolation, "clip_length": self.clip_length,
+                "clip_stride": self.clip_stride, "output": self.output}
 
     def record(self) -> dict:
         """The attributes a feature file of this backbone carries besides its name and D."""
-        return {"weights": self.weights or "", "preprocessing": json.dumps(self.preprocessing(), sort_keys=True)}
+        return {"weights": self.weights or "",
+                "preprocessing": json.dumps(self.preprocessing(), sort_keys=True)}
 
     def read(self, path: str, every_n: Optional[int] = 5, n_frames: Optional[int] = None) -> SampledFrames:
-        """The sampled frames of a video (with their clips, for a video backbone), decoded as this backbone wants."""
+        """The sampled frames of a video decoded as this backbone wants (a video one: with their clips)."""
         return read_frames(path, every_n, n_frames, self.short_side, self.clip_length, self.clip_stride,
                            self.interpolation)
 

@@ -1,13 +1,13 @@
 """The HDF5 feature file an extraction writes into, safe to stop and run again.
 
 Layout (splits/layout.py): one float32 dataset (n_frames, D) per video id. The file records the
-backbone, D and the frame sampling, so that a second run cannot mix in other features, and
-how frames became the backbone's input (the weights, resize, crop, normalisation, clip length:
-Backbone.record), so that captioning a new video can do the same. Features with NaN or inf are
-refused: nothing of that video is written. A video's
-dataset is written whole into a staging group, then moved to its name, then the file is flushed:
-a run stopped at any moment leaves each video complete or absent, and the next run clears what
-staging holds and re-does any entry that is not a (n_frames > 0, D) array.
+backbone, D and the frame sampling, so that a second run cannot mix in other features, and how
+frames became the backbone's input (Backbone.record: the weights, resize, crop, normalisation,
+clip length), so that captioning a new video can do the same. Features with NaN or inf are
+refused: nothing of that video is written. A video's dataset is written whole into a staging
+group, then moved to its name, then the file is flushed: a run stopped at any moment leaves each
+video complete or absent, and the next run clears what staging holds and re-does any entry that
+is not a (n_frames > 0, D) array.
 """
 from __future__ import annotations
 

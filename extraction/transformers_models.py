@@ -26,7 +26,8 @@ def import_transformers():
     try:
         import transformers
     except ImportError as error:
-        raise DataError(f"the CLIP and VideoMAE backbones need transformers ({error}): {INSTALL_HINT}") from None
+        raise DataError(f"the CLIP and VideoMAE backbones need transformers ({error}): "
+                        f"{INSTALL_HINT}") from None
     transformers.utils.logging.set_verbosity_error()      # its loading reports would hide the progress bar
     transformers.utils.logging.disable_progress_bar()
     return transformers
@@ -90,7 +91,9 @@ def read_preprocessing(weights: str, backbone: str) -> tuple:
     config = _read_json(weights, "preprocessor_config.json", backbone)
     where = f"preprocessor_config.json of {weights}"
     resize = _edge(config.get("size", 224), "size", where) if config.get("do_resize", True) else None
-    crop = _edge(config.get("crop_size", resize), "crop_size", where) if config.get("do_center_crop", True) else resize
+    crop = resize
+    if config.get("do_center_crop", True):
+        crop = _edge(config.get("crop_size", resize), "crop_size", where)
     if resize is None or crop is None:
         raise DataError(f"{where}: frames need a resize (do_resize) to one size")
     scale = float(config.get("rescale_factor", 1 / 255)) if config.get("do_rescale", True) else 1.0
@@ -113,7 +116,8 @@ def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Mo
     except (OSError, ValueError) as error:
         raise not_available(weights, backbone, error) from None
     except RuntimeError as error:   # tensors of the wrong shape
-        raise DataError(f"the weights {weights} do not fit {backbone}: {str(error).splitlines()[0]}") from None
+        raise DataError(f"the weights {weights} do not fit {backbone}: "
+                        f"{str(error).splitlines()[0]}") from None
     if info.get("missing_keys"):
         missing = sorted(info["missing_keys"])
         raise DataError(f"the weights {weights} lack {len(missing)} tensors {backbone} needs "
@@ -159,4 +163,5 @@ class VideoMAEFeatures(nn.Module):
 
 def build_videomae(weights: str, backbone: str) -> VideoMAEFeatures:
     transformers = import_transformers()
-    return VideoMAEFeatures(_load(transformers.VideoMAEForVideoClassification, weights, backbone, ("videomae",)))
+    classifier = _load(transformers.VideoMAEForVideoClassification, weights, backbone, ("videomae",))
+    return VideoMAEFeatures(classifier)

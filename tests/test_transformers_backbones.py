@@ -93,7 +93,8 @@ def test_the_project_imports_without_transformers():
 def test_registry_lists_clip_and_the_video_model(capsys):
     assert {"CLIP-ViT-B-32", "CLIP-ViT-B-16", "CLIP-ViT-L-14", "VideoMAE-Base-K400"} <= set(BACKBONES)
     assert BACKBONES["CLIP-ViT-B-32"].default_weights == "openai/clip-vit-base-patch32"
-    assert (BACKBONES["CLIP-ViT-L-14"].feature_size, BACKBONES["CLIP-ViT-L-14-pooled"].feature_size) == (768, 1024)
+    assert BACKBONES["CLIP-ViT-L-14"].feature_size == 768
+    assert BACKBONES["CLIP-ViT-L-14-pooled"].feature_size == 1024
     assert BACKBONES[MOTION].clip_stride == 4
     assert extraction_main(["--list_backbones"]) == 0
     listed = capsys.readouterr().out
@@ -114,18 +115,21 @@ def test_features_of_real_clips(name, weights, tmp_path):
         assert features.dtype == np.float32 and np.isfinite(features).all() and features.std() > 0
         np.testing.assert_array_equal(features, b[vid])
     assert len({a[vid].tobytes() for vid in a}) == 3
-    np.testing.assert_array_equal(features_for_video(str(CLIPS[0]), backbone, every_n=EVERY_N), a[CLIPS[0].stem])
+    one = features_for_video(str(CLIPS[0]), backbone, every_n=EVERY_N)
+    np.testing.assert_array_equal(one, a[CLIPS[0].stem])
     recorded = json.loads(attrs["preprocessing"])
     assert attrs["weights"] == folder_for(name, weights) and attrs["sampling"] == f"every_n={EVERY_N}"
     assert (recorded["resize"], recorded["crop"]) == (tiny.SIZE, tiny.SIZE)
     if name.startswith("CLIP"):
         assert recorded["interpolation"] == "BICUBIC" and recorded["clip_length"] == 1
-        assert recorded["mean"] == pytest.approx([m * 255 for m in tiny.CLIP_PREPROCESSOR["image_mean"]], abs=1e-4)
+        mean = [m * 255 for m in tiny.CLIP_PREPROCESSOR["image_mean"]]
+        assert recorded["mean"] == pytest.approx(mean, abs=1e-4)
         assert recorded["output"] == ("pooler_output" if name.endswith("-pooled") else "image_embeds")
     else:
         assert recorded["interpolation"] == "BILINEAR"
         assert (recorded["clip_length"], recorded["clip_stride"]) == (tiny.VIDEOMAE_FRAMES, 4)
-        assert recorded["std"] == pytest.approx([s * 255 for s in tiny.VIDEOMAE_PREPROCESSOR["image_std"]], abs=1e-4)
+        std = [s * 255 for s in tiny.VIDEOMAE_PREPROCESSOR["image_std"]]
+        assert recorded["std"] == pytest.approx(std, abs=1e-4)
 
 
 def test_preprocessing_is_the_models_own(weights):
@@ -139,7 +143,8 @@ def test_preprocessing_is_the_models_own(weights):
     ours = clip.preprocess(torch.from_numpy(sampled.frames))
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
     with torch.no_grad():
-        reference = transformers.CLIPModel.from_pretrained(weights["CLIP"]).get_image_features(pixel_values=theirs)
+        whole = transformers.CLIPModel.from_pretrained(weights["CLIP"])     # text tower too
+        reference = whole.get_image_features(pixel_values=theirs)
     reference = reference if torch.is_tensor(reference) else reference.pooler_output
     np.testing.assert_allclose(clip.features(sampled), reference.numpy(), atol=1e-4)
 
@@ -176,7 +181,8 @@ def test_clips_are_the_frames_around_each_sampled_frame(tmp_path):
         levels = sampled.context.mean(axis=(1, 2, 3))[sampled.windows]
         wanted = np.array([[8 * i for i in clip_window(p, 30, 4, 4)] for p in sampled.indices])
         np.testing.assert_allclose(levels, wanted, atol=3)
-        np.testing.assert_allclose(sampled.frames.mean(axis=(1, 2, 3)), [8 * p for p in sampled.indices], atol=3)
+        centres = sampled.frames.mean(axis=(1, 2, 3))
+        np.testing.assert_allclose(centres, [8 * p for p in sampled.indices], atol=3)
 
 
 def test_weights_that_are_not_here_are_explained(weights, tmp_path, monkeypatch):
@@ -339,7 +345,8 @@ def test_run_py_with_clip_alone(corpus, weights, tmp_path, capsys):
     model = train_module.build_model(config, len(data.vocab), data.feature_size).eval()
     checkpoint = tmp_path / "clip_only.pt"
     checkpoints.save(str(checkpoint), {**train_module.model_payload(model, config, data), "epoch": 0})
-    wanted = {p["video_id"]: p["caption"] for p in caption_videos(model, data.val, data.vocab, config.eval, 8)}
+    wanted = {p["video_id"]: p["caption"]
+              for p in caption_videos(model, data.val, data.vocab, config.eval, 8)}
     status, out, err = run_py(capsys, "--checkpoint", checkpoint, "--video", VIDEOS,
                               "--weights", weights["CLIP"])
     assert status == 0, err[-2000:]

@@ -21,7 +21,8 @@ CLIP_PREPROCESSOR = {"crop_size": SIZE, "do_center_crop": True, "do_normalize": 
                      "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": SIZE}
 VIDEOMAE_PREPROCESSOR = {"crop_size": {"height": SIZE, "width": SIZE}, "do_center_crop": True,
                          "do_normalize": True, "do_rescale": True, "do_resize": True,
-                         "image_mean": [0.485, 0.456, 0.406], "image_processor_type": "VideoMAEImageProcessor",
+                         "image_mean": [0.485, 0.456, 0.406],
+                         "image_processor_type": "VideoMAEImageProcessor",
                          "image_std": [0.229, 0.224, 0.225], "resample": 2,
                          "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": SIZE}}
 
