@@ -32,7 +32,7 @@ def recorded_extraction(config, split: str = "train") -> dict:
                 attrs = links[first].file.attrs      # the linked feature file's, not the link file's
                 if all(key in attrs for key in RECORD_KEYS):
                     found[backbone] = {key: _text(attrs[key]) for key in RECORD_KEYS}
-        except (DataError, KeyError, OSError):
+        except (DataError, KeyError, OSError, RuntimeError, ValueError):  # never fail a checkpoint save
             continue
     return found
 

@@ -3,7 +3,7 @@
 transformers is needed by these backbones only, so it is imported here, when one is built.
 Weights: a Hugging Face model id (transformers downloads it into its cache on a machine with
 network, later runs read the cache) or a local folder holding config.json, the weights and
-preprocessor_config.json (what `save_pretrained` or `huggingface-cli download` writes).
+preprocessor_config.json (what `save_pretrained` or `hf download` (huggingface_hub's command line) writes).
 The preprocessing is the model's own, read from its preprocessor_config.json.
 """
 from __future__ import annotations
@@ -50,14 +50,15 @@ def not_available(weights: str, backbone: str, error: Exception) -> DataError:
     why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     if os.path.isdir(weights):
         return DataError(f"cannot load the {backbone} weights from the folder {weights} ({why}); it "
-                         "must hold what `save_pretrained` or `huggingface-cli download` writes: "
+                         "must hold what `save_pretrained` or `hf download` writes: "
                          "config.json, model.safetensors (or pytorch_model.bin), preprocessor_config.json")
     return DataError(
         f"cannot load the {backbone} weights {weights!r} ({why}): no folder {weights} is here, and "
         "the Hugging Face id is neither in the cache nor downloadable. With no network here, download them "
-        f"on a machine that has one: `huggingface-cli download {weights} --local-dir "
+        f"on a machine that has one: `hf download {weights} --local-dir "
         f"{weights.split('/')[-1]}`, copy that folder here and give it as --weights FOLDER (or point "
-        f"HF_HOME at a Hugging Face cache that holds {weights})")
+        f"HF_HOME at a Hugging Face cache that holds {weights}; HF_HUB_OFFLINE=1 skips the network "
+        "attempts)")
 
 
 def _read_json(weights: str, filename: str, backbone: str) -> dict:

@@ -186,7 +186,7 @@ def test_clips_are_the_frames_around_each_sampled_frame(tmp_path):
 
 
 def test_weights_that_are_not_here_are_explained(weights, tmp_path, monkeypatch):
-    with pytest.raises(DataError, match="huggingface-cli download openai/clip-vit-base-patch32 "
+    with pytest.raises(DataError, match="hf download openai/clip-vit-base-patch32 "
                                         "--local-dir clip-vit-base-patch32"):
         build_backbone(APPEARANCE, device="cpu")          # the published id, no network, no cache
     with pytest.raises(DataError, match="neither a folder nor a Hugging Face model id"):
