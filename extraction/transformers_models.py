@@ -3,7 +3,7 @@
 transformers is needed by these backbones only, so it is imported here, when one is built.
 Weights: a Hugging Face model id (transformers downloads it into its cache on a machine with
 network, later runs read the cache) or a local folder holding config.json, the weights and
-preprocessor_config.json (what `save_pretrained` or `hf download` (huggingface_hub's command line) writes).
+preprocessor_config.json (what `save_pretrained` or huggingface_hub's `hf download` writes).
 The preprocessing is the model's own, read from its preprocessor_config.json.
 """
 from __future__ import annotations
