@@ -3,7 +3,8 @@ tiny random-weight models saved as their published repositories are (tests/tiny_
 
 Nothing is downloaded: HF_HUB_OFFLINE=1. Every transformers entry of the registry is extracted;
 an appearance + motion corpus (CLIP-ViT-B-32 + VideoMAE-Base-K400) goes through splits.MSVD, a
-small model is trained on it, and run.py --video captions the clip files with it.
+small model is trained on it (and train.py runs two epochs on it), and run.py --video captions
+the clip files with it.
 """
 import json
 import os
@@ -352,3 +353,18 @@ def test_run_py_with_clip_alone(corpus, weights, tmp_path, capsys):
     assert status == 0, err[-2000:]
     printed = dict(line.split("\t") for line in out.splitlines())
     assert printed == {clip: wanted[vid] for clip, vid in CLIP_TO_VID.items()}
+
+
+def test_train_py_on_appearance_and_motion_then_run_py_on_a_clip(corpus, weights, tmp_path, capsys):
+    config = config_module.build("MSVD", **{**SETTINGS, "corpus.data_root": str(corpus.root),
+                                            "features.backbones": [APPEARANCE, MOTION],
+                                            "train.run_root": str(tmp_path), "train.epochs": 2,
+                                            "train.select_metric": "loss", "eval.metrics": []})
+    train_module.train(config, new_run=True)
+    best = next(tmp_path.glob("*/best.pt"))
+    recorded = checkpoints.load(str(best))["feature_extraction"]
+    assert {name: entry["weights"] for name, entry in recorded.items()} == {
+        APPEARANCE: weights["CLIP"], MOTION: weights["VideoMAE"]}
+    status, out, err = run_py(capsys, "--checkpoint", best, "--video", CLIPS[2])
+    assert status == 0, err[-2000:]
+    assert out.startswith(f"{CLIPS[2].stem}\t") and len(out.splitlines()) == 1
