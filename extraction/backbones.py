@@ -11,6 +11,7 @@ stream), so both kinds of file have the same frames per video and concatenate fr
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -185,6 +186,8 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
     spec = BACKBONES.get(known)
     if spec is not None and spec.build is not None:
         source = weights or spec.default_weights
+        if os.path.isdir(source):      # recorded with the features: found again from any folder
+            source = os.path.abspath(source)
         preprocess, interpolation = transformers_models.read_preprocessing(source, known)
         network = spec.build(source, known)
         return Backbone(known, network, network.feature_size, preprocess, torch_device, interpolation,

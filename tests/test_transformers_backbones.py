@@ -186,6 +186,12 @@ def test_clips_are_the_frames_around_each_sampled_frame(tmp_path):
         np.testing.assert_allclose(centres, [8 * p for p in sampled.indices], atol=3)
 
 
+def test_a_relative_folder_is_recorded_as_an_absolute_one(weights, monkeypatch):
+    folder = Path(weights["CLIP"])
+    monkeypatch.chdir(folder.parent)
+    assert build_backbone(APPEARANCE, folder.name, device="cpu").record()["weights"] == str(folder)
+
+
 def test_weights_that_are_not_here_are_explained(weights, tmp_path, monkeypatch):
     with pytest.raises(DataError, match="hf download openai/clip-vit-base-patch32 "
                                         "--local-dir clip-vit-base-patch32"):
