@@ -23,6 +23,7 @@ import distributed
 from evaluation.predictions import evaluate, numeric, shown, write_predictions
 from evaluation.scorer import NoScorer, open_scorer
 from evaluation.split_cider_d import CIDER_D
+from extraction.recorded import recorded_extraction
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
@@ -272,7 +273,8 @@ def check_select_metric(config) -> None:
 def model_payload(model, config, data) -> dict:
     """What run.py needs to rebuild and use the model from a checkpoint alone."""
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
-            "feature_size": data.feature_size, "feature_sampling": data.train.sampling}
+            "feature_size": data.feature_size, "feature_sampling": data.train.sampling,
+            "feature_extraction": recorded_extraction(config)}
 
 
 class Run:

@@ -1,12 +1,14 @@
 """Caption video files with a trained checkpoint: the path from a new clip to its caption.
 
 The clip goes through what the training features went through: frames every Nth (extraction's
-convention, default 5), features of the checkpoint's backbones concatenated in its order, then
-the loader's own sample_frame_indices + pad_frames down to K frames, and the one decoding
+convention, default 5), features of the checkpoint's backbones concatenated in its order (each
+with the weights and preprocessing its feature file recorded, which the checkpoint carries),
+then the loader's own sample_frame_indices + pad_frames down to K frames, and the one decoding
 module with the checkpoint's evaluation settings.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ from captioning.attention_map import SeenFrames, draw_attention
 from evaluation.predictions import caption_videos
 from extraction.backbones import BACKBONES, build_backbone, canonical_name
 from extraction.extract import find_videos, video_id
-from extraction.video import VideoReadError, parse_sampling, read_frames, require_pyav
+from extraction.recorded import recorded_weights
+from extraction.store import NonFiniteFeatures
+from extraction.video import VideoReadError, parse_sampling, require_pyav
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
@@ -73,8 +77,28 @@ def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> N
             f"NAME=PATH). {TRAIN_ON_EXTRACTABLE}")
 
 
-def load_backbones(backbones: list, weights: dict, device: str) -> list:
-    return [build_backbone(canonical_name(b) or b, weights.get(b), device) for b in backbones]
+def load_backbones(backbones: list, weights: dict, device: str, recorded: Optional[dict] = None) -> list:
+    """The checkpoint's backbones: --weights where given, else the Hugging Face id or folder the
+    training features recorded (transformers backbones), else the backbone's default."""
+    recorded = recorded or {}
+    built = []
+    for name in backbones:
+        spec = BACKBONES.get(canonical_name(name))
+        source = weights.get(name) or (recorded_weights(recorded, name) if spec and spec.build else None)
+        built.append(build_backbone(canonical_name(name) or name, source, device))
+    return built
+
+
+def check_preprocessing(extractors: list, recorded: dict, checkpoint_path: str) -> None:
+    """Each backbone must turn frames into its input as it did for the training features."""
+    for backbone in extractors:
+        stored = (recorded.get(backbone.name) or {}).get("preprocessing")
+        if stored is not None and json.loads(stored) != backbone.preprocessing():
+            raise DataError(
+                f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
+                f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
+                f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; "
+                f"give --weights {backbone.name}=<the weights the training features were extracted with>")
 
 
 def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False,
@@ -85,14 +109,19 @@ def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool
     Raises VideoReadError (naming the file) for a video that cannot be decoded.
     """
     decoded, streams = {}, []
-    for backbone in backbones:  # backbones with the same input size share one decoding
-        if backbone.short_side not in decoded:
-            decoded[backbone.short_side] = read_frames(path, every_n, n_sampled, backbone.short_side)
-        streams.append(backbone.features(decoded[backbone.short_side].frames))
+    for backbone in backbones:  # backbones that decode alike share one decoding
+        if backbone.decoding not in decoded:
+            decoded[backbone.decoding] = backbone.read(path, every_n, n_sampled)
+        stream = backbone.features(decoded[backbone.decoding])
+        if not np.isfinite(stream).all():
+            raise NonFiniteFeatures(f"the {backbone.name} features of video {path} hold NaN or inf; "
+                                    "the model cannot caption them (damaged weights, or weights of "
+                                    "another architecture, give such numbers)")
+        streams.append(stream)
     features = np.concatenate(streams, axis=1)
     chosen = sample_frame_indices(len(features), k)
     padded, mask = pad_frames(features[chosen], k)
-    sampled = decoded[backbones[0].short_side]
+    sampled = decoded[backbones[0].decoding]
     seen = SeenFrames([sampled.indices[i] for i in chosen],
                       sampled.frames[chosen] if thumbnails else None)
     return Clip(video_id(path), padded, mask, seen)
@@ -142,8 +171,10 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
         raise DataError(f"no video files in {' '.join(paths)}")
     require_pyav()                 # once, not as a failure of every video
     device = pick_device(config.train.device)
-    extractors = load_backbones(backbones, chosen_weights, str(device))
+    recorded = payload.get("feature_extraction") or {}
+    extractors = load_backbones(backbones, chosen_weights, str(device), recorded)
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
+    check_preprocessing(extractors, recorded, checkpoint_path)
     model.to(device)
 
     every_n, n_sampled = frame_sampling(payload, every_n)
@@ -152,7 +183,7 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
         try:
             clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir),
                              n_sampled)
-        except VideoReadError as error:
+        except (VideoReadError, NonFiniteFeatures) as error:
             failed[path] = f"{error}; skipped"
         except Exception as error:  # a failure PyAV does not classify: still only this file
             failed[path] = f"cannot caption video {path} ({type(error).__name__}: {error}); skipped"

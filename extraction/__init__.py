@@ -1,4 +1,7 @@
-"""Frame features from video files: decode with PyAV, run a CNN, write <corpus>_<backbone>.hdf5.
+"""Frame features from video files: decode with PyAV, run a backbone, write <corpus>_<backbone>.hdf5.
+
+Backbones: image CNNs (EfficientNet-Lite0, torchvision classifiers), CLIP's vision tower and a
+Kinetics video model (VideoMAE) from transformers; docs/features.md has the recipes.
 
     python -m extraction --videos path/to/YouTubeClips --corpus.name MSVD
 

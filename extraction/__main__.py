@@ -3,6 +3,8 @@
     python -m extraction --videos data/MSVD/videos --corpus.name MSVD
     python -m extraction --videos clips/ one.mp4 --backbone ResNet152 --weights resnet152-394f9c45.pth \\
         --output features.hdf5 --n_frames 28
+    python -m extraction --videos data/MSVD/videos --corpus.name MSVD --backbone CLIP-ViT-B-32 \
+        --weights openai/clip-vit-base-patch32      # or a local folder of those weights
 
 Each video becomes one dataset (n_frames, D) named after the file's stem. Runs again skip the
 videos already extracted; an unreadable video is reported and skipped. Exit status: 0 when every
@@ -31,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"one of {', '.join(BACKBONES)}, or a torchvision classifier name "
                              f"(resnet50, vgg19, ...) with --weights (default {DEFAULT_BACKBONE})")
     parser.add_argument("--weights", default=None, metavar="PATH",
-                        help="local state dict file of the backbone (required for torchvision ones)")
+                        help="local state dict file of the backbone (required for torchvision ones); for "
+                             "CLIP and VideoMAE a local folder or a Hugging Face id (default: the "
+                             "published weights, downloaded by transformers where there is network)")
     sampling = parser.add_mutually_exclusive_group()
     sampling.add_argument("--every_n", type=int, default=5, metavar="N",
                           help="keep frames 0, N, 2N, ... (default 5)")
@@ -40,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=None, metavar="PATH",
                         help="HDF5 file to write (default: from the config, "
                              "<data_root>/<corpus>/features/<corpus>_<backbone>.hdf5)")
-    parser.add_argument("--batch_size", type=int, default=64, help="frames per CNN batch (default 64)")
+    parser.add_argument("--batch_size", type=int, default=64,
+                        help="frames per batch; a video backbone's clips count all their frames (default 64)")
     parser.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda, cuda:N")
     parser.add_argument("--workers", type=int, default=2, help="threads decoding ahead (default 2)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -69,8 +74,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.list_backbones:
         for spec in BACKBONES.values():
-            print(f"{spec.name:<18} D={spec.feature_size:<5} {spec.description}")
+            print(f"{spec.name:<21} D={spec.feature_size:<5} {spec.description}")
         print("any torchvision classifier name (with torchvision and --weights): D = its last layer's input")
+        print("D is that of the published weights; other weights of the architecture may give another")
         return 0
     if not args.videos:
         parser.error("--videos is required")

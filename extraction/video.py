@@ -4,6 +4,10 @@ Two samplings: every Nth frame (frames 0, N, 2N, ...; N = 5 is the usual convent
 MSVD / MSR-VTT feature files), or K frames equally spaced over the whole clip (the clip cut
 into K equal chunks, the middle frame of each). Frames are scaled by libswscale while they are
 converted to RGB, so a long or high-resolution video never sits in memory at full size.
+
+A video backbone reads a clip of frames around each sampled frame (clip_length frames,
+clip_stride apart, the sampled frame in the middle, repeated at the video's ends), so that it
+gives one feature per sampled frame, as an image backbone does.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ class SampledFrames:
     indices: list           # position of each kept frame among the decoded frames
     total_frames: int       # frames decoded from the whole video
     fps: float              # average frame rate the container reports (0.0 if it has none)
+    context: Optional[np.ndarray] = None   # video backbones: (m, H, W, 3) the frames clips read
+    windows: Optional[np.ndarray] = None   # video backbones: (n, clip_length) rows of context
 
 
 def equally_spaced(total: int, n_frames: int) -> list:
@@ -46,6 +52,17 @@ def equally_spaced(total: int, n_frames: int) -> list:
     if total <= n_frames:
         return list(range(total))
     return [int((k + 0.5) * total / n_frames) for k in range(n_frames)]
+
+
+def sampled_positions(total: int, every_n: Optional[int], n_frames: Optional[int]) -> list:
+    """The frames a sampling keeps of a video of total frames; n_frames wins over every_n."""
+    return equally_spaced(total, n_frames) if n_frames is not None else list(range(0, total, every_n))
+
+
+def clip_window(position: int, total: int, length: int, stride: int) -> list:
+    """length frames stride apart with position in the middle, clamped to the video's frames."""
+    first = position - stride * (length // 2)
+    return [min(max(first + stride * j, 0), total - 1) for j in range(length)]
 
 
 def check_sampling(every_n: Optional[int], n_frames: Optional[int]) -> None:
@@ -71,24 +88,50 @@ def parse_sampling(text: Optional[str]) -> tuple:
 
 
 def read_frames(path: str, every_n: int = 5, n_frames: Optional[int] = None,
-                short_side: int = 256) -> SampledFrames:
+                short_side: int = 256, clip_length: int = 1, clip_stride: int = 1,
+                interpolation: str = "BILINEAR") -> SampledFrames:
     """The sampled RGB frames of one video; n_frames (K equally spaced) wins over every_n.
+
+    clip_length > 1: also the clip around each sampled frame (SampledFrames.context, .windows).
+    interpolation: libswscale's scaling filter (BILINEAR, BICUBIC, ...).
 
     Raises VideoReadError naming the file when it cannot be opened, has no video stream, has
     no decodable frame, breaks off with a decoding error, or decodes to far fewer frames than
     its header announces (a truncated or damaged file).
     """
     check_sampling(every_n, n_frames)
-    if n_frames is None:
-        return _decode(path, lambda i: i % every_n == 0, short_side)
+    if n_frames is None and clip_length == 1:
+        return _decode(path, lambda i: i % every_n == 0, short_side, interpolation)
     # The count the container reports is usually exact; when decoding finds another number
     # (a damaged index, a dropped frame), sample again over the frames really decoded.
     total = _count_frames(path)
-    sampled = _decode(path, set(equally_spaced(total, n_frames)).__contains__, short_side)
+    sampled = _decode_clips(path, total, every_n, n_frames, short_side, clip_length, clip_stride,
+                            interpolation)
     if sampled.total_frames != total:
-        wanted = set(equally_spaced(sampled.total_frames, n_frames))
-        sampled = _decode(path, wanted.__contains__, short_side)
+        total = sampled.total_frames
+        sampled = _decode_clips(path, total, every_n, n_frames, short_side, clip_length, clip_stride,
+                                interpolation)
+        if sampled.total_frames != total:
+            raise VideoReadError(f"video {path} decodes to {total} frames, then to "
+                                 f"{sampled.total_frames}; it is damaged")
     return sampled
+
+
+def _decode_clips(path: str, total: int, every_n, n_frames, short_side: int, clip_length: int,
+                  clip_stride: int, interpolation: str) -> SampledFrames:
+    """The sampled frames of a video of (about) total frames, with their clips when clip_length > 1."""
+    positions = sampled_positions(total, every_n, n_frames)
+    windows = [clip_window(p, total, clip_length, clip_stride) for p in positions]
+    needed = set(positions).union(*windows)
+    decoded = _decode(path, needed.__contains__, short_side, interpolation)
+    if decoded.total_frames != total:       # the caller samples again over the real count
+        return decoded
+    row = {index: i for i, index in enumerate(decoded.indices)}
+    frames = decoded.frames[[row[p] for p in positions]]
+    if clip_length == 1:
+        return SampledFrames(frames, positions, total, decoded.fps)
+    return SampledFrames(frames, positions, total, decoded.fps, decoded.frames,
+                         np.array([[row[i] for i in window] for window in windows], dtype=np.int64))
 
 
 def _open(path: str):
@@ -115,7 +158,8 @@ def _count_frames(path: str) -> int:
             raise VideoReadError(f"cannot read video {path}: {error}") from None
 
 
-def _decode(path: str, keep: Callable[[int], bool], short_side: int) -> SampledFrames:
+def _decode(path: str, keep: Callable[[int], bool], short_side: int,
+            interpolation: str = "BILINEAR") -> SampledFrames:
     av = require_pyav()
     frames, indices, total, size = [], [], 0, None
     with _open(path) as container:
@@ -128,7 +172,7 @@ def _decode(path: str, keep: Callable[[int], bool], short_side: int) -> SampledF
                     # One size for the whole clip, should the resolution change midway.
                     size = size or _scaled_size(frame.width, frame.height, short_side)
                     frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
-                                                   interpolation="BILINEAR"))
+                                                   interpolation=interpolation))
                     indices.append(total)
                 total += 1
         except (av.FFmpegError, OSError, ValueError) as error:
