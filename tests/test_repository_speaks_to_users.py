@@ -22,7 +22,7 @@ BUILD_TALK = [
     (r"\b(?:pull request|PR) ?#?\d+", "a pull-request number"),
     (r"\b(?:lent|lend|lending|borrowed|borrowing|borrow)\b", "borrowed machines"),
     (r"\bdevice (?:tool|call|budget|lease|machine)s?\b", "the tool that lends a GPU"),
-    (r"(?<!tensorboard )\bsessions?\b", "the sessions that built the repository"),
+    (r"(?<!tensorboard )(?<!scope=\")(?<!scope=')\bsessions?\b", "the sessions that built the repository"),
     (r"\b(?:time|device|gpu|session|lease)(?:'s)? budget\b|\bbudget_left|\bBUDGET=", "a lending budget"),
     (r"\bgpu_check\b|\bgpu_wheels\b|\bresume_check\b|\bop_count\b|bench[./]goals\b", "a removed tool"),
     (r"\bthe lead\b|\bengineers?\b|\bworktree\b|\bworkplace\b|\bcoordination note", "how the work was shared"),
@@ -88,6 +88,7 @@ def test_the_scan_catches_build_talk(line):
 @pytest.mark.parametrize("line", [
     "the issue of frame order", "a TensorBoard session", "colour #1f77b4", "## 3. Results",
     "every variant trains with the same budget of epochs", "MSVD (Chen & Dolan 2011)",
-    "hobincar/SA-LSTM @ 646bcd8", "the ablation's seeds 1234, 1235, 1236", "the excellent features"])
+    "hobincar/SA-LSTM @ 646bcd8", "the ablation's seeds 1234, 1235, 1236", "the excellent features",
+    "@pytest.fixture(scope=\"session\")"])
 def test_the_scan_lets_a_users_words_through(line):
     assert not build_talk(line)
