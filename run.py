@@ -130,8 +130,9 @@ def main(argv=None) -> int:
                              "the checkpoint's training features, else 5); for split pictures: the sampling "
                              "assumed when a feature file records none (default 5)")
     parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
-                        help="with --video: weights file of a backbone that needs one "
-                             "(ResNet152=resnet152.pth)")
+                        help="with --video: weights of a backbone that needs them: a file "
+                             "(ResNet152=resnet152.pth), or for CLIP and VideoMAE a folder or Hugging "
+                             "Face id (default: the one recorded with the training features)")
     parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",
                         help="attention pictures: with --video, a folder for one PNG per video; for a "
                              "split, how many of its first videos to draw into <out>/attention/ (default 0)")
