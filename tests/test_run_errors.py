@@ -83,3 +83,15 @@ def test_ctrl_c_ends_with_one_line_and_status_130(checkpoint, capsys, monkeypatc
     assert status == 130 and "Traceback" not in err
     assert err.strip() == ("interrupted: the predictions are written once the whole split is decoded; "
                            "run the same command again")
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_decoding(checkpoint, tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder")
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--out", tmp_path / "afile")
+    assert status == 2 and "--out" in err and "afile: a file is there; give a folder" in err
+
+
+def test_a_bad_evaluation_value_is_refused_naming_the_field(checkpoint, capsys):
+    status, err = run_py(capsys, "--checkpoint", checkpoint, "--eval.beam_size", 0)
+    assert status == 2 and err.strip() == ("error: eval.beam_size must be at least 1, not 0; set it "
+                                           "with --eval.beam_size VALUE")
