@@ -157,7 +157,8 @@ def validation_loss(model, data, config) -> float:
         for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
                                         config.loader.bucket_by_length):
             batch = make_caption_batch(data.val, data.val_targets, rows)
-            logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
+            logits, _ = model(batch.features, batch.frame_mask, batch.inputs,
+                              fast=config.train.fast_teacher_forcing)
             total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
             count += len(rows)
     return float(total) / max(count, 1)

@@ -133,8 +133,9 @@ def markdown(report: dict) -> str:
                      f"{peaks['fast']:.2f} GiB | {plain} | - | - | {ref} | {goals.get('peak_gib', '-')} |")
     if "scoring" in s and "skipped" in s["scoring"]:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
-    lines.append("\nBaseline: training and validation loss on the plain path (forward_stepwise, "
-                 "no length bucketing, Adam unfused); decoding with the beam search as committed in d527d58; "
+    lines.append("\nBaseline: training and validation loss on the plain path (train.fast_teacher_forcing "
+                 "false, no length bucketing, Adam unfused); decoding with the beam search as committed in "
+                 "d527d58 (tests/reference.py); "
                  "scoring with a new CaptionScorer per evaluation. Speed-up = baseline / this code.")
     return "\n".join(lines)
 

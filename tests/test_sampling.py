@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.decoding import greedy_search
+from models.searches import greedy_search
 from models.sampling import sample_captions
 from tests.tiny import tiny_clips, tiny_model
 
