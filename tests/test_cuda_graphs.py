@@ -18,7 +18,8 @@ import train as train_module
 from distributed import Ranks
 from loader.batches import caption_batch_order, make_caption_batch
 from training.cuda_graphs import GraphedSteps, check_cuda_graphs_config
-from training.steps import EagerSteps, training_update
+from training.steps import EagerSteps
+from training.update import training_update
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
 from tests.variants import attention_variants
