@@ -26,8 +26,10 @@ from evaluation.split_cider_d import CIDER_D
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
+from models.attention import check_attention_config
 from models.loss import caption_nll
 from models.sa_lstm import build_model
+from models.searches import check_search_config
 from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
 from training.self_critical import check_scst_config, self_critical_phase
@@ -323,6 +325,8 @@ def train(config, new_run: bool = False) -> dict:
     on the ranks other than 0 under torchrun)."""
     check_select_metric(config)
     check_scst_config(config)
+    check_attention_config(config.model)      # before the corpus is read: a typo fails at once
+    check_search_config(config.eval)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
