@@ -50,7 +50,7 @@ Results go to stdout as a markdown table and to bench_results/<time>_<device>.js
 
 This file is the command line; the pieces live in bench/: workload.py (the data), paths.py (this
 code and the baseline side by side), timing.py, one module per stage (training.py, validation.py,
-decoding.py, scoring.py), report.py (the table and the JSON) and baseline.py (the frozen baseline).
+decoding.py, scoring.py), report.py (the table and the JSON) and baseline.py (the plain path).
 """
 from __future__ import annotations
 
