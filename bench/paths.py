@@ -6,6 +6,7 @@ its numbers stay those of the plain float32 code.
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 
@@ -45,13 +46,13 @@ def plain_optimizer(model, train_config):
 def build_paths(config, data, device, with_baseline: bool):
     """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
 
-    The plain model is built from the plain path's config (bench/baseline.py: the step-by-step
-    teacher forcing, no length bucketing) and trains with the default (unfused) Adam: the
-    training path before the speed-up work."""
+    The plain model is a copy of the fast one (a copy draws no random numbers: the fast path's
+    dropout is the same with or without the baseline) that trains with the plain path's config
+    (bench/baseline.py: the step-by-step teacher forcing, no length bucketing) and the default
+    (unfused) Adam: the training path before the speed-up work."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     plain = plain_config(config)
-    plain_model = build_model(plain, len(data.vocab), data.feature_size).to(device)
-    plain_model.load_state_dict(model.state_dict())
+    plain_model = copy.deepcopy(model)
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
         paths["plain"] = (plain_model, plain_optimizer(plain_model, plain.train), plain)
