@@ -62,7 +62,7 @@ class Attention(nn.Module):
         return None
 
     @staticmethod
-    def masked_softmax(energy: torch.Tensor, clips, width: int) -> torch.Tensor:
+    def masked_softmax(energy: torch.Tensor, clips) -> torch.Tensor:
         """energy (B, width, K) -> alpha: softmax over each clip's real frames, 0 on padded ones."""
         padding = ~clips.mask.unsqueeze(1)
         return torch.softmax(energy.masked_fill(padding, float("-inf")), dim=-1)
@@ -160,7 +160,7 @@ class GeneralAttention(Attention):
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
         batch = clips.keys.shape[0]
         energy = torch.bmm(hidden.view(batch, width, -1), clips.keys.transpose(1, 2))   # (B, W, K)
-        return self.masked_softmax(energy, clips, width)
+        return self.masked_softmax(energy, clips)
 
     def frame_energy(self, hidden, frame, index: int) -> torch.Tensor:
         return hidden @ (self.key.weight @ frame)

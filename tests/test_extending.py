@@ -41,7 +41,7 @@ class StaticAttention(Attention):
 
     def weights(self, hidden, clips, width: int, query=None):
         energy = clips.keys.unsqueeze(1).expand(-1, width, -1)                 # (B, width, K)
-        return self.masked_softmax(energy, clips, width)
+        return self.masked_softmax(energy, clips)
 
     def frame_energy(self, hidden, frame, index: int):
         return self.score.weight[0] @ frame
