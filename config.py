@@ -59,12 +59,18 @@ class ModelConfig:
     embedding_size: int = 468
     hidden_size: int = 512
     attention_size: Optional[int] = 256  # None: the (projected) feature size, as the authors
-    use_attention: bool = True        # False: mean pooling instead of attention (paper baseline)
+    # attention over the frames, by its registered name (models/attention.py): soft (the paper's
+    # additive attention), mean (the paper's mean-pooling baseline), general (Luong's h^T W v_i)
+    attention: str = "soft"
+    use_attention: bool = True        # False: mean pooling instead of attention (same as attention mean)
     use_selector: bool = True         # beta gate on the attended feature
     deep_output: bool = True          # readout sees h_t, E[y_{t-1}] and phi_t
     init_from_mean: bool = True       # h_0, c_0 from the masked mean feature
     dropout: float = 0.5
     frame_positions: bool = False     # beyond the paper: add frame position to attention keys
+    # on CUDA, the LSTM update as nn.LSTMCell's one fused kernel; False: as written in
+    # models/decoder.py (the same numbers up to rounding; no effect elsewhere)
+    fused_cell: bool = True
 
 
 @dataclass
@@ -97,6 +103,10 @@ class TrainConfig:
     # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
     # one process; teacher forcing): far fewer kernel launches, other dropout draws.
     cuda_graphs: bool = False
+    # teacher forcing with the terms that do not read h_{t-1} computed for all steps at once
+    # (models/teacher_forcing.py); False: the plain loop over the model's step (slower, the same
+    # numbers up to rounding: what the fast path is checked against)
+    fast_teacher_forcing: bool = True
     # Beyond the paper: scheduled sampling (Bengio et al. 2015). Each training input word is the
     # model's own sampled word with probability eps = min(scheduled_sampling,
     # scheduled_sampling_step * ((epoch - 1) // scheduled_sampling_every)); 0 is off.
@@ -118,10 +128,17 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
+    # how captions are made, by registered name (models/searches.py): beam (the paper's), greedy,
+    # or sample (eval.samples draws, eval.temperature, eval.top_p; the best per word wins)
+    search: str = "beam"
     beam_size: int = 5
     max_len: int = 30                 # generated words, <eos> excluded
     min_len: int = 1
     length_penalty: float = 0.0       # score / length**alpha; 0 is the paper's plain log-prob
+    samples: int = 5                  # search sample: captions drawn per clip, the best kept
+    temperature: float = 1.0          # search sample: softmax(logits / temperature); 0 is greedy
+    top_p: float = 1.0                # search sample: draw from the smallest set of this mass (1: all)
+    seed: int = 1234                  # search sample: its own generator's seed, at each batch
     # COCO metrics (need Java and pycocoevalcap); empty (--eval.metrics "") for none at all:
     # captions only, the best checkpoint by validation loss (evaluation/scorer.py)
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
@@ -256,6 +273,10 @@ RULES = {
     "eval.beam_size": _at_least(1),
     "eval.max_len": _at_least(1),
     "eval.min_len": _at_least(0),
+    "eval.samples": _at_least(1),
+    "eval.temperature": _at_least(0.0),
+    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
+    "eval.seed": _between(0, 2**32 - 1),
 }
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths

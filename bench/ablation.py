@@ -1,8 +1,13 @@
 """Ablations on the demo: the full model against variants with one paper detail switched off.
 
-    python -m bench.ablation                          # full model vs mean pooling, same budget
-    python -m bench.ablation --variants full,mean_pooling,no_selector --train.epochs 8
-    python -m bench.ablation --variants full,mean_pooling,no_selector --seeds 1234,1235,1236
+    python -m bench.ablation                          # every registered attention, same budget
+    python -m bench.ablation --seeds 1234,1235,1236   # the same over three seeds
+    python -m bench.ablation --variants soft,mean,no_selector --train.epochs 8
+
+Variants: each registered attention by its name (model.attention: soft, the paper's, which every
+preset uses; general; mean, the paper's mean-pooling baseline), and the paper's other switches
+turned off (no_selector, no_deep_output) or on (frame_positions); full and mean_pooling are the
+older names of soft and mean.
 
 Every variant trains with the same config and budget except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
@@ -19,10 +24,12 @@ import os
 
 import config as config_module
 import train as train_module
+from models.attention import ATTENTIONS
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
 
 VARIANTS = {
+    **{name: {"model.attention": name} for name in ATTENTIONS},
     "full": {},
     "mean_pooling": {"model.use_attention": False},
     "no_selector": {"model.use_selector": False},
@@ -124,7 +131,7 @@ def show_and_save(text: str, folder: str, name: str) -> None:
 def main(argv=None) -> None:
     parser = config_module.argument_parser(__doc__, prog="python -m bench.ablation")
     config_module.add_arguments(parser)
-    parser.add_argument("--variants", default="full,mean_pooling",
+    parser.add_argument("--variants", default=",".join(ATTENTIONS),
                         help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated training seeds, each variant trained once per seed "

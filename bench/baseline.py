@@ -1,168 +1,33 @@
-"""Baselines that bench/benchmark.py measures in the same process as the code it benchmarks.
+"""The plain path that bench/benchmark.py measures in the same process as this code's, picked
+with the config fields a user would set:
 
-- committed_beam_search: a plain beam search, kept unchanged so that decoding speed-ups are
-  ratios against it;
-- committed_step: the decoder step written independently of models/decoder.py and
-  models/attention.py: nn.LSTMCell's own forward and the attention
-  module's sum, one map at a time. The plain path trains with it and the baseline beam search
-  decodes with it; tests/test_decoder_step.py checks the model's step against it, an independent
-  writing of the paper's equations;
-- plain_validation_loss: train.validation_loss on the plain path (model.forward_stepwise with
-  committed_step, and no length bucketing).
+- training and validation loss: train.fast_teacher_forcing false (the plain loop over the model's
+  step), loader.bucket_by_length false, no CUDA graphs, no TF32, and the default (unfused) Adam;
+- decoding: the frozen first beam search (tests/reference.py, which the tests hold the beam
+  search to), with the decoder step as first written.
 """
 from __future__ import annotations
 
-import contextlib
-import types
-
-import torch
-
-from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.decoding import Decoded
 from config import Config
+from tests.reference import reference_beam_search
 from train import validation_loss
 
 
-def committed_step(model, previous_word, state, clips):
-    """One decoder step written apart from models/decoder.py: model.step's signature and parameters."""
-    decoder, attention = model.decoder, model.decoder.attention
-    hidden, cell = state
-    if getattr(attention, "query", None) is not None:
-        energy = attention.score(torch.tanh(clips.keys + attention.query(hidden).unsqueeze(1))).squeeze(-1)
-        alpha = torch.softmax(energy.masked_fill(~clips.mask, float("-inf")), dim=-1)
-    else:                                   # mean pooling
-        alpha = clips.mask.to(clips.frames.dtype)
-        alpha = alpha / alpha.sum(-1, keepdim=True).clamp(min=1)
-    context = torch.bmm(alpha.unsqueeze(1), clips.frames).squeeze(1)
-    if decoder.selector is not None:
-        context = torch.sigmoid(decoder.selector(hidden)) * context
-    embedded = decoder.embedding(previous_word)
-    hidden, cell = decoder.lstm(torch.cat([embedded, context], dim=-1), (hidden, cell))
-    dropped = decoder.dropout(hidden)
-    if decoder.out_hidden is None:
-        logits = decoder.readout(dropped)
-    else:
-        readout = torch.tanh(decoder.out_hidden(dropped) + embedded + decoder.out_context(context))
-        logits = decoder.readout(decoder.dropout(readout))
-    return logits, (hidden, cell), alpha
-
-
-def use_committed_step(model) -> None:
-    """model.step becomes committed_step (an instance attribute: decoding takes the plain path)."""
-    model.step = types.MethodType(committed_step, model)
-
-
-@contextlib.contextmanager
-def committed(model):
-    """model as the baseline runs it: committed_step, step-by-step teacher forcing."""
-    use_committed_step(model)
-    model.fast_teacher_forcing = False
-    try:
-        yield model
-    finally:
-        del model.step
-        model.fast_teacher_forcing = True
+def plain_config(config) -> Config:
+    """config with the plain path's switches."""
+    plain = Config.from_dict(config.to_dict())
+    plain.train.fast_teacher_forcing = False
+    plain.loader.bucket_by_length = False
+    plain.train.cuda_graphs = plain.train.tf32 = False   # --cuda_graphs, --tf32: this code only
+    return plain
 
 
 def plain_validation_loss(model, data, config) -> float:
-    """train.validation_loss on the plain path: step by step, batches without length bucketing."""
-    plain = Config.from_dict(config.to_dict())
-    plain.loader.bucket_by_length = False
-    plain.train.tf32 = False                 # --tf32 is for this code's path only
-    with committed(model):
-        return validation_loss(model, data, plain)
+    """train.validation_loss on the plain path."""
+    return validation_loss(model, data, plain_config(config))
 
 
-# ---- the plain beam search, kept unchanged below this line ------------------------------
-def _step_log_probs(model, words, state, clips, step: int, min_len: int, max_len: int):
-    logits, state, alpha = model.step(words, state, clips)
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    log_probs[:, PAD_ID] = float("-inf")
-    log_probs[:, BOS_ID] = float("-inf")
-    if step < min_len:                 # too short to end
-        log_probs[:, EOS_ID] = float("-inf")
-    if step == max_len:                # max_len words said: only <eos> is left
-        eos = log_probs[:, EOS_ID].clone()
-        log_probs.fill_(float("-inf"))
-        log_probs[:, EOS_ID] = eos
-    return log_probs, state, alpha
-
-
-@torch.no_grad()
-def committed_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, min_len: int = 1,
-                length_penalty: float = 0.0) -> Decoded:
-    """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>).
-
-    Each step ranks 2W candidates per video: at most W of them are <eos> (one per beam), so
-    the W best that go on always fill the beam. An <eos> among the W best ends its hypothesis,
-    which is set aside and compared with the best finished one so far. A video stops when no
-    live beam can beat its best finished one.
-    """
-    batch, device = features.shape[0], features.device
-    width = beam_size
-    clips = model.encode(features, mask).repeat(width)
-    state = clips.state
-    n_frames = features.shape[1]
-    words = torch.full((batch * width,), BOS_ID, dtype=torch.long, device=device)
-    # Only the first beam is live at the start, or the W beams would be W copies of one.
-    live_scores = torch.full((batch, width), float("-inf"), device=device)
-    live_scores[:, 0] = 0.0
-    live_tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
-    live_alphas = torch.zeros(batch, width, 0, n_frames, device=device)
-    best_score = torch.full((batch,), float("-inf"), device=device)
-    best_raw = torch.full((batch,), float("-inf"), device=device)
-    best_tokens = torch.full((batch, max_len + 1), PAD_ID, dtype=torch.long, device=device)
-    best_alphas = torch.zeros(batch, max_len + 1, n_frames, device=device)
-    best_length = torch.zeros(batch, dtype=torch.long, device=device)
-    rows = torch.arange(batch, device=device).unsqueeze(1)
-    normaliser = lambda length: float(length) ** length_penalty if length_penalty else 1.0
-
-    for step in range(max_len + 1):
-        log_probs, state, alpha = _step_log_probs(model, words, state, clips, step, min_len, max_len)
-        vocab = log_probs.shape[-1]
-        candidates = (live_scores.unsqueeze(-1) + log_probs.view(batch, width, vocab)).view(batch, -1)
-        top_scores, top_index = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
-        beam, word = top_index // vocab, top_index % vocab
-        rank = torch.arange(top_scores.shape[1], device=device).expand_as(top_scores)
-        is_eos = word == EOS_ID
-        # An <eos> among the W best candidates ends a hypothesis (so width 1 is greedy search);
-        # any <eos> never goes on as a live beam.
-        ends = is_eos & torch.isfinite(top_scores) & (rank < width)
-
-        # Hypotheses that end here: keep the best per video if it beats the best so far.
-        length = step + 1
-        end_scores = torch.where(ends, top_scores / normaliser(length), torch.full_like(top_scores, float("-inf")))
-        end_best, end_pick = end_scores.max(1)
-        better = end_best > best_score
-        if bool(better.any()):
-            src_beam = beam.gather(1, end_pick.unsqueeze(1)).squeeze(1)
-            ended_tokens = torch.cat([live_tokens[rows.squeeze(1), src_beam],
-                                      torch.full((batch, 1), EOS_ID, dtype=torch.long, device=device)], 1)
-            ended_alphas = torch.cat([live_alphas[rows.squeeze(1), src_beam],
-                                      alpha.view(batch, width, -1)[rows.squeeze(1), src_beam].unsqueeze(1)], 1)
-            update = better.view(batch, 1)
-            best_tokens[:, :length] = torch.where(update, ended_tokens, best_tokens[:, :length])
-            best_alphas[:, :length] = torch.where(update.unsqueeze(-1), ended_alphas, best_alphas[:, :length])
-            best_score = torch.where(better, end_best, best_score)
-            best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
-            best_length = torch.where(better, torch.full_like(best_length, length), best_length)
-
-        # The W best candidates that go on become the new beams (ended ones sort last).
-        order = (rank + is_eos.long() * top_scores.shape[1]).argsort(dim=1)[:, :width]
-        live_scores = top_scores.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
-        beam, word = beam.gather(1, order), word.gather(1, order)
-        if step == max_len:
-            break
-        flat = (rows * width + beam).view(-1)
-        state = tuple(s[flat] for s in state)
-        live_tokens = torch.cat([live_tokens[rows, beam], word.unsqueeze(-1)], 2)
-        live_alphas = torch.cat([live_alphas[rows, beam], alpha[flat].view(batch, width, 1, -1)], 2)
-        words = word.view(-1)
-        # Log-probs only fall, so a live beam can at best keep its score, divided by at most
-        # the longest length's normaliser when a length penalty rewards length.
-        bound = live_scores.max(1).values / normaliser(max_len + 1)
-        if bool((best_score >= bound).all()):
-            break
-
-    return Decoded(best_tokens[:, :int(best_length.max())], best_raw,
-                   best_alphas[:, :int(best_length.max())], best_length)
+def plain_decode(model, features, mask, eval_config):
+    """The first beam search with the first step: what decoding speed-ups are ratios against."""
+    e = eval_config
+    return reference_beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)

@@ -7,6 +7,7 @@
     python -m bench --eval_batch_size 670 --tf32 # GPU options worth measuring
     python -m bench --autocast bf16              # this code under bf16 autocast (results change)
     python -m bench --unfused_cell               # CUDA: the LSTM update without the fused kernel
+    python -m bench --attention general          # another registered attention (model.attention)
     python -m bench --cuda_graphs                # CUDA: train.cuda_graphs (training steps as graphs)
     python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
 
@@ -29,15 +30,15 @@ baseline measured in the same process, interleaved with it so that both see the 
   --train_batches N only N batches of the epoch, each through train_epoch, and the epoch time
   is EXTRAPOLATED from their mean (the table says so). The batches of the fast path are picked
   evenly over the length-sorted batches of a real epoch order, so their mean is the epoch's.
-  Baseline: the plain path, model.forward_stepwise on batches without length bucketing,
-  with torch's default (unfused) Adam.
+  Baseline: the plain path, train.fast_teacher_forcing false (the loop over the model's step)
+  on batches without length bucketing, with torch's default (unfused) Adam.
 - val_loss: train.validation_loss against the same on the plain path (bench/baseline.py).
 - beam_val / beam_test: beam-5 captions of the 100 val / 670 test videos, as
   evaluation.caption_videos makes them, in two modes: "full length" (min_len = max_len, every
   hypothesis runs all 31 steps: the reference implementation always runs them, and it is the
   worst case of ours) and "own stopping" (the evaluation settings; how soon beam search stops
-  depends on the model, here a barely trained one). Baseline: the plain beam search
-  (bench/baseline.py); the table says whether the captions are the same.
+  depends on the model, here a barely trained one). Baseline: the reference beam search
+  (tests/reference.py); the table says whether the captions are the same.
 - scoring: COCO metrics of the val captions with a CaptionScorer made once and reused, against
   a scorer made anew for each evaluation (JVM start included), as older code did.
 - epoch: the sum train + val_loss + beam_val (full length) + scoring, what train.py spends on
@@ -47,7 +48,7 @@ Results go to stdout as a markdown table and to bench_results/<time>_<device>.js
 
 This file is the command line; the pieces live in bench/: workload.py (the data), paths.py (this
 code and the baseline side by side), timing.py, one module per stage (training.py, validation.py,
-decoding.py, scoring.py), report.py (the table and the JSON) and baseline.py (the frozen baseline).
+decoding.py, scoring.py), report.py (the table and the JSON) and baseline.py (the plain path).
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ from bench.timing import Clock, load_average, log  # noqa: E402
 from bench.training import stage_train  # noqa: E402
 from bench.validation import stage_val_loss  # noqa: E402
 from bench.workload import build_workload  # noqa: E402
+from models.attention import ATTENTIONS  # noqa: E402
 from models.decoding import decode  # noqa: E402
 from utils import DataError, pick_device, seed_everything  # noqa: E402
 
@@ -109,8 +111,10 @@ def parse_args(argv=None):
                         help="CUDA only: this code's float32 products on TF32 tensor cores "
                              "(train.tf32 and eval.tf32; the results change a little)")
     parser.add_argument("--unfused_cell", action="store_true",
-                        help="CUDA: the LSTM update as written (models/decoder.py) instead of "
-                             "nn.LSTMCell's fused kernel, to measure what the kernel gives")
+                        help="CUDA: the LSTM update as written (model.fused_cell false) instead "
+                             "of nn.LSTMCell's fused kernel, to measure what the kernel gives")
+    parser.add_argument("--attention", default="soft", choices=sorted(ATTENTIONS),
+                        help="model.attention of the benchmarked model (default soft, the paper's)")
     parser.add_argument("--cuda_graphs", action="store_true",
                         help="CUDA: this code's training steps as CUDA graphs (train.cuda_graphs); "
                              "the first epoch, which captures them, is timed on its own")
@@ -156,15 +160,13 @@ def main(argv=None) -> int:
     if args.tf32 and not gpu:
         print("error: --tf32 is for CUDA devices", file=sys.stderr)
         return 2
-    if args.unfused_cell:
-        import models.decoder
-        models.decoder.FUSED_CELL_ON_CUDA = False
     for option in ("cuda_graphs", "decode_graphs"):
         if getattr(args, option) and not gpu:
             print(f"error: --{option} is for CUDA devices", file=sys.stderr)
             return 2
 
-    config = config_module.build("MSVD")
+    config = config_module.build("MSVD", **{"model.attention": args.attention,
+                                            "model.fused_cell": not args.unfused_cell})
     config.train.cuda_graphs = args.cuda_graphs     # this code's path only (bench/paths.py)
     config.eval.cuda_graphs = args.decode_graphs    # the baseline's search never reads it
     config.train.tf32 = config.eval.tf32 = args.tf32
@@ -181,7 +183,7 @@ def main(argv=None) -> int:
                f"{len(data.train_targets)} training captions (mean {lengths.mean():.2f} tokens with "
                f"<eos>), vocabulary {len(data.vocab)}, {data.feature_size}-d random features, "
                f"K={config.features.n_frames}, batch {config.loader.batch_size}, "
-               f"beam {config.eval.beam_size}, built in {time.perf_counter() - started:.1f} s")
+               f"beam {config.eval.beam_size}, attention {config.model.attention}, built in {time.perf_counter() - started:.1f} s")
     log(summary)
     clock = Clock(device)
 

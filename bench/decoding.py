@@ -7,7 +7,7 @@ import statistics
 
 import torch
 
-from bench.baseline import committed, committed_beam_search
+from bench.baseline import plain_decode
 from bench.paths import in_scope, wants_baseline
 from bench.timing import interleaved_runs
 from loader.batches import video_batches
@@ -33,18 +33,12 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
     return out
 
 
-def committed_decode(model, features, mask, eval_config):
-    with committed(model):
-        return committed_beam_search(model, features, mask, eval_config.beam_size, eval_config.max_len,
-                                     eval_config.min_len, eval_config.length_penalty)
-
-
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
     """stage: beam_val or beam_test (which baselines --quick leaves out); mode: one of DECODE_MODES."""
     eval_config = copy.deepcopy(config.eval)
     if mode == "full":
         eval_config.min_len = eval_config.max_len   # <eos> only at the end: all steps run
-    fns = {"fast": in_scope(args, clock.device, decode), "plain": committed_decode}
+    fns = {"fast": in_scope(args, clock.device, decode), "plain": plain_decode}
     if not wants_baseline(args, stage):
         fns.pop("plain")
     warm = videos.subset(range(min(len(videos), 8)))

@@ -10,7 +10,7 @@ import copy
 
 import torch
 
-from bench.baseline import use_committed_step
+from bench.baseline import plain_config
 from models.sa_lstm import build_model
 from train import make_optimizer
 
@@ -46,17 +46,14 @@ def plain_optimizer(model, train_config):
 def build_paths(config, data, device, with_baseline: bool):
     """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
 
-    The plain model is a copy of the fast one that uses the step-by-step teacher forcing with the
-    committed step (bench/baseline.py) and the default (unfused) Adam, and its config turns off
-    length bucketing: the plain training path."""
+    The plain model is a copy of the fast one (a copy draws no random numbers: the fast path's
+    dropout is the same with or without the baseline) that trains with the plain path's config
+    (bench/baseline.py: the step-by-step teacher forcing, no length bucketing) and the default
+    (unfused) Adam."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
+    plain = plain_config(config)
     plain_model = copy.deepcopy(model)
-    plain_model.fast_teacher_forcing = False
-    use_committed_step(plain_model)
-    plain_config = copy.deepcopy(config)
-    plain_config.loader.bucket_by_length = False
-    plain_config.train.cuda_graphs = plain_config.train.tf32 = False
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
-        paths["plain"] = (plain_model, plain_optimizer(plain_model, plain_config.train), plain_config)
+        paths["plain"] = (plain_model, plain_optimizer(plain_model, plain.train), plain)
     return model, paths

@@ -1,4 +1,5 @@
-"""Stage val_loss: train.validation_loss against the same on the plain path (bench/baseline.py)."""
+"""Stage val_loss: train.validation_loss against the same on the plain path (bench/baseline.py: the plain loop
+over the model's step, no length bucketing)."""
 from __future__ import annotations
 
 import statistics

@@ -1,4 +1,4 @@
-"""What beam search (models/decoding.py) keeps of each step, and the captions rebuilt from it.
+"""What beam search (models/beam_search.py) keeps of each step, and the captions rebuilt from it.
 
 Histories are back-pointers, one parent row per beam a step, rebuilt once at the end by
 following each video's pointers from the row its caption ended at: a step costs one index then,

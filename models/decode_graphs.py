@@ -1,6 +1,6 @@
 """Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper; off by default).
 
-A beam-search step dispatches a few dozen small operators (docs/speed.md), each a kernel
+A beam-search step dispatches about 35 small operators, each a kernel
 launch plus Python work on the CPU: with batches of 100 clips the GPU waits for the CPU. A CUDA
 graph records a whole decode's kernels once and replays them with one launch.
 
@@ -22,14 +22,15 @@ The graphs and their buffers stay with the model (a weak reference: they go when
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import weakref
 
 import torch
 
 from models.beam_history import BeamHistory
-import models.decoder
-from models.decoding import Decoded, is_plain, search
+from models.decoded import Decoded
+from models.searches import SEARCHES
 from utils import CudaGraphs, try_capture
 
 _BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
@@ -52,7 +53,7 @@ def capture_failure(model):
 def all_steps(model, features, mask, eval_config):
     """What one graph records: the decode with every step run and no host sync; returns what
     finished() turns into captions (beam search's history, or greedy search's Decoded)."""
-    return search(model, features, mask, eval_config, stop_early=False)
+    return SEARCHES[eval_config.search].run(model, features, mask, eval_config, stop_early=False)
 
 
 def finished(outputs) -> Decoded:
@@ -63,6 +64,12 @@ def finished(outputs) -> Decoded:
     length = int(outputs.lengths.max())
     return Decoded(outputs.tokens[:, :length].clone(), outputs.log_probs.clone(),
                    outputs.attention[:, :length].clone(), outputs.lengths.clone())
+
+
+def eval_fields(eval_config) -> tuple:
+    """Every eval field as (name, value), lists as tuples: part of a graph's key."""
+    return tuple((f.name, tuple(v) if isinstance(v := getattr(eval_config, f.name), list) else v)
+                 for f in dataclasses.fields(eval_config))
 
 
 class DecodeGraphs:
@@ -78,18 +85,18 @@ class DecodeGraphs:
         e = eval_config
         run = lambda f, m: all_steps(model, f, m, e)
         if self.failure is not None:
-            return search(model, features, mask, e)
+            return SEARCHES[e.search].run(model, features, mask, e)
         addresses = [(t.data_ptr(), t.dtype, t.shape)
                      for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
-        # Everything that changes the recorded kernels. CUDA's autocast state: an outer autocast
-        # (the benchmark's --autocast bf16, always bf16) counts too. TF32: the flag itself, which
-        # eval.tf32 or a caller sets (utils.tf32_products).
+        # Everything that changes the recorded kernels: every eval field (a new one included), the
+        # model's step (replaced on the instance, as a test may) and dropout. CUDA's autocast
+        # state: an outer autocast (the benchmark's --autocast bf16) counts too. TF32: the flag
+        # itself, which eval.tf32 or a caller sets (utils.tf32_products).
         key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
-               is_plain(model), models.decoder.FUSED_CELL_ON_CUDA, e.beam_size, e.max_len, e.min_len,
-               e.length_penalty, e.autocast_bf16, torch.is_autocast_enabled(),
+               model.step, eval_fields(e), torch.is_autocast_enabled(),
                torch.backends.cuda.matmul.allow_tf32)
         captured = self.shapes.get(key)
         if captured is not None:

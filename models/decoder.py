@@ -4,7 +4,8 @@ Yao et al. 2015 and the authors' code (README: the model's switches), at step t,
 word y_{t-1}, the state (h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
 
   attention  e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a); alpha = softmax over the real frames
-             (models/attention.py; mean pooling gives every real frame the same weight)
+             (model.attention picks it by name, models/attention.py: soft is this one, mean
+             gives every real frame the same weight, general is Luong's h_{t-1}^T W v_i)
   context    phi_t = beta_t sum_i alpha_i v_i,  beta_t = sigma(w_beta h_{t-1} + b_beta)
   LSTM       [i f g o] = W_y E[y_{t-1}] + W_h h_{t-1} + W_phi phi_t + b
              c_t = sigma(f) c_{t-1} + sigma(i) tanh(g),  h_t = sigma(o) tanh(c_t)
@@ -12,16 +13,15 @@ word y_{t-1}, the state (h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
 
 Each line is one method of DecoderStep. The parameters keep nn.LSTMCell's layout and names
 (weight_ih = [W_y | W_phi], weight_hh = W_h), so every checkpoint loads. StepMaps takes the views
-of the weights once per decoded batch; everything that reads h_{t-1} (W_h, W_a, w_beta) is
-applied as one matrix product.
+of the weights once per decoded batch; everything that reads h_{t-1} (W_h, w_beta, and the
+attention's query map when it offers one) is applied as one matrix product.
 
-The uses arrange these methods for speed and never rewrite them:
-- DecoderStep.forward: one step, one row per clip (greedy search, and the step loop that the
-  tests check the other arrangements against);
+Two arrangements use these methods for speed and never rewrite them:
+- DecoderStep.forward, the model's one step: one row per clip, or `width` rows per clip (beams,
+  samples) whose clips were encoded for several rows: then the maps that read phi_t (W_phi, W_c)
+  are applied to the K frames once per clip, which the attention sum commutes with;
 - models/teacher_forcing.py: training; the terms that do not depend on h_{t-1} (word gates,
-  output layer) computed for all T steps at once;
-- models/decoding.py, SharedClipStep: W rows per clip (beams, samples); the maps that read phi_t
-  applied to the K frames once per clip, which the attention sum commutes with.
+  output layer) computed for all T steps at once.
 """
 from __future__ import annotations
 
@@ -32,17 +32,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# On CUDA the LSTM update runs as one fused kernel (the benchmark turns it off to measure it).
-FUSED_CELL_ON_CUDA = True
-
-
 @dataclass
 class StepMaps:
     """The weights as the equations use them, taken once per decoded batch (views and
     concatenations of the parameters: gradients reach them)."""
-    hidden_weight: torch.Tensor   # [W_h; W_a; w_beta] stacked: everything that reads h_{t-1}
+    hidden_weight: torch.Tensor   # [W_h; query map; w_beta] stacked: everything that reads h_{t-1}
     hidden_bias: torch.Tensor
     hidden_parts: list            # rows of each: [4H, A, 1], absent ones left out
+    has_query: bool               # whether the attention's query map is among them
     word_weight: torch.Tensor     # W_y, E[y_{t-1}]'s share of the gates
     context_weight: torch.Tensor  # W_phi, phi_t's share of the gates
 
@@ -65,14 +62,16 @@ class DecoderStep(nn.Module):
             self.out_hidden = self.out_context = None
             self.readout = nn.Linear(config.hidden_size, vocab_size)
         self.hidden_size = config.hidden_size
+        self.fused_cell = config.fused_cell
 
     # ---- the equations -------------------------------------------------------------------
     def maps(self) -> StepMaps:
         """The weights' views and stacks, once per decoded batch (not once per step)."""
         weights, biases = [self.lstm.weight_hh], [self.lstm.bias_hh]
-        if self.attention.query is not None:
-            weights.append(self.attention.query.weight)
-            biases.append(torch.zeros_like(self.attention.query.weight[:, 0]))
+        query = self.attention.query_map()
+        if query is not None:
+            weights.append(query.weight)
+            biases.append(torch.zeros_like(query.weight[:, 0]))
         if self.selector is not None:
             weights.append(self.selector.weight)
             biases.append(self.selector.bias)
@@ -81,13 +80,13 @@ class DecoderStep(nn.Module):
         word_weight, context_weight = self.lstm.weight_ih.split(
             [self.embedding.embedding_dim, self.lstm.input_size - self.embedding.embedding_dim], dim=1)
         return StepMaps(torch.cat(weights), torch.cat(biases), [w.shape[0] for w in weights],
-                        word_weight, context_weight)
+                        query is not None, word_weight, context_weight)
 
     def read_hidden(self, hidden: torch.Tensor, maps: StepMaps) -> tuple:
-        """h_{t-1} -> (W_h h_{t-1} + bias_hh, W_a h_{t-1} or None, beta logit or None)."""
+        """h_{t-1} -> (W_h h_{t-1} + bias_hh, the attention's query or None, beta logit or None)."""
         parts = iter(F.linear(hidden, maps.hidden_weight, maps.hidden_bias).split(maps.hidden_parts, dim=-1))
         gates = next(parts)
-        query = next(parts) if self.attention.query is not None else None
+        query = next(parts) if maps.has_query else None
         beta = next(parts) if self.selector is not None else None
         return gates, query, beta
 
@@ -95,7 +94,7 @@ class DecoderStep(nn.Module):
     def context(alpha: torch.Tensor, beta, frames: torch.Tensor) -> torch.Tensor:
         """phi_t = beta_t sum_i alpha_i v_i: alpha (B, W, K) over frames (B, K, F) -> (B*W, F).
 
-        frames may be any linear map of the v_i (SharedClipStep passes W v_i: the sum commutes)."""
+        frames may be any linear map of the v_i (forward passes W v_i: the sum commutes)."""
         attended = torch.bmm(alpha, frames).flatten(0, 1)
         return attended if beta is None else torch.sigmoid(beta) * attended
 
@@ -108,12 +107,11 @@ class DecoderStep(nn.Module):
         """W_phi phi_t."""
         return F.linear(context, maps.context_weight)
 
-    @staticmethod
-    def lstm_update(word_gates: torch.Tensor, hidden_gates: torch.Tensor, context_gates: torch.Tensor,
+    def lstm_update(self, word_gates: torch.Tensor, hidden_gates: torch.Tensor, context_gates: torch.Tensor,
                     cell: torch.Tensor) -> tuple:
         """(h_t, c_t) from the gates' three inputs, W_y E[y_{t-1}] + b_ih, W_h h_{t-1} + b_hh and
         W_phi phi_t, in nn.LSTMCell's order: i, f, g, o."""
-        if FUSED_CELL_ON_CUDA and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
+        if self.fused_cell and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
             # nn.LSTMCell's own CUDA kernel: the sum and the update in one launch, one for backward
             # (tests/test_decoder_step.py checks it against the lines below on a GPU)
             hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates,
@@ -138,7 +136,7 @@ class DecoderStep(nn.Module):
         readout = torch.tanh(self.out_hidden(dropped) + embedded + output_context)
         return self.readout(self.dropout(readout))
 
-    # ---- phi's maps applied to the frames once per clip (SharedClipStep) -------------------
+    # ---- phi's maps applied to the frames once per clip (several rows per clip) ------------
     def context_maps(self, maps: StepMaps) -> torch.Tensor:
         """[W_phi; W_c]: every map that reads phi_t, stacked."""
         if self.out_context is None:
@@ -151,16 +149,21 @@ class DecoderStep(nn.Module):
             return mapped, None
         return tuple(mapped.split([4 * self.hidden_size, self.out_context.out_features], dim=-1))
 
-    # ---- one plain step --------------------------------------------------------------------
-    def forward(self, previous_word, state, clips, maps: StepMaps | None = None):
-        """previous_word (B,), state (h, c), clips -> logits (B, V), new state, alpha (B, K)."""
-        maps = maps if maps is not None else self.maps()
+    # ---- the step ---------------------------------------------------------------------------
+    def forward(self, previous_word, state, clips, width: int = 1):
+        """previous_word (B*W,), state (h, c) of B*W rows, `width` consecutive rows per clip ->
+        logits (B*W, V), new state, alpha (B*W, K). Weight views are taken once per clips."""
+        maps = clips.cached("maps", self.maps)
         hidden, cell = state
         hidden_gates, query, beta = self.read_hidden(hidden, maps)
-        alpha = self.attention.weights(query, clips, 1)                      # (B, 1, K)
-        context = self.context(alpha, beta, clips.frames)
+        alpha = self.attention.weights(hidden, clips, width, query)           # (B, W, K)
+        if clips.rows_per_clip == 1:
+            context = self.context(alpha, beta, clips.frames)
+            gate_context, output_context = self.context_gates(context, maps), self.output_context(context)
+        else:
+            projected = clips.cached("projected", lambda: F.linear(clips.frames, self.context_maps(maps)))
+            gate_context, output_context = self.split_context_maps(self.context(alpha, beta, projected))
         embedded = self.embedding(previous_word)
-        hidden, cell = self.lstm_update(self.word_gates(embedded, maps), hidden_gates,
-                                        self.context_gates(context, maps), cell)
-        logits = self.output(hidden, embedded, self.output_context(context))
-        return logits, (hidden, cell), alpha.squeeze(1)
+        hidden, cell = self.lstm_update(self.word_gates(embedded, maps), hidden_gates, gate_context, cell)
+        logits = self.output(hidden, embedded, output_context)
+        return logits, (hidden, cell), alpha.flatten(0, 1)

@@ -18,9 +18,11 @@ import train as train_module
 from distributed import Ranks
 from loader.batches import caption_batch_order, make_caption_batch
 from training.cuda_graphs import GraphedSteps, check_cuda_graphs_config
-from training.steps import EagerSteps, training_update
+from training.steps import EagerSteps
+from training.update import training_update
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
+from tests.variants import attention_variants
 from tests.test_devices import NoWriter, small_setup
 from utils import CudaGraphs
 
@@ -138,9 +140,11 @@ def test_graphed_steps_read_each_shape_from_leading_slices_of_one_buffer():
     assert list(steps.replays) == [(2, length)]
 
 
-STEP_VARIANTS = [
+MODEL_VARIANTS = [
     {"train.attention_penalty": 0.7, "train.label_smoothing": 0.1, "train.loss_reduction": "token_mean"},
-    {"model.use_attention": False},
+    *attention_variants(),
+]
+STEP_VARIANTS = MODEL_VARIANTS + [
     {"train.autocast_bf16": True},
     {"train.optimizer": "adadelta", "train.clip_norm": 0.0},
 ]
@@ -157,7 +161,7 @@ def test_the_captured_step_neither_syncs_nor_makes_shapes_from_values(overrides)
     assert mode.found == []
 
 
-@pytest.mark.parametrize("overrides", STEP_VARIANTS[:2])
+@pytest.mark.parametrize("overrides", MODEL_VARIANTS)
 def test_the_captured_step_copies_nothing_from_the_host(overrides):
     # on the meta stand-in; with SGD, whose update is plain tensor ops (the plain Adam that meta
     # gets keeps its step count on the host, which CUDA's capturable Adam does not)
@@ -258,8 +262,7 @@ def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_fa
     """train.py with train.cuda_graphs, the graphs stood in for on the CPU: the same run as eager
     (every epoch's losses), and one steps object for the whole run, so each shape is captured
     once, not once an epoch."""
-    import utils
-    from training import cuda_graphs
+    from training import cuda_graphs, steps
     from tests.small_demo import build_small_demo, single_thread, small_config
     captured = []
     make_step = cuda_graphs.GraphedSteps._step
@@ -269,7 +272,7 @@ def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_fa
         return make_step(self, rows, length)
 
     monkeypatch.setattr(cuda_graphs.GraphedSteps, "_step", recorded_step)
-    monkeypatch.setattr(utils, "CudaGraphs", StandInGraphsOfOneRate)
+    monkeypatch.setattr(steps, "CudaGraphs", StandInGraphsOfOneRate)
     monkeypatch.setattr(train_module, "check_cuda_graphs_config", lambda *args: None)
     small = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
              "loader.batch_size": 20, "eval.beam_size": 2, "eval.max_len": 8, "train.epochs": 3,

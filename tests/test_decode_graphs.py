@@ -17,9 +17,11 @@ from loader.vocabulary import EOS_ID
 from models import decode_graphs
 from models.decode_graphs import DecodeGraphs, all_steps
 from models.decoding import decode
+from models.searches import SEARCHES
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import GPU_STAND_IN, on_the_stand_in_device
 from tests.tiny import tiny_clips, tiny_model
+from tests.variants import attention_variants
 from utils import autocast_bf16
 
 
@@ -89,24 +91,29 @@ def batches(seed: int):
     return [tiny_clips(batch=3 if i < 4 else 2, seed=seed * 10 + i) for i in range(5)]
 
 
-@pytest.mark.parametrize("settings", [{}, {"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                      {"beam_size": 4, "autocast_bf16": True}])
-def test_graphed_decoding_gives_the_eager_captions(settings):
-    model, config = tiny_model(seed=3)
+GRAPHABLE = [{"search": name} for name, search in sorted(SEARCHES.items()) if search.graphable]
+
+
+@pytest.mark.parametrize("attention", attention_variants())
+@pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
+                                                  {"beam_size": 4, "autocast_bf16": True}])
+def test_graphed_decoding_gives_the_eager_captions(settings, attention):
+    model, config = tiny_model(seed=3, **attention)
     e = eval_settings(config, **settings)
     stand_in = StandInGraphs()
     graphs = DecodeGraphs(stand_in)
     lengths = set()
     # <eos> unlikely to likely: captions of many lengths (the steps after an end must not matter)
-    for seed, eos_bias in enumerate((-0.5, 0.5, 1.5)):
+    for seed, eos_bias in enumerate((-1.0, 0.0, 0.5, 1.0, 2.0)):
         with torch.no_grad():
             model.decoder.readout.bias[EOS_ID] = eos_bias
         for features, mask in batches(seed):
             eager = decode(model, features, mask, e)
             assert_same_captions(decoded(graphs, model, features, mask, e), eager)
             lengths.update(eager.lengths.tolist())
-    assert stand_in.captures == 2                 # one per batch shape, over all 15 batches
-    assert len(lengths) > 2, f"captions of lengths {lengths} only: the test compares too little"
+    assert stand_in.captures == 2                 # one per batch shape, over all 25 batches
+    # captions of several lengths, some ended early: the steps after an end must not matter
+    assert len(lengths) > 1 and min(lengths) <= e.max_len, f"captions of lengths {lengths} only"
 
 
 def test_a_replay_reads_the_weights_as_they_are_now():
@@ -155,13 +162,14 @@ def test_a_failed_capture_leaves_decoding_to_the_eager_search(capsys, monkeypatc
                         "decoding goes on without CUDA graphs"]
 
 
-@pytest.mark.parametrize("settings", [{}, {"beam_size": 1}, {"length_penalty": 0.7},
-                                      {"autocast_bf16": True}])
+@pytest.mark.parametrize("attention", attention_variants())
+@pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7},
+                                                  {"autocast_bf16": True}])
 @pytest.mark.parametrize("device", ["cpu", GPU_STAND_IN])
-def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings, device):
+def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings, device, attention):
     """On the CPU for syncs and shapes from values, on the meta stand-in also for copies from
     the host (which a CPU-to-CPU copy cannot show)."""
-    model, config = tiny_model(seed=1)
+    model, config = tiny_model(seed=1, **attention)
     model.to(device)
     features, mask = (t.to(device) for t in tiny_clips())
     e = eval_settings(config, **settings)
@@ -169,6 +177,27 @@ def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings
         with SyncOrValueShapes() as mode:
             all_steps(model, features, mask, e)
     assert mode.found == []
+
+
+def test_every_eval_field_is_part_of_a_graphs_key():
+    """A graph recorded under other eval settings is never replayed: changing any eval field,
+    one added later included, captures anew."""
+    import dataclasses
+    model, config = tiny_model(seed=3)
+    e = eval_settings(config)
+    stand_in = StandInGraphs()
+    graphs = DecodeGraphs(stand_in)
+    features, mask = tiny_clips(seed=4)
+    decoded(graphs, model, features, mask, e)
+    fields = [f.name for f in dataclasses.fields(e)]
+    for field in fields:
+        other = copy.deepcopy(e)
+        value = getattr(other, field)
+        changed = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v + 0.5,
+                   str: lambda v: v + "x", list: lambda v: v + ["x"]}[type(value)](value)
+        setattr(other, field, changed)
+        assert decode_graphs.eval_fields(other) != decode_graphs.eval_fields(e), field
+    assert stand_in.captures == 1
 
 
 def test_decode_takes_the_graphs_on_cuda_only(monkeypatch):

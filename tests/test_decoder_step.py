@@ -1,48 +1,73 @@
-"""The model's step (models/decoder.py, the equations written once) against an independent
-writing of it (bench/baseline.py: nn.LSTMCell's own forward, the attention sum one map at a time)."""
+"""The model's step (models/decoder.py, the equations written once) against the step as first
+written (tests/reference.py: nn.LSTMCell's own forward, the attention sum one map at a time),
+for every registered attention and with one row or several rows per clip."""
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.baseline import committed_step
+from tests.reference import reference_step, repeated
 from tests.tiny import tiny_clips, tiny_model
-
-VARIANTS = [{}, {"model.use_attention": False}, {"model.use_selector": False},
-            {"model.deep_output": False}, {"model.frame_projection": 6, "model.frame_positions": True},
-            {"model.init_from_mean": False}]
+from tests.variants import model_variants
 
 
-@pytest.mark.parametrize("overrides", VARIANTS)
-def test_step_equals_the_step_as_first_written(overrides):
+@pytest.mark.parametrize("rows_per_clip", [1, 2])
+@pytest.mark.parametrize("overrides", model_variants())
+def test_step_equals_the_step_as_first_written(overrides, rows_per_clip):
+    """rows_per_clip 2: the step that projects each clip's frames once for its rows (beams,
+    samples) against the first step on clips repeated for each row."""
     model, _ = tiny_model(**overrides)
     features, mask = tiny_clips()
-    clips = model.encode(features, mask)
+    clips = model.encode(features, mask, rows_per_clip=rows_per_clip)
     generator = torch.Generator().manual_seed(3)
-    state = tuple(torch.randn(3, 16, generator=generator) for _ in range(2))   # not h_0: any state
-    words = torch.tensor([1, 4, 6])
-    logits, (hidden, cell), alpha = model.step(words, state, clips)
-    ref_logits, (ref_hidden, ref_cell), ref_alpha = committed_step(model, words, state, clips)
+    rows = 3 * rows_per_clip
+    state = tuple(torch.randn(rows, 16, generator=generator) for _ in range(2))   # not h_0: any state
+    words = torch.tensor([1, 4, 6, 5, 3, 4][:rows])
+    logits, (hidden, cell), alpha = model.step(words, state, clips, rows_per_clip)
+    ref_logits, (ref_hidden, ref_cell), ref_alpha = reference_step(
+        model, words, state, repeated(model.encode(features, mask), rows_per_clip))
     assert torch.allclose(logits, ref_logits, atol=1e-5)
     assert torch.allclose(hidden, ref_hidden, atol=1e-6) and torch.allclose(cell, ref_cell, atol=1e-6)
     assert torch.allclose(alpha, ref_alpha, atol=1e-6)
-    assert float(alpha[0, 2:].detach().abs().max()) == 0.0          # clip 0's padded frames
+    assert float(alpha[:rows_per_clip, 2:].detach().abs().max()) == 0.0   # clip 0's padded frames
 
     grads = torch.autograd.grad(logits.square().sum(), list(model.parameters()), allow_unused=True,
-                                retain_graph=True)           # the clips are shared by both
+                                retain_graph=True)
     ref_grads = torch.autograd.grad(ref_logits.square().sum(), list(model.parameters()), allow_unused=True)
     for grad, ref in zip(grads, ref_grads):
         assert (grad is None) == (ref is None)
         assert grad is None or torch.allclose(grad, ref, atol=1e-5)
 
 
-def test_checkpoint_parameter_names_are_those_of_nn_lstm_cell_and_the_attention_modules():
-    """Checkpoints written before the equations moved load into the model as it is now."""
-    model, _ = tiny_model()
-    names = set(model.state_dict())
-    assert {"decoder.lstm.weight_ih", "decoder.lstm.weight_hh", "decoder.lstm.bias_ih",
-            "decoder.lstm.bias_hh", "decoder.attention.key.weight", "decoder.attention.query.weight",
-            "decoder.attention.score.weight", "decoder.selector.weight", "decoder.out_context.weight",
-            "decoder.readout.weight", "decoder.embedding.weight"} <= names
+# A Demo checkpoint's parameter names as the model wrote them before attentions were chosen by
+# name: soft attention's, and mean pooling's (model.use_attention false) without the attention's.
+SAVED_NAMES = [
+    "encoder.init_h.weight", "encoder.init_h.bias", "encoder.init_c.weight", "encoder.init_c.bias",
+    "decoder.embedding.weight", "decoder.attention.key.weight", "decoder.attention.key.bias",
+    "decoder.attention.query.weight", "decoder.attention.score.weight", "decoder.selector.weight",
+    "decoder.selector.bias", "decoder.lstm.weight_ih", "decoder.lstm.weight_hh", "decoder.lstm.bias_ih",
+    "decoder.lstm.bias_hh", "decoder.out_hidden.weight", "decoder.out_hidden.bias",
+    "decoder.out_context.weight", "decoder.readout.weight", "decoder.readout.bias"]
+
+
+@pytest.mark.parametrize("use_attention", [True, False])
+def test_checkpoints_saved_before_attentions_had_names_load(use_attention):
+    """A config saved without the new fields (model.attention, eval.search, ...) builds the model
+    it described, whose parameters have the names and shapes its weights were saved with."""
+    import config as config_module
+    from models.sa_lstm import build_model
+    model, config = tiny_model(**{"model.use_attention": use_attention})
+    saved = config.to_dict()
+    for section, new in (("model", ("attention", "fused_cell")), ("train", ("fast_teacher_forcing",)),
+                         ("eval", ("search", "samples", "temperature", "top_p", "seed"))):
+        for name in new:
+            del saved[section][name]
+    rebuilt = build_model(config_module.Config.from_dict(saved), 7, 5)
+    names = [n for n in SAVED_NAMES if use_attention or ".attention." not in n]
+    assert list(rebuilt.state_dict()) == names
+    rebuilt.load_state_dict(model.state_dict())
+    features, mask = tiny_clips()
+    inputs = torch.tensor([[1, 4, 5], [1, 6, 4], [1, 5, 5]])
+    assert torch.equal(rebuilt.eval()(features, mask, inputs)[0], model(features, mask, inputs)[0])
 
 
 class FusedCells(TorchDispatchMode):
@@ -57,12 +82,11 @@ class FusedCells(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def with_and_without_the_fused_cell(monkeypatch, run) -> dict:
-    """{fused: run()} with models/decoder.py's fused CUDA cell switched on and off."""
-    import models.decoder as decoder_module
+def with_and_without_the_fused_cell(decoder, run) -> dict:
+    """{fused: run()} with the decoder's fused CUDA cell (model.fused_cell) switched on and off."""
     results = {}
     for fused in (True, False):
-        monkeypatch.setattr(decoder_module, "FUSED_CELL_ON_CUDA", fused)
+        decoder.fused_cell = fused
         with FusedCells() as cells:
             results[fused] = run()
         assert (cells.calls > 0) == fused, cells.calls
@@ -73,8 +97,9 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused
 
 
 @needs_cuda
-def test_fused_cuda_lstm_cell_equals_the_update_as_written(monkeypatch):
-    from models.decoder import DecoderStep
+def test_fused_cuda_lstm_cell_equals_the_update_as_written():
+    model, _ = tiny_model()
+    decoder = model.decoder
     generator = torch.Generator().manual_seed(0)
     word, context = (torch.randn(5, 4 * 16, generator=generator).cuda().requires_grad_()
                      for _ in range(2))
@@ -84,15 +109,15 @@ def test_fused_cuda_lstm_cell_equals_the_update_as_written(monkeypatch):
     cell = torch.randn(5, 16, generator=generator).cuda().requires_grad_()
 
     def update():
-        h, c = DecoderStep.lstm_update(word, hidden, context, cell)
+        h, c = decoder.lstm_update(word, hidden, context, cell)
         return (h, c, *torch.autograd.grad(h.square().sum() + c.sin().sum(), [word, wider, context, cell]))
-    results = with_and_without_the_fused_cell(monkeypatch, update)
+    results = with_and_without_the_fused_cell(decoder, update)
     for a, b in zip(results[True], results[False]):
         assert torch.allclose(a, b, atol=1e-5)
 
 
 @needs_cuda
-def test_the_model_on_cuda_computes_alike_with_and_without_the_fused_cell(monkeypatch):
+def test_the_model_on_cuda_computes_alike_with_and_without_the_fused_cell():
     """The whole model on the GPU, where every LSTM update takes the fused kernel with the gates
     as teacher forcing and beam search make them: the same loss, gradients and captions."""
     from models.decoding import decode
@@ -109,7 +134,7 @@ def test_the_model_on_cuda_computes_alike_with_and_without_the_fused_cell(monkey
         grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
         with torch.no_grad():
             return loss, grads, decode(model, features, mask, config.eval)
-    results = with_and_without_the_fused_cell(monkeypatch, loss_gradients_captions)
+    results = with_and_without_the_fused_cell(model.decoder, loss_gradients_captions)
     (loss, grads, decoded), (ref_loss, ref_grads, ref_decoded) = results[True], results[False]
     torch.testing.assert_close(loss, ref_loss)
     for grad, ref in zip(grads, ref_grads):

@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.decoding import beam_search, greedy_search
+from models.beam_search import beam_search
+from models.searches import greedy_search
+from tests.reference import reference_beam_search
 from tests.tiny import tiny_clips, tiny_model
+from tests.variants import model_variants
 
 WORDS = [3, 4, 5, 6]   # <unk> and the tiny vocabulary's words: all a decoder may say
 
@@ -70,9 +73,9 @@ def test_finished_hypotheses_never_fill_the_beam():
     fed = []
     original = model.step
 
-    def recording_step(words, state, clips):
+    def recording_step(words, state, clips, width):
         fed.append(words.clone())
-        return original(words, state, clips)
+        return original(words, state, clips, width)
 
     model.step = recording_step
     features, mask = tiny_clips(batch=4)
@@ -107,18 +110,14 @@ def test_attention_weights_are_returned_per_token_and_skip_padded_frames():
     assert float(weights[:, 2:].abs().max()) == 0.0   # frames 2 and 3 of clip 0 are padding
 
 
-@pytest.mark.parametrize("overrides", [
-    {}, {"model.use_attention": False}, {"model.use_selector": False}, {"model.deep_output": False},
-    {"model.frame_projection": 6, "model.frame_positions": True}, {"model.init_from_mean": False},
-])
-def test_fast_beam_step_equals_the_model_step(overrides):
-    """The shared-clip beam step is DecoderStep's equations rearranged: same search results."""
+@pytest.mark.parametrize("overrides", model_variants())
+def test_beam_search_equals_the_first_beam_search_for_every_variant(overrides):
+    """The beams sharing their clip (the model's step with width W) against the first beam search
+    on repeated clips with the step as first written (tests/reference.py): same search results."""
     model, _ = tiny_model(**overrides)
     features, mask = tiny_clips()
     fast = beam_search(model, features, mask, beam_size=3, max_len=5)
-    original = model.step
-    model.step = lambda *args: original(*args)          # an instance step takes the plain path
-    plain = beam_search(model, features, mask, beam_size=3, max_len=5)
+    plain = reference_beam_search(model, features, mask, beam_size=3, max_len=5)
     assert torch.equal(fast.tokens, plain.tokens) and torch.equal(fast.lengths, plain.lengths)
     assert torch.allclose(fast.log_probs, plain.log_probs, atol=1e-5)
     assert torch.allclose(fast.attention, plain.attention, atol=1e-6)
@@ -145,9 +144,8 @@ def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
 @pytest.mark.parametrize("length_penalty", [0.0, 0.7])
 def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_penalty):
     """Back-pointers, <eos> ranked apart from the words and one ended hypothesis kept per step
-    give what the first beam search gave (bench/baseline.py: every <eos> among the 2W candidates
+    give what the first beam search gave (tests/reference.py: every <eos> among the 2W candidates
     ranked with them, whole histories copied every step)."""
-    from bench.baseline import committed_beam_search
     lengths = set()
     for seed in range(6):
         model, _ = tiny_model(seed=seed)
@@ -156,7 +154,7 @@ def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_pe
         features, mask = tiny_clips(batch=4, seed=seed)
         for min_len, max_len in ((1, 6), (3, 5)):
             args = (model, features, mask, beam_size, max_len, min_len, length_penalty)
-            new, first = beam_search(*args), committed_beam_search(*args)
+            new, first = beam_search(*args), reference_beam_search(*args)
             assert torch.equal(new.tokens, first.tokens) and torch.equal(new.lengths, first.lengths)
             assert torch.allclose(new.log_probs, first.log_probs, atol=1e-5)
             assert torch.allclose(new.attention, first.attention, atol=1e-6)
@@ -170,7 +168,8 @@ def test_stopping_early_changes_no_caption(length_penalty):
     instead (stop_early False, what a CUDA graph records) must find the same captions. A negative
     penalty rewards brevity: its bound is the next step's length, not the longest (the longest
     had stopped 5 of 288 such batches too soon)."""
-    from models.decoding import Decoded, beam_steps
+    from models.beam_search import beam_steps
+    from models.decoded import Decoded
     for seed in range(12):
         model, _ = tiny_model(seed=seed)
         for eos_bias in (-1.0, 0.0, 1.0):

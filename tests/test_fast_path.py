@@ -4,20 +4,17 @@ import torch
 
 from models.loss import training_loss
 from tests.tiny import tiny_clips, tiny_model
+from tests.variants import model_variants
 
 
-@pytest.mark.parametrize("overrides", [
-    {}, {"model.use_attention": False}, {"model.use_selector": False},
-    {"model.deep_output": False}, {"model.frame_projection": 6, "model.frame_positions": True},
-    {"model.init_from_mean": False},
-])
+@pytest.mark.parametrize("overrides", model_variants())
 def test_fast_teacher_forcing_equals_the_step_loop(overrides):
     model, config = tiny_model(**overrides)
     features, mask = tiny_clips()
     inputs = torch.tensor([[1, 4, 5, 6], [1, 6, 4, 0], [1, 5, 5, 5]])
     targets = torch.tensor([[4, 5, 6, 2], [6, 4, 2, 0], [5, 5, 5, 2]])
     fast_logits, fast_alphas = model(features, mask, inputs)
-    plain_logits, plain_alphas = model.forward_stepwise(features, mask, inputs)
+    plain_logits, plain_alphas = model(features, mask, inputs, fast=False)
     assert torch.allclose(fast_logits, plain_logits, atol=1e-5)
     assert torch.allclose(fast_alphas, plain_alphas, atol=1e-6)
     config.train.attention_penalty = 0.7

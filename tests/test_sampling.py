@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.decoding import greedy_search
+from models.searches import greedy_search
 from models.sampling import sample_captions
 from tests.tiny import tiny_clips, tiny_model
+from tests.variants import attention_variants
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1e-4])
@@ -21,11 +22,13 @@ def test_sampling_as_temperature_goes_to_zero_is_greedy_search(temperature):
     assert torch.equal(sampled.tokens, expected)
 
 
-def test_sampled_log_probs_are_the_teacher_forced_ones_of_the_sampled_words():
+@pytest.mark.parametrize("attention", attention_variants(), ids=str)
+def test_sampled_log_probs_are_the_teacher_forced_ones_of_the_sampled_words(attention):
     """What SCST differentiates is log p(caption) under the model, as training computes it, with
     the words sampling may not draw left out of the normaliser: <pad> and <bos>, <eos> as the first
-    word, and every word but <eos> after max_len words."""
-    model, _ = tiny_model(seed=5)
+    word, and every word but <eos> after max_len words. The K rows of a clip share it in the step;
+    teacher forcing gets each row's clip repeated."""
+    model, _ = tiny_model(seed=5, **attention)
     features, mask = tiny_clips()
     torch.manual_seed(1)
     sampled = sample_captions(model, features, mask, samples_per_clip=4, max_len=5)

@@ -5,7 +5,7 @@ import torch
 from torch.multiprocessing.reductions import StorageWeakRef
 
 from loader.batches import make_caption_batch
-from training.steps import batch_loss
+from training.update import batch_loss
 from tests.test_devices import small_setup
 
 

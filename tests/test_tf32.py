@@ -101,7 +101,8 @@ def test_each_tf32_state_has_its_own_decode_graph():
         with tf32_products(outer), tf32_products(e.tf32):     # as decode() opens it
             graphs(model, features, mask, e)
         captures.append(stand_in.captures)
-    assert captures == [1, 2, 2, 2, 2]     # TF32 on, by either switch: one graph
+    # TF32 on by eval.tf32, and on by a caller only: two graphs (every eval field is in the key)
+    assert captures == [1, 2, 2, 3, 3]
 
 
 def test_run_names_tell_tf32_runs_apart():

@@ -27,7 +27,7 @@ import torch
 
 from config import ConfigError
 from loader.batches import CaptionBatch
-from training.steps import training_update
+from training.update import training_update
 from utils import try_capture
 
 

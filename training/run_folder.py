@@ -18,6 +18,8 @@ import time
 
 import config as config_module
 from models import checkpoints
+from models.attention import ATTENTIONS, attention_name
+from models.searches import SEARCHES
 from utils import DataError
 
 try:
@@ -29,6 +31,7 @@ except ImportError:                    # not on Windows: runs there are not lock
 MAY_CHANGE = frozenset({
     "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
     "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
+    "model.fused_cell", "train.fast_teacher_forcing",     # the same equations, arranged otherwise
 })
 # Self-critical training's own settings: free until its phase starts, fixed from then on.
 SELF_CRITICAL = frozenset({
@@ -59,8 +62,12 @@ def config_hash(config) -> str:
 def readable_name(config) -> str:
     """The part of the name a person reads: the hyperparameters people compare."""
     m, t = config.model, config.train
+    attention, search = attention_name(m), config.eval.search    # their tags, once registered
+    attention = getattr(ATTENTIONS.get(attention), "tag", attention)
+    search = getattr(SEARCHES.get(search), "tag", search)
     return (f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
-            f"_{'att' if m.use_attention else 'mean'}_h{m.hidden_size}_{t.optimizer}"
+            f"_{attention}{'' if search == 'beam' else '_' + search}"
+            f"_h{m.hidden_size}_{t.optimizer}"
             f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
             f"{'_tf32' if t.tf32 else ''}"
             f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"

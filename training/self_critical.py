@@ -21,8 +21,8 @@ from config import ConfigError
 from evaluation.cider_d import CiderD
 from loader.captions import tokenized_captions
 from models import checkpoints
-from models.decoding import greedy_search
 from models.sampling import sample_captions
+from models.searches import greedy_search
 from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
 from utils import DataError, autocast_bf16, tf32_products, to_device
 
@@ -71,11 +71,11 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
             owners = rows.repeat_interleave(t.scst_samples)
             with autocast_bf16(device.type, t.autocast_bf16):
                 sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
-                                          t.scst_temperature)
+                                          t.scst_temperature, config.eval.min_len)
             reward = rewards.score(sampled.tokens, owners)
             if t.scst_baseline == "greedy":
                 model.eval()                                  # the test-time caption: no dropout
-                greedy = greedy_search(model, features, mask, config.eval.max_len)
+                greedy = greedy_search(model, features, mask, config.eval.max_len, config.eval.min_len)
                 model.train()
                 baseline = greedy_baseline(rewards.score(greedy.tokens, rows), t.scst_samples)
             else:
