@@ -4,6 +4,7 @@ Backbones: image CNNs (EfficientNet-Lite0, torchvision classifiers), CLIP's visi
 Kinetics video model (VideoMAE) from transformers; docs/features.md has the recipes.
 
     python -m extraction --videos path/to/YouTubeClips --corpus.name MSVD
+    python -m extraction.speed          # frames per second of the transformers backbones
 
 Python API: extract_videos (many videos into a resumable HDF5 file), features_for_video (one
 video in memory), build_backbone and BACKBONES (the CNNs by name, with their feature sizes).

@@ -187,17 +187,16 @@ def test_clips_are_the_frames_around_each_sampled_frame(tmp_path):
 
 
 def test_speed_benchmark_reports_each_architecture(weights, monkeypatch, capsys):
-    from bench import backbone_speed
-    from extraction import transformers_models
+    from extraction import speed, transformers_models
 
     def tiny_network(name):             # the real sizes take minutes on a CPU
         if name.startswith("CLIP"):
             return transformers_models.build_clip(weights["CLIP"], name, True), tiny.CLIP_PREPROCESSOR
         return transformers_models.build_videomae(weights["VideoMAE"], name), tiny.VIDEOMAE_PREPROCESSOR
 
-    monkeypatch.setattr(backbone_speed, "real_size_network", tiny_network)
-    assert backbone_speed.main(["--device", "cpu", "--names", f"{APPEARANCE},{MOTION}", "--frames", "2",
-                                "--batches", "1"]) == 0
+    monkeypatch.setattr(speed, "real_size_network", tiny_network)
+    assert speed.main(["--device", "cpu", "--names", f"{APPEARANCE},{MOTION}", "--frames", "2",
+                       "--batches", "1"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["backbone"], r["D"]) for r in rows] == [(APPEARANCE, tiny.CLIP_PROJECTED),
                                                        (MOTION, tiny.VIDEOMAE_D)]

@@ -1,6 +1,6 @@
 """Frames per second of the transformers backbones at their real sizes, with random weights.
 
-    python -m bench.backbone_speed [--device cpu|cuda] [--frames 16] [--names CLIP-ViT-B-32,...]
+    python -m extraction.speed [--device cpu|cuda] [--frames 16] [--names CLIP-ViT-B-32,...]
 
 Each architecture is built from its published configuration (random weights: nothing is
 downloaded) and runs on frames decoded from tests/fixtures/videos, through Backbone.features,
@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from bench.timing import Clock, device_description, load_average, log
 from extraction.backbones import BACKBONES, Backbone
 from extraction.transformers_models import (ClipImageFeatures, VideoMAEFeatures, import_transformers,
                                             read_preprocessing)
@@ -38,6 +39,40 @@ CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32),
                "ViT-L-14": dict(patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                                 num_attention_heads=16, projection_dim=768)}
 CLIPS = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "videos").glob("*.avi"))
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr: stdout holds only the JSON lines."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:                                  # the CPU's model name, where Linux tells it
+        with open("/proc/cpuinfo") as handle:
+            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model} ({os.cpu_count()} logical CPUs)"
+
+
+def load_average():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def timed(device: torch.device, fn, *args) -> float:
+    """Seconds of fn(*args), synchronised on CUDA so that the GPU's queued work counts."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def real_size_network(name: str):
@@ -68,14 +103,10 @@ def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         model = backbone(name, device, folder)
     sampled = model.read(str(CLIPS[0]), every_n=1)         # 120 frame positions of one real clip
-    clock = Clock(device)
     batch = frames * model.clip_length                     # Backbone counts a clip's frames
     take = lambda start: _slice(sampled, start, frames)
     model.features(take(0), batch)                         # warm-up
-    seconds = 0.0
-    for i in range(batches):
-        elapsed, _, _ = clock(model.features, take((i + 1) * frames % 100), batch)
-        seconds += elapsed
+    seconds = sum(timed(device, model.features, take((i + 1) * frames % 100), batch) for i in range(batches))
     return {"backbone": name, "D": model.feature_size, "frames_per_batch": frames,
             "frames_per_second": round(frames * batches / seconds, 2)}
 
@@ -89,7 +120,7 @@ def _slice(sampled, start: int, count: int):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.backbone_speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m extraction.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=8, help="frame positions a batch (default 8)")
