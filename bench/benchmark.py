@@ -1,4 +1,4 @@
-"""Speed benchmark on an MSVD-shaped workload: this code against a baseline, same process.
+"""Speed benchmark on an MSVD-shaped workload: this code against its plain path, same process.
 
     python -m bench                              # every stage, on the GPU when there is one
     python -m bench --device cpu --train_batches 8
@@ -11,44 +11,9 @@
     python -m bench --cuda_graphs                # CUDA: train.cuda_graphs (training steps as graphs)
     python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
 
-On a CPU that other processes also use, OpenMP threads that spin while they wait make every
-multi-threaded op stall: there, --threads 1 or OMP_WAIT_POLICY=PASSIVE (set before Python
-starts) is faster than the default (docs/speed.md; on an idle machine the default is best).
-The table's first line gives the thread count, the wait policy and the load average.
-
-The workload (bench/workload.py) is built in memory: MSVD's 1970 clips split 1200/100/670 with
-the shipped English captions (48,774 training captions, the real vocabulary and lengths) and
-random 2048-d features, 40-120 frames a clip, K = 28 sampled with loader/frames.py. The model
-and training settings are config.build("MSVD") (embedding 468, hidden 512, attention 256,
-batch 200, AMSGrad, clip 5, beam 5, captions of at most 30 words). --clips N keeps only the
-first N clips of each split and --feature_size D draws D-d features: a reduced workload that
-checks the benchmark runs (tests/test_benchmark.py); its times are not comparable.
-
-Stages, each timed after a warm-up (with torch.cuda.synchronize() on a GPU), each against a
-baseline measured in the same process, interleaved with it so that both see the same machine:
-- train: train.train_epoch (the real function). On a GPU the whole epoch (244 batches); with
-  --train_batches N only N batches of the epoch, each through train_epoch, and the epoch time
-  is EXTRAPOLATED from their mean (the table says so). The batches of the fast path are picked
-  evenly over the length-sorted batches of a real epoch order, so their mean is the epoch's.
-  Baseline: the plain path, train.fast_teacher_forcing false (the loop over the model's step)
-  on batches without length bucketing, with torch's default (unfused) Adam.
-- val_loss: train.validation_loss against the same on the plain path (bench/baseline.py).
-- beam_val / beam_test: beam-5 captions of the 100 val / 670 test videos, as
-  evaluation.caption_videos makes them, in two modes: "full length" (min_len = max_len, every
-  hypothesis runs all 31 steps: the reference implementation always runs them, and it is the
-  worst case of ours) and "own stopping" (the evaluation settings; how soon beam search stops
-  depends on the model, here a barely trained one). Baseline: the reference beam search
-  (tests/reference.py); the table says whether the captions are the same.
-- scoring: COCO metrics of the val captions with a CaptionScorer made once and reused, against
-  a scorer made anew for each evaluation (JVM start included), as older code did.
-- epoch: the sum train + val_loss + beam_val (full length) + scoring, what train.py spends on
-  one epoch.
-
-Results go to stdout as a markdown table and to bench_results/<time>_<device>.json.
-
-This file is the command line; the pieces live in bench/: workload.py (the data), paths.py (this
-code and the baseline side by side), timing.py, one module per stage (training.py, validation.py,
-decoding.py, scoring.py), report.py (the table and the JSON) and baseline.py (the plain path).
+docs/speed.md ("Measuring: `python -m bench`") describes the workload, each stage and its
+baseline, the threads to use on a CPU that other processes share, and the output: the markdown
+table on stdout and bench_results/<time>_<device>.json. bench/__init__.py lists the pieces.
 """
 from __future__ import annotations
 
