@@ -1,4 +1,4 @@
-"""Benchmarks and ablations. `python -m bench` is the speed benchmark (benchmark.py) and
-`python -m bench.ablation` the demo ablations (ablation.py). The benchmark's pieces: workload,
-the two paths compared, timing, one module per stage, the report, and the frozen baseline code
-(baseline.py)."""
+"""Benchmarks and ablations. `python -m bench` is the speed benchmark (benchmark.py); its pieces:
+the workload, the two paths compared (paths.py), timing, the training and evaluation stages
+(training.py, eval_stages.py) and the report. `python -m bench.ablation` and `python -m bench.scst`
+are the demo ablations."""

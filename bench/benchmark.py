@@ -27,13 +27,12 @@ import time  # noqa: E402
 import torch  # noqa: E402
 
 import config as config_module  # noqa: E402
-from bench.decoding import DECODE_MODES, caption_split, stage_decode  # noqa: E402
+from bench.eval_stages import (DECODE_MODES, caption_split, stage_decode, stage_scoring,  # noqa: E402
+                               stage_val_loss)
 from bench.paths import build_paths  # noqa: E402
 from bench.report import environment, json_path, markdown, peak_memory, write_json  # noqa: E402
-from bench.scoring import stage_scoring  # noqa: E402
 from bench.timing import Clock, load_average, log  # noqa: E402
 from bench.training import stage_train  # noqa: E402
-from bench.validation import stage_val_loss  # noqa: E402
 from bench.workload import build_workload  # noqa: E402
 from models.attention import ATTENTIONS  # noqa: E402
 from models.decoding import decode  # noqa: E402

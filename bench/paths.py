@@ -1,6 +1,12 @@
-"""The two paths the benchmark compares: this code ("fast") and the baseline ("plain").
+"""The two paths the benchmark compares: this code ("fast") and the plain path ("plain"), picked
+with the config fields a user would set:
 
-The fast path may run under bf16 autocast (--autocast bf16); the baseline never does, so that
+- training and validation loss: train.fast_teacher_forcing false (the plain loop over the model's
+  step), loader.bucket_by_length false, no CUDA graphs, no TF32, and the default (unfused) Adam;
+- decoding: the frozen first beam search (tests/reference.py, which the tests hold the beam
+  search to), with the decoder step as first written.
+
+The fast path may run under bf16 autocast (--autocast bf16); the plain path never does, so that
 its numbers stay those of the plain float32 code.
 """
 from __future__ import annotations
@@ -10,23 +16,39 @@ import copy
 
 import torch
 
-from bench.baseline import plain_config
+from config import Config
 from models.sa_lstm import build_model
-from train import make_optimizer
+from tests.reference import reference_beam_search
+from train import make_optimizer, validation_loss
 
 
-def fast_scope(args, device):
-    """Where this code runs: plain float32, or under bf16 autocast with --autocast bf16."""
-    if args.autocast == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def plain_config(config) -> Config:
+    """config with the plain path's switches."""
+    plain = Config.from_dict(config.to_dict())
+    plain.train.fast_teacher_forcing = False
+    plain.loader.bucket_by_length = False
+    plain.train.cuda_graphs = plain.train.tf32 = False   # --cuda_graphs, --tf32: this code only
+    return plain
+
+
+def plain_validation_loss(model, data, config) -> float:
+    """train.validation_loss on the plain path."""
+    return validation_loss(model, data, plain_config(config))
+
+
+def plain_decode(model, features, mask, eval_config):
+    """The first beam search with the first step: what decoding speed-ups are ratios against."""
+    e = eval_config
+    return reference_beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
 
 
 def in_scope(args, device, fn):
-    """fn under fast_scope. Training under CUDA graphs opens its own autocast (train.autocast_bf16,
-    see stage_train): graph capture must not keep autocast's cache, which an outer one would."""
+    """fn where this code runs: plain float32, or under bf16 autocast with --autocast bf16.
+    Training under CUDA graphs opens its own autocast (train.autocast_bf16, see stage_train):
+    graph capture must not keep autocast's cache, which an outer one would."""
     def scoped(*a, **k):
-        with fast_scope(args, device):
+        bf16 = args.autocast == "bf16"
+        with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
             return fn(*a, **k)
     return scoped
 
@@ -36,24 +58,17 @@ def wants_baseline(args, stage: str) -> bool:
     return not args.no_baseline and not (args.quick and stage in ("val_loss", "beam_test"))
 
 
-def plain_optimizer(model, train_config):
-    """Adam as torch builds it by default (not fused), as the baseline's training used it."""
-    t = train_config
-    return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                            amsgrad=t.optimizer == "amsgrad")
-
-
 def build_paths(config, data, device, with_baseline: bool):
     """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
 
     The plain model is a copy of the fast one (a copy draws no random numbers: the fast path's
     dropout is the same with or without the baseline) that trains with the plain path's config
-    (bench/baseline.py: the step-by-step teacher forcing, no length bucketing) and the default
-    (unfused) Adam."""
+    and Adam as torch builds it by default (not fused)."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
-    plain = plain_config(config)
-    plain_model = copy.deepcopy(model)
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:
-        paths["plain"] = (plain_model, plain_optimizer(plain_model, plain.train), plain)
+        plain, plain_model, t = plain_config(config), copy.deepcopy(model), config.train
+        optimizer = torch.optim.Adam(plain_model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                     amsgrad=t.optimizer == "amsgrad")
+        paths["plain"] = (plain_model, optimizer, plain)
     return model, paths

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from bench.decoding import DECODE_MODES
+from bench.eval_stages import DECODE_MODES
 from bench.timing import device_description, load_average
 from utils import atomic_write_bytes
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -27,6 +28,13 @@ class Clock:
         seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None
         return seconds, peak, out
+
+
+def summary(timings: list) -> dict:
+    """The median seconds, every run's seconds and the largest peak of a path's Clock results."""
+    seconds = [t[0] for t in timings]
+    return {"seconds": statistics.median(seconds), "all_seconds": seconds,
+            "peak_gib": max(filter(None, [t[1] for t in timings]), default=None)}
 
 
 def turn_order(names: list, repeat: int) -> list:
