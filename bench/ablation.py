@@ -68,23 +68,30 @@ def binding(predictions: list, clips: dict) -> dict:
             "right": 100.0 * right / max(total, 1)}
 
 
+def demo_clips(config) -> dict:
+    """{clip id: clip} of the demo's annotations, with each clip's specification."""
+    with open(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")) as handle:
+        return {clip["id"]: clip for clip in json.load(handle)["clips"]}
+
+
+def scored_row(config, variant: str, seed: int, scores: dict, **extra) -> dict:
+    """A table row of a finished run: its test scores and the measures of its test predictions."""
+    run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
+    with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
+        predictions = json.load(handle)
+    by_kind = scores.get("by_category", {})
+    return {"variant": variant, "seed": seed, **extra, **binding(predictions, demo_clips(config)),
+            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
+            **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
+
+
 def run_variant(base: config_module.Config, name: str, seed: int) -> dict:
     config = config_module.Config.from_dict(base.to_dict())
     for key, value in VARIANTS[name].items():
         config_module.set_field(config, key, value)
     config.train.seed = seed
     config.train.run_name = f"ablation_{name}_{train_module.run_id(config)}"
-    scores = train_module.train(config)
-    run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
-    with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
-        predictions = json.load(handle)
-    annotations = os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")
-    with open(annotations) as handle:
-        clips = {clip["id"]: clip for clip in json.load(handle)["clips"]}
-    by_kind = scores.get("by_category", {})
-    return {"variant": name, "seed": seed, **binding(predictions, clips),
-            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
-            **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
+    return scored_row(config, name, seed, train_module.train(config))
 
 
 COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr",

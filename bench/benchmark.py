@@ -94,41 +94,38 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    gpu = device.type == "cuda"
+def checked_options(args, gpu: bool) -> tuple:
+    """(stages, decode modes) asked for, with the defaults that depend on the device set in args;
+    ValueError for options that cannot run."""
     stages = [s for s in args.stages.split(",") if s]
-    unknown = [s for s in stages if s not in STAGES]
     modes = [m for m in args.decode_modes.split(",") if m]
-    if unknown or any(m not in DECODE_MODES for m in modes):
-        print(f"error: stages are {STAGES} and decode modes {DECODE_MODES}", file=sys.stderr)
-        return 2
+    if any(s not in STAGES for s in stages) or any(m not in DECODE_MODES for m in modes):
+        raise ValueError(f"stages are {STAGES} and decode modes {DECODE_MODES}")
     if args.quick:
-        args.train_batches = args.train_batches or 2
-        modes = ["full"]
+        args.train_batches, modes = args.train_batches or 2, ["full"]
     if args.train_batches is None and not gpu:
         args.train_batches = 8
     for option in ("train_batches", "clips", "feature_size", "repeats", "baseline_repeats"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
-            print(f"error: --{option} must be at least 1", file=sys.stderr)
-            return 2
+            raise ValueError(f"--{option} must be at least 1")
+    for option in ("tf32", "cuda_graphs", "decode_graphs"):
+        if getattr(args, option) and not gpu:
+            raise ValueError(f"--{option} is for CUDA devices")
     args.repeats = args.repeats or (3 if gpu else 1)
-    args.warmup = args.warmup if args.warmup is not None else (3 if gpu else 1)
+    args.warmup = (3 if gpu else 1) if args.warmup is None else args.warmup
+    return stages, modes
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        device = pick_device(args.device)
+        stages, modes = checked_options(args, device.type == "cuda")
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.tf32 and not gpu:
-        print("error: --tf32 is for CUDA devices", file=sys.stderr)
-        return 2
-    for option in ("cuda_graphs", "decode_graphs"):
-        if getattr(args, option) and not gpu:
-            print(f"error: --{option} is for CUDA devices", file=sys.stderr)
-            return 2
-
     config = config_module.build("MSVD", **{"model.attention": args.attention,
                                             "model.fused_cell": not args.unfused_cell})
     config.train.cuda_graphs = args.cuda_graphs     # this code's path only (bench/paths.py)
@@ -141,18 +138,16 @@ def main(argv=None) -> int:
     data = build_workload(config, seed=args.seed, feature_size=args.feature_size, device=device,
                           clips=args.clips)
     reduced = args.clips is not None or args.feature_size != FEATURE_SIZE
-    lengths = data.train_targets.lengths.float()
     summary = (("**reduced** " if reduced else "")
                + f"MSVD-shaped, {len(data.train)}/{len(data.val)}/{len(data.test)} clips, "
-               f"{len(data.train_targets)} training captions (mean {lengths.mean():.2f} tokens with "
-               f"<eos>), vocabulary {len(data.vocab)}, {data.feature_size}-d random features, "
-               f"K={config.features.n_frames}, batch {config.loader.batch_size}, "
-               f"beam {config.eval.beam_size}, attention {config.model.attention}, built in {time.perf_counter() - started:.1f} s")
+               f"{len(data.train_targets)} training captions (mean "
+               f"{data.train_targets.lengths.float().mean():.2f} tokens with <eos>), vocabulary "
+               f"{len(data.vocab)}, {data.feature_size}-d random features, K={config.features.n_frames}, "
+               f"batch {config.loader.batch_size}, beam {config.eval.beam_size}, attention "
+               f"{config.model.attention}, built in {time.perf_counter() - started:.1f} s")
     log(summary)
     clock = Clock(device)
-
     model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline)
-
     results = {}
     report = {
         "command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
@@ -168,38 +163,34 @@ def main(argv=None) -> int:
         the stages it measured (marked incomplete)."""
         report.update(environment=environment(device, args, load_before), complete=complete,
                       total_benchmark_seconds=time.perf_counter() - started)
-        if gpu:
+        if device.type == "cuda":
             report["peak_gib"] = peak_memory(results)
         table = markdown(report)
         write_json(report, table, path)
         return table
 
+    def run(name: str, stage, *stage_args) -> None:
+        log(f"stage {name}")
+        results[name] = stage(*stage_args)
+        save(complete=False)
+
     if "train" in stages:
-        log("stage train")
-        results["train"] = stage_train(paths, data, clock, args)
-        save(complete=False)
+        run("train", stage_train, paths, data, clock, args)
     if "val_loss" in stages:
-        log("stage val_loss")
-        results["val_loss"] = stage_val_loss(model, data, config, clock, args)
-        save(complete=False)
+        run("val_loss", stage_val_loss, model, data, config, clock, args)
     for stage, videos in (("beam_val", data.val), ("beam_test", data.test)):
         if stage in stages:
             videos.to(device)      # the test split, as train.py moves it before decoding it
             for mode in modes:
-                log(f"stage {stage} ({mode})")
-                results[f"{stage}_{mode}"] = stage_decode(model, videos, data.vocab, config,
-                                                          clock, args, stage, mode)
-                save(complete=False)
+                run(f"{stage}_{mode}", stage_decode, model, videos, data.vocab, config, clock, args,
+                    stage, mode)
     if "scoring" in stages:
-        log("stage scoring")
         source = results.get("beam_val_natural") or results.get("beam_val_full")
         captions = (source["captions"]["fast"] if source else
-                    caption_split(decode, model, data.val, data.vocab, config.eval,
-                                  args.eval_batch_size))
-        results["scoring"] = stage_scoring(data.val, captions, config, clock, args)
+                    caption_split(decode, model, data.val, data.vocab, config.eval, args.eval_batch_size))
+        run("scoring", stage_scoring, data.val, captions, config, clock, args)
     print(save(complete=True))
-    print(f"\n(written to {path}; benchmark ran "
-          f"{report['total_benchmark_seconds']:.0f} s)")
+    print(f"\n(written to {path}; benchmark ran {report['total_benchmark_seconds']:.0f} s)")
     return 0
 
 

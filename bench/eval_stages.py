@@ -112,7 +112,7 @@ def stage_scoring(videos, captions: list, config, clock, args) -> dict:
         with CaptionScorer(config.eval.metrics) as new:
             return new.score(references, hypotheses)
 
-    paths = {"fast": {**summary(reused), "scorer_start_seconds": start_seconds, "CIDEr": reused[0][2]["CIDEr"]}}
+    paths = {"fast": dict(summary(reused), scorer_start_seconds=start_seconds, CIDEr=reused[0][2]["CIDEr"])}
     if not args.no_baseline:
         paths["plain"] = summary([clock(fresh) for _ in range(args.baseline_repeats)])
     return {"videos": len(videos), "paths": paths}

@@ -23,9 +23,9 @@ def ratio(fast, plain) -> str:
     return f"{plain / fast:.2f}x" if fast and plain else "-"
 
 
-SWITCHES = {"tf32": "this code with **TF32**",
-            "unfused_cell": "LSTM update **without the fused CUDA kernel**",
-            "cuda_graphs": "training steps as **CUDA graphs**", "decode_graphs": "decoding as **CUDA graphs**"}
+SWITCHES = {"tf32": "this code with **TF32**", "unfused_cell": "LSTM update **without the fused CUDA kernel**",
+            "cuda_graphs": "training steps as **CUDA graphs**",
+            "decode_graphs": "decoding as **CUDA graphs**"}
 # the stages whose sum is what train.py spends on an epoch, and where each keeps its seconds
 EPOCH_PARTS = {"train": "epoch_seconds", "val_loss": "seconds", "beam_val_full": "seconds",
                "scoring": "seconds"}

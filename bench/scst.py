@@ -12,14 +12,13 @@ seconds each phase took. Writes runs/scst/scst.md.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 
 import config as config_module
 import train as train_module
-from bench.ablation import binding, parse_seeds, show_and_save, table
+from bench.ablation import parse_seeds, scored_row, show_and_save, table
 
 VARIANTS = {"cross-entropy only": None, "+ SCST, mean of samples": "mean_of_samples",
             "+ SCST, greedy": "greedy"}
@@ -28,28 +27,13 @@ COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr"
            "seconds": "seconds (this phase)"}
 
 
-def demo_clips(config) -> dict:
-    path = os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")
-    with open(path) as handle:
-        return {clip["id"]: clip for clip in json.load(handle)["clips"]}
-
-
-def scored_row(config, variant: str, seed: int, scores: dict, seconds: float) -> dict:
-    run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
-    with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
-        predictions = json.load(handle)
-    by_kind = scores.get("by_category", {})
-    return {"variant": variant, "seed": seed, "seconds": seconds, **binding(predictions, demo_clips(config)),
-            **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
-            **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in by_kind.items()}}
-
-
 def run_seed(base, seed: int, scst_epochs: int) -> list:
     xe = config_module.Config.from_dict(base.to_dict())
     xe.train.seed, xe.train.scst_epochs = seed, 0
     xe.train.run_name = f"seed{seed}_xe"
     started = time.perf_counter()
-    rows = [scored_row(xe, "cross-entropy only", seed, train_module.train(xe), time.perf_counter() - started)]
+    rows = [scored_row(xe, "cross-entropy only", seed, train_module.train(xe),
+                       seconds=time.perf_counter() - started)]
     xe_dir = os.path.join(xe.train.run_root, xe.train.run_name)
     for variant, baseline in VARIANTS.items():
         if baseline is None:
@@ -62,7 +46,7 @@ def run_seed(base, seed: int, scst_epochs: int) -> list:
         shutil.copytree(xe_dir, run_dir)             # resumes: the SCST phase from its best.pt
         started = time.perf_counter()
         scores = train_module.train(scst)
-        rows.append(scored_row(scst, variant, seed, scores, time.perf_counter() - started))
+        rows.append(scored_row(scst, variant, seed, scores, seconds=time.perf_counter() - started))
     return rows
 
 
