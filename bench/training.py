@@ -20,14 +20,14 @@ from train import train_epoch
 from training.steps import training_steps
 
 
-
-def pick_batches(data, config, bucket: bool, count: int, seed: int) -> tuple:
+def pick_batches(data, config, count: int, seed: int) -> tuple:
     """(the first epoch's batch order as train_epoch draws it, the count batches to time).
 
     Only full batches are picked. Bucketed batches hold one caption length each, so their cost
     differs a lot: they are picked evenly spaced over the length-sorted batches. Unbucketed ones
     all look alike: the first ones of the random order."""
     generator = torch.Generator().manual_seed(seed * 1000 + 1)
+    bucket = config.loader.bucket_by_length
     order = caption_batch_order(data.train_targets, config.loader.batch_size, generator, bucket)
     full = [rows for rows in order if len(rows) == config.loader.batch_size]
     count = min(count, len(full))
@@ -45,12 +45,8 @@ def padded_tokens(data, batches) -> int:
 
 def stage_train(paths, data, clock, args) -> dict:
     """paths: {"fast"/"plain": (model, optimizer, config)}. Times train.train_epoch."""
-    result = {"paths": {}}
-    plans = {}
-    for name, (model, optimizer, config) in paths.items():
-        bucket = config.loader.bucket_by_length
-        order, picked = pick_batches(data, config, bucket, args.train_batches or 10 ** 9, args.seed)
-        plans[name] = (order, picked)
+    plans = {name: pick_batches(data, config, args.train_batches or 10 ** 9, args.seed)
+             for name, (_, _, config) in paths.items()}
     whole_epoch = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
     step = {name: 0 for name in paths}
     graphs = paths["fast"][2].train.cuda_graphs
@@ -59,48 +55,44 @@ def stage_train(paths, data, clock, args) -> dict:
     steps = {name: training_steps(model, optimizer, data, config)
              for name, (model, optimizer, config) in paths.items()}
 
-    def one(name, rows_list, epoch):
+    def one(name, rows_list):
+        """(seconds, peak GiB, loss) of train_epoch on the given batches, or on all with None."""
         model, optimizer, config = paths[name]
         subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
-        scoped = name == "fast" and not graphs
-        run = in_scope(args, clock.device, train_epoch) if scoped else train_epoch
+        run = in_scope(args, clock.device, train_epoch) if name == "fast" and not graphs else train_epoch
         seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
-                                                  epoch, NullWriter(), step[name], steps=steps[name])
+                                                  1, NullWriter(), step[name], steps=steps[name])
         return seconds, peak, loss
 
     # Warm-up: one batch per path (allocator, BLAS/cuBLAS set-up, autograd graph caches).
     for name, (order, picked) in plans.items():
         for _ in range(args.warmup):
-            one(name, [picked[len(picked) // 2]], 1)
-    for name in paths:
-        result["paths"][name] = {"batch_seconds": [], "batch_losses": [], "peak_gib": None}
+            one(name, [picked[len(picked) // 2]])
+    result = {"paths": {name: {"batch_seconds": [], "batch_losses": [], "peak_gib": None} for name in paths}}
     if whole_epoch:
         if graphs:
             log("train: first epoch on the fast path, capturing its CUDA graphs")
-            seconds, _, _ = one("fast", None, 1)
-            result["capture_epoch_seconds"] = seconds
+            result["capture_epoch_seconds"] = one("fast", None)[0]
             result["captured_shapes"] = len(steps["fast"].replays)
             result["capture_failure"] = steps["fast"].failure
         for name, (order, _) in plans.items():
             log(f"train: whole epoch on the {name} path ({len(order)} batches)")
-            seconds, peak, loss = one(name, None, 1)
-            r = result["paths"][name]
-            r.update(measured_seconds=seconds, epoch_seconds=seconds, extrapolated=False,
-                     per_batch_seconds=seconds / len(order), peak_gib=peak, loss=loss,
-                     timed_batches=len(order), epoch_batches=len(order),
-                     padded_tokens=padded_tokens(data, order))
+            seconds, peak, loss = one(name, None)
+            result["paths"][name].update(
+                measured_seconds=seconds, epoch_seconds=seconds, extrapolated=False,
+                per_batch_seconds=seconds / len(order), peak_gib=peak, loss=loss, timed_batches=len(order),
+                epoch_batches=len(order), padded_tokens=padded_tokens(data, order))
     else:
-        names = list(paths)
         count = len(plans["fast"][1])
         for i in range(count):
-            for name in turn_order(names, i):
-                seconds, peak, loss = one(name, [plans[name][1][i]], 1)
+            for name in turn_order(paths, i):
+                seconds, peak, loss = one(name, [plans[name][1][i]])
                 r = result["paths"][name]
                 r["batch_seconds"].append(seconds)
                 r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
                 r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
             log(f"train: batch {i + 1}/{count}: " + ", ".join(
-                f"{n} {result['paths'][n]['batch_seconds'][-1]:.2f} s" for n in names))
+                f"{n} {result['paths'][n]['batch_seconds'][-1]:.2f} s" for n in paths))
         for name, (order, picked) in plans.items():
             r = result["paths"][name]
             mean = statistics.mean(r["batch_seconds"])
