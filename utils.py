@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import platform
 import random
 import sys
 import tempfile
@@ -71,6 +72,26 @@ def pick_device(name: str = "auto") -> torch.device:
         raise DataError(f"train.device={name} asked for CUDA, but no CUDA device is visible; "
                         "use --train.device cpu or auto")
     return device
+
+
+def device_description(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and logical CPU count, for reports of measured speed."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:                                  # the CPU's model name, where Linux tells it
+        with open("/proc/cpuinfo") as handle:
+            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model} ({os.cpu_count()} logical CPUs)"
+
+
+def load_average():
+    """The machine's 1, 5 and 15 minute load averages, or None where the system has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):

@@ -9,21 +9,19 @@ import time
 import torch
 
 from bench.eval_stages import DECODE_MODES
-from bench.timing import device_description, load_average
-from utils import atomic_write_bytes
+from utils import atomic_write_bytes, device_description, load_average
 
 
 def fmt_s(seconds) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
+    return "-" if seconds is None else f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def ratio(fast, plain) -> str:
     return f"{plain / fast:.2f}x" if fast and plain else "-"
 
 
-SWITCHES = {"tf32": "this code with **TF32**", "unfused_cell": "LSTM update **without the fused CUDA kernel**",
+SWITCHES = {"tf32": "this code with **TF32**",
+            "unfused_cell": "LSTM update **without the fused CUDA kernel**",
             "cuda_graphs": "training steps as **CUDA graphs**",
             "decode_graphs": "decoding as **CUDA graphs**"}
 # the stages whose sum is what train.py spends on an epoch, and where each keeps its seconds

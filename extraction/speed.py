@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import torch
 from extraction.backbones import BACKBONES, Backbone
 from extraction.transformers_models import (ClipImageFeatures, VideoMAEFeatures, import_transformers,
                                             read_preprocessing)
-from utils import pick_device
+from utils import device_description, load_average, pick_device
 
 CLIP = {"crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
@@ -44,24 +43,6 @@ CLIPS = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "vi
 def log(message: str) -> None:
     """Progress goes to stderr: stdout holds only the JSON lines."""
     print(message, file=sys.stderr, flush=True)
-
-
-def device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:                                  # the CPU's model name, where Linux tells it
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model} ({os.cpu_count()} logical CPUs)"
-
-
-def load_average():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def timed(device: torch.device, fn, *args) -> float:
