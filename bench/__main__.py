@@ -1,6 +1,4 @@
 """python -m bench: the speed benchmark (bench/benchmark.py; --help lists its options)."""
-import sys
-
 from bench.benchmark import main
 
-sys.exit(main())
+raise SystemExit(main())

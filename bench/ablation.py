@@ -102,9 +102,8 @@ COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr"
 
 def summary(values: list) -> str:
     """One seed: the value; several: their mean and, in brackets, the lowest and highest."""
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{sum(values) / len(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+    mean = f"{sum(values) / len(values):.1f}"
+    return mean if len(values) == 1 else f"{mean} ({min(values):.1f}–{max(values):.1f})"
 
 
 def parse_seeds(parser, text: str) -> list:

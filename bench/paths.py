@@ -1,14 +1,10 @@
 """The two paths the benchmark compares: this code ("fast") and the plain path ("plain"), picked
-with the config fields a user would set:
-
-- training and validation loss: train.fast_teacher_forcing false (the plain loop over the model's
-  step), loader.bucket_by_length false, no CUDA graphs, no TF32, and the default (unfused) Adam;
-- decoding: the frozen first beam search (tests/reference.py, which the tests hold the beam
-  search to), with the decoder step as first written.
-
-The fast path may run under bf16 autocast (--autocast bf16); the plain path never does, so that
-its numbers stay those of the plain float32 code.
-"""
+with the config fields a user would set. Training and validation loss: train.fast_teacher_forcing
+false (the plain loop over the model's step), loader.bucket_by_length false, no CUDA graphs, no
+TF32, and the default (unfused) Adam. Decoding: the frozen first beam search (tests/reference.py,
+which the tests hold the beam search to), with the decoder step as first written. The fast path
+may run under bf16 autocast (--autocast bf16); the plain path never does, so that its numbers
+stay those of the plain float32 code."""
 from __future__ import annotations
 
 import contextlib

@@ -120,12 +120,9 @@ def environment(device, args, load_before) -> dict:
 
 def peak_memory(results: dict) -> dict:
     """{"fast"/"plain": the largest peak GPU memory (GiB) of any stage, None where not measured}."""
-    peaks = {}
-    for path in ("fast", "plain"):
-        values = [r["paths"][path]["peak_gib"] for r in results.values()
-                  if path in r.get("paths", {}) and r["paths"][path].get("peak_gib") is not None]
-        peaks[path] = max(values) if values else None
-    return peaks
+    return {path: max((r["paths"][path]["peak_gib"] for r in results.values()
+                       if r.get("paths", {}).get(path, {}).get("peak_gib") is not None), default=None)
+            for path in ("fast", "plain")}
 
 
 def json_path(folder: str, device) -> str:

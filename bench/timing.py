@@ -24,8 +24,7 @@ class Clock:
         if self.cuda:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
-        peak = torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None
-        return seconds, peak, out
+        return seconds, (torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None), out
 
 
 def summary(timings: list) -> dict:

@@ -35,8 +35,7 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
     for row in range(len(ids)):
         count = int(rng.integers(min_frames, max_frames + 1))
         clip = rng.standard_normal((count, dim), dtype=np.float32)   # the whole clip's features
-        frames, mask = pad_frames(clip[sample_frame_indices(count, k)], k)
-        features[row] = frames
+        features[row], mask = pad_frames(clip[sample_frame_indices(count, k)], k)
         masks.append(mask)
         counts.append(count)
     return VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
@@ -51,11 +50,9 @@ def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frame
     if clips is not None and clips < 1:
         raise ValueError(f"clips must be at least 1, got {clips}")
     rng = np.random.default_rng(seed)
-    k = config.features.n_frames
-    splits = [random_split(name, read_captions(name), rng, k, feature_size, min_frames, max_frames,
-                           clips)
-              for name in ("train", "val", "test")]
-    train, val, test = splits
+    splits = train, val, test = [random_split(name, read_captions(name), rng, config.features.n_frames,
+                                              feature_size, min_frames, max_frames, clips)
+                                 for name in ("train", "val", "test")]
     missing = [v for s in splits for v, refs in zip(s.video_ids, s.references) if not refs]
     if missing:
         raise ValueError(f"{len(missing)} videos have no caption (e.g. {missing[:3]})")
