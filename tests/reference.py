@@ -6,7 +6,7 @@
   sum, one map at a time; the paper's equations written a second time;
 - reference_beam_search: a plain beam search: every <eos> among the 2W candidates ranked with
   them, whole histories copied every step, the clips repeated for the beams. The benchmark
-  (bench/decoding.py) also times it.
+  (bench/eval_stages.py) also times it.
 """
 from __future__ import annotations
 
