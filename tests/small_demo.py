@@ -5,6 +5,7 @@ import os
 import torch
 
 import config as config_module
+import run as run_module
 from splits.Demo import build_demo
 
 
@@ -53,3 +54,12 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def run_py(capsys, *args) -> tuple:
+    """(exit status, stderr) of run.py's main; argparse's refusals exit through SystemExit."""
+    try:
+        status = run_module.main([str(a) for a in args])
+    except SystemExit as stop:
+        status = stop.code
+    return status, capsys.readouterr().err

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import run as run_module
 import train as train_module
 import utils
 from loader.dataset import load_split
@@ -17,7 +16,7 @@ from models import checkpoints
 from models.sa_lstm import build_model
 from splits.layout import corpus_paths, write_prepared
 from tests import small_demo
-from tests.small_demo import build_small_demo
+from tests.small_demo import build_small_demo, run_py
 from training.run_folder import run_id
 from utils import DataError, WriteError
 
@@ -40,14 +39,6 @@ def small_config(data_root, run_root, **overrides):
 
 def demo_file(data_root, *parts) -> str:
     return os.path.join(data_root, "Demo", *parts)
-
-
-def run_py(capsys, *args):
-    try:
-        status = run_module.main([str(a) for a in args])
-    except SystemExit as stop:
-        status = stop.code
-    return status, capsys.readouterr().err
 
 
 # ---- non-finite features -------------------------------------------------------------------

@@ -66,11 +66,12 @@ def read_all(path):
         return {key: f[key][()] for key in f}
 
 
-def synthetic_video(path, n=30):
-    """n frames of 64x48, frame i filled with grey level 8 i, so a frame tells its index."""
+def synthetic_video(path, n=30, codec="mpeg4", pix_fmt="yuv420p"):
+    """n frames of 64x48, frame i filled with grey level 8 i, so a frame tells its index
+    (codec ffv1 with yuv444p: losslessly)."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * i, np.uint8), format="rgb24")
             for packet in stream.encode(frame):

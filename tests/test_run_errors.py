@@ -8,6 +8,7 @@ import run as run_module
 from models import checkpoints
 from models.sa_lstm import build_model
 from splits.layout import corpus_paths
+from tests.small_demo import run_py
 from utils import DataError
 
 VOCAB = ["<pad>", "<bos>", "<eos>", "<unk>", "shape"]
@@ -24,15 +25,6 @@ def checkpoint(tmp_path):
     checkpoints.save(str(path), {"model": model.state_dict(), "config": config.to_dict(),
                                  "vocab": VOCAB, "feature_size": 206, "epoch": 0})
     return path
-
-
-def run_py(capsys, *args):
-    """(exit status, stderr) of run.py's main; argparse's refusals exit through SystemExit."""
-    try:
-        status = run_module.main([str(a) for a in args])
-    except SystemExit as stop:
-        status = stop.code
-    return status, capsys.readouterr().err
 
 
 def test_a_preset_is_refused_the_checkpoint_has_its_config(checkpoint, capsys):

@@ -37,6 +37,7 @@ from splits import MSVD as msvd
 from splits.layout import corpus_paths, write_prepared
 from tests import tiny_transformers as tiny
 from tests.test_caption_video import msvd_references, train_until_it_recites
+from tests.test_extraction import synthetic_video
 from utils import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,15 +160,7 @@ def test_preprocessing_is_the_models_own(weights):
 
 def lossless_video(path, n=30):
     """n frames of 64x48 (FFV1, lossless), frame i filled with grey level 8 i, so a frame tells its index."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    synthetic_video(path, n, codec="ffv1", pix_fmt="yuv444p")
 
 
 def test_clips_are_the_frames_around_each_sampled_frame(tmp_path):
