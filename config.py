@@ -302,13 +302,12 @@ def _type_name(hint) -> str:
     return "a list of names" if hint is list else hint.__name__
 
 
-def check(config: "Config") -> None:
-    """Every field's type, range and combination, before any work: a ConfigError that names the
-    field, what it allows and how to set it."""
-    for key in all_keys():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        hint = _field_type(getattr(config, section), name)
+def check_section(section: str, values) -> None:
+    """One section's fields (config.eval, say): type, finiteness and RULES, and its combinations;
+    a ConfigError that names the field, what it allows and how to set it."""
+    for field in dataclasses.fields(values):
+        key, value = f"{section}.{field.name}", getattr(values, field.name)
+        hint = _field_type(values, field.name)
         if not _has_type(value, hint):
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
@@ -317,6 +316,16 @@ def check(config: "Config") -> None:
             accepts, allowed = RULES[key]
             if not accepts(value):
                 raise ConfigError(f"{key} must be {allowed}, not {value!r}; set it with --{key} VALUE")
+    if section == "eval" and values.min_len > values.max_len:
+        raise ConfigError(f"eval.min_len ({values.min_len}) is above eval.max_len ({values.max_len}): no "
+                          "caption could be generated; lower --eval.min_len or raise --eval.max_len")
+
+
+def check(config: "Config") -> None:
+    """Every field's type, range and combination, before any work: a ConfigError that names the
+    field, what it allows and how to set it."""
+    for section in dataclasses.fields(config):
+        check_section(section.name, getattr(config, section.name))
     for key in _NAMES:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
@@ -337,9 +346,6 @@ def check(config: "Config") -> None:
     if unknown:
         raise ConfigError(f"eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or "
                           '--eval.metrics "" for none')
-    if e.min_len > e.max_len:
-        raise ConfigError(f"eval.min_len ({e.min_len}) is above eval.max_len ({e.max_len}): no "
-                          "caption could be generated; lower --eval.min_len or raise --eval.max_len")
     if t.run_name is not None and (not t.run_name.strip() or "/" in t.run_name or t.run_name in (".", "..")):
         raise ConfigError(f"train.run_name must be a folder name (no /), not {t.run_name!r}")
     for key, path in (("train.run_root", t.run_root), ("corpus.data_root", c.data_root)):

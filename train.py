@@ -205,8 +205,11 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     torch.set_rng_state refuses them): the weights are copied into the parameters where they
     are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
     included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
-    state = checkpoints.load(last_path, map_location="cpu", fix=damaged_last_fix(last_path))
-    checkpoints.check_contents(state, last_path, checkpoints.RESUME_PARTS, damaged_last_fix(last_path))
+    try:
+        state = checkpoints.load(last_path, map_location="cpu")
+        checkpoints.check_contents(state, last_path, checkpoints.RESUME_PARTS)
+    except DataError as error:         # best.pt is read only then, for the way out
+        raise DataError(f"{error}; {damaged_last_fix(last_path)}") from None
     check_resumable(state["config"], config, last_path, state["progress"])
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
@@ -273,11 +276,14 @@ def check_select_metric(config) -> None:
             f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss', CIDER_D]}")
 
 
-def model_payload(model, config, data) -> dict:
-    """What run.py needs to rebuild and use the model from a checkpoint alone."""
+def model_payload(model, config, data, extraction: dict | None = None) -> dict:
+    """What run.py needs to rebuild and use the model from a checkpoint alone; extraction: what
+    recorded_extraction(config) gives, read from the feature files when not given."""
+    if extraction is None:
+        extraction = recorded_extraction(config)
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling,
-            "feature_extraction": recorded_extraction(config)}
+            "feature_extraction": extraction}
 
 
 class Run:
@@ -290,6 +296,7 @@ class Run:
         self.data, self.config, self.writer, self.progress = data, config, writer, progress
         self.last_path, self.best_path, self.ranks = last_path, best_path, ranks
         self.saves = BackgroundSaves()     # written while the next epoch trains
+        self.extraction = recorded_extraction(config)   # read once: every checkpoint carries it
 
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
         """Validation loss and scores of the epoch just trained; the best checkpoint if it is better.
@@ -324,8 +331,8 @@ class Run:
         if improved:
             progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
             if self.ranks.is_main:
-                self.saves.save(self.best_path, {**model_payload(self.model, config, self.data),
-                                                 "epoch": epoch, "val_scores": numeric(scores),
+                payload = model_payload(self.model, config, self.data, self.extraction)
+                self.saves.save(self.best_path, {**payload, "epoch": epoch, "val_scores": numeric(scores),
                                                  "val_loss": val_loss})
         else:
             progress["bad_epochs"] += 1
@@ -338,8 +345,8 @@ class Run:
     def save_last(self) -> None:
         rng = distributed.rng_entries(self.ranks, rng_state())   # every rank's stream
         if self.ranks.is_main:
-            self.saves.save(self.last_path, {**model_payload(self.model, self.config, self.data),
-                                             "optimizer": self.optimizer.state_dict(),
+            payload = model_payload(self.model, self.config, self.data, self.extraction)
+            self.saves.save(self.last_path, {**payload, "optimizer": self.optimizer.state_dict(),
                                              "scheduler": self.scheduler.state_dict(),
                                              "progress": self.progress, **rng})
 

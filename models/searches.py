@@ -4,7 +4,8 @@ A search is one class, registered with @register_search, with these members:
 - name (what eval.search says) and tag (its short name in run folders);
 - graphable: whether it can run inside a CUDA graph (eval.cuda_graphs): no host sync and the
   same work whatever the data, when called with stop_early False;
-- check(eval_config): ConfigError for a bad value of a field it reads;
+- check(eval_config): ConfigError for a bad combination of the fields it reads (each field's
+  range is config.RULES');
 - run(model, features, mask, eval_config, stop_early): one caption per clip (Decoded); with
   stop_early False (graphable searches only) what models/decode_graphs.finished turns into one.
 A search uses nothing of the model but encode() and step() (models/sa_lstm.py), and the word
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from config import ConfigError
+from config import ConfigError, check_section
 from models.beam_search import beam_search, beam_steps
 from models.decoded import Decoded
 from models.sampling import decode_rows, most_likely, sampled
@@ -36,10 +37,7 @@ def check_search_config(eval_config) -> None:
     if e.search not in SEARCHES:
         raise ConfigError(f"eval.search {e.search!r} is not a registered search; choose one of "
                           f"{', '.join(sorted(SEARCHES))}")
-    if e.max_len < 1:
-        raise ConfigError(f"eval.max_len must be at least 1, got {e.max_len}")
-    if not 0 <= e.min_len <= e.max_len:
-        raise ConfigError(f"eval.min_len must be between 0 and eval.max_len ({e.max_len}), got {e.min_len}")
+    check_section("eval", e)           # the ranges config.check holds every eval field to
     SEARCHES[e.search].check(e)
 
 
@@ -63,10 +61,6 @@ class BeamSearch(Search):
     """The paper's: eval.beam_size beams, scores / length**eval.length_penalty; width 1 is greedy."""
 
     name, tag, graphable = "beam", "beam", True
-
-    def check(self, e) -> None:
-        if e.beam_size < 1:
-            raise ConfigError(f"eval.beam_size must be at least 1, got {e.beam_size}")
 
     def run(self, model, features, mask, e, stop_early: bool = True):
         if e.beam_size <= 1:
@@ -103,14 +97,6 @@ class SampleSearch(Search):
     rerun gives the same captions."""
 
     name, tag = "sample", "sample"
-
-    def check(self, e) -> None:
-        if e.samples < 1:
-            raise ConfigError(f"eval.samples must be at least 1, got {e.samples}")
-        if e.temperature < 0:
-            raise ConfigError(f"eval.temperature must be 0 or more, got {e.temperature}")
-        if not 0 < e.top_p <= 1:
-            raise ConfigError(f"eval.top_p must be above 0 and at most 1, got {e.top_p}")
 
     def run(self, model, features, mask, e, stop_early: bool = True) -> Decoded:
         generator = torch.Generator(device=features.device).manual_seed(e.seed)

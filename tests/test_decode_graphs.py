@@ -131,13 +131,20 @@ def test_a_replay_reads_the_weights_as_they_are_now():
     assert_same_captions(decoded(graphs, model, features, mask, e), changed)
 
 
-def test_weights_moved_elsewhere_are_captured_anew():
+def decoded_once():
+    """A tiny model's batch decoded once through stand-in graphs: (model, e, stand-in, graphs,
+    features, mask)."""
     model, config = tiny_model(seed=3)
     e = eval_settings(config)
     stand_in = StandInGraphs()
     graphs = DecodeGraphs(stand_in)
     features, mask = tiny_clips(seed=4)
     decoded(graphs, model, features, mask, e)
+    return model, e, stand_in, graphs, features, mask
+
+
+def test_weights_moved_elsewhere_are_captured_anew():
+    model, e, stand_in, graphs, features, mask = decoded_once()
     decoded(graphs, model, features, mask, e)
     assert stand_in.captures == 1
     model.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, assign=True)
@@ -183,12 +190,7 @@ def test_every_eval_field_is_part_of_a_graphs_key():
     """A graph recorded under other eval settings is never replayed: changing any eval field,
     one added later included, captures anew."""
     import dataclasses
-    model, config = tiny_model(seed=3)
-    e = eval_settings(config)
-    stand_in = StandInGraphs()
-    graphs = DecodeGraphs(stand_in)
-    features, mask = tiny_clips(seed=4)
-    decoded(graphs, model, features, mask, e)
+    model, e, stand_in, graphs, features, mask = decoded_once()
     fields = [f.name for f in dataclasses.fields(e)]
     for field in fields:
         other = copy.deepcopy(e)
