@@ -1,6 +1,6 @@
 """Ablations on the demo: the full model against variants with one paper detail switched off.
 
-    python -m bench.ablation                          # every registered attention, same budget
+    python -m bench.ablation                          # every registered attention, same training length
     python -m bench.ablation --seeds 1234,1235,1236   # the same over three seeds
     python -m bench.ablation --variants soft,mean,no_selector --train.epochs 8
 
@@ -9,7 +9,7 @@ preset uses; general; mean, the paper's mean-pooling baseline), and the paper's 
 turned off (no_selector, no_deep_output) or on (frame_positions); full and mean_pooling are the
 older names of soft and mean.
 
-Every variant trains with the same config and budget except its own switch, then its best
+Every variant trains with the same config and epochs except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
 per-video CIDEr of each clip kind and, on clips with two objects, how often the caption names
 both objects and how often it binds each colour to the right shape (an average over a clip of

@@ -54,7 +54,7 @@ SETTINGS = {"features.n_frames": 8, "model.hidden_size": 64, "model.embedding_si
             "eval.metrics": ["Bleu", "CIDEr"], "train.device": "cpu"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """{family: folder} of the tiny models: CLIP (vision and text towers) and VideoMAE."""
     root = tmp_path_factory.mktemp("weights")
