@@ -1,12 +1,10 @@
-"""Shared helpers: errors, devices, seeds, CUDA graphs, atomic files (the COCO metrics are in
-evaluation/coco.py)."""
+"""Shared helpers: errors, devices, seeds, CUDA graphs, atomic files."""
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -22,8 +20,7 @@ class DataError(RuntimeError):
 
 
 class WriteError(DataError):
-    """A file that could not be written (disk full, no permission): the path, the reason, and
-    what is kept."""
+    """A file that could not be written: the path, the reason, and what is kept."""
 
 
 def os_error_in(error: BaseException):
@@ -45,9 +42,8 @@ def describe_os_error(error: OSError) -> str:
 
 
 def exit_status(command, interrupted: str = "interrupted") -> int:
-    """Run command() for a command line: its status if it returns an int, else 0; or 2 with the
-    message on stderr, not a traceback, when the input is bad (DataError, ConfigError); or, on
-    Ctrl-C, 130 (the shells' status for it) with `interrupted`, which says what is kept."""
+    """command()'s status (an int, else 0); 2 with a one-line message for bad input, 1 for the
+    machine's OSError, and 130 (the shells' status) with `interrupted` on Ctrl-C."""
     try:
         status = command()
     except (DataError, ConfigError) as error:
@@ -56,7 +52,7 @@ def exit_status(command, interrupted: str = "interrupted") -> int:
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
-    except OSError as error:           # the machine's, not the input's: one line all the same
+    except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {describe_os_error(error)}{where}", file=sys.stderr)
         return 1
@@ -74,30 +70,9 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
-def device_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and logical CPU count, for reports of measured speed."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:                                  # the CPU's model name, where Linux tells it
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model} ({os.cpu_count()} logical CPUs)"
-
-
-def load_average():
-    """The machine's 1, 5 and 15 minute load averages, or None where the system has none."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
-    """bf16 autocast when enabled, else no autocast context at all: torch.autocast(enabled=False)
-    would switch off an autocast the caller opened (the benchmark's --autocast bf16).
-    cache False: no cache of the weights' bf16 copies, as CUDA graph capture requires."""
+    """bf16 autocast when enabled, else no context at all (torch.autocast(enabled=False) would switch
+    off the caller's); cache False, as CUDA graph capture requires."""
     if enabled:
         return torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
@@ -105,9 +80,8 @@ def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
 
 @contextlib.contextmanager
 def tf32_products(enabled: bool):
-    """CUDA's float32 matrix products on TF32 tensor cores when enabled (Ampere and later: several
-    times the float32 rate, with a 10-bit mantissa's rounding); the CPU's are never affected.
-    Disabled, nothing changes, also a TF32 the caller allowed (the benchmark's --tf32)."""
+    """CUDA's float32 matrix products on TF32 tensor cores when enabled; disabled, the caller's
+    setting stays."""
     if not enabled:
         yield
         return
@@ -120,14 +94,10 @@ def tf32_products(enabled: bool):
 
 
 def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
-    """tensor on `device`, without making the CPU wait for the GPU. A copy from ordinary
-    (pageable) host memory to CUDA waits for every kernel queued before it, so the CPU could not
-    prepare the next batch while the GPU runs this one; a copy from pinned memory, non_blocking,
-    does not wait (PyTorch keeps the pinned block until the copy is done)."""
+    """tensor on `device`; a CPU tensor goes to CUDA through a private pinned copy, which does not
+    make the CPU wait for the kernels queued before it (the caller may change its own at once)."""
     device = torch.device(device)
     if tensor.device.type == "cpu" and device.type == "cuda":
-        # a private pinned copy, also of a tensor already pinned: the caller may change its own
-        # at once, while the copy to the GPU is still to run
         staged = torch.empty_like(tensor, pin_memory=True).copy_(tensor)
         return staged.to(device, non_blocking=True)
     return tensor.to(device)
@@ -135,9 +105,8 @@ def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
 
 @contextlib.contextmanager
 def no_autocast_cache():
-    """No cache of autocast's bf16 weight copies, also under an autocast opened outside (the
-    benchmark's --autocast bf16): in a capture the cache would be freed while the graph still
-    reads it."""
+    """No autocast weight cache, also under an outer autocast: a capture would read it after it is
+    freed."""
     before = torch.is_autocast_cache_enabled()
     torch.set_autocast_cache_enabled(False)
     try:
@@ -147,23 +116,17 @@ def no_autocast_cache():
 
 
 class CudaGraphs:
-    """torch.cuda's graphs on one device, all in one memory pool (its graphs never run at once):
-    what train.cuda_graphs (training/cuda_graphs.py) and eval.cuda_graphs
-    (models/decode_graphs.py) capture and replay. The tests replace it with a stand-in that runs
-    on the CPU. Every call is made on the graphs' device, whichever device is current (a
-    capture on another device's stream would record nothing and replay nothing), and without
-    autocast's weight cache."""
+    """CUDA graphs on one device in one memory pool (its graphs never run at once), every call made
+    on that device, whichever is current (the tests put a CPU stand-in in its place)."""
 
     def __init__(self, device):
         self.device = torch.device(device)
         with torch.cuda.device(self.device):
             self.pool = torch.cuda.graph_pool_handle()
-            # warm-ups and captures: one stream, whose cached memory every warm-up reuses
             self.side = torch.cuda.Stream(self.device)
 
     def warm_up(self, fn):
-        """fn() run eagerly on the side stream (capture must follow such a run: the lazy set-up
-        of libraries and kernels cannot happen inside it); returns its result."""
+        """fn() run eagerly on the side stream, as capture needs the lazy set-up done; its result."""
         with torch.cuda.device(self.device), no_autocast_cache():
             self.side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side):
@@ -172,8 +135,7 @@ class CudaGraphs:
         return result
 
     def capture(self, fn) -> tuple:
-        """Records fn's kernels without running them: (what fn returned, whose tensors each
-        replay fills; the replay function)."""
+        """(fn's outputs, which each replay fills; replay), fn's kernels recorded, not run."""
         graph = torch.cuda.CUDAGraph()
         with (torch.cuda.device(self.device), no_autocast_cache(),
               torch.cuda.graph(graph, pool=self.pool, stream=self.side)):
@@ -186,9 +148,8 @@ class CudaGraphs:
 
 
 def try_capture(graphs, fn, option: str, what: str, going_on: str) -> tuple:
-    """graphs.capture(fn) as (outputs, replay, None); or, when capture fails (an operator that
-    this torch version cannot capture), (None, None, why) and a warning naming the option: the
-    caller goes on eagerly. Nothing ran either way."""
+    """(outputs, replay, None); or, when capture fails, (None, None, why) and a warning naming the
+    option, and the caller goes on eagerly."""
     try:
         return (*graphs.capture(fn), None)
     except RuntimeError as error:
@@ -204,18 +165,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# Read once: reading the umask means setting it, which a file made meanwhile by another thread
-# (checkpoints are written by one, training/background_saves.py) would get.
+# read once: reading the umask sets it, which a file made meanwhile by another thread would get
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str, write) -> None:
-    """Call write(file_object) on a temporary file beside path, then rename it over path.
-
-    A crash at any moment leaves either the old file or the new one, never half of one; a
-    failed write (a full disk) raises WriteError naming the path and what is kept.
-    """
+    """write(file) on a temporary file renamed over path: a crash leaves the old file or the new one;
+    a failed write raises WriteError naming the path and what is kept."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:

@@ -31,12 +31,12 @@ from bench.eval_stages import (DECODE_MODES, caption_split, stage_decode, stage_
                                stage_val_loss)
 from bench.paths import build_paths  # noqa: E402
 from bench.report import environment, json_path, markdown, peak_memory, write_json  # noqa: E402
-from bench.timing import Clock, log  # noqa: E402
+from bench.timing import Clock, load_average, log  # noqa: E402
 from bench.training import stage_train  # noqa: E402
 from bench.workload import build_workload  # noqa: E402
 from models.attention import ATTENTIONS  # noqa: E402
 from models.decoding import decode  # noqa: E402
-from utils import DataError, load_average, pick_device, seed_everything  # noqa: E402
+from utils import DataError, pick_device, seed_everything  # noqa: E402
 
 STAGES = ("train", "val_loss", "beam_val", "beam_test", "scoring")
 FEATURE_SIZE = 2048   # ResNet152's, the MSVD preset's backbone

@@ -9,7 +9,8 @@ import time
 import torch
 
 from bench.eval_stages import DECODE_MODES
-from utils import atomic_write_bytes, device_description, load_average
+from bench.timing import device_description, load_average
+from utils import atomic_write_bytes
 
 
 def fmt_s(seconds) -> str:

@@ -1,6 +1,8 @@
 """How the benchmark measures: a synchronised wall clock, the two paths taking turns."""
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import sys
 import time
@@ -54,3 +56,23 @@ def interleaved_runs(fns: dict, timed, args) -> dict:
 def log(message: str) -> None:
     """Progress goes to stderr: stdout holds only the table."""
     print(message, file=sys.stderr, flush=True)
+
+
+def device_description(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and logical CPU count, for reports of measured speed."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:                                  # the CPU's model name, where Linux tells it
+        with open("/proc/cpuinfo") as handle:
+            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model} ({os.cpu_count()} logical CPUs)"
+
+
+def load_average():
+    """The machine's 1, 5 and 15 minute load averages, or None where the system has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None

@@ -1,2 +1,1 @@
-"""Scoring and predictions: the COCO caption metrics (coco.py) and decoding a split into
-predictions and score files (predictions.py)."""
+"""Scoring: the COCO caption metrics, CIDEr-D in-process, and a split's predictions."""

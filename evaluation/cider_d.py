@@ -1,26 +1,10 @@
-"""CIDEr-D inside training (the SCST reward): batched tensor ops, no Java, no Python loop over clips.
+"""CIDEr-D (Vedantam et al. 2015, coco-caption's definition) as batched tensor ops: SCST's reward
+and train.select_metric CIDEr-D, with no Java and no Python loop over clips.
 
-The definition is coco-caption's CIDEr-D (Vedantam et al. 2015): n-grams of order
-1..n, each weighted tf * idf with idf = log(number of documents) - log(max(1, document frequency)),
-one document per clip (the union of its references); per order, the similarity of a candidate c
-and a reference r is
-
-    sum_g min(tf_c(g), tf_r(g)) * tf_r(g) * idf(g)^2 / (|c| |r|)  *  exp(-(len_c - len_r)^2 / (2 sigma^2))
-
-(|.| the norm of the tf-idf vector); averaged over the clip's references, then over the orders,
-times 10. ``clipped=False`` uses tf_c instead of min(tf_c, tf_r), ``length_penalty=False`` drops
-the Gaussian: both off is the original CIDEr. Note that pycocoevalcap's ``Cider`` (1.2) clips and
-penalises too; what sets it apart is that it counts document frequencies over the clips it is
-scoring, which is this class built with the scored clips' references and no document_references.
-
-Words: references come as token lists of strings (loader.captions.tokenized_captions), mapped
-through the model's vocabulary; a reference word outside the vocabulary gets its own id that no
-candidate can produce, so a candidate's <unk> is a word (it counts in the length and the n-grams)
-that matches nothing, exactly as the decoded string "<unk>" matches no raw reference at test time.
-
-Everything about the references (n-gram keys, tf-idf weights, norms, lengths) is computed once, on
-the CPU, and copied to a candidate's device the first time it is seen.
-"""
+Per order n, sim(c, r) = sum_g min(tf_c, tf_r) tf_r idf^2 / (|c| |r|) * exp(-(len_c - len_r)^2 /
+(2 sigma^2)), averaged over the clip's references, then over the orders, times 10; one document per
+clip. clipped=False and length_penalty=False together give plain CIDEr. A reference word outside the
+vocabulary gets an id no candidate can produce, so a candidate's <unk> matches nothing."""
 from __future__ import annotations
 
 import math
@@ -51,10 +35,8 @@ def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
-    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all rows at once.
-
-    An n-gram of order k is the int64 key sum_j (id_j + 1) * base^(k-1-j): exact (base^n < 2^63 is
-    checked by the caller) and of a different magnitude for each order, so one sort handles all."""
+    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all rows at once; an
+    order-k n-gram is the key sum_j (id_j + 1) base^(k-1-j), so one sort handles every order."""
     rows, width = tokens.shape
     digits = tokens + 1
     keys, valid = [], []
@@ -90,13 +72,8 @@ def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
 
 
 class CiderD:
-    """CIDEr-D of sampled captions against the references of their clips.
-
-    references: per clip, its reference captions as token lists of strings (tokenized_captions of
-    the split whose clips will be scored, in the split's video order); vocab: the model's
-    vocabulary (candidate ids are its ids); document_references: the clips whose references give
-    the document frequencies (None: `references` themselves, the usual SCST set-up where the
-    scored clips are the training clips)."""
+    """CIDEr-D of captions against their clips' references (per clip, token lists of strings, in the
+    split's order); document_references: the clips giving the document frequencies (None: these)."""
 
     def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
                  clipped: bool = True, length_penalty: bool = True,
@@ -107,7 +84,7 @@ class CiderD:
         self.n, self.sigma, self.clipped, self.length_penalty = n, sigma, clipped, length_penalty
         self.vocab_size = len(vocab)
         word_ids = dict(vocab.index)
-        for special in SPECIALS:            # a reference never holds a special: its text is a plain word
+        for special in SPECIALS:            # a reference's "<unk>" is a plain word
             word_ids.pop(special, None)
         scored, scored_clip = self._encode(references, word_ids)
         documents = references if document_references is None else document_references
@@ -124,8 +101,7 @@ class CiderD:
 
     @staticmethod
     def _encode(references: list, word_ids: dict) -> tuple:
-        """Token lists -> one padded (R, L) id tensor (clip-major) and each row's clip; words outside
-        the vocabulary get fresh ids beyond it (added to word_ids)."""
+        """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
         flat, clip = [], []
         for c, captions in enumerate(references):
             for tokens in captions:
@@ -138,7 +114,6 @@ class CiderD:
         return ids, torch.tensor(clip, dtype=torch.long)
 
     def _counts(self, ids: torch.Tensor) -> _NgramCounts:
-        """ngram_counts of reference rows, by chunks (row numbers kept global)."""
         parts = []
         for start in range(0, len(ids), _REFERENCE_CHUNK):
             chunk = ids[start:start + _REFERENCE_CHUNK]
@@ -182,16 +157,13 @@ class CiderD:
                "entry", "entry_ref", "entry_count")
 
     def _tables(self, device: torch.device) -> dict:
-        """The reference tables on `device`, copied there once."""
         if device not in self._on_device:
             self._on_device[device] = {name: getattr(self, name).to(device) for name in self._TABLES}
         return self._on_device[device]
 
     def score(self, candidates: torch.Tensor, video_index: torch.Tensor) -> torch.Tensor:
-        """candidates (N, L) long: generated word ids (no <bos>), each row ended by <eos> then <pad>
-        (a row without <eos> is taken whole); video_index (N,) long: each row's clip, an index into
-        the `references` given to the constructor. Any number of rows per clip, in any order.
-        Returns the CIDEr-D of each row, float32 (N,) on the candidates' device."""
+        """(N,) float32 CIDEr-D of candidates (N, L) word ids (no <bos>, ended by <eos>) against the
+        references of video_index (N,), any number of rows per clip."""
         device = candidates.device
         t = self._tables(device)
         video_index = video_index.to(device)

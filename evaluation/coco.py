@@ -1,5 +1,6 @@
-"""The COCO caption metrics: PTB tokenizer, BLEU-1..4, METEOR, ROUGE-L and CIDEr from pycocoevalcap,
-with the METEOR Java process started once per run."""
+"""The COCO caption metrics with the standard protocol: raw references and hypotheses through
+pycocoevalcap's PTB tokenizer, then BLEU-1..4, METEOR, ROUGE-L and CIDEr (no SPICE: it downloads
+models at run time); pycocoevalcap is imported lazily so that captioning never needs it or Java."""
 from __future__ import annotations
 
 import os
@@ -9,16 +10,6 @@ import subprocess
 import tempfile
 import threading
 
-
-
-# ---------------------------------------------------------------------------------------------
-# COCO caption metrics
-#
-# The standard protocol (README: Evaluation protocol): raw reference strings and hypotheses both go through
-# pycocoevalcap's PTBTokenizer (lower-cases, splits, drops punctuation), then Bleu(4), Meteor,
-# Rouge and Cider from pycocoevalcap. No SPICE: it downloads Stanford models at run time.
-# pycocoevalcap is imported lazily so that captioning a video never needs it (or Java).
-# ---------------------------------------------------------------------------------------------
 METRIC_NAMES = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")
 PER_VIDEO_KEY = "per_video"  # in CaptionScorer.score's result: {video_id: {metric: score x 100}}
 JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java. Install a Java "
@@ -28,7 +19,7 @@ JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java.
 
 
 class MetricError(RuntimeError):
-    """Caption scoring failed (Java missing, METEOR died or answered nonsense, bad inputs)."""
+    """Caption scoring failed: Java missing, METEOR dead or answering nonsense, bad inputs."""
 
 
 def check_java() -> str:
@@ -48,30 +39,20 @@ def check_java() -> str:
 
 
 def _one_line(text: str) -> str:
-    """Collapse every whitespace run, line breaks of any kind included, into one space.
-
-    The PTB tokenizer (-preserveLines) and METEOR (-stdio) both read one sentence per line, so a
-    stray '\\r' or U+2028 inside a caption would shift every following caption by one line.
-    """
+    """Whitespace runs as one space: the tokenizer and METEOR read one sentence per line, so a stray
+    line break would shift every following caption."""
     return " ".join(text.split())
 
 
 class _MeteorProcess:
-    """pycocoevalcap's METEOR 1.5 jar, driven over stdin/stdout like its Meteor class, but robust.
-
-    pycocoevalcap 1.2's Meteor reads answers with a blocking readline and float(): a dead java
-    gives "could not convert string to float: ''", an exception leaves its lock held so the next
-    call hangs for ever, and its stderr pipe is never read, so a chatty JVM can block on it. Here
-    stdout is read by a thread into a queue (answers wait at most timeout_s), stderr goes to a
-    temporary file quoted in errors, and any failure kills the process and raises MetricError.
-    The process is started once and serves every evaluation until close().
-    """
+    """pycocoevalcap's METEOR 1.5 jar over stdin/stdout, started once, where pycocoevalcap's own
+    class hangs or fails cryptically when java dies: answers are read by a thread with a timeout,
+    stderr is quoted in errors, and any failure kills the process and raises MetricError."""
 
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
         jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
-        # Same command line as pycocoevalcap, so the numbers are the same.
-        self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
+        self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,  # pycocoevalcap's
                                    "-", "-", "-stdio", "-l", "en", "-norm"]
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
@@ -88,9 +69,7 @@ class _MeteorProcess:
         self._reader = threading.Thread(target=self._read_stdout, daemon=True,
                                         name="meteor-stdout")
         self._reader.start()
-        # Fail at start-up rather than at the first validation hours later; the JVM loads its
-        # paraphrase tables now either way, so this costs nothing extra.
-        with self._lock:
+        with self._lock:       # fail at start-up, not at the first validation hours later
             self._stats("a man is walking", ["a man walks"])
 
     @property
@@ -103,7 +82,7 @@ class _MeteorProcess:
         self._answers.put(None)  # end of stream: the process has exited
 
     def _fail(self, what: str):
-        """Kill the process (its replies can no longer be matched to questions) and raise."""
+        """Kill the process (its replies no longer match the questions) and raise."""
         self._kill()
         self._stderr.seek(0)
         stderr_tail = self._stderr.read().decode("utf-8", errors="replace").strip()[-1500:]
@@ -141,7 +120,6 @@ class _MeteorProcess:
             self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
 
     def _stats(self, hypothesis: str, references: list) -> str:
-        # METEOR's stdio protocol: fields are separated by '|||' and one request is one line.
         hypothesis = _one_line(hypothesis.replace("|||", ""))
         references = [_one_line(reference.replace("|||", "")) for reference in references]
         self._send(" ||| ".join(["SCORE", *references, hypothesis]))
@@ -194,16 +172,8 @@ class _MeteorProcess:
 
 
 class CaptionScorer:
-    """COCO caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr) with pycocoevalcap's protocol.
-
-    Build one per run and reuse it: the scorers and the METEOR java process are created once
-    (the JVM takes seconds to load METEOR's tables). Call close(), or use `with CaptionScorer()
-    as scorer:`, to stop the java process.
-
-    Every score is multiplied by 100, the scale of the papers' tables (CIDEr 51.7, not 0.517).
-    CIDEr's document frequencies come from the references being scored, so a video's CIDEr
-    depends on which other videos are scored with it (as in every published number).
-    """
+    """The COCO metrics x 100 (the papers' scale); one per run, as METEOR's JVM loads slowly, closed
+    with close() or `with`. CIDEr's document frequencies come from the videos scored together."""
 
     def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
         unknown = [name for name in metrics if name not in METRIC_NAMES]
@@ -226,20 +196,11 @@ class CaptionScorer:
 
     @property
     def meteor_pid(self):
-        """Process id of the METEOR JVM (None without METEOR): the same for every score()."""
         return self._meteor.pid if self._meteor is not None else None
 
     def score(self, references: dict, hypotheses: dict):
-        """Score one caption per video against that video's raw reference captions.
-
-        references: {video_id: [raw reference caption, ...]} (capitals and punctuation are fine:
-        the PTB tokenizer handles them); hypotheses: {video_id: caption}, for exactly the same
-        videos. Returns one dict: Bleu_1..Bleu_4, METEOR, ROUGE_L, CIDEr (those asked for) map
-        to corpus scores x 100, and PER_VIDEO_KEY ("per_video", the only non-float value) maps
-        each video id to its own scores x 100 under the same names. The mean of per-video CIDEr
-        and ROUGE_L is the corpus value; BLEU per video is sentence-level, and METEOR and BLEU
-        aggregate their statistics over the corpus instead of averaging.
-        """
+        """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video
+        (hypotheses) against its raw reference captions (references), for exactly the same videos."""
         gts, res = self._tokenize(references, hypotheses)
         ids = list(gts.keys())
         corpus, per_video = {}, {video_id: {} for video_id in ids}
@@ -263,7 +224,7 @@ class CaptionScorer:
 
     def _tokenize(self, references: dict, hypotheses: dict):
         _check_caption_inputs(references, hypotheses)
-        # One tokenizer call (one JVM start) for both sides; tagged keys keep them apart.
+        # one tokenizer call (one JVM start) for both sides
         captions = {("ref", video_id): [{"caption": _one_line(c)} for c in captions]
                     for video_id, captions in references.items()}
         captions.update({("hyp", video_id): [{"caption": _one_line(caption)}]
@@ -273,8 +234,7 @@ class CaptionScorer:
         except OSError as error:  # java gone, or the package folder (temp file) not writable
             raise MetricError(f"the PTB tokenizer (java) failed: {error!r}. "
                               f"{JAVA_INSTALL_HINT}") from error
-        # The tokenizer pairs output lines with captions by position: a java failure shows up
-        # as missing or short entries, which the scorers would only report as bare asserts.
+        # a java failure shows as missing entries, which the scorers would report as bare asserts
         for key, entries in captions.items():
             if len(tokens.get(key, ())) != len(entries):
                 raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} "

@@ -1,12 +1,5 @@
-"""The scorer a command uses: the COCO metrics named by eval.metrics, or none when it is empty.
-
-The COCO metrics need Java and pycocoevalcap. A machine without them (a GPU server, say) can
-still train and caption: `--eval.metrics ""` turns COCO scoring off (train.py then chooses the best
-checkpoint by validation loss, `--train.select_metric loss`, or by the CIDEr-D computed in-process,
-`--train.select_metric CIDEr-D`: evaluation/split_cider_d.py). Without that option, a missing
-Java or pycocoevalcap stops the command at start-up, before any work, with the option in the
-message: a run never goes on to report zeros where it could not score.
-"""
+"""The scorer a command uses: the COCO metrics of eval.metrics, or none when it is empty, so that a
+machine without Java trains and captions; a missing Java stops the command at start-up, never later."""
 from __future__ import annotations
 
 import importlib.util
@@ -20,7 +13,7 @@ NO_SCORING = '--eval.metrics ""'
 
 
 class NoScorer:
-    """Stands in for CaptionScorer when eval.metrics is empty: no score, not even a zero."""
+    """CaptionScorer's stand-in when eval.metrics is empty: no score, not even a zero."""
 
     metrics: list = []
 
@@ -38,10 +31,8 @@ class NoScorer:
 
 
 def open_scorer(eval_config, without_scores: str):
-    """CaptionScorer(eval.metrics), or NoScorer (with a note) when the list is empty.
-
-    without_scores: what the command does without scores, for the note and the error, e.g.
-    'the best checkpoint is chosen by validation loss (add --train.select_metric loss)'."""
+    """CaptionScorer(eval.metrics), or NoScorer with a note; without_scores says what the command
+    does without scores."""
     metrics = list(eval_config.metrics)
     if not metrics:
         print(f"note: eval.metrics is empty: no COCO scores are computed; {without_scores}",

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from bench.timing import device_description, load_average
 from extraction.backbones import BACKBONES, Backbone
 from extraction.transformers_models import (ClipImageFeatures, VideoMAEFeatures, import_transformers,
                                             read_preprocessing)
-from utils import device_description, load_average, pick_device
+from utils import pick_device
 
 CLIP = {"crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],

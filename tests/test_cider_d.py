@@ -6,7 +6,7 @@ import torch
 from pycocoevalcap.cider.cider import Cider
 
 from evaluation.cider_d import CiderD
-from evaluation.cider_reference import cider_d, document_frequency
+from tests.cider_reference import cider_d, document_frequency
 from loader.vocabulary import EOS_ID, PAD_ID, UNK, UNK_ID, Vocabulary
 
 # Two clips. "dog" is left out of the vocabulary on purpose: the model can only say <unk> for it.

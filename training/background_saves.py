@@ -1,15 +1,5 @@
-"""Checkpoints written while the next epoch trains.
-
-last.pt holds the model and AMSGrad's three states (290 MiB for the MSVD model); writing and
-fsyncing it took 0.3 to 0.8 s on the 2-core CPU machine, a large share of an epoch on a GPU.
-A save here copies the payload's tensors to the CPU at once (the next epoch changes them in
-place; a GPU's would be copied to be written anyway), then one worker thread writes the copies
-in order, each atomically (models/checkpoints.save): a kill still leaves the previous file
-whole. At most two saves are in flight, so at most two copies are held in host memory (an
-improving epoch's best.pt and last.pt: 0.36 GiB for the MSVD model; two last.pt, 0.58 GiB, when
-writes lag). wait() returns once every save is on disk and raises a failed write's error, naming
-the file; train.py waits before it reads a checkpoint back and before it returns.
-"""
+"""Checkpoints written by one worker thread while the next epoch trains: each save copies the
+payload to the CPU at once and is written atomically, so a kill still leaves the previous file whole."""
 from __future__ import annotations
 
 import copy
@@ -25,8 +15,7 @@ IN_FLIGHT = 2
 
 
 def cpu_snapshot(value):
-    """value with every tensor copied to the CPU and every container rebuilt: nothing the
-    caller changes afterwards reaches it."""
+    """value copied to the CPU, containers rebuilt: later changes by the caller never reach it."""
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", copy=True)
     if isinstance(value, dict):
@@ -56,8 +45,8 @@ class BackgroundSaves:
         self.pending.append(self.worker.submit(write, path, cpu_snapshot(payload)))
 
     def wait(self, report_only: bool = False) -> None:
-        """Every save on disk; a failed write's error raised here, or with report_only (an
-        error already on its way up is the one to show) printed."""
+        """Every save on disk; a failed write raises, or with report_only (an error already on its
+        way up) is printed."""
         while self.pending:
             try:
                 self._finish_oldest()

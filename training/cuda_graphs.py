@@ -1,26 +1,7 @@
-"""The training step as CUDA graphs (train.cuda_graphs, beyond the paper; off by default).
-
-On a GPU a training batch of the MSVD model dispatches about 580 small operators on average
-(the decoder loop runs once per word), each a kernel launch plus Python and autograd work on
-the CPU: the GPU waits for the CPU. A CUDA graph records the step's kernels once and replays
-them with one launch.
-
-A graph replays fixed kernels on fixed memory, so:
-- one graph per batch shape (rows, caption length); bucketing by length makes these few;
-- every graph reads its batch from the same static buffers (the largest batch, each graph
-  reading a leading slice) and writes its loss into the same static outputs; gradients and the
-  optimizer's state stay at fixed addresses (the gradients are zeroed, never freed);
-- the first batch of each shape runs eagerly (on a side stream, which also does the lazy
-  set-up that capture forbids), then the shape is captured: capture runs nothing, so each
-  batch trains exactly once;
-- the learning rate is baked into the optimizer's captured kernels: when it changes (the
-  scheduler), every shape is captured again;
-- the step must not sync with the CPU or make shapes from values (tests/test_cuda_graphs.py
-  checks the step's operators for both on the CPU). Should a capture fail all the same (an
-  operator of another torch version), the run says why and goes on without graphs.
-Dropout's random numbers differ from the eager run's (graphs draw from offsets of their own);
-the update is otherwise the same (a test on a GPU compares them).
-"""
+"""The training step replayed as one CUDA graph per batch shape (train.cuda_graphs): one launch
+instead of hundreds of small kernels. Graphs replay fixed kernels on fixed memory, so batches are
+copied into static buffers, the learning rate (baked into the captured update) triggers a new
+capture when it changes, and a failed capture falls back to eager steps with a warning."""
 from __future__ import annotations
 
 import torch
@@ -39,15 +20,15 @@ def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> N
         raise ConfigError(f"train.cuda_graphs needs a CUDA device; this run trains on {device}: "
                           "leave it off (--train.cuda_graphs false) or set --train.device cuda")
     if world_size > 1:
-        raise ConfigError("train.cuda_graphs runs in one process for now (DDP's communication is "
-                          "not captured): start it with python train.py, not torchrun")
+        raise ConfigError("train.cuda_graphs runs in one process (DDP's communication is not "
+                          "captured): start it with python train.py, not torchrun")
     if t.scheduled_sampling > 0:
         raise ConfigError("train.cuda_graphs captures teacher forcing only; scheduled sampling "
                           "(train.scheduled_sampling) runs without it")
 
 
 class GraphedSteps:
-    """EagerSteps' interface, each batch shape's step replayed as one graph (see module doc)."""
+    """EagerSteps' interface, each batch shape's step replayed as one graph."""
 
     def __init__(self, model, optimizer, data, config, graphs):
         self.model, self.optimizer, self.train_config, self.graphs = model, optimizer, config.train, graphs

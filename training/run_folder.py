@@ -1,12 +1,6 @@
-"""Which folder a run lives in: named by what it learns, used by one process at a time.
-
-A run folder's name is readable (corpus, backbones, the hyperparameters people compare) and ends
-with a short hash of every field that changes what the run learns, so two configs never share a
-folder. The fields that may change when a run goes on are left out of the hash: how long it
-trains (train.epochs, train.scst_epochs), where and how fast it runs, and how often it logs.
-Self-critical training's settings are left out too, so that --train.scst_epochs N goes on from the
-cross-entropy run of the same config; once that phase has started, they must stay as they were.
-"""
+"""The folder a run lives in, named by what it learns and used by one process at a time: a readable
+name plus a hash of every field that changes what is learned, leaving out the fields that may change
+on resume and self-critical training's (fixed only once its phase starts)."""
 from __future__ import annotations
 
 import hashlib
@@ -24,16 +18,14 @@ from utils import DataError
 
 try:
     import fcntl
-except ImportError:                    # not on Windows: runs there are not locked
+except ImportError:                    # Windows: runs there are not locked
     fcntl = None
 
-# Fields that may change between the start of a run and its resumption.
 MAY_CHANGE = frozenset({
     "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
     "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
     "model.fused_cell", "train.fast_teacher_forcing",     # the same equations, arranged otherwise
 })
-# Self-critical training's own settings: free until its phase starts, fixed from then on.
 SELF_CRITICAL = frozenset({
     "train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
     "train.scst_batch_size",
@@ -49,8 +41,8 @@ def learning_fields(values: dict) -> dict:
 
 
 def config_hash(config) -> str:
-    """8 hex digits over the learning fields that differ from the defaults (a field added to the
-    config later, at its default, leaves the names of existing runs as they were)."""
+    """8 hex digits over the learning fields that differ from the defaults, so that a new field at
+    its default renames no run."""
     defaults = learning_fields(config_module.Config().to_dict())
     changed = {key: value for key, value in learning_fields(config.to_dict()).items()
                if value != defaults.get(key)}
@@ -93,7 +85,7 @@ def legacy_run_id(config) -> str:
 def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
     """'field: saved -> now' for every field that changes what is learned and differs."""
     try:
-        saved = config_module.Config.from_dict(saved).to_dict()     # older configs: defaults added
+        saved = config_module.Config.from_dict(saved).to_dict()     # a missing field: its default
     except config_module.ConfigError as error:
         return [f"the saved config cannot be read by this version ({error})"]
     fixed = set(learning_fields(current)) | (SELF_CRITICAL if self_critical_started else set())
@@ -103,7 +95,6 @@ def learning_changes(saved: dict, current: dict, self_critical_started: bool) ->
 
 
 def other_changes(saved: dict, current: dict) -> list:
-    """The differing fields that may change on resume, for a note."""
     return [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
             for section, fields in saved.items() for name, value in fields.items()
             if current.get(section, {}).get(name) != value]
@@ -152,8 +143,8 @@ def same_learning_config(last_path: str, config) -> bool:
 
 
 class FolderLock:
-    """The run folder held by this process: another process that asks for it stops at once,
-    naming the holder. The lock is the kernel's (flock), so a process that dies holds nothing."""
+    """The run folder held by this process (flock: a process that dies holds nothing); another
+    process that asks for it stops at once, naming the holder."""
 
     def __init__(self, run_dir: str):
         self.run_dir = run_dir
@@ -177,8 +168,7 @@ class FolderLock:
         self.handle.flush()
 
     def release(self) -> None:
-        """Unlock; a folder left with nothing but the lock (a run that stopped before its first
-        file) is removed."""
+        """Unlock; a folder holding nothing but the lock is removed."""
         if self.handle.closed:
             return
         self.handle.close()

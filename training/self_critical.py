@@ -1,13 +1,6 @@
-"""Self-critical sequence training (Rennie et al. 2017), the phase after cross-entropy.
-
-It starts from the best cross-entropy checkpoint with its own optimizer (train.scst_lr). Each
-batch of training clips: K captions sampled per clip (models/sampling.py), each rewarded with its
-CIDEr-D against the clip's training references (evaluation/cider_d.py, no Java); the baseline is
-the mean reward of the clip's other K-1 samples (mean_of_samples, Luo 2020) or the reward of the
-clip's greedy caption (greedy); loss = -(reward - baseline) log p(sample) (models/scst.py).
-Validation, best-checkpoint selection and last.pt are the cross-entropy epochs' (train.Run); with
-train.select_metric CIDEr-D the choice needs no Java either (evaluation/split_cider_d.py).
-"""
+"""Self-critical sequence training (Rennie et al. 2017) after cross-entropy: K sampled captions per
+clip rewarded with CIDEr-D (no Java), baseline the mean of the clip's other samples (Luo 2020) or
+its greedy caption's reward."""
 from __future__ import annotations
 
 import math
@@ -46,12 +39,10 @@ def check_scst_config(config) -> None:
 
 
 def reward_model(data, config) -> CiderD:
-    """CIDEr-D of the training clips, document frequencies from their references."""
     return CiderD(tokenized_captions(data.train.references, config.loader), data.vocab)
 
 
 def clip_batches(n_clips: int, batch_size: int, generator: torch.Generator) -> list:
-    """Index tensors over the training clips (CPU), in a random order drawn from generator."""
     return list(torch.randperm(n_clips, generator=generator).split(batch_size))
 
 
@@ -106,8 +97,7 @@ def self_critical_phase(run, scorer, make_optimizer) -> None:
     if progress.get("phase") != "scst":
         run.saves.wait()                                  # best.pt may still be being written
         best = checkpoints.load(run.best_path, map_location=data.train.features.device)
-        # kept: SCST epochs that score better on validation replace best.pt
-        checkpoints.save(os.path.join(os.path.dirname(run.best_path), "best_xe.pt"), best)
+        checkpoints.save(os.path.join(os.path.dirname(run.best_path), "best_xe.pt"), best)  # best.pt moves on
         model.load_state_dict(best["model"])
         lr = t.scst_lr if t.scst_lr is not None else t.lr / 10
         run.optimizer = make_optimizer(model, t, lr=lr)

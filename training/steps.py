@@ -1,8 +1,5 @@
-"""The cross-entropy training step, one update per batch (training/update.py): train.train_epoch
-calls a steps object once per batch. EagerSteps launches the step's operators one by one;
-training/cuda_graphs.py replays it as one CUDA graph per batch shape (train.cuda_graphs). Both run
-the same function, training_update, so they cannot drift apart.
-"""
+"""The cross-entropy step objects: eager, or CUDA graphs; both run training_update, so they
+cannot drift apart."""
 from __future__ import annotations
 
 from loader.batches import CaptionBatch
@@ -12,7 +9,6 @@ from utils import CudaGraphs
 
 
 class EagerSteps:
-    """The step as PyTorch runs it by default, operator by operator (any device, any batch)."""
 
     def __init__(self, model, optimizer, train_config):
         self.model, self.optimizer, self.train_config = model, optimizer, train_config
@@ -23,7 +19,6 @@ class EagerSteps:
 
 
 def training_steps(model, optimizer, data, config):
-    """The steps object of this config: CUDA graphs with train.cuda_graphs, else eager."""
     if config.train.cuda_graphs:
         return GraphedSteps(model, optimizer, data, config, CudaGraphs(data.train.features.device))
     return EagerSteps(model, optimizer, config.train)

@@ -10,12 +10,8 @@ from utils import autocast_bf16, tf32_products
 
 def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=None,
                     own_word_probability: float = 0.0, for_cuda_graph: bool = False) -> tuple:
-    """One step on one batch; returns (loss, nll) detached, still on the device (no sync).
-
-    weigh: the rank's loss weights under torchrun (distributed/sharding.py), None for one process.
-    for_cuda_graph: zero the gradients where they are (a graph writes every replay into the same
-    tensors) and keep no autocast cache (capture forbids it); the update is the same.
-    train.autocast_bf16 and train.tf32 set the precision of the products."""
+    """(loss, nll) detached, on the device (no sync). weigh: the rank's loss weights under torchrun;
+    for_cuda_graph: gradients zeroed in place and no autocast cache, as capture requires."""
     t = train_config
     with tf32_products(t.tf32):            # backward's products too
         with autocast_bf16(batch.features.device.type, t.autocast_bf16, cache=not for_cuda_graph):
@@ -31,9 +27,8 @@ def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=N
 
 
 def batch_loss(model, batch: CaptionBatch, train_config, own_word_probability: float) -> tuple:
-    """(loss, nll) of the batch. The logits (B, T, V), the largest tensor of the step, die on
-    return: backward needs only what autograd saved (their log-softmax), so they are not held
-    beside its gradients (about 0.2 GiB less at the peak for a batch of 200 x 30 words)."""
+    """(loss, nll); a function of its own so that the logits, the step's largest tensor, are freed
+    before backward."""
     logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability,
                            fast=train_config.fast_teacher_forcing)
     return training_loss(logits, alphas, batch.targets, batch.frame_mask, train_config)

@@ -1,5 +1,5 @@
-"""CIDEr-D written the plain way, one caption and one n-gram at a time: the readable definition
-that evaluation/cider_d.py (the batched one used in training) is tested and timed against."""
+"""CIDEr-D written the plain way, one caption and one n-gram at a time: the oracle that
+evaluation/cider_d.py is tested against."""
 from __future__ import annotations
 
 import math
