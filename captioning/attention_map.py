@@ -1,11 +1,5 @@
-"""Attention pictures: where in time the model looked for each word it said.
-
-One PNG per clip: the K frames the model saw as thumbnails along the top (when their pixels
-are known), and under them a heat map with one row per generated word (and <eos>) and one
-column per frame, aligned under the thumbnails. Padded frames of a short clip stay empty.
-Sizes are set in pixels, so a picture's size follows from K, the caption length and the
-thumbnails' shape alone (picture_size).
-"""
+"""Attention pictures: one PNG per clip, the frames the model saw as thumbnails over a heat map of
+one row per word (and <eos>) and one column per frame, sized in pixels by K and the caption alone."""
 from __future__ import annotations
 
 import os
@@ -40,7 +34,6 @@ class SeenFrames:
 
 
 def thumbnail_height(images: Optional[np.ndarray]) -> int:
-    """Pixel height of the thumbnail row: a column's width at the frames' aspect ratio."""
     if images is None:
         return 0
     height, width = images.shape[1:3]
@@ -48,24 +41,21 @@ def thumbnail_height(images: Optional[np.ndarray]) -> int:
 
 
 def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
-    """(width, height) in pixels of a picture of k frames and n_rows words (with <eos>)."""
     strip = thumb_height + GAP if thumb_height else 0
     return LEFT + k * CELL + RIGHT, TOP + strip + n_rows * ROW + BOTTOM
 
 
 def word_rows(caption: str) -> list:
-    """The row labels: the caption's words, then <eos> (decoding always ends with it)."""
     return caption.split() + ["<eos>"]
 
 
 def title_lines(title: str, room: int) -> str:
-    """The title wrapped to the room there is (in pixels), two lines at most (TOP holds two)."""
+    """The title wrapped to the room in pixels, two lines at most (TOP holds two)."""
     lines = textwrap.wrap(title, max(20, room // TITLE_CHAR), max_lines=2, placeholder=" ...")
     return "\n".join(lines)
 
 
 def thumbnail_strip(images: np.ndarray, k: int, height: int) -> np.ndarray:
-    """(height, k * CELL, 3) uint8: one thumbnail per column with a 1-pixel white border."""
     strip = np.full((height, k * CELL, 3), EMPTY, dtype=np.uint8)
     for column, frame in enumerate(images[:k]):
         small = Image.fromarray(frame).resize((CELL - 2, height - 2), Image.BILINEAR)
@@ -75,11 +65,7 @@ def thumbnail_strip(images: np.ndarray, k: int, height: int) -> np.ndarray:
 
 def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenFrames,
                    title: Optional[str] = None) -> tuple:
-    """Write the attention picture of one caption to path (PNG); returns its (width, height).
-
-    attention: (n_words + 1, K) weights, one row per generated token including <eos>; columns
-    past len(frames.numbers) are padding and are drawn empty.
-    """
+    """The PNG of one caption's attention (n_words + 1, K) at path; its (width, height)."""
     attention = np.asarray(attention, dtype=np.float32)
     words = word_rows(caption)
     n_rows, k = attention.shape
@@ -100,7 +86,7 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     padded = np.zeros_like(attention, dtype=bool)
     padded[:, n_real:] = True
     colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
-    # Scale to the largest real weight: spread over K frames, weights are far below 1.
+    # scaled to the largest real weight: spread over K frames, weights are far below 1
     image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0,
                         vmax=max(float(attention[:, :n_real].max()), 1e-6), aspect="auto",
                         interpolation="nearest", extent=(0, k, n_rows, 0))

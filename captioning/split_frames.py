@@ -1,11 +1,6 @@
-"""The frames behind a prepared split's features, for its attention pictures.
-
-The loader samples K of a video's n stored features (loader/frames.py); a picture shows the
-frames those features came from. Demo clips are re-rendered from annotations/clips.json. A real
-corpus needs its video files (--videos DIR, file stem = video id; for MSVD, YouTube clip ids
-are accepted too through youtube_mapping.txt) and the frame sampling its feature file records;
-without them a picture shows frame numbers only.
-"""
+"""The frames behind a prepared split's features, for its attention pictures: demo clips re-rendered,
+a real corpus's read from its video files (--videos) with the sampling its features record, or
+frame numbers alone."""
 from __future__ import annotations
 
 import json
@@ -15,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from captioning.attention_map import SeenFrames
+from captioning.video import DEFAULT_EVERY_N
 from extraction.extract import find_videos, video_id
 from extraction.video import VideoReadError, parse_sampling, read_frames
 from loader.dataset import recorded_sampling
@@ -30,7 +26,7 @@ MSVD_MAPPING_FILE = "youtube_mapping.txt"
 class SplitFrames:
     """frames(video_id, n_stored) -> SeenFrames of the K frames the model saw of that video."""
 
-    def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: int = 5,
+    def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: int = DEFAULT_EVERY_N,
                  report: Callable[[str], None] = print):
         self.k = config.features.n_frames
         self.report = report
@@ -66,7 +62,7 @@ class SplitFrames:
             raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
 
     def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
-        """{video id: file}, by file stem, or for MSVD by YouTube clip id -> vidN."""
+        """{video id: file}, by file stem, or MSVD's YouTube clip id."""
         mapping = {}
         mapping_file = os.path.join(paths.annotations, MSVD_MAPPING_FILE)
         if os.path.isfile(mapping_file):

@@ -1,11 +1,6 @@
-"""Caption video files with a trained checkpoint: the path from a new clip to its caption.
-
-The clip goes through what the training features went through: frames every Nth (extraction's
-convention, default 5), features of the checkpoint's backbones concatenated in its order (each
-with the weights and preprocessing its feature file recorded, which the checkpoint carries),
-then the loader's own sample_frame_indices + pad_frames down to K frames, and the one decoding
-module with the checkpoint's evaluation settings.
-"""
+"""Caption video files with a trained checkpoint, each clip going through what the training features
+went through: the recorded frame sampling, the checkpoint's backbones and preprocessing, the loader's
+K-frame sampling and the checkpoint's evaluation settings."""
 from __future__ import annotations
 
 import json
@@ -29,7 +24,7 @@ from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
-DEFAULT_EVERY_N = 5
+DEFAULT_EVERY_N = 5        # when the features record no sampling: the corpora's usual one
 TRAIN_ON_EXTRACTABLE = (
     "To caption your own videos, train on features this project extracts from video files "
     f"({', '.join(BACKBONES)}), for example:\n"
@@ -40,7 +35,7 @@ TRAIN_ON_EXTRACTABLE = (
 
 @dataclass
 class Clip:
-    """One video ready for the decoder: K sampled (padded) features and the frames behind them."""
+    """One video ready for the decoder: K padded features and the frames behind them."""
     video_id: str
     features: np.ndarray      # (K, D) float32, zero rows after the real frames
     mask: np.ndarray          # (K,) bool, True for real frames
@@ -48,7 +43,7 @@ class Clip:
 
 
 def parse_weights(items: list, backbones: list) -> dict:
-    """--weights items 'NAME=PATH' (or one bare PATH for a single backbone) -> {name: path}."""
+    """--weights 'NAME=PATH' items (a bare PATH for one backbone) -> {name: path}."""
     weights = {}
     for item in items or []:
         name, sep, path = item.partition("=")
@@ -78,8 +73,7 @@ def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> N
 
 
 def load_backbones(backbones: list, weights: dict, device: str, recorded: Optional[dict] = None) -> list:
-    """The checkpoint's backbones: --weights where given, else the Hugging Face id or folder the
-    training features recorded (transformers backbones), else the backbone's default."""
+    """The checkpoint's backbones: --weights, else the weights the features recorded, else the default."""
     recorded = recorded or {}
     built = []
     for name in backbones:
@@ -103,11 +97,8 @@ def check_preprocessing(extractors: list, recorded: dict, checkpoint_path: str) 
 
 def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False,
               n_sampled: Optional[int] = None) -> Clip:
-    """Features of every every_n-th frame (or of n_sampled frames spread over the clip) from each
-    backbone, concatenated, sampled to K frames.
-
-    Raises VideoReadError (naming the file) for a video that cannot be decoded.
-    """
+    """Features of every every_n-th frame (or n_sampled frames) from each backbone, concatenated,
+    sampled to K frames; VideoReadError for a video that cannot be decoded."""
     decoded, streams = {}, []
     for backbone in backbones:  # backbones that decode alike share one decoding
         if backbone.decoding not in decoded:
@@ -139,13 +130,10 @@ def report_error(message: str) -> None:
 
 
 def frame_sampling(payload: dict, every_n: Optional[int]) -> tuple:
-    """(every_n, n_sampled) for new videos: --every_n if given, else what the training features
-    recorded (extraction writes it into its files), else every 5th frame, the usual convention."""
+    """(every_n, n_sampled) for new videos: --every_n, else the training features' record."""
     if every_n is not None:
         return every_n, None
     recorded_every_n, recorded_count = parse_sampling(payload.get("feature_sampling"))
-    if recorded_every_n is None and recorded_count is None:
-        return DEFAULT_EVERY_N, None
     return recorded_every_n or DEFAULT_EVERY_N, recorded_count
 
 
@@ -153,12 +141,8 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
                   weights: Optional[list] = None, pictures_dir: Optional[str] = None,
                   config_overrides: Optional[Callable] = None,
                   show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
-    """Caption every video file in paths (files or folders); show(f"{id}\\t{caption}") for each.
-
-    Returns (predictions, failed): an unreadable video is reported (report(message naming the
-    file)) and skipped, the others are still captioned. Raises DataError when the checkpoint
-    cannot caption videos at all (backbones that cannot be extracted, another feature size).
-    """
+    """(predictions, failed) of every video file in paths, each shown as it is done; an unreadable
+    video is reported and skipped, a checkpoint that cannot caption videos raises DataError."""
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if config_overrides is not None:

@@ -1,5 +1,4 @@
-"""Several GPUs or machines with torchrun: ranks and process groups, each rank's share of the
-work, and what a checkpoint keeps of the ranks. Without torchrun everything here is a no-op."""
+"""Several GPUs or machines with torchrun; without it everything here is a no-op."""
 from distributed.process_group import Ranks, backend_for, join, launched, leave
 from distributed.resume import own_rng_state, rng_entries, run_to_resume
 from distributed.sharding import BatchShare, batch_share, shard

@@ -1,16 +1,7 @@
-"""The ranks torchrun starts: who this process is, its device, and the few collectives we need.
-
-torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in every process it
-starts; without them (a plain `python train.py`) there is one rank and every method below is a
-no-op that hands its argument back, so a single process runs exactly the code it ran before.
-
-Two process groups: the default one for tensors (NCCL on CUDA, gloo on CPU, chosen by the
-device: DDP's gradient all-reduce, the mean of a loss), and a gloo one for coordination (small
-Python objects, waiting for rank 0's validation or for the slowest rank's share of videos). On
-CPU they are the same group. Waiting on gloo keeps no GPU kernel spinning, and its long time
-limit lets a rank wait for hours; a rank that crashes still ends the run, as torchrun stops the
-others when one fails.
-"""
+"""The ranks torchrun starts: who this process is, its device, and the few collectives needed; without
+torchrun there is one rank and every method hands its argument back. Coordination (small objects,
+waiting for rank 0) goes through a gloo group with a long time limit, which keeps no GPU kernel
+spinning while a rank waits."""
 from __future__ import annotations
 
 import os
@@ -31,7 +22,7 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 @dataclass
 class Ranks:
-    """This process's place among the ranks; Ranks() is the single process without torchrun."""
+    """This process's place among the ranks; Ranks() is the single process."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -55,8 +46,8 @@ class Ranks:
         return box[0]
 
     def on_main(self, function: Callable, *args, **kwargs):
-        """function(*args) run by rank 0 alone; the others wait and get its result. Bad input
-        there (DataError, ConfigError) is raised on every rank, so that all stop with its message."""
+        """function(*args) run by rank 0 alone, its result on every rank; bad input there is raised on
+        every rank, so that all stop with its message."""
         if not self.active:
             return function(*args, **kwargs)
         result, failure = None, None
@@ -80,12 +71,11 @@ class Ranks:
         return gathered
 
     def share_of(self, rows: torch.Tensor, lengths: torch.Tensor, reduction: str):
-        """This rank's slice of a global batch and its loss weights (sharding.batch_share)."""
         from distributed.sharding import batch_share
         return batch_share(rows, lengths, reduction, self.rank, self.world_size)
 
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The mean over ranks of a tensor on this rank's device (the same tensor on one rank)."""
+        """The mean over ranks of a tensor on this rank's device."""
         if not self.active:
             return tensor
         total = tensor.detach().clone()
@@ -93,8 +83,7 @@ class Ranks:
         return total / self.world_size
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The module to train with: DDP (gradients averaged over ranks, rank 0's weights
-        copied to every rank now) or the model itself. Evaluate with the model, not this."""
+        """The module to train with (DDP, or the model itself); evaluate with the model."""
         if not self.active:
             return model
         from torch.nn.parallel import DistributedDataParallel
@@ -102,14 +91,12 @@ class Ranks:
         return DistributedDataParallel(model, device_ids=device_ids)
 
     def seed_own_stream(self, seed: int) -> None:
-        """Other random numbers (dropout masks) on each rank: rank r's stream starts anew from a
-        seed of its own (rank 0's from the seed itself)."""
+        """Each rank's own dropout masks: rank r's stream from seed + 100_003 r."""
         if self.active:
             torch.manual_seed(seed + 100_003 * self.rank)
 
 
 def launched() -> bool:
-    """Whether torchrun (or an equivalent launcher) started this process."""
     return all(name in os.environ for name in TORCHRUN_VARIABLES)
 
 
@@ -118,12 +105,8 @@ def backend_for(device: torch.device) -> str:
 
 
 def join(device: torch.device, quiet_others: bool = True) -> Ranks:
-    """This process's Ranks; under torchrun with several ranks it joins the process group.
-
-    device: the device the config asks for. On CUDA each rank takes cuda:LOCAL_RANK, one GPU per
-    rank. quiet_others: ranks other than 0 print nothing to stdout (it would repeat rank 0's
-    lines); their warnings and errors still reach stderr.
-    """
+    """This process's Ranks, joining the process group under torchrun (on CUDA one GPU per rank,
+    cuda:LOCAL_RANK); quiet_others: only rank 0 prints to stdout, as the others would repeat it."""
     if not launched():
         return Ranks(device=device)
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -150,6 +133,5 @@ def join(device: torch.device, quiet_others: bool = True) -> Ranks:
 
 
 def leave() -> None:
-    """Leave the process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -1,9 +1,5 @@
-"""What last.pt keeps of the ranks, so that a run resumes as it would have gone on.
-
-Rank 0 writes last.pt, but each rank draws its own dropout masks: the checkpoint keeps every
-rank's RNG state (rank 0's also under "rng", the single-process key) and the number of ranks.
-A run resumes only with that number: each rank needs its own saved stream back.
-"""
+"""What last.pt keeps of the ranks: every rank's RNG state (rank 0's also under "rng") and their
+number, so that a run resumes only with as many ranks, each with its own stream back."""
 from __future__ import annotations
 
 import os
@@ -13,7 +9,7 @@ from utils import DataError
 
 
 def rng_entries(ranks: Ranks, own_state: dict) -> dict:
-    """last.pt's RNG entries; every rank must call it (it gathers the states)."""
+    """last.pt's RNG entries; every rank calls it, as it gathers the states."""
     states = ranks.gather(own_state)
     entries = {"rng": states[0], "world_size": ranks.world_size}
     if ranks.active:
@@ -22,7 +18,7 @@ def rng_entries(ranks: Ranks, own_state: dict) -> dict:
 
 
 def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
-    """This rank's RNG state from a loaded last.pt; a clear error for another number of ranks."""
+    """This rank's RNG state from a loaded last.pt."""
     saved = state.get("world_size", 1)
     if saved != ranks.world_size:
         raise DataError(f"{path} was written by a run of {saved} rank(s), but this run has "
@@ -33,7 +29,7 @@ def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
 
 
 def run_to_resume(ranks: Ranks, last_path: str) -> bool:
-    """Whether last.pt is there to resume from, the same answer on every rank."""
+    """Whether last.pt is there, the same answer on every rank."""
     seen = ranks.gather(os.path.exists(last_path))
     if len(set(seen)) > 1:
         missing = [rank for rank, there in enumerate(seen) if not there]

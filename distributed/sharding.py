@@ -1,18 +1,9 @@
 """What one rank does of the whole: its slice of a global batch, its share of the videos.
 
-A global batch of B captions is cut into world_size contiguous slices (sizes differ by at most
-one). Each rank's loss is weighted so that DDP's average of the ranks' gradients equals the
-gradient of the one-process loss over the whole batch:
-
-    one process:  L = sum_i l_i / B                      (per-caption terms: caption NLL, penalty)
-    rank r:       L_r = sum_{i in r} l_i / n_r           (what training_loss gives on its slice)
-    DDP:          grad = sum_r grad(w_r L_r) / W   =>   w_r = W n_r / B
-
-For token_mean the NLL is a mean over tokens, so its weight uses the rank's tokens instead
-(W t_r / T); the attention penalty stays a mean over captions. Every rank sees the whole
-global batch (the batch order comes from a generator seeded per epoch), so the weights need
-no communication.
-"""
+A rank's loss is weighted so that DDP's average of the gradients equals the one-process gradient:
+L = sum_i l_i / B on one process, L_r = sum_{i in r} l_i / n_r on rank r, hence w_r = W n_r / B
+(W t_r / T with the tokens for token_mean's NLL). Every rank sees the whole global batch, so the
+weights need no communication."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +20,6 @@ class BatchShare:
     whole: bool = True          # the whole batch on one rank: the loss is left as it is
 
     def weigh(self, total: torch.Tensor, nll: torch.Tensor) -> tuple:
-        """(total, nll) of training_loss on this slice, weighted for DDP's gradient average."""
         if self.whole:
             return total, nll
         penalty = total - nll                      # the per-caption terms beyond the NLL
@@ -38,11 +28,8 @@ class BatchShare:
 
 def batch_share(rows: torch.Tensor, lengths: torch.Tensor, reduction: str, rank: int,
                 world_size: int) -> BatchShare:
-    """Rank's slice of a global batch (rows of caption ids, CPU) and its loss weights.
-
-    lengths: target tokens of every caption (CPU). A rank whose slice is empty (a last batch
-    smaller than the world) takes one caption at weight 0: DDP needs every rank's backward.
-    """
+    """Rank's slice of a global batch (CPU rows) and its loss weights; an empty slice takes one
+    caption at weight 0, as DDP needs every rank's backward."""
     if world_size == 1:
         return BatchShare(rows)
     mine = torch.tensor_split(rows, world_size)[rank]
@@ -57,8 +44,7 @@ def batch_share(rows: torch.Tensor, lengths: torch.Tensor, reduction: str, rank:
 
 
 def shard(items: Iterable, key: Callable[[object], Hashable], rank: int, world_size: int) -> list:
-    """Rank's items: the distinct keys in sorted order are dealt out in turn, so the shares
-    differ by at most one key and items with the same key land on the same rank."""
+    """Rank's items: the sorted distinct keys dealt out in turn, items of one key on one rank."""
     items = list(items)
     keys = sorted({key(item) for item in items})
     owner = {k: i % world_size for i, k in enumerate(keys)}

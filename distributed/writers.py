@@ -1,5 +1,4 @@
-"""What the ranks other than 0 log into under torchrun: a writer that keeps nothing (rank 0
-writes the TensorBoard scalars, train.summary_writer)."""
+"""The TensorBoard writer of ranks other than 0: one that keeps nothing."""
 from __future__ import annotations
 
 

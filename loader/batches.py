@@ -20,11 +20,8 @@ class CaptionBatch:
 
 def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: torch.Generator,
                         bucket_by_length: bool) -> list:
-    """Index tensors, one per batch, in a random order drawn from generator.
-
-    Bucketing sorts a random permutation by caption length (stable, so equal lengths stay in
-    random order): batches hold captions of one length and the decoder loop pads nothing.
-    """
+    """Index tensors, one per batch, in a random order; bucketing gives each batch one caption length,
+    so the decoder loop pads nothing."""
     order = torch.randperm(len(targets), generator=generator)
     if bucket_by_length:
         lengths = targets.lengths[order]
@@ -35,8 +32,7 @@ def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: tor
 
 
 def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:
-    # Lengths live on the CPU: planned rows are CPU rows (no device sync); rows a caller placed
-    # on the device are copied back, since CUDA cannot index a CPU tensor with them.
+    # lengths live on the CPU (no device sync), which CUDA rows cannot index
     length = int(targets.lengths[rows.cpu()].max())
     rows = to_device(rows, targets.tokens.device)
     tokens = targets.tokens[rows, :length + 1]

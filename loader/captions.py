@@ -20,8 +20,7 @@ class CaptionTargets:
         return len(self.lengths)
 
     def to(self, device) -> "CaptionTargets":
-        """Tokens and owners go to the device; lengths stay on the CPU, where batches are
-        planned, so building a batch never waits for the GPU."""
+        """Tokens and owners to the device; lengths stay on the CPU, where batches are planned."""
         self.tokens, self.video_index = self.tokens.to(device), self.video_index.to(device)
         return self
 

@@ -1,8 +1,4 @@
-"""A prepared split held in memory: K sampled frames per video, masks, raw references.
-
-Features are read once from the per-split HDF5 files written by splits/ and kept as one
-(N, K, D) tensor, so batches are plain indexing (and a single copy to the GPU).
-"""
+"""A prepared split held in memory as one (N, K, D) tensor, so that batches are plain indexing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,8 +41,7 @@ class VideoSplit:
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
-    """(N, K, D) features of the videos, and the sampling recorded in the linked feature file;
-    a feature file changed since the split was prepared is named with the fix."""
+    """(N, K, D) features of the videos and the sampling their feature file recorded."""
     with open_hdf5(path, fix) as features:
         out, sampling, not_finite = np.zeros((len(video_ids), k, dim), dtype=np.float32), None, []
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
@@ -73,13 +68,12 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
 
 
 def _recorded_sampling(dataset) -> Optional[str]:
-    """The frame sampling extraction wrote into the feature file a linked dataset lives in."""
     value = dataset.file.attrs.get("sampling")     # the linked file's attributes, not the link file's
     return value.decode() if isinstance(value, bytes) else value
 
 
 def recorded_sampling(config, split: str) -> Optional[str]:
-    """The sampling of the first backbone's features of a prepared split, without loading them."""
+    """The frame sampling of a prepared split's first backbone, without loading its features."""
     paths = corpus_paths(config.corpus.data_root, config.corpus.name)
     fix = prepare_command(config)
     record = read_prepared(paths, split, fix)

@@ -5,11 +5,7 @@ import numpy as np
 
 
 def sample_frame_indices(n_frames: int, k: int) -> np.ndarray:
-    """Split the clip into k equal chunks and take the middle frame of each.
-
-    Clips with no more than k frames keep all of them (the rest is padding, masked out).
-    Chunks are at least one frame wide when n_frames >= k, so indices strictly increase.
-    """
+    """The middle frame of each of k equal chunks; a clip of at most k frames keeps them all."""
     if n_frames <= 0:
         raise ValueError("a clip needs at least one frame")
     if n_frames <= k:

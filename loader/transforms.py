@@ -1,9 +1,5 @@
-"""Caption normalisation for training targets, as composable callables (str -> str).
-
-References for the COCO scores never go through these: they stay raw and meet the PTB tokenizer
-(evaluation/coco.py), as the standard COCO protocol wants. The in-process CIDEr-D (SCST's reward,
-train.select_metric CIDEr-D) scores the model's word ids, so its references go through these.
-"""
+"""Caption normalisation for training targets and the in-process CIDEr-D, as callables (str -> str);
+references for the COCO scores stay raw for the PTB tokenizer, as the protocol wants."""
 from __future__ import annotations
 
 import re
