@@ -1,22 +1,13 @@
 """Ablations on the demo: the full model against variants with one paper detail switched off.
 
-    python -m bench.ablation                          # every registered attention, same training length
-    python -m bench.ablation --seeds 1234,1235,1236   # the same over three seeds
-    python -m bench.ablation --variants soft,mean,no_selector --train.epochs 8
+    python -m bench.ablation                          # every registered attention
+    python -m bench.ablation --variants soft,mean,no_selector --seeds 1234,1235,1236
 
-Variants: each registered attention by its name (model.attention: soft, the paper's, which every
-preset uses; general; mean, the paper's mean-pooling baseline), and the paper's other switches
-turned off (no_selector, no_deep_output) or on (frame_positions); full and mean_pooling are the
-older names of soft and mean.
-
-Every variant trains with the same config and epochs except its own switch, then its best
-checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
-per-video CIDEr of each clip kind and, on clips with two objects, how often the caption names
-both objects and how often it binds each colour to the right shape (an average over a clip of
-two objects on screen equally long cannot tell "a red square and a blue circle" from "a blue
-square and a red circle"; attention can). With several --seeds each cell is the mean over the
-seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
-"""
+Variants: each registered attention by name, the paper's switches turned off (no_selector,
+no_deep_output) or on (frame_positions). Each trains with the same config, and its best checkpoint
+is scored on the test split: the COCO metrics, each clip kind's CIDEr and, on two-object clips, how
+often the caption binds each colour to the right shape, which an average over the clip cannot tell
+apart. Several --seeds give the mean and, in brackets, the range. Writes runs/ablation.md."""
 from __future__ import annotations
 
 import json
@@ -49,10 +40,8 @@ def colour_shape_pairs(caption: str) -> set:
 
 
 def binding(predictions: list, clips: dict) -> dict:
-    """On the two-object test clips, in %: captions that name both objects' colours and shapes
-    ("named"), those among them that pair each colour with its own shape ("bound"), and the two
-    together ("right"). Naming asks for both events; binding asks to tell which colour went
-    with which shape, which an average over the clip mostly loses."""
+    """On the two-object test clips, in %: captions naming both objects' colours and shapes ("named"),
+    those among them pairing each colour with its own shape ("bound"), and both ("right")."""
     total = named = right = 0
     for prediction in predictions:
         spec = clips[prediction["video_id"]]["spec"]
@@ -69,13 +58,12 @@ def binding(predictions: list, clips: dict) -> dict:
 
 
 def demo_clips(config) -> dict:
-    """{clip id: clip} of the demo's annotations, with each clip's specification."""
     with open(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")) as handle:
         return {clip["id"]: clip for clip in json.load(handle)["clips"]}
 
 
 def scored_row(config, variant: str, seed: int, scores: dict, **extra) -> dict:
-    """A table row of a finished run: its test scores and the measures of its test predictions."""
+    """A finished run's table row: its test scores and the measures of its test predictions."""
     run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
     with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
         predictions = json.load(handle)
@@ -101,13 +89,12 @@ COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr"
 
 
 def summary(values: list) -> str:
-    """One seed: the value; several: their mean and, in brackets, the lowest and highest."""
+    """The value, or the mean and, in brackets, the lowest and highest."""
     mean = f"{sum(values) / len(values):.1f}"
     return mean if len(values) == 1 else f"{mean} ({min(values):.1f}–{max(values):.1f})"
 
 
 def parse_seeds(parser, text: str) -> list:
-    """--seeds 1234,1235 -> [1234, 1235]; anything else is the parser's error."""
     try:
         return [int(seed) for seed in text.split(",")]
     except ValueError:
@@ -127,7 +114,6 @@ def table(rows: list, columns: dict = COLUMNS) -> str:
 
 
 def show_and_save(text: str, folder: str, name: str) -> None:
-    """The table on stdout and in folder/name."""
     print(text)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, name), "w") as handle:

@@ -1,25 +1,17 @@
 """Speed benchmark on an MSVD-shaped workload: this code against its plain path, same process.
 
     python -m bench                              # every stage, on the GPU when there is one
-    python -m bench --device cpu --train_batches 8
-    python -m bench --quick                      # about 1-2 minutes on a 2-core CPU
+    python -m bench --device cpu --quick         # 2 training batches, full-length decoding only
     python -m bench --stages train,beam_test --no_baseline
-    python -m bench --eval_batch_size 670 --tf32 # GPU options worth measuring
-    python -m bench --autocast bf16              # this code under bf16 autocast (results change)
-    python -m bench --unfused_cell               # CUDA: the LSTM update without the fused kernel
-    python -m bench --attention general          # another registered attention (model.attention)
-    python -m bench --cuda_graphs                # CUDA: train.cuda_graphs (training steps as graphs)
-    python -m bench --clips 12 --feature_size 64 # a reduced workload in seconds: a smoke test
+    python -m bench --clips 12 --feature_size 64 # a reduced workload: a smoke test
 
-docs/speed.md ("Measuring: `python -m bench`") describes the workload, each stage and its
-baseline, the threads to use on a CPU that other processes share, and the output: the markdown
-table on stdout and bench_results/<time>_<device>.json. bench/__init__.py lists the pieces.
-"""
+docs/speed.md describes the workload, each stage and its baseline, and the output: a markdown
+table on stdout and bench_results/<time>_<device>.json."""
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TQDM_DISABLE", "1")   # train_epoch's progress bar, once per timed batch
+os.environ.setdefault("TQDM_DISABLE", "1")   # no progress bar per timed batch
 
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -62,7 +54,7 @@ def parse_args(argv=None):
     add("--no_baseline", action="store_true", help="time this code only")
     add("--quick", action="store_true",
         help="2 training batches, full-length decoding only, no baseline for the validation loss and "
-             "the test set (about 2 minutes on a 2-core CPU)")
+             "the test set")
     add("--autocast", choices=["off", "bf16"], default="off",
         help="run this code (not the baseline) under bf16 autocast: faster where the hardware has "
              "bf16 units, but the results change; off by default")
@@ -89,8 +81,7 @@ def parse_args(argv=None):
 
 
 def checked_options(args, gpu: bool) -> tuple:
-    """(stages, decode modes) asked for, with the defaults that depend on the device set in args;
-    ValueError for options that cannot run."""
+    """(stages, decode modes), the device's defaults set in args; ValueError for options that cannot run."""
     stages = [s for s in args.stages.split(",") if s]
     modes = [m for m in args.decode_modes.split(",") if m]
     if any(s not in STAGES for s in stages) or any(m not in DECODE_MODES for m in modes):
@@ -153,8 +144,7 @@ def main(argv=None) -> int:
     path = json_path(args.out, device)
 
     def save(complete: bool) -> str:
-        """The report so far, written after every stage: a run stopped at a time limit keeps
-        the stages it measured (marked incomplete)."""
+        """The report so far, written after every stage: a stopped run keeps what it measured."""
         report.update(environment=environment(device, args, load_before), complete=complete,
                       total_benchmark_seconds=time.perf_counter() - started)
         if device.type == "cuda":

@@ -1,9 +1,5 @@
-"""The evaluation stages, this code against the plain path (bench/paths.py):
-- val_loss: train.validation_loss;
-- beam_val / beam_test: beam-search captions of a split, with the captions compared;
-- scoring: COCO metrics of the val captions with a CaptionScorer made once and reused, against
-  a scorer made anew for each evaluation (JVM start included), as older code did.
-"""
+"""The evaluation stages, this code against the plain path: validation loss, beam-search captions
+of a split (compared), and COCO scoring with one reused scorer against a new one per evaluation."""
 from __future__ import annotations
 
 import copy
@@ -20,13 +16,12 @@ from models.decode_graphs import capture_failure
 from models.decoding import decode
 from train import validation_loss
 
-# full: min_len = max_len, every hypothesis runs all steps (the reference implementation always
-# does, and it is our worst case); natural: the evaluation settings, the model's own stopping.
+# full: every hypothesis runs all steps, the worst case; natural: the model's own stopping
 DECODE_MODES = ("full", "natural")
 
 
 def warmed_paths(fns: dict, args, stage: str, warm) -> dict:
-    """fns without the plain path where it is not wanted, each run warm(fn) args.warmup times."""
+    """fns without an unwanted plain path, each warmed args.warmup times."""
     if not wants_baseline(args, stage):
         fns.pop("plain")
     for fn in fns.values():
@@ -50,7 +45,7 @@ def stage_val_loss(model, data, config, clock, args) -> dict:
 
 @torch.no_grad()
 def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -> list:
-    """evaluation.caption_videos with the decoder as a parameter: [(caption, log_prob, length)]."""
+    """[(caption, log_prob, length)] of the split, decoded by decoder."""
     model.eval()
     out = []
     for rows, features, mask in video_batches(videos, batch_size):
@@ -63,7 +58,6 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
 
 
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
-    """stage: beam_val or beam_test (which baselines --quick leaves out); mode: one of DECODE_MODES."""
     eval_config = copy.deepcopy(config.eval)
     if mode == "full":
         eval_config.min_len = eval_config.max_len   # <eos> only at the end: all steps run
@@ -75,8 +69,7 @@ def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: st
     result = {"mode": mode, "videos": len(videos), "beam_size": eval_config.beam_size,
               "min_len": eval_config.min_len, "max_len": eval_config.max_len, "paths": {}, "captions": {}}
     if eval_config.cuda_graphs:
-        # the first pass captures a graph per batch shape (as a run's first validation does):
-        # timed on its own; the timed runs below replay
+        # the first pass captures the graphs: timed on its own
         result["capture_seconds"] = clock(caption_split, fns["fast"], model, videos, vocab,
                                           eval_config, args.eval_batch_size)[0]
         result["capture_failure"] = capture_failure(model)

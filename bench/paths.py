@@ -1,10 +1,6 @@
-"""The two paths the benchmark compares: this code ("fast") and the plain path ("plain"), picked
-with the config fields a user would set. Training and validation loss: train.fast_teacher_forcing
-false (the plain loop over the model's step), loader.bucket_by_length false, no CUDA graphs, no
-TF32, and the default (unfused) Adam. Decoding: the frozen first beam search (tests/reference.py,
-which the tests hold the beam search to), with the decoder step as first written. The fast path
-may run under bf16 autocast (--autocast bf16); the plain path never does, so that its numbers
-stay those of the plain float32 code."""
+"""The two paths the benchmark compares with the same initial weights: this code ("fast") and the
+plain path ("plain": the model's plain step, no length bucketing, no CUDA graphs or TF32, unfused
+Adam, and tests/reference.py's beam search). Only the fast path may run under bf16 autocast."""
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +15,6 @@ from train import make_optimizer, validation_loss
 
 
 def plain_config(config) -> Config:
-    """config with the plain path's switches."""
     plain = Config.from_dict(config.to_dict())
     plain.train.fast_teacher_forcing = False
     plain.loader.bucket_by_length = False
@@ -28,20 +23,18 @@ def plain_config(config) -> Config:
 
 
 def plain_validation_loss(model, data, config) -> float:
-    """train.validation_loss on the plain path."""
     return validation_loss(model, data, plain_config(config))
 
 
 def plain_decode(model, features, mask, eval_config):
-    """The first beam search with the first step: what decoding speed-ups are ratios against."""
+    """The reference beam search: what decoding speed-ups are ratios against."""
     e = eval_config
     return reference_beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
 
 
 def in_scope(args, device, fn):
-    """fn where this code runs: plain float32, or under bf16 autocast with --autocast bf16.
-    Training under CUDA graphs opens its own autocast (train.autocast_bf16, see stage_train):
-    graph capture must not keep autocast's cache, which an outer one would."""
+    """fn under bf16 autocast with --autocast bf16 (training under CUDA graphs opens its own: capture
+    must not keep autocast's cache)."""
     def scoped(*a, **k):
         bf16 = args.autocast == "bf16"
         with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
@@ -55,11 +48,8 @@ def wants_baseline(args, stage: str) -> bool:
 
 
 def build_paths(config, data, device, with_baseline: bool):
-    """(model, {"fast"/"plain": (model, optimizer, config)}) with the same initial weights.
-
-    The plain model is a copy of the fast one (a copy draws no random numbers: the fast path's
-    dropout is the same with or without the baseline) that trains with the plain path's config
-    and Adam as torch builds it by default (not fused)."""
+    """(model, {"fast"/"plain": (model, optimizer, config)}); the plain model is a copy, which draws no
+    random numbers, so the fast path's dropout is the same with or without the baseline."""
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     paths = {"fast": (model, make_optimizer(model, config.train), config)}
     if with_baseline:

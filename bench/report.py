@@ -25,13 +25,13 @@ SWITCHES = {"tf32": "this code with **TF32**",
             "unfused_cell": "LSTM update **without the fused CUDA kernel**",
             "cuda_graphs": "training steps as **CUDA graphs**",
             "decode_graphs": "decoding as **CUDA graphs**"}
-# the stages whose sum is what train.py spends on an epoch, and where each keeps its seconds
+# the stages whose sum is train.py's epoch, and where each keeps its seconds
 EPOCH_PARTS = {"train": "epoch_seconds", "val_loss": "seconds", "beam_val_full": "seconds",
                "scoring": "seconds"}
 
 
 def markdown(report: dict) -> str:
-    """The table. Also stores the whole epoch's sums in report["epoch_seconds"] (for the JSON)."""
+    """The table; also stores the whole epoch's sums in report["epoch_seconds"]."""
     s, env = report["stages"], report["environment"]
     autocast = f"this code under **{env['autocast']} autocast** (results change)"
     switches = ([autocast] * (env["autocast"] != "off")
@@ -111,7 +111,6 @@ def markdown(report: dict) -> str:
 
 
 def environment(device, args, load_before) -> dict:
-    """Where the numbers come from: the device, the thread set-up and the machine's load."""
     return {"device": device_description(device), "device_type": device.type, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "python": platform.python_version(),
             "load_before": load_before, "load_after": load_average(),
@@ -120,21 +119,19 @@ def environment(device, args, load_before) -> dict:
 
 
 def peak_memory(results: dict) -> dict:
-    """{"fast"/"plain": the largest peak GPU memory (GiB) of any stage, None where not measured}."""
+    """{"fast"/"plain": the largest peak GPU memory (GiB) of any stage, or None}."""
     return {path: max((r["paths"][path]["peak_gib"] for r in results.values()
                        if r.get("paths", {}).get(path, {}).get("peak_gib") is not None), default=None)
             for path in ("fast", "plain")}
 
 
 def json_path(folder: str, device) -> str:
-    """bench_results/<time>_<device>.json (the folder made here)."""
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, f"{time.strftime('%Y%m%d-%H%M%S')}_{device.type}.json")
 
 
 def write_json(report: dict, table: str, path: str) -> None:
-    """The report with its table and without the captions (they are for the comparison, not the
-    file), replacing the file at once: a run killed while writing leaves the last whole one."""
+    """The report with its table, without the captions, written atomically."""
     stages = {name: {k: v for k, v in stage.items() if k != "captions"}
               for name, stage in report["stages"].items()}
     written = json.dumps(dict(report, stages=stages, table=table), indent=1, default=str)

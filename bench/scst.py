@@ -4,12 +4,9 @@ baseline, over several training seeds.
     python -m bench.scst                                     # 3 seeds, 10 XE epochs, 5 SCST epochs
     python -m bench.scst --seeds 1234 --train.epochs 20 --scst_epochs 3
 
-For each seed the cross-entropy run trains once (train.epochs, the quick-start config otherwise);
-each SCST variant continues from a copy of that run's folder (best checkpoint, optimizer aside),
-so all variants of a seed share one cross-entropy model. Each best checkpoint is scored on the
-test split; the table gives the COCO metrics, the two-object measures of bench/ablation.py and the
-seconds each phase took. Writes runs/scst/scst.md.
-"""
+Each seed's cross-entropy run trains once and every SCST variant goes on from a copy of its folder;
+each best checkpoint is scored on the test split (COCO metrics, bench/ablation.py's two-object
+measures, each phase's seconds). Writes runs/scst/scst.md."""
 from __future__ import annotations
 
 import os

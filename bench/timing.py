@@ -30,20 +30,19 @@ class Clock:
 
 
 def summary(timings: list) -> dict:
-    """The median seconds, every run's seconds and the largest peak of a path's Clock results."""
+    """The median seconds, every run's seconds and the largest peak of Clock results."""
     seconds = [t[0] for t in timings]
     return {"seconds": statistics.median(seconds), "all_seconds": seconds,
             "peak_gib": max(filter(None, [t[1] for t in timings]), default=None)}
 
 
 def turn_order(names: list, repeat: int) -> list:
-    """The paths in turn, who goes first alternating by repeat, so both see the same machine."""
+    """The paths in turn, who goes first alternating, so that both see the same machine."""
     return list(names) if repeat % 2 == 0 else list(names)[::-1]
 
 
 def interleaved_runs(fns: dict, timed, args) -> dict:
-    """{name: [timed(fn) for each run]}: args.repeats runs of this code ("fast") and
-    args.baseline_repeats of the baseline ("plain"), taking turns while both have runs left."""
+    """{name: [timed(fn), ...]}: args.repeats runs of "fast", args.baseline_repeats of "plain", in turns."""
     wanted = {name: args.baseline_repeats if name == "plain" else args.repeats for name in fns}
     runs = {name: [] for name in fns}
     for repeat in range(max(wanted.values(), default=0)):
@@ -59,10 +58,10 @@ def log(message: str) -> None:
 
 
 def device_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and logical CPU count, for reports of measured speed."""
+    """The GPU's name, or the CPU's model and logical CPU count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:                                  # the CPU's model name, where Linux tells it
+    try:
         with open("/proc/cpuinfo") as handle:
             model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
     except (OSError, StopIteration):
@@ -71,7 +70,7 @@ def device_description(device: torch.device) -> str:
 
 
 def load_average():
-    """The machine's 1, 5 and 15 minute load averages, or None where the system has none."""
+    """The 1, 5 and 15 minute load averages, or None where the system has none."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:

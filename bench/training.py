@@ -1,10 +1,5 @@
-"""Stage train: train.train_epoch (the real function) on the fast and the plain path.
-
-On a GPU the whole epoch is timed; with --train_batches N only N batches, each through
-train_epoch, and the epoch time is extrapolated from their mean. With --cuda_graphs the fast
-path's steps are graphs kept across the calls (as train.py keeps them across epochs): a first
-whole epoch, which captures every shape, is timed on its own before the timed epoch.
-"""
+"""Stage train: train.train_epoch on both paths, the whole epoch or --train_batches batches
+extrapolated; with --cuda_graphs a first epoch, which captures the graphs, is timed on its own."""
 from __future__ import annotations
 
 import statistics
@@ -21,11 +16,8 @@ from training.steps import training_steps
 
 
 def pick_batches(data, config, count: int, seed: int) -> tuple:
-    """(the first epoch's batch order as train_epoch draws it, the count batches to time).
-
-    Only full batches are picked. Bucketed batches hold one caption length each, so their cost
-    differs a lot: they are picked evenly spaced over the length-sorted batches. Unbucketed ones
-    all look alike: the first ones of the random order."""
+    """(the first epoch's batch order, the count full batches to time): bucketed batches, whose cost
+    varies with their length, evenly spaced over the length-sorted ones; else the first ones."""
     generator = torch.Generator().manual_seed(seed * 1000 + 1)
     bucket = config.loader.bucket_by_length
     order = caption_batch_order(data.train_targets, config.loader.batch_size, generator, bucket)
@@ -44,7 +36,6 @@ def padded_tokens(data, batches) -> int:
 
 
 def stage_train(paths, data, clock, args) -> dict:
-    """paths: {"fast"/"plain": (model, optimizer, config)}. Times train.train_epoch."""
     plans = {name: pick_batches(data, config, args.train_batches or 10 ** 9, args.seed)
              for name, (_, _, config) in paths.items()}
     whole_epoch = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
@@ -56,7 +47,6 @@ def stage_train(paths, data, clock, args) -> dict:
              for name, (model, optimizer, config) in paths.items()}
 
     def one(name, rows_list):
-        """(seconds, peak GiB, loss) of train_epoch on the given batches, or on all with None."""
         model, optimizer, config = paths[name]
         subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
         run = in_scope(args, clock.device, train_epoch) if name == "fast" and not graphs else train_epoch
@@ -64,7 +54,6 @@ def stage_train(paths, data, clock, args) -> dict:
                                                   1, NullWriter(), step[name], steps=steps[name])
         return seconds, peak, loss
 
-    # Warm-up: one batch per path (allocator, BLAS/cuBLAS set-up, autograd graph caches).
     for name, (order, picked) in plans.items():
         for _ in range(args.warmup):
             one(name, [picked[len(picked) // 2]])

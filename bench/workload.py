@@ -1,10 +1,5 @@
-"""The benchmark's workload, built in memory: MSVD's real captions and random frame features.
-
-MSVD's official split of 1,970 clips (1200/100/670); each clip has 40-120 frames of random
-features, of which K are sampled as loader/dataset.py samples a real corpus. The captions are the
-shipped English release, so the vocabulary and caption lengths, which set the cost of every step,
-are the real ones. Nothing is written to disk.
-"""
+"""The benchmark's workload in memory: MSVD's split and real captions (which set the vocabulary and
+caption lengths, so the cost of every step) with random features of 40-120 frames per clip."""
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +40,7 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
 
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
                    max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
-    """TrainingData as loader.corpus.load_training_data gives it (the test split on the CPU, the
-    rest on the device); clips: only the first clips videos of each split, a reduced workload."""
+    """TrainingData as load_training_data gives it; clips: only the first clips videos of each split."""
     if clips is not None and clips < 1:
         raise ValueError(f"clips must be at least 1, got {clips}")
     rng = np.random.default_rng(seed)
@@ -64,10 +58,7 @@ def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frame
 
 
 def subset_data(data, targets_name: str, rows: torch.Tensor):
-    """data with only the given caption rows as its training (or validation) targets.
-
-    The lengths stay on the CPU (loader/captions.py), so they are indexed with CPU rows; tokens
-    and owners with a copy of the rows on their device."""
+    """data with only the given caption rows as its targets_name targets (lengths stay on the CPU)."""
     targets = getattr(data, targets_name)
     rows = rows.cpu()
     on_device = rows.to(targets.tokens.device)
