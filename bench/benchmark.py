@@ -39,43 +39,27 @@ def parse_args(argv=None):
     add = parser.add_argument
     add("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     add("--stages", default=",".join(STAGES), help=f"comma-separated, from {','.join(STAGES)}")
-    add("--decode_modes", default=",".join(DECODE_MODES),
-        help="full (all 31 steps), natural (the model's own stopping), or both")
-    add("--train_batches", type=int, help="time this many batches and extrapolate the epoch (default: "
-                                          "the whole epoch on a GPU, 8 batches on a CPU)")
-    add("--repeats", type=int, help="timed runs of this code in each other stage, median reported "
-                                    "(default 3 on a GPU, 1 on a CPU)")
-    add("--baseline_repeats", type=int, default=1,
-        help="timed runs of the baseline in those stages (default 1: its runs are the long ones)")
+    add("--decode_modes", default=",".join(DECODE_MODES), help="full (all steps), natural, or both")
+    add("--train_batches", type=int, help="time N batches, extrapolate the epoch (default: all on a GPU, 8)")
+    add("--repeats", type=int, help="timed runs of this code in the other stages (default 3 on a GPU, 1)")
+    add("--baseline_repeats", type=int, default=1, help="timed runs of the baseline in those stages")
     add("--warmup", type=int, help="untimed runs before timing (default 3 on a GPU, 1 on a CPU)")
     add("--eval_batch_size", type=int, help="videos per decoding batch (default: the config's, 100)")
     add("--threads", type=int, help="torch.set_num_threads")
     add("--seed", type=int, default=1234)
     add("--no_baseline", action="store_true", help="time this code only")
-    add("--quick", action="store_true",
-        help="2 training batches, full-length decoding only, no baseline for the validation loss and "
-             "the test set")
+    add("--quick", action="store_true", help="2 training batches, full-length decoding only, fewer baselines")
     add("--autocast", choices=["off", "bf16"], default="off",
-        help="run this code (not the baseline) under bf16 autocast: faster where the hardware has "
-             "bf16 units, but the results change; off by default")
-    add("--tf32", action="store_true",
-        help="CUDA only: this code's float32 products on TF32 tensor cores (train.tf32 and eval.tf32; "
-             "the results change a little)")
+        help="this code (not the baseline) under bf16 autocast: the results change")
+    add("--tf32", action="store_true", help="CUDA: this code with train.tf32 and eval.tf32 (results change)")
     add("--unfused_cell", action="store_true",
         help="CUDA: the LSTM update as written (model.fused_cell false) instead of nn.LSTMCell's fused "
              "kernel, to measure what the kernel gives")
-    add("--attention", default="soft", choices=sorted(ATTENTIONS),
-        help="model.attention of the benchmarked model (default soft, the paper's)")
-    add("--cuda_graphs", action="store_true",
-        help="CUDA: this code's training steps as CUDA graphs (train.cuda_graphs); the first epoch, "
-             "which captures them, is timed on its own")
-    add("--decode_graphs", action="store_true",
-        help="CUDA: this code's decoding as CUDA graphs (eval.cuda_graphs); the first pass over a split, "
-             "which captures them, is timed on its own")
-    add("--clips", type=int, help="only the first N clips of each split: a reduced workload for smoke "
-                                  "tests, not comparable to the reference (default: all)")
-    add("--feature_size", type=int, default=FEATURE_SIZE,
-        help=f"size of the random frame features (default {FEATURE_SIZE}, ResNet152's)")
+    add("--attention", default="soft", choices=sorted(ATTENTIONS), help="model.attention of the model")
+    add("--cuda_graphs", action="store_true", help="CUDA: this code with train.cuda_graphs")
+    add("--decode_graphs", action="store_true", help="CUDA: this code with eval.cuda_graphs")
+    add("--clips", type=int, help="only the first N clips of each split: a reduced, smoke-test workload")
+    add("--feature_size", type=int, default=FEATURE_SIZE, help="size of the random frame features")
     add("--out", default="bench_results", help="folder of the JSON results")
     return parser.parse_args(argv)
 
