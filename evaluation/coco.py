@@ -3,6 +3,7 @@ pycocoevalcap's PTB tokenizer, then BLEU-1..4, METEOR, ROUGE-L and CIDEr (no SPI
 models at run time); pycocoevalcap is imported lazily so that captioning never needs it or Java."""
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -52,8 +53,8 @@ class _MeteorProcess:
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
         jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
-        self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,  # pycocoevalcap's
-                                   "-", "-", "-stdio", "-l", "en", "-norm"]
+        self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
+                                   "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._failure = None           # why the process became unusable, once it has
@@ -66,8 +67,7 @@ class _MeteorProcess:
             raise MetricError(f"could not start METEOR ({' '.join(self.command)}): {error}. "
                               f"{JAVA_INSTALL_HINT}") from error
         self._answers = queue.Queue()
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True,
-                                        name="meteor-stdout")
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True, name="meteor-stdout")
         self._reader.start()
         with self._lock:       # fail at start-up, not at the first validation hours later
             self._stats("a man is walking", ["a man walks"])
@@ -147,24 +147,18 @@ class _MeteorProcess:
     def _kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
     def close(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
                 self.process.stdin.close()  # EOF asks METEOR to finish on its own
                 self.process.wait(timeout=5)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                pass
         self._kill()
         for stream in (self.process.stdin, self.process.stdout):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.close()
-            except (OSError, ValueError):
-                pass
         self._reader.join(timeout=5)
         self._stderr.close()
         if self._failure is None:
@@ -255,10 +249,8 @@ class CaptionScorer:
         self.close()
 
     def __del__(self):
-        try:
+        with contextlib.suppress(Exception):  # at interpreter shutdown modules may be half torn down
             self.close()
-        except Exception:  # interpreter shutdown: modules may already be half torn down
-            pass
 
 
 def _check_caption_inputs(references: dict, hypotheses: dict) -> None:
@@ -271,8 +263,7 @@ def _check_caption_inputs(references: dict, hypotheses: dict) -> None:
                           f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
                           f"{len(extra)} hypothesis(es) without references (e.g. {extra[:5]})")
     for video_id, captions in references.items():
-        if isinstance(captions, str) or not captions or \
-                not all(isinstance(c, str) for c in captions):
+        if isinstance(captions, str) or not captions or not all(isinstance(c, str) for c in captions):
             raise MetricError(f"references of video {video_id!r} must be a non-empty list of "
                               f"strings, got {captions!r:.200}")
     for video_id, caption in hypotheses.items():

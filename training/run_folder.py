@@ -3,6 +3,7 @@ name plus a hash of every field that changes what is learned, leaving out the fi
 on resume and self-critical training's (fixed only once its phase starts)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -172,9 +173,7 @@ class FolderLock:
         if self.handle.closed:
             return
         self.handle.close()
-        try:
+        with contextlib.suppress(OSError):      # another process took the folder meanwhile
             if os.listdir(self.run_dir) == [LOCK_FILE]:
                 os.remove(self.path)
                 os.rmdir(self.run_dir)
-        except OSError:                 # another process took the folder meanwhile
-            pass
