@@ -26,8 +26,9 @@ MSVD_MAPPING_FILE = "youtube_mapping.txt"
 class SplitFrames:
     """frames(video_id, n_stored) -> SeenFrames of the K frames the model saw of that video."""
 
-    def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: int = DEFAULT_EVERY_N,
+    def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: Optional[int] = None,
                  report: Callable[[str], None] = print):
+        every_n = every_n or DEFAULT_EVERY_N
         self.k = config.features.n_frames
         self.report = report
         paths = corpus_paths(config.corpus.data_root, config.corpus.name)
