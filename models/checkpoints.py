@@ -26,6 +26,9 @@ def save(path: str, payload: dict) -> None:
 def load(path: str, map_location="cpu", fix: str = "") -> dict:
     """The checkpoint's payload; fix: what the caller's user can do about a damaged file."""
     suffix = f"; {fix}" if fix else ""
+    from sharing.folder import is_shared, load_shared    # imported here: sharing reads this module
+    if is_shared(path):                                    # a folder of `python -m sharing export`, a Hub id
+        return load_shared(path)
     if os.path.isdir(path):
         raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. "
                         f"{os.path.join(path, 'best.pt')}")

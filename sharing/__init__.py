@@ -1,0 +1,2 @@
+"""A trained model as a folder of JSON and safetensors files, to share and to load without
+unpickling anything: python -m sharing export | upload (docs/sharing.md)."""
