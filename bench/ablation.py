@@ -15,7 +15,8 @@ per-video CIDEr of each clip kind and, on clips with two objects, how often the 
 both objects and how often it binds each colour to the right shape (an average over a clip of
 two objects on screen equally long cannot tell "a red square and a blue circle" from "a blue
 square and a red circle"; attention can). With several --seeds each cell is the mean over the
-seeds and, in brackets, the lowest and highest. Writes runs/ablation.md.
+seeds and, in brackets, the lowest and highest. Writes runs/ablation.md, and the mean ± std
+table of evaluation.summary into runs/ablation/summary.md and .csv.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import os
 
 import config as config_module
 import train as train_module
+from evaluation.summary import seeds_of, summarize
 from models.attention import ATTENTIONS
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
@@ -91,7 +93,8 @@ def run_variant(base: config_module.Config, name: str, seed: int) -> dict:
         config_module.set_field(config, key, value)
     config.train.seed = seed
     config.train.run_name = f"ablation_{name}_{train_module.run_id(config)}"
-    return scored_row(config, name, seed, train_module.train(config))
+    return {**scored_row(config, name, seed, train_module.train(config)),
+            "run_dir": os.path.join(config.train.run_root, config.train.run_name)}
 
 
 COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr",
@@ -109,9 +112,9 @@ def summary(values: list) -> str:
 def parse_seeds(parser, text: str) -> list:
     """--seeds 1234,1235 -> [1234, 1235]; anything else is the parser's error."""
     try:
-        return [int(seed) for seed in text.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes whole numbers separated by commas, not {text!r}")
+        return seeds_of(text)
+    except config_module.ConfigError as error:
+        parser.error(str(error))
 
 
 def table(rows: list, columns: dict = COLUMNS) -> str:
@@ -152,6 +155,7 @@ def main(argv=None) -> None:
     seeds = parse_seeds(parser, args.seeds) if args.seeds else [base.train.seed]
     rows = [run_variant(base, name, seed) for name in args.variants.split(",") for seed in seeds]
     show_and_save(table(rows), base.train.run_root, "ablation.md")
+    print(summarize([row["run_dir"] for row in rows], os.path.join(base.train.run_root, "ablation")))
 
 
 if __name__ == "__main__":
