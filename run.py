@@ -30,7 +30,7 @@ from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
-from sharing.folder import output_folder
+from sharing import output_folder
 from splits.layout import corpus_paths
 from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 
 from utils import DataError, atomic_save_json
@@ -18,31 +17,7 @@ from utils import DataError, atomic_save_json
 CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors",
                                         "test_scores.json", "README.md")
 FILES = (CONFIG, VOCAB, WEIGHTS, SCORES, CARD)
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 REMEDY = "export it again with `python -m sharing export runs/<run id>`"
-
-
-def is_shared(path: str) -> bool:
-    """A folder of this format, or a name that can only be a Hugging Face Hub id."""
-    if os.path.isdir(path):
-        return os.path.isfile(os.path.join(path, CONFIG))
-    return (not os.path.exists(path) and HUB_ID.fullmatch(path) is not None
-            and not path.endswith((".pt", ".pth")))
-
-
-def output_folder(checkpoint: str) -> str:
-    """Where run.py writes by default: beside a local checkpoint, runs/<user>--<name> for a Hub id."""
-    if not os.path.exists(checkpoint) and is_shared(checkpoint):
-        return os.path.join("runs", checkpoint.replace("/", "--"))
-    return os.path.dirname(os.path.abspath(checkpoint))
-
-
-def load_shared(path: str) -> dict:
-    """The best.pt payload of a shared folder or Hub id (models.checkpoints.load's result)."""
-    if not os.path.isdir(path):
-        from sharing.hub import download
-        return read_folder(download(path), shown=path)
-    return read_folder(path)
 
 
 def sha256(path: str) -> str:
