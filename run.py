@@ -2,6 +2,7 @@
 
     python run.py --checkpoint runs/<run id>/best.pt
     python run.py --checkpoint runs/<run id>/best.pt --split val --eval.beam_size 3
+    python run.py --checkpoint runs/<run id>/shared     # or user/name: python -m sharing export's folder
     python run.py --checkpoint runs/<run id>/best.pt --pictures 10 [--videos data/MSVD/videos]
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
