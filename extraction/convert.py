@@ -14,11 +14,12 @@ line; with any problem nothing is written. Exit status 0 when written, 2 otherwi
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
 import sys
-from typing import Iterator, Optional
+from typing import Optional
 
 import h5py
 import numpy as np
@@ -111,54 +112,50 @@ def read_file(path: str, allow_pickle: bool, key: Optional[str]):
 
 
 def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature: Optional[str],
-                   notes: list) -> Iterator[tuple]:
-    """(where, names to try, array or problem line) for each feature file of a folder."""
-    skipped = []
+                   notes: list) -> list:
+    """(where, names to try, read() -> array or problem line) for each feature file of a folder."""
+    entries, skipped = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         stem = strip_extensions(name)
         if (not os.path.isfile(path) or os.path.splitext(name)[1].lower() not in FILE_EXTENSIONS
-                or stem.endswith(SIDE_FILES)):
+                or stem.endswith(SIDE_FILES) or (feature is not None and not stem.endswith(f"_{feature}"))):
             skipped.append(name)
             continue
-        if feature is not None:
-            if not stem.endswith(f"_{feature}"):
-                skipped.append(name)
-                continue
-            stem = stem[:-len(feature) - 1]
-        yield path, candidate_names(stem), read_file(path, allow_pickle, key)
+        stem = stem[:-len(feature) - 1] if feature is not None else stem
+        entries.append((path, candidate_names(stem), lambda path=path: read_file(path, allow_pickle, key)))
     if skipped:
         notes.append(f"{len(skipped)} files of {folder} are no feature files and were left out "
                      f"({', '.join(skipped[:SHOWN])}{', ...' if len(skipped) > SHOWN else ''})")
+    return entries
 
 
-def hdf5_entries(path: str, feature: Optional[str]) -> Iterator[tuple]:
-    """(where, names to try, array or problem line) for each video of an HDF5 file."""
-    try:
-        source = h5py.File(path, "r")
-    except OSError as error:
-        raise DataError(f"{path} is not a readable HDF5 file ({error}); copy it again") from None
-    with source:
-        datasets = {}
+def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
+    """(where, names to try, read() -> array or problem line) for each video of an open HDF5 file."""
+    datasets = {}
 
-        def collect(name, item) -> None:          # visititems stops at the first value returned
-            if isinstance(item, h5py.Dataset):
-                datasets[name] = item
-        source.visititems(collect)
-        stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
-        id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
-        if len(stacked) == 1 and id_lists:
-            yield from _stacked_entries(path, datasets, stacked[0], id_lists)
-            return
-        for name, dataset in datasets.items():
-            parts = name.split("/")
-            if feature is not None and parts[-1] == feature and len(parts) > 1:
-                parts = parts[:-1]               # <video>/<feature>: one group per video
-            names = candidate_names(strip_extensions(parts[-1])) + parts[-2:-1]
-            yield f"{path}:/{name}", names, as_array(dataset[()], f"{path}:/{name}", False)
+    def collect(name, item) -> None:          # visititems stops at the first value returned
+        if isinstance(item, h5py.Dataset):
+            datasets[name] = item
+    source.visititems(collect)
+    stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
+    id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
+    if len(stacked) == 1 and id_lists:
+        return _stacked_entries(path, datasets, stacked[0], id_lists)
+    entries = []
+    for name, dataset in datasets.items():
+        parts = name.split("/")
+        if feature is not None:
+            if parts[-1] != feature or len(parts) < 2:
+                continue
+            parts = parts[:-1]                 # <video>/<feature>: one group per video
+        where = f"{path}:/{name}"
+        entries.append((where, candidate_names(strip_extensions(parts[-1])) + parts[-2:-1],
+                        lambda dataset=dataset, where=where: as_array(dataset[()], where, False)))
+    return entries
 
 
-def _stacked_entries(path: str, datasets: dict, stacked: str, id_lists: list) -> Iterator[tuple]:
+def _stacked_entries(path: str, datasets: dict, stacked: str, id_lists: list) -> list:
     features = datasets[stacked]
     fitting = [name for name in id_lists if len(datasets[name]) == len(features)]
     if len(fitting) != 1:
@@ -167,10 +164,9 @@ def _stacked_entries(path: str, datasets: dict, stacked: str, id_lists: list) ->
     ids = [v.decode() if isinstance(v, bytes) else str(v) for v in datasets[fitting[0]][()]]
     lengths = next((datasets[name][()] for name in datasets
                     if name.split("/")[-1] in LENGTH_NAMES and datasets[name].shape == (len(ids),)), None)
-    values = features[()]
-    for row, video in enumerate(ids):
-        frames = values[row] if lengths is None else values[row, :int(lengths[row])]
-        yield f"{path}:/{stacked}[{row}] ({video})", candidate_names(strip_extensions(video)), frames
+    return [(f"{path}:/{stacked}[{row}] ({video})", candidate_names(strip_extensions(video)),
+             lambda row=row: features[row] if lengths is None else features[row, :int(lengths[row])])
+            for row, video in enumerate(ids)]
 
 
 def problems_of(where: str, array) -> Optional[str]:
@@ -191,68 +187,72 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
             allow_missing: bool = False, report=print) -> int:
     """Write source's features of the corpus videos ids into output; the number of videos.
 
-    Raises DataError with one line per problem; then nothing is written."""
+    Each video is read, checked and written to a temporary file in turn; on any problem the
+    DataError holds one line per problem, and the temporary file is removed."""
     if os.path.exists(output):
         raise DataError(f"{output} exists; move it away or choose another --name (it is left as it is)")
     notes, problems = [], []
-    if os.path.isdir(source):
-        entries = folder_entries(source, allow_pickle, key, feature, notes)
-    elif os.path.isfile(source) and h5py.is_hdf5(source):
-        entries = hdf5_entries(source, feature)
-    else:
-        raise DataError(f"{source} is neither a folder of .npy/.npz files nor an HDF5 file; give one")
-    entries = list(entries)
-    names = {candidate for _, candidates, _ in entries for candidate in candidates}
-    alias = {}
-    for vid in ids:
-        found = feature_key(names, vid)
-        if found is not None:
-            alias.setdefault(found, vid)
-    arrays, origin, sizes, found = {}, {}, {}, set()
-    for where, candidates, array in entries:
-        vid = next((alias[c] for c in candidates if c in alias), None)
-        found.add(vid)
-        problem = problems_of(where, array)
-        if vid is None:
-            problem = (f"{where}: {candidates[0]!r} is no video of the corpus; rename it to a video id "
-                       "(extensions and a _<feature> suffix are stripped) or remove it")
-        elif vid in origin:
-            problem = (f"{where} and {origin[vid]} are both video {vid}; keep one (--feature NAME picks "
-                       "the files named <video>_NAME)")
-        if problem:
-            problems.append(problem)
-            continue
-        origin[vid], arrays[vid] = where, array
-        sizes.setdefault(array.shape[1], []).append(where)
-    if len(sizes) > 1:
-        problems.append("mixed feature sizes: " + "; ".join(
-            f"D={size} in {len(wheres)} ({', '.join(wheres[:2])}{', ...' if len(wheres) > 2 else ''})"
-            for size, wheres in sizes.items()) + "; one file holds one kind of feature")
-    missing = [vid for vid in ids if vid not in found]
-    if missing and not allow_missing:
-        problems.append(f"{len(missing)} of the {len(ids)} corpus videos have no features in {source} "
-                        f"({', '.join(missing[:SHOWN])}{', ...' if len(missing) > SHOWN else ''}); "
-                        "add them, or import the others alone with --allow_missing")
-    if not arrays and not problems:
-        problems.append(f"{source} holds no features of the corpus's videos")
-    if problems:
-        raise DataError("\n".join(problems) + f"\nnothing was written to {output}")
-    partial = output + ".partial"
-    if os.path.exists(partial):
-        os.remove(partial)
-    try:
-        with FeatureStore(partial, name, next(iter(sizes)), sampling, report,
-                          {"source": os.path.abspath(source)}) as store:
-            for vid in ids:
-                if vid in arrays:
-                    store.write(vid, arrays[vid])
-        os.replace(partial, output)
-    finally:
+    with contextlib.ExitStack() as stack:
+        if os.path.isdir(source):
+            entries = folder_entries(source, allow_pickle, key, feature, notes)
+        elif os.path.isfile(source) and h5py.is_hdf5(source):
+            try:
+                handle = stack.enter_context(h5py.File(source, "r"))
+            except OSError as error:
+                raise DataError(f"{source} is not a readable HDF5 file ({error}); copy it again") from None
+            entries = hdf5_entries(handle, source, feature)
+        else:
+            raise DataError(f"{source} is neither a folder of .npy/.npz files nor an HDF5 file; give one")
+        alias, candidates = {}, {candidate for _, names, _ in entries for candidate in names}
+        for vid in ids:
+            found = feature_key(candidates, vid)
+            if found is not None:
+                alias.setdefault(found, vid)
+        partial = output + ".partial"           # an interrupted import's is started afresh
         if os.path.exists(partial):
             os.remove(partial)
+        stack.callback(lambda: os.path.exists(partial) and os.remove(partial))
+        store, origin, sizes = None, {}, {}
+        for where, names, read in entries:
+            vid = next((alias[c] for c in names if c in alias), None)
+            if vid is None:
+                problems.append(f"{where}: {names[0]!r} is no video of the corpus; rename it to a video id "
+                                "(extensions and a _<feature> suffix are stripped) or remove it")
+                continue
+            if vid in origin:
+                problems.append(f"{where} and {origin[vid]} are both video {vid}; keep one (--feature NAME "
+                                "picks the files named <video>_NAME)")
+                continue
+            origin[vid], array = where, read()
+            problem = problems_of(where, array)
+            if problem:
+                problems.append(problem)
+                continue
+            sizes.setdefault(array.shape[1], []).append(where)
+            if len(sizes) > 1 or problems:
+                continue                       # checked on, written no more
+            if store is None:
+                store = stack.enter_context(FeatureStore(partial, name, array.shape[1], sampling, report,
+                                                         {"source": os.path.abspath(source)}))
+            store.write(vid, array)
+        if len(sizes) > 1:
+            problems.append("mixed feature sizes: " + "; ".join(
+                f"D={size} in {len(wheres)} ({', '.join(wheres[:2])}{', ...' if len(wheres) > 2 else ''})"
+                for size, wheres in sizes.items()) + "; one file holds one kind of feature")
+        missing = [vid for vid in ids if vid not in origin]
+        if missing and not allow_missing:
+            problems.append(f"{len(missing)} of the {len(ids)} corpus videos have no features in {source} "
+                            f"({', '.join(missing[:SHOWN])}{', ...' if len(missing) > SHOWN else ''}); "
+                            "add them, or import the others alone with --allow_missing")
+        if store is None and not problems:
+            problems.append(f"{source} holds no features of the corpus's videos")
+        if problems:
+            raise DataError("\n".join(problems) + f"\nnothing was written to {output}")
+        store.close()
+        os.replace(partial, output)
     for note in notes + ([f"{len(missing)} corpus videos have no features"] if missing else []):
         report(f"note: {note}")
-    return len(arrays)
+    return sum(len(wheres) for wheres in sizes.values())
 
 
 def main(argv=None) -> int:
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in (argv or sys.argv[1:])):
         parser.error("name the corpus the features belong to: --corpus.name MSVD (or MSR-VTT)")
-    if min(v for v in (args.every_n, args.n_frames, args.fps, 1) if v is not None) <= 0:
+    if any(value is not None and value <= 0 for value in (args.every_n, args.n_frames, args.fps)):
         parser.error("--every_n, --n_frames and --fps must be positive")
     sampling_text = (f"every_n={args.every_n}" if args.every_n else f"n_frames={args.n_frames}"
                      if args.n_frames else f"fps={args.fps:g}")

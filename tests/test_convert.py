@@ -192,3 +192,19 @@ def test_the_real_vgg16_arrays_import(tmp_path, capsys):
         assert written.attrs["sampling"] == "n_frames=80" and written.attrs["feature_size"] == 4096
         original = np.load(os.path.join(REAL_VGG16, "3qqEKTPxLNs_1_15.avi.npy"))
         np.testing.assert_allclose(written["vid184"][()], original, rtol=1e-6)
+
+
+def test_an_interrupted_imports_leftover_is_started_afresh(tmp_path, capsys, annotations):
+    folder = tmp_path / "source"
+    folder.mkdir()
+    for i, vid in enumerate(VIDS):
+        save(folder, f"{vid}.npy", features_of(i))
+    root = tmp_path / "data"
+    os.makedirs(os.path.dirname(output_of(root)))
+    with h5py.File(output_of(root) + ".partial", "w") as leftover:
+        leftover["vid1"] = np.zeros((2, D + 3))
+    status, err, _ = run_convert(capsys, folder, root, annotations)
+    assert status == 0, err
+    assert not os.path.exists(output_of(root) + ".partial")
+    with h5py.File(output_of(root), "r") as written:
+        np.testing.assert_allclose(written["vid1"][()], features_of(0), rtol=1e-6)
