@@ -2,6 +2,7 @@
 
     python train.py                       # the built-in demo (built on first use)
     python train.py --preset MSVD         # MSVD with the re-implementation's settings
+    python train.py --seeds 1,2,3,4,5     # one run per seed, then their mean ± std (docs/sharing.md)
     python train.py --help                # every config field can be overridden
     python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
                                           # without Java or pycocoevalcap: no COCO scores
