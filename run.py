@@ -2,6 +2,7 @@
 
     python run.py --checkpoint runs/<run id>/best.pt
     python run.py --checkpoint runs/<run id>/best.pt --split val --eval.beam_size 3
+    python run.py --checkpoint runs/<run id>/shared     # or user/name: python -m sharing export's folder
     python run.py --checkpoint runs/<run id>/best.pt --pictures 10 [--videos data/MSVD/videos]
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
@@ -30,6 +31,7 @@ from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
 from loader.dataset import load_split
+from sharing import output_folder
 from splits.layout import corpus_paths
 from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device
@@ -119,7 +121,8 @@ def caption_video_files(args) -> int:
 
 def main(argv=None) -> int:
     parser = config_module.argument_parser(__doc__, prog="python run.py")
-    parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py")
+    parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py, a folder of "
+                        "python -m sharing export, or its Hugging Face Hub id (user/name)")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
         return exit_status(lambda: caption_video_files(args),
                            interrupted="interrupted: the captions printed so far stand; caption the "
                                        "other videos with another call")
-    out_dir = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    out_dir = args.out or output_folder(args.checkpoint)
     return exit_status(lambda: caption_split(args.checkpoint, args.split, out_dir, args,
                                              int(args.pictures or 0), args.videos),
                        interrupted="interrupted: the predictions are written once the whole split is "

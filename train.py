@@ -2,6 +2,7 @@
 
     python train.py                       # the built-in demo (built on first use)
     python train.py --preset MSVD         # MSVD with the re-implementation's settings
+    python train.py --seeds 1,2,3,4,5     # one run per seed, then their mean ± std (docs/sharing.md)
     python train.py --help                # every config field can be overridden
     python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
                                           # without Java or pycocoevalcap: no COCO scores
@@ -454,11 +455,21 @@ def main(argv=None) -> int:
     config_module.add_arguments(parser)
     parser.add_argument("--new_run", action="store_true",
                         help="start a new run folder instead of resuming the one of this config")
+    parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                        help="train the config once per seed, then write the mean ± std table of their "
+                             "test scores (python -m evaluation.summary) into train.run_root")
     args = parser.parse_args(argv)
+    if args.seeds and args.new_run:
+        parser.error("--seeds goes without --new_run: each seed has its own run folder")
     # Ctrl-C: train_with writes the pending checkpoints first
     again = ("the same command again, with --train.run_name <the new run folder's name> instead of "
              "--new_run," if args.new_run else "the same command again")
     try:
+        if args.seeds:
+            from evaluation.summary import seeds_of, train_over_seeds
+            return exit_status(lambda: train_over_seeds(config_module.from_args(args),
+                                                        seeds_of(args.seeds), train),
+                               interrupted=f"interrupted: run {again} to go on (finished seeds are kept)")
         return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run),
                            interrupted=f"interrupted: run {again} to go on from the last finished epoch "
                                        "(from its last.pt, if one was written)")

@@ -7,7 +7,8 @@ Variants: each registered attention by name, the paper's switches turned off (no
 no_deep_output) or on (frame_positions). Each trains with the same config, and its best checkpoint
 is scored on the test split: the COCO metrics, each clip kind's CIDEr and, on two-object clips, how
 often the caption binds each colour to the right shape, which an average over the clip cannot tell
-apart. Several --seeds give the mean and, in brackets, the range. Writes runs/ablation.md."""
+apart. Several --seeds give the mean and, in brackets, the range. Writes runs/ablation.md, and
+evaluation.summary's mean ± std table into runs/ablation/summary.md and .csv."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import os
 
 import config as config_module
 import train as train_module
+from evaluation.summary import seeds_of, summarize
 from models.attention import ATTENTIONS
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
@@ -79,7 +81,8 @@ def run_variant(base: config_module.Config, name: str, seed: int) -> dict:
         config_module.set_field(config, key, value)
     config.train.seed = seed
     config.train.run_name = f"ablation_{name}_{train_module.run_id(config)}"
-    return scored_row(config, name, seed, train_module.train(config))
+    return {**scored_row(config, name, seed, train_module.train(config)),
+            "run_dir": os.path.join(config.train.run_root, config.train.run_name)}
 
 
 COLUMNS = {"Bleu_4": "BLEU-4", "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr",
@@ -96,9 +99,9 @@ def summary(values: list) -> str:
 
 def parse_seeds(parser, text: str) -> list:
     try:
-        return [int(seed) for seed in text.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes whole numbers separated by commas, not {text!r}")
+        return seeds_of(text)
+    except config_module.ConfigError as error:
+        parser.error(str(error))
 
 
 def table(rows: list, columns: dict = COLUMNS) -> str:
@@ -138,6 +141,7 @@ def main(argv=None) -> None:
     seeds = parse_seeds(parser, args.seeds) if args.seeds else [base.train.seed]
     rows = [run_variant(base, name, seed) for name in args.variants.split(",") for seed in seeds]
     show_and_save(table(rows), base.train.run_root, "ablation.md")
+    print(summarize([row["run_dir"] for row in rows], os.path.join(base.train.run_root, "ablation")))
 
 
 if __name__ == "__main__":

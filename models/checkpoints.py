@@ -12,6 +12,7 @@ import torch
 import config as config_module
 from loader.vocabulary import Vocabulary
 from models.sa_lstm import build_model
+from sharing import is_shared, load_shared
 from utils import DataError, atomic_torch_save
 
 FORMAT = 1
@@ -26,6 +27,8 @@ def save(path: str, payload: dict) -> None:
 def load(path: str, map_location="cpu", fix: str = "") -> dict:
     """The checkpoint's payload; fix: what the caller's user can do about a damaged file."""
     suffix = f"; {fix}" if fix else ""
+    if is_shared(path):                # a folder of `python -m sharing export`, or a Hub id
+        return load_shared(path)
     if os.path.isdir(path):
         raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. "
                         f"{os.path.join(path, 'best.pt')}")
