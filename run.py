@@ -29,6 +29,7 @@ from typing import Optional
 from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
+from captioning.page import split_page
 from loader.dataset import load_split
 from splits.layout import corpus_paths
 from evaluation.scorer import open_scorer
@@ -74,18 +75,17 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     videos = load_split(config, split).to(device)
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
     model.to(device)
-    frames = None
-    if pictures > 0:                   # its files are checked before the split is decoded
-        from captioning.split_frames import SplitFrames
-        frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                             report=report_note)
+    from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
+    frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
+                         report=report_note if pictures > 0 or videos_dir else lambda note: None)
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
-    if frames is not None:
+    print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
+    if pictures > 0:
         draw_split_pictures(predictions[:pictures], videos, frames, os.path.join(out_dir, "attention"))
     return scores
 
