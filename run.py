@@ -6,10 +6,11 @@
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
 A split: writes <split>_predictions.json / .csv (video id, caption, references) and
-<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video CIDEr) beside the
-checkpoint or in --out; --pictures N draws the attention of the split's first N videos into
-<out>/attention/<video id>.png (thumbnails: demo clips are re-rendered, a real corpus needs
---videos DIR with its video files).
+<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video scores) beside the
+checkpoint or in --out, and <split>_page.html to browse them (captioning/page.py); --pictures N
+draws the attention of the split's first N videos into <out>/attention/<video id>.png
+(thumbnails, there and on the page: demo clips are re-rendered, a real corpus needs --videos DIR
+with its video files).
 Video files (--video): features are extracted with the checkpoint's backbones (with the frame
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
                         help="attention pictures: with --video, a folder for one PNG per video; for a "
                              "split, how many of its first videos to draw into <out>/attention/ (default 0)")
     parser.add_argument("--videos", default=None, metavar="DIR",
-                        help="for split pictures: the corpus's video files, for thumbnails")
+                        help="for split pictures and the page: the corpus's video files, for thumbnails")
     config_module.add_arguments(parser, default_preset=None)    # the checkpoint's config, no preset
     parser.add_argument("--preset", help=argparse.SUPPRESS)     # only to say why it is refused
     args = parser.parse_args(argv)
