@@ -69,8 +69,9 @@ def test_page_holds_every_video_its_scores_and_attention(evaluations):
             assert len(row) == len(run["frames"])
             assert abs(sum(row) / data["attention_scale"] - 1) <= 0.0005 * len(row) + 1e-9
         from PIL import Image
-        strip = Image.open(io.BytesIO(base64.b64decode(run["thumbs"])))
-        assert strip.format == "JPEG" and strip.width == len(run["frames"]) * data["thumb_width"]
+        kind, encoded = run["thumbs"].split(";base64,")
+        strip = Image.open(io.BytesIO(base64.b64decode(encoded)))
+        assert kind == f"data:image/{strip.format.lower()}" and strip.width == len(run["frames"]) * data["thumb_width"]
 
 
 class Dom(HTMLParser):
