@@ -7,10 +7,11 @@
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
 A split: writes <split>_predictions.json / .csv (video id, caption, references) and
-<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video CIDEr) beside the
-checkpoint or in --out; --pictures N draws the attention of the split's first N videos into
-<out>/attention/<video id>.png (thumbnails: demo clips are re-rendered, a real corpus needs
---videos DIR with its video files).
+<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video scores) beside the
+checkpoint or in --out, and <split>_page.html to browse them (captioning/page.py); --pictures N
+draws the attention of the split's first N videos into <out>/attention/<video id>.png
+(thumbnails, there and on the page: demo clips are re-rendered, a real corpus needs --videos DIR
+with its video files).
 Video files (--video): features are extracted with the checkpoint's backbones (with the frame
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
@@ -30,6 +31,7 @@ from typing import Optional
 from models import checkpoints
 import config as config_module
 from evaluation.predictions import evaluate, shown, write_predictions
+from captioning.page import split_page
 from loader.dataset import load_split
 from sharing import output_folder
 from splits.layout import corpus_paths
@@ -76,18 +78,17 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     videos = load_split(config, split).to(device)
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
     model.to(device)
-    frames = None
-    if pictures > 0:                   # its files are checked before the split is decoded
-        from captioning.split_frames import SplitFrames
-        frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                             report=report_note)
+    from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
+    frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
+                         report=report_note if pictures > 0 or videos_dir else lambda note: None)
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split)
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
-    if frames is not None:
+    print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
+    if pictures > 0:
         draw_split_pictures(predictions[:pictures], videos, frames, os.path.join(out_dir, "attention"))
     return scores
 
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
                         help="attention pictures: with --video, a folder for one PNG per video; for a "
                              "split, how many of its first videos to draw into <out>/attention/ (default 0)")
     parser.add_argument("--videos", default=None, metavar="DIR",
-                        help="for split pictures: the corpus's video files, for thumbnails")
+                        help="for split pictures and the page: the corpus's video files, for thumbnails")
     config_module.add_arguments(parser, default_preset=None)    # the checkpoint's config, no preset
     parser.add_argument("--preset", help=argparse.SUPPRESS)     # only to say why it is refused
     args = parser.parse_args(argv)

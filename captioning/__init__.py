@@ -1,1 +1,1 @@
-"""Captioning video files and drawing each word's attention over the frames."""
+"""Captioning video files, drawing each word's attention over the frames, and the page of an evaluation."""

@@ -35,7 +35,7 @@ class SplitFrames:
         self.demo_specs = (self._demo_specs(paths, prepare_command(config))
                            if config.corpus.name == "Demo" else None)
         self.every_n, self.n_frames = every_n, None
-        self.files = {}
+        self.files, self.noted = {}, set()     # videos whose missing thumbnails were reported
         if self.demo_specs is not None:
             return
         record = read_prepared(paths, split, prepare_command(config))
@@ -86,8 +86,8 @@ class SplitFrames:
             from splits.demo import render_frames
             return SeenFrames(chosen.tolist(), render_frames(self.demo_specs[vid])[chosen])
         if self.files and vid not in self.files:
-            self.report(f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
-                        "thumbnails")
+            self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
+                            "thumbnails")
         sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
         if sampled is None:
             return self._numbers_only(chosen)
@@ -103,11 +103,17 @@ class SplitFrames:
         try:
             sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
         except VideoReadError as error:
-            self.report(f"{error}; the picture of {vid} has no thumbnails")
+            self._note(vid, f"{error}; the picture of {vid} has no thumbnails")
             return None
         if len(sampled.frames) != n_stored:
-            self.report(f"{path} gives {len(sampled.frames)} frames sampled as the features were, but "
-                        f"{vid} has {n_stored} features: another cut of the video? its picture has no "
-                        "thumbnails")
+            self._note(vid, f"{path} gives {len(sampled.frames)} frames sampled as the features were, but "
+                            f"{vid} has {n_stored} features: another cut of the video? its picture has no "
+                            "thumbnails")
             return None
         return sampled
+
+    def _note(self, vid: str, message: str) -> None:
+        """Report once per video: the page and the pictures ask for the same frames."""
+        if vid not in self.noted:
+            self.noted.add(vid)
+            self.report(message)
