@@ -6,8 +6,7 @@
 
 Variants: each registered attention by its name (model.attention: soft, the paper's, which every
 preset uses; general; mean, the paper's mean-pooling baseline), and the paper's other switches
-turned off (no_selector, no_deep_output) or on (frame_positions); full and mean_pooling are the
-older names of soft and mean.
+turned off (no_selector, no_deep_output) or on (frame_positions).
 
 Every variant trains with the same config and epochs except its own switch, then its best
 checkpoint is scored on the test split. Besides the COCO metrics, the table shows the mean
@@ -30,8 +29,6 @@ from splits.demo.world import COLOUR_ORDER
 
 VARIANTS = {
     **{name: {"model.attention": name} for name in ATTENTIONS},
-    "full": {},
-    "mean_pooling": {"model.use_attention": False},
     "no_selector": {"model.use_selector": False},
     "no_deep_output": {"model.deep_output": False},
     "frame_positions": {"model.frame_positions": True},

@@ -17,7 +17,7 @@ from bench.workload import subset_data
 from evaluation.coco import CaptionScorer, MetricError
 from loader.batches import video_batches
 from models.decode_graphs import capture_failure
-from models.decoding import decode
+from models.searches import decode
 from train import validation_loss
 
 # full: min_len = max_len, every hypothesis runs all steps (the reference implementation always

@@ -61,6 +61,6 @@ def test_a_config_built_in_python_is_checked_for_types():
     with pytest.raises(config_module.ConfigError, match="loader.batch_size expects int, got 2.5"):
         train_module.train(config)
     config = config_module.build("Demo")
-    config.model.use_attention = "no"
-    with pytest.raises(config_module.ConfigError, match="model.use_attention expects bool"):
+    config.model.use_selector = "no"
+    with pytest.raises(config_module.ConfigError, match="model.use_selector expects bool"):
         config_module.check(config)

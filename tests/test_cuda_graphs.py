@@ -23,7 +23,7 @@ from training.update import training_update
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
 from tests.variants import attention_variants
-from tests.test_devices import NoWriter, small_setup
+from tests.tiny import NoWriter, small_setup
 from utils import CudaGraphs
 
 class StandInGraphs:

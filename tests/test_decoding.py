@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.beam_search import beam_search
+from models.searches import beam_search
 from models.searches import greedy_search
 from tests.reference import reference_beam_search
 from tests.tiny import tiny_clips, tiny_model
@@ -126,7 +126,7 @@ def test_beam_search_equals_the_first_beam_search_for_every_variant(overrides):
 @pytest.mark.parametrize("beam_size", [1, 3])
 def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
     """eval.autocast_bf16 changes the arithmetic (log-probs move a little), not the search."""
-    from models.decoding import decode
+    from models.searches import decode
     model, config = tiny_model()
     model.eval()
     features, mask = tiny_clips()
@@ -168,8 +168,6 @@ def test_stopping_early_changes_no_caption(length_penalty):
     instead (stop_early False, what a CUDA graph records) must find the same captions. A negative
     penalty rewards brevity: its bound is the next step's length, not the longest (the longest
     had stopped 5 of 288 such batches too soon)."""
-    from models.beam_search import beam_steps
-    from models.decoded import Decoded
     for seed in range(12):
         model, _ = tiny_model(seed=seed)
         for eos_bias in (-1.0, 0.0, 1.0):
@@ -179,6 +177,6 @@ def test_stopping_early_changes_no_caption(length_penalty):
                 features, mask = tiny_clips(batch=4, seed=clips)
                 args = (model, features, mask, 3, 6, 1, length_penalty)
                 stopped = beam_search(*args)
-                every_step = Decoded(*beam_steps(*args, stop_early=False).rebuild())
+                every_step = beam_search(*args, stop_early=False).rebuild()
                 assert torch.equal(stopped.tokens, every_step.tokens)
                 assert torch.equal(stopped.log_probs, every_step.log_probs)

@@ -15,9 +15,10 @@ import run as run_module
 import train as train_module
 from models import checkpoints
 from models.attention import ATTENTIONS, Attention, register_attention
-from models.decoded import Decoded
-from models.decoding import decode
-from models.sampling import decode_rows, most_likely, sample_captions
+from models.searches import Decoded
+from models.searches import decode
+from models.scst import sample_captions
+from models.searches import decode_rows, most_likely
 from models.searches import SEARCHES, Search, register_search
 from tests.attention_definition import ALL_CHECKS
 from tests.small_demo import build_small_demo, single_thread, small_config

@@ -6,7 +6,7 @@ from torch.multiprocessing.reductions import StorageWeakRef
 
 from loader.batches import make_caption_batch
 from training.update import batch_loss
-from tests.test_devices import small_setup
+from tests.tiny import small_setup
 
 
 @pytest.mark.parametrize("overrides", [{}, {"train.label_smoothing": 0.1, "train.attention_penalty": 0.5}])

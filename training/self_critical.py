@@ -1,7 +1,7 @@
 """Self-critical sequence training (Rennie et al. 2017), the phase after cross-entropy.
 
 It starts from the best cross-entropy checkpoint with its own optimizer (train.scst_lr). Each
-batch of training clips: K captions sampled per clip (models/sampling.py), each rewarded with its
+batch of training clips: K captions sampled per clip (models/scst.py), each rewarded with its
 CIDEr-D against the clip's training references (evaluation/cider_d.py, no Java); the baseline is
 the mean reward of the clip's other K-1 samples (mean_of_samples, Luo 2020) or the reward of the
 clip's greedy caption (greedy); loss = -(reward - baseline) log p(sample) (models/scst.py).
@@ -21,21 +21,14 @@ from config import ConfigError
 from evaluation.cider_d import CiderD
 from loader.captions import tokenized_captions
 from models import checkpoints
-from models.sampling import sample_captions
+from models.scst import greedy_baseline, mean_of_others_baseline, sample_captions, self_critical_loss
 from models.searches import greedy_search
-from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
 from utils import DataError, autocast_bf16, tf32_products, to_device
-
-BASELINES = ("mean_of_samples", "greedy")
-
 
 def check_scst_config(config) -> None:
     t = config.train
     if t.scst_epochs <= 0:
         return
-    if t.scst_baseline not in BASELINES:
-        raise ConfigError(f"train.scst_baseline must be one of {', '.join(BASELINES)}, "
-                          f"not {t.scst_baseline!r}")
     if t.scst_baseline == "mean_of_samples" and t.scst_samples < 2:
         raise ConfigError("train.scst_baseline mean_of_samples needs train.scst_samples of 2 or more")
     if t.select_metric == "loss":      # SCST raises CIDEr-D and the validation NLL with it

@@ -34,6 +34,5 @@ def batch_loss(model, batch: CaptionBatch, train_config, own_word_probability: f
     """(loss, nll) of the batch. The logits (B, T, V), the largest tensor of the step, die on
     return: backward needs only what autograd saved (their log-softmax), so they are not held
     beside its gradients (about 0.2 GiB less at the peak for a batch of 200 x 30 words)."""
-    logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability,
-                           fast=train_config.fast_teacher_forcing)
+    logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability)
     return training_loss(logits, alphas, batch.targets, batch.frame_mask, train_config)
