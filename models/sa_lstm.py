@@ -10,17 +10,10 @@ word y_{t-1}, the state (h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
              c_t = sigma(f) c_{t-1} + sigma(i) tanh(g),  h_t = sigma(o) tanh(c_t)
   output     p(y_t) = softmax(W_p tanh(W_o h_t + E[y_{t-1}] + W_c phi_t + b_o) + b_p)
 
-Each line is one method of DecoderStep. The parameters keep nn.LSTMCell's layout and names
-(weight_ih = [W_y | W_phi], weight_hh = W_h). Everything that reads h_{t-1} (W_h, w_beta, the
-attention's query map when it offers one) is applied as one matrix product.
-
-The model's surface, which every search, the CUDA graphs and SCST's sampler use and nothing else:
-- encode(features, mask, rows_per_clip): the clips, with what is computed once per clip;
-- step(words, state, clips, width): one word for each of the `width` consecutive rows per clip;
-  with several rows per clip the maps that read phi_t (W_phi, W_c) are applied to each clip's K
-  frames once, which the attention sum commutes with;
-- forward(features, mask, inputs): teacher forcing, with the terms that do not read h_{t-1} (word
-  gates, output layer) computed for all T steps at once.
+Each line is one method of DecoderStep; the parameters keep nn.LSTMCell's layout and names, and
+everything that reads h_{t-1} (W_h, w_beta, the attention's query map) is one matrix product.
+The surface every search, the CUDA graphs and SCST's sampler use, and nothing else: encode(),
+step() and forward() (teacher forcing, the terms that do not read h_{t-1} computed for all steps).
 """
 from __future__ import annotations
 
@@ -57,8 +50,8 @@ class EncodedClips:
         return self.cache[name]
 
     def padding_bias(self, width: int) -> torch.Tensor:
-        """(B * width * K, 1): -inf on padded frames, 0 on real ones, so that attention folds its
-        mask into its energy product (one operator a step instead of two)."""
+        """(B * width * K, 1): -inf on padded frames, 0 on real ones, for attention to fold its mask
+        into its energy product."""
         def make():
             padding = ~self.mask.unsqueeze(1).expand(-1, width, -1)
             return torch.zeros(padding.shape, dtype=self.keys.dtype, device=self.keys.device).masked_fill(
@@ -98,14 +91,13 @@ class FrameEncoder(nn.Module):
 
 @dataclass
 class StepMaps:
-    """The weights as the equations use them, taken once per decoded batch (views and
-    concatenations of the parameters: gradients reach them)."""
-    hidden_weight: torch.Tensor   # [W_h; query map; w_beta] stacked: everything that reads h_{t-1}
+    """The weights as the equations use them, views taken once per batch (gradients reach them)."""
+    hidden_weight: torch.Tensor   # [W_h; query map; w_beta]: everything that reads h_{t-1}
     hidden_bias: torch.Tensor
-    hidden_parts: list            # rows of each: [4H, A, 1], absent ones left out
-    has_query: bool               # whether the attention's query map is among them
-    word_weight: torch.Tensor     # W_y, E[y_{t-1}]'s share of the gates
-    context_weight: torch.Tensor  # W_phi, phi_t's share of the gates
+    hidden_parts: list            # rows of each, absent ones left out
+    has_query: bool
+    word_weight: torch.Tensor     # W_y
+    context_weight: torch.Tensor  # W_phi
 
 
 class DecoderStep(nn.Module):
@@ -153,13 +145,12 @@ class DecoderStep(nn.Module):
 
     @staticmethod
     def context(alpha: torch.Tensor, beta, frames: torch.Tensor) -> torch.Tensor:
-        """phi_t = beta_t sum_i alpha_i v_i: alpha (B, W, K) over frames (B, K, F) -> (B*W, F);
-        frames may be any linear map of the v_i (the sum commutes)."""
+        """phi_t = beta_t sum_i alpha_i v_i: (B, W, K) over (B, K, F), or any linear map of the v_i."""
         attended = torch.bmm(alpha, frames).flatten(0, 1)
         return attended if beta is None else torch.sigmoid(beta) * attended
 
     def word_gates(self, embedded: torch.Tensor, maps: StepMaps) -> torch.Tensor:
-        """W_y E[y_{t-1}] + bias_ih, for any leading shape."""
+        """W_y E[y_{t-1}] + bias_ih."""
         return F.linear(embedded, maps.word_weight, self.lstm.bias_ih)
 
     @staticmethod
@@ -184,8 +175,7 @@ class DecoderStep(nn.Module):
         return self.out_context(context) if self.out_context is not None else None
 
     def output(self, hidden: torch.Tensor, embedded: torch.Tensor, output_context) -> torch.Tensor:
-        """Word logits W_p tanh(W_o h_t + E[y_{t-1}] + W_c phi_t + b_o) + b_p, for one step or all;
-        dropout on h_t and on the readout (nn.LSTM's dropout would not apply to one layer)."""
+        """W_p tanh(W_o h_t + E[y_{t-1}] + W_c phi_t + b_o) + b_p, dropout on h_t and the readout."""
         dropped = self.dropout(hidden)
         if self.out_hidden is None:
             return self.readout(dropped)
@@ -238,8 +228,6 @@ class SALSTM(nn.Module):
         return EncodedClips(frames, self.decoder.attention.keys(frames), mask, state, rows_per_clip)
 
     def step(self, words: torch.Tensor, state: tuple, clips: EncodedClips, width: int = 1):
-        """words (B*W,), state of B*W rows, W = width consecutive rows per clip -> logits (B*W, V),
-        new state, attention (B*W, K)."""
         return self.decoder(words, state, clips, width)
 
     def forward(self, features, mask, inputs, own_word_probability: float = 0.0):

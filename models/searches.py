@@ -37,11 +37,6 @@ def check_search_config(eval_config) -> None:
     config_module.check_variant("eval.search", eval_config)
 
 
-def search_for(eval_config):
-    check_search_config(eval_config)
-    return SEARCHES[eval_config.search]
-
-
 @dataclass
 class Decoded:
     """What every search returns: one caption per clip."""
@@ -54,7 +49,8 @@ class Decoded:
 def decode(model, features, mask, eval_config) -> Decoded:
     """One caption per clip by eval.search, under eval.autocast_bf16 and eval.tf32; with
     eval.cuda_graphs, on CUDA, a graphable search's decode replayed as a CUDA graph per batch shape."""
-    search = search_for(eval_config)
+    check_search_config(eval_config)
+    search = SEARCHES[eval_config.search]
     graphed = eval_config.cuda_graphs and features.is_cuda and search.graphable
     with (tf32_products(eval_config.tf32),
           autocast_bf16(features.device.type, eval_config.autocast_bf16, cache=not graphed)):
@@ -197,11 +193,10 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1,
 
 # ---- beam search ----------------------------------------------------------------------------
 class BeamHistory:
-    """What beam search keeps of each step, as back-pointers, and the captions rebuilt from it once
-    at the end (a step costs one index, where copying every beam's history would cost several).
-
-    Rows are numbered across all steps (step 0's rows first), with one extra "nothing" row at the
-    end, whose parent is itself, whose word is <pad> and whose attention is zero."""
+    """Beam search's steps as back-pointers (one index a step, where copying every beam's history
+    would cost several), and the captions rebuilt from them once at the end. Rows are numbered
+    across all steps, with one extra "nothing" row at the end: its own parent, word <pad>, zero
+    attention."""
 
     def __init__(self, batch: int, device):
         self.batch, self.device = batch, device
@@ -227,9 +222,8 @@ class BeamHistory:
         return score
 
     def rebuild(self) -> Decoded:
-        """Each video's best hypothesis, from the row it ended at back through the parents: the
-        one that ended at step e holds the words fed at steps 1..e, then <eos>, and the attention of
-        its rows at steps 0..e."""
+        """Each video's best hypothesis, back from the row it ended at: ended at step e, it holds
+        the words fed at steps 1..e, then <eos>, and its rows' attention at steps 0..e."""
         batch, device = self.batch, self.device
         steps, scores, raws, beams = zip(*self.ends)
         # the earliest step of the best score, as beam search's strict "better than" kept it
@@ -276,14 +270,11 @@ class BeamHistory:
 def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, min_len: int = 1,
                 length_penalty: float = 0.0, stop_early: bool = True):
     """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>),
-    batched over videos and beams with no Python loop over either.
-
-    Each step the W best candidates that are not <eos> go on as the beams (one start beam, not W
-    copies; the beams of a video share its clip); the best <eos> candidate ends a hypothesis when
-    it ranks among the W best of all candidates (so width 1 is greedy search), and an ended
-    hypothesis never goes on. A video stops when no live beam can beat its best ended one.
-    stop_early False runs all max_len + 1 steps with no host sync and returns the BeamHistory whose
-    rebuild() gives the same captions (the later steps can only end hypotheses that score less)."""
+    batched over videos and beams. Each step the W best candidates that are not <eos> go on (from
+    one start beam; a video's beams share its clip); the best <eos> candidate ends a hypothesis when
+    it ranks among the W best of all (so width 1 is greedy search). A video stops when no live beam
+    can beat its best ended one. stop_early False runs all max_len + 1 steps with no host sync and
+    returns the BeamHistory, whose rebuild() gives the same captions."""
     batch, device = features.shape[0], features.device
     width = beam_size
     clips = model.encode(features, mask, rows_per_clip=width)

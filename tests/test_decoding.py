@@ -113,7 +113,7 @@ def test_attention_weights_are_returned_per_token_and_skip_padded_frames():
 @pytest.mark.parametrize("overrides", model_variants())
 def test_beam_search_equals_the_first_beam_search_for_every_variant(overrides):
     """The beams sharing their clip (the model's step with width W) against the first beam search
-    on repeated clips with the step as first written (tests/reference.py): same search results."""
+    on repeated clips with the plain step (tests/reference.py): same search results."""
     model, _ = tiny_model(**overrides)
     features, mask = tiny_clips()
     fast = beam_search(model, features, mask, beam_size=3, max_len=5)
@@ -144,7 +144,7 @@ def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
 @pytest.mark.parametrize("length_penalty", [0.0, 0.7])
 def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_penalty):
     """Back-pointers, <eos> ranked apart from the words and one ended hypothesis kept per step
-    give what the first beam search gave (tests/reference.py: every <eos> among the 2W candidates
+    give what the plain beam search gives (tests/reference.py: every <eos> among the 2W candidates
     ranked with them, whole histories copied every step)."""
     lengths = set()
     for seed in range(6):

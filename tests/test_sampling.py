@@ -1,4 +1,4 @@
-"""Sampled captions (models/sampling.py) and scheduled sampling (models/teacher_forcing.py)."""
+"""Sampled captions (models/searches.py, models/scst.py) and scheduled sampling (SALSTM.step_loop)."""
 import pytest
 import torch
 
@@ -114,7 +114,7 @@ def test_scheduled_sampling_probability_rises_by_steps_up_to_its_ceiling():
 
 
 def test_draw_is_multinomial_without_its_host_reads():
-    """models.sampling.draw gives torch.multinomial's draws from the same generator state, and
+    """models.searches.draw gives torch.multinomial's draws from the same generator state, and
     reads nothing back to the host (multinomial checks its input there, inside its kernel, where
     a dispatch mode cannot see it: two waits on a GPU)."""
     from models.searches import draw
