@@ -335,8 +335,8 @@ def check_variant(key: str, values) -> None:
 
 
 def check_unread(config: "Config", given) -> None:
-    """A field that the chosen variant does not read: a ConfigError when given on the command line
-    (given: its keys), a note when a preset set it."""
+    """A field the chosen variant does not read, away from its default: a ConfigError when given on
+    the command line (given: its keys), a note when a preset set it."""
     for key, registry in VARIANTS.items():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
@@ -344,7 +344,7 @@ def check_unread(config: "Config", given) -> None:
         for name in sorted({f for v in registry.values() for f in v.fields} - set(chosen.fields)):
             other = f"{section}.{name}"
             readers = ", ".join(v.name for v in registry.values() if name in v.fields)
-            if other in given:
+            if other in given and getattr(values, name) != getattr(defaults, name):
                 raise ConfigError(f"--{other}: {key} {chosen.name} does not read it ({readers} "
                                   f"does); drop it or choose another {key}")
             if getattr(values, name) != getattr(defaults, name):

@@ -21,7 +21,7 @@ from models.searches import SEARCHES
 from tests.capture_rules import StandInGraphs, SyncOrValueShapes, eval_settings, tensors_of  # noqa: F401
 from tests.devices import GPU_STAND_IN, on_the_stand_in_device
 from tests.tiny import tiny_clips, tiny_model
-from tests.variants import attention_variants
+from tests.variants import attention_variants, settings_id
 from utils import autocast_bf16
 
 
@@ -52,7 +52,7 @@ GRAPHABLE = [{"search": name} for name, search in sorted(SEARCHES.items()) if se
 
 @pytest.mark.parametrize("attention", attention_variants())
 @pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                                  {"beam_size": 4, "autocast_bf16": True}])
+                                                  {"beam_size": 4, "autocast_bf16": True}], ids=settings_id)
 def test_graphed_decoding_gives_the_eager_captions(settings, attention):
     model, config = tiny_model(seed=3, **attention)
     e = eval_settings(config, **settings)
@@ -128,8 +128,8 @@ def test_a_failed_capture_leaves_decoding_to_the_eager_search(capsys, monkeypatc
 
 @pytest.mark.parametrize("attention", attention_variants())
 @pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7},
-                                                  {"autocast_bf16": True}])
-@pytest.mark.parametrize("device", ["cpu", GPU_STAND_IN])
+                                                  {"autocast_bf16": True}], ids=settings_id)
+@pytest.mark.parametrize("device", ["cpu", GPU_STAND_IN], ids=["cpu", "gpu_stand_in"])
 def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings, device, attention):
     """On the CPU for syncs and shapes from values, on the meta stand-in also for copies from
     the host (which a CPU-to-CPU copy cannot show)."""
@@ -175,7 +175,7 @@ def test_decode_takes_the_graphs_on_cuda_only(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("settings", [{}, {"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                      {"autocast_bf16": True}, {"tf32": True}])
+                                      {"autocast_bf16": True}, {"tf32": True}], ids=settings_id)
 def test_cuda_graphs_decode_as_the_eager_search_on_the_gpu(settings):
     model, config = tiny_model(seed=2)
     model.cuda()

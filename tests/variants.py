@@ -22,3 +22,12 @@ def model_variants() -> list:
 
 def search_names() -> list:
     return sorted(SEARCHES)
+
+
+def settings_id(settings) -> str:
+    """A test id naming a dict of settings by what it sets: {"search": "beam"} -> beam,
+    {"eval.beam_size": 1} -> beam_size=1, {} -> defaults."""
+    if not isinstance(settings, dict):
+        return str(settings)
+    return ",".join(str(v) if k == "search" else f"{k.split('.')[-1]}={v}"
+                    for k, v in settings.items()) or "defaults"
