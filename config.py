@@ -342,14 +342,14 @@ def check_unread(config: "Config", given) -> None:
         values, defaults = getattr(config, section), getattr(Config(), section)
         chosen = registry[getattr(values, field_name)]
         for name in sorted({f for v in registry.values() for f in v.fields} - set(chosen.fields)):
-            other = f"{section}.{name}"
-            readers = ", ".join(v.name for v in registry.values() if name in v.fields)
-            if other in given and getattr(values, name) != getattr(defaults, name):
+            other, value = f"{section}.{name}", getattr(values, name)
+            if value == getattr(defaults, name):
+                continue
+            if other in given:
+                readers = ", ".join(v.name for v in registry.values() if name in v.fields)
                 raise ConfigError(f"--{other}: {key} {chosen.name} does not read it ({readers} "
                                   f"does); drop it or choose another {key}")
-            if getattr(values, name) != getattr(defaults, name):
-                print(f"note: {other} {getattr(values, name)!r} is not read by {key} {chosen.name}",
-                      file=sys.stderr)
+            print(f"note: {other} {value!r} is not read by {key} {chosen.name}", file=sys.stderr)
 
 
 def check(config: "Config", given=None) -> None:
