@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Optional
@@ -59,18 +60,12 @@ class ModelConfig:
     embedding_size: int = 468
     hidden_size: int = 512
     attention_size: Optional[int] = 256  # None: the (projected) feature size, as the authors
-    # attention over the frames, by its registered name (models/attention.py): soft (the paper's
-    # additive attention), mean (the paper's mean-pooling baseline), general (Luong's h^T W v_i)
-    attention: str = "soft"
-    use_attention: bool = True        # False: mean pooling instead of attention (same as attention mean)
+    attention: str = "soft"           # a registered attention (--help lists them)
     use_selector: bool = True         # beta gate on the attended feature
     deep_output: bool = True          # readout sees h_t, E[y_{t-1}] and phi_t
     init_from_mean: bool = True       # h_0, c_0 from the masked mean feature
     dropout: float = 0.5
     frame_positions: bool = False     # beyond the paper: add frame position to attention keys
-    # on CUDA, the LSTM update as nn.LSTMCell's one fused kernel; False: as written in
-    # models/decoder.py (the same numbers up to rounding; no effect elsewhere)
-    fused_cell: bool = True
 
 
 @dataclass
@@ -103,10 +98,6 @@ class TrainConfig:
     # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
     # one process; teacher forcing): far fewer kernel launches, other dropout draws.
     cuda_graphs: bool = False
-    # teacher forcing with the terms that do not read h_{t-1} computed for all steps at once
-    # (models/teacher_forcing.py); False: the plain loop over the model's step (slower, the same
-    # numbers up to rounding: what the fast path is checked against)
-    fast_teacher_forcing: bool = True
     # Beyond the paper: scheduled sampling (Bengio et al. 2015). Each training input word is the
     # model's own sampled word with probability eps = min(scheduled_sampling,
     # scheduled_sampling_step * ((epoch - 1) // scheduled_sampling_every)); 0 is off.
@@ -128,9 +119,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    # how captions are made, by registered name (models/searches.py): beam (the paper's), greedy,
-    # or sample (eval.samples draws, eval.temperature, eval.top_p; the best per word wins)
-    search: str = "beam"
+    search: str = "beam"              # a registered search (--help lists them)
     beam_size: int = 5
     max_len: int = 30                 # generated words, <eos> excluded
     min_len: int = 1
@@ -166,8 +155,17 @@ class Config:
         config = cls()
         for section, fields in values.items():
             for name, value in fields.items():
-                set_field(config, f"{section}.{name}", value)
+                key = f"{section}.{name}"
+                if key == "model.use_attention" and value is False:
+                    set_field(config, "model.attention", "mean")
+                elif key not in _NOT_READ:
+                    set_field(config, key, value)
         return config
+
+
+# Fields that format-1 checkpoints may hold and this version does not read (use_attention false is
+# read as attention mean).
+_NOT_READ = {"model.use_attention", "model.fused_cell", "train.fast_teacher_forcing"}
 
 
 # Presets: each names only what differs from the defaults above (README: the model's switches).
@@ -321,11 +319,49 @@ def check_section(section: str, values) -> None:
                           "caption could be generated; lower --eval.min_len or raise --eval.max_len")
 
 
-def check(config: "Config") -> None:
+# The fields that pick a registered variant by name, each with its registry ({name: variant});
+# models/attention.py and models/searches.py enter theirs. A variant's `fields` are the fields of
+# its section that it reads and some other variant does not.
+VARIANTS = {}
+
+
+def check_variant(key: str, values) -> None:
+    """ConfigError when values (a config section) names no registered variant for key."""
+    registry, chosen = VARIANTS[key], getattr(values, key.split(".")[1])
+    if chosen not in registry:
+        raise ConfigError(f"{key} {chosen!r} is not registered; choose one of {', '.join(sorted(registry))}")
+    if hasattr(registry[chosen], "check"):
+        registry[chosen].check(values)
+
+
+def check_unread(config: "Config", given) -> None:
+    """A field the chosen variant does not read, away from its default: a ConfigError when given on
+    the command line (given: its keys), a note when a preset set it."""
+    for key, registry in VARIANTS.items():
+        section, field_name = key.split(".")
+        values, defaults = getattr(config, section), getattr(Config(), section)
+        chosen = registry[getattr(values, field_name)]
+        for name in sorted({f for v in registry.values() for f in v.fields} - set(chosen.fields)):
+            other, value = f"{section}.{name}", getattr(values, name)
+            if value == getattr(defaults, name):
+                continue
+            if other in given:
+                readers = ", ".join(v.name for v in registry.values() if name in v.fields)
+                raise ConfigError(f"--{other}: {key} {chosen.name} does not read it ({readers} "
+                                  f"does); drop it or choose another {key}")
+            print(f"note: {other} {value!r} is not read by {key} {chosen.name}", file=sys.stderr)
+
+
+def check(config: "Config", given=None) -> None:
     """Every field's type, range and combination, before any work: a ConfigError that names the
-    field, what it allows and how to set it."""
+    field, what it allows and how to set it. given (the keys set on a command line): also the
+    fields the chosen variants do not read."""
     for section in dataclasses.fields(config):
         check_section(section.name, getattr(config, section.name))
+    for key in VARIANTS:
+        check_variant(key, getattr(config, key.split(".")[0]))
+    if given is not None:
+        check_unread(config, given)
     for key in _NAMES:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
@@ -415,8 +451,14 @@ def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str]
     for key in all_keys():
         section, name = key.split(".")
         default = getattr(getattr(config, section), name)
+        names = f" (registered: {', '.join(sorted(VARIANTS[key]))})" if key in VARIANTS else ""
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
-                            help=f"default {json.dumps(default)}")
+                            help=f"default {json.dumps(default)}{names}")
+
+
+def given_keys(args: argparse.Namespace) -> list:
+    """The --section.field options given on the command line."""
+    return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
 def from_args(args: argparse.Namespace) -> Config:
@@ -425,11 +467,9 @@ def from_args(args: argparse.Namespace) -> Config:
     preset = getattr(args, "preset", None) or DEFAULT_PRESET
     for key, value in PRESETS[preset].items():
         set_field(config, key, value)
-    for key in all_keys():
-        value = getattr(args, key, None)
-        if value is not None:
-            set_field(config, key, value)
-    check(config)
+    for key in given_keys(args):
+        set_field(config, key, getattr(args, key))
+    check(config, given_keys(args))
     return config
 
 

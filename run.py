@@ -60,7 +60,7 @@ def apply_overrides(config, args) -> None:
         value = getattr(args, key, None)
         if value is not None:
             config_module.set_field(config, key, value)
-    config_module.check(config)
+    config_module.check(config, config_module.given_keys(args))
 
 
 def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args=None, pictures: int = 0,

@@ -28,10 +28,8 @@ from extraction.recorded import recorded_extraction
 from loader.batches import caption_batch_order, make_caption_batch
 from loader.corpus import load_training_data
 from models import checkpoints
-from models.attention import check_attention_config
 from models.loss import caption_nll
 from models.sa_lstm import build_model
-from models.searches import check_search_config
 from splits.layout import describe_videos
 from training.background_saves import BackgroundSaves
 from training.cuda_graphs import check_cuda_graphs_config
@@ -61,10 +59,8 @@ def make_optimizer(model, t, lr: float | None = None):
             except RuntimeError:       # a torch version without it
                 pass
         return torch.optim.Adam(model.parameters(), **settings)
-    if t.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
-                                    eps=t.adadelta_eps, weight_decay=t.weight_decay, **graphs)
-    raise DataError(f"train.optimizer must be amsgrad, adam or adadelta, not {t.optimizer!r}")
+    return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
+                                eps=t.adadelta_eps, weight_decay=t.weight_decay, **graphs)
 
 
 def make_scheduler(optimizer, t, higher_better: bool):
@@ -177,8 +173,7 @@ def validation_loss(model, data, config) -> float:
         for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
                                         config.loader.bucket_by_length):
             batch = make_caption_batch(data.val, data.val_targets, rows)
-            logits, _ = model(batch.features, batch.frame_mask, batch.inputs,
-                              fast=config.train.fast_teacher_forcing)
+            logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
             total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
             count += len(rows)
     return float(total) / max(count, 1)
@@ -359,8 +354,6 @@ def train(config, new_run: bool = False) -> dict:
     config_module.check(config)
     check_select_metric(config)
     check_scst_config(config)
-    check_attention_config(config.model)      # before the corpus is read: a typo fails at once
-    check_search_config(config.eval)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "

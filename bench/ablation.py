@@ -23,8 +23,6 @@ from splits.demo.world import COLOUR_ORDER
 
 VARIANTS = {
     **{name: {"model.attention": name} for name in ATTENTIONS},
-    "full": {},
-    "mean_pooling": {"model.use_attention": False},
     "no_selector": {"model.use_selector": False},
     "no_deep_output": {"model.deep_output": False},
     "frame_positions": {"model.frame_positions": True},

@@ -27,7 +27,7 @@ from bench.timing import Clock, load_average, log  # noqa: E402
 from bench.training import stage_train  # noqa: E402
 from bench.workload import build_workload  # noqa: E402
 from models.attention import ATTENTIONS  # noqa: E402
-from models.decoding import decode  # noqa: E402
+from models.searches import decode  # noqa: E402
 from utils import DataError, pick_device, seed_everything  # noqa: E402
 
 STAGES = ("train", "val_loss", "beam_val", "beam_test", "scoring")
@@ -53,7 +53,7 @@ def parse_args(argv=None):
         help="this code (not the baseline) under bf16 autocast: the results change")
     add("--tf32", action="store_true", help="CUDA: this code with train.tf32 and eval.tf32 (results change)")
     add("--unfused_cell", action="store_true",
-        help="CUDA: the LSTM update as written (model.fused_cell false) instead of nn.LSTMCell's fused "
+        help="CUDA: the LSTM update as written instead of nn.LSTMCell's fused "
              "kernel, to measure what the kernel gives")
     add("--attention", default="soft", choices=sorted(ATTENTIONS), help="model.attention of the model")
     add("--cuda_graphs", action="store_true", help="CUDA: this code with train.cuda_graphs")
@@ -95,8 +95,7 @@ def main(argv=None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = config_module.build("MSVD", **{"model.attention": args.attention,
-                                            "model.fused_cell": not args.unfused_cell})
+    config = config_module.build("MSVD", **{"model.attention": args.attention})
     config.train.cuda_graphs = args.cuda_graphs     # this code's path only (bench/paths.py)
     config.eval.cuda_graphs = args.decode_graphs    # the baseline's search never reads it
     config.train.tf32 = config.eval.tf32 = args.tf32
@@ -116,7 +115,8 @@ def main(argv=None) -> int:
                f"{config.model.attention}, built in {time.perf_counter() - started:.1f} s")
     log(summary)
     clock = Clock(device)
-    model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline)
+    model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline,
+                               fused_cell=not args.unfused_cell)
     results = {}
     report = {
         "command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),

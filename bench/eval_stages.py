@@ -13,7 +13,7 @@ from bench.workload import subset_data
 from evaluation.coco import CaptionScorer, MetricError
 from loader.batches import video_batches
 from models.decode_graphs import capture_failure
-from models.decoding import decode
+from models.searches import decode
 from train import validation_loss
 
 # full: every hypothesis runs all steps, the worst case; natural: the model's own stopping

@@ -103,9 +103,9 @@ def markdown(report: dict) -> str:
                      f"{peaks['fast']:.2f} GiB | {plain} | - | - |")
     if "scoring" in s and not scored:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
-    lines.append("\nBaseline: training and validation loss on the plain path (train.fast_teacher_forcing "
-                 "false, no length bucketing, Adam unfused); decoding with the reference beam search "
-                 "(tests/reference.py); scoring with a new CaptionScorer per evaluation. "
+    lines.append("\nBaseline: training and validation loss on the plain path (teacher forcing as the "
+                 "loop over the step, no length bucketing, Adam unfused); decoding with the plain beam "
+                 "search (bench/plain_decode.py); scoring with a new CaptionScorer per evaluation. "
                  "Speed-up = baseline / this code.")
     return "\n".join(lines)
 

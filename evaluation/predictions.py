@@ -8,7 +8,7 @@ import time
 import torch
 
 from loader.batches import video_batches
-from models.decoding import decode
+from models.searches import decode
 from evaluation import split_cider_d
 from evaluation.coco import PER_VIDEO_KEY
 from utils import atomic_save_json, atomic_write_bytes, to_device

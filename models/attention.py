@@ -1,27 +1,21 @@
-"""Attentions over the K frames, registered by name (model.attention). A new attention goes here.
+"""Attentions over the K frames, registered by name (model.attention); docs/extending.md adds one.
 
-An attention is one class, registered with @register_attention, with these members:
-- name (what model.attention says) and tag (its short name in run folders);
-- build(feature_size, model_config, n_frames): the module, from the (projected) feature size, the
-  model config and K;
-- keys(frames): whatever it needs of each clip's frames, computed once per clip (EncodedClips.keys);
-- weights(hidden, clips, width, query): alpha (B, width, K), one row of weights over the K frames for
-  each of the `width` rows a clip has (1 in training, W beams or K samples in decoding), summing to 1
-  over the clip's real frames and exactly 0 on its padded ones;
-- frame_energy(hidden, frame, index): its energy e_i for one h_{t-1} (H,) and one frame v_i (F,),
-  written plainly: the tests hold weights() to softmax of these over the real frames.
-Optional speed-up: query_map() returns a bias-free nn.Linear of h_{t-1} that the decoder may stack
-into its one product over h_{t-1} (models/decoder.py); weights() then receives its result as query
-(None otherwise, and the attention reads hidden itself).
+An attention is one class under @register_attention: name (what model.attention says), tag (its
+short name in run folders), fields (the model config fields it reads beyond the common ones),
+build(feature_size, model_config, n_frames), keys(frames) (computed once per clip),
+weights(hidden, clips, width, query) -> alpha (B, width, K), and frame_energy(hidden, frame, index)
+(its e_i written plainly, which the tests hold weights() to). query_map() may offer a bias-free
+nn.Linear of h_{t-1} for the decoder to stack into its one product over h_{t-1}.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from config import ConfigError
+import config as config_module
+from config import check_variant
 
-ATTENTIONS = {}          # name -> class
+ATTENTIONS = config_module.VARIANTS["model.attention"] = {}      # name -> class
 
 
 def register_attention(cls):
@@ -32,31 +26,16 @@ def register_attention(cls):
     return cls
 
 
-def attention_name(model_config) -> str:
-    """The registered name model_config asks for: model.use_attention False means mean pooling."""
-    return model_config.attention if model_config.use_attention else "mean"
-
-
-def check_attention_config(model_config) -> None:
-    """ConfigError naming the field and the registered attentions when the choice is not one."""
-    if model_config.attention not in ATTENTIONS:
-        raise ConfigError(f"model.attention {model_config.attention!r} is not a registered attention; "
-                          f"choose one of {', '.join(sorted(ATTENTIONS))}")
-    if not model_config.use_attention and model_config.attention not in ("soft", "mean"):
-        raise ConfigError(f"model.use_attention false means mean pooling, but model.attention is "
-                          f"{model_config.attention!r}: drop --model.use_attention or set "
-                          "--model.attention mean")
-
-
 def build_attention(feature_size: int, model_config, n_frames: int) -> nn.Module:
-    check_attention_config(model_config)
-    return ATTENTIONS[attention_name(model_config)].build(feature_size, model_config, n_frames)
+    check_variant("model.attention", model_config)
+    return ATTENTIONS[model_config.attention].build(feature_size, model_config, n_frames)
 
 
 class Attention(nn.Module):
-    """What every attention has; subclasses set name and tag and write the members above."""
+    """What every attention has; subclasses set name, tag and fields and write the members above."""
 
     name = tag = None
+    fields = ()
 
     def query_map(self):
         return None
@@ -73,7 +52,7 @@ class TemporalAttention(Attention):
     """The paper's soft attention: e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a); alpha = softmax
     over real frames. U_a v_i does not depend on t: keys() computes it once per clip."""
 
-    name, tag = "soft", "att"
+    name, tag, fields = "soft", "att", ("attention_size", "frame_positions")
 
     def __init__(self, feature_size: int, hidden_size: int, attention_size: int,
                  n_frames: int, frame_positions: bool = False):
@@ -81,12 +60,12 @@ class TemporalAttention(Attention):
         self.key = nn.Linear(feature_size, attention_size, bias=True)       # U_a, b_a
         self.query = nn.Linear(hidden_size, attention_size, bias=False)     # W_a
         self.score = nn.Linear(attention_size, 1, bias=False)              # w
-        # Beyond the paper (off in its presets): a learned position code lets attention see
-        # frame order, which content-based attention cannot.
+        # beyond the paper: a learned position code lets attention see frame order
         self.positions = nn.Parameter(torch.zeros(n_frames, attention_size)) if frame_positions else None
 
     @classmethod
-    def build(cls, feature_size: int, c, n_frames: int) -> "TemporalAttention":
+    def build(cls, feature_size: int, model_config, n_frames: int) -> "TemporalAttention":
+        c = model_config
         return cls(feature_size, c.hidden_size, c.attention_size or feature_size, n_frames,
                    c.frame_positions)
 
@@ -123,7 +102,7 @@ class MeanPooling(Attention):
     name, tag = "mean", "mean"
 
     @classmethod
-    def build(cls, feature_size: int, c, n_frames: int) -> "MeanPooling":
+    def build(cls, feature_size: int, model_config, n_frames: int) -> "MeanPooling":
         return cls()
 
     def keys(self, frames: torch.Tensor) -> torch.Tensor:
@@ -131,7 +110,7 @@ class MeanPooling(Attention):
 
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
         batch, n_frames = clips.mask.shape
-        return clips.mean_weights.expand(batch, width, n_frames)
+        return clips.mean_weights().expand(batch, width, n_frames)
 
     def frame_energy(self, hidden, frame, index: int) -> torch.Tensor:
         return hidden.new_zeros(())
@@ -139,10 +118,8 @@ class MeanPooling(Attention):
 
 @register_attention
 class GeneralAttention(Attention):
-    """Luong et al. 2015's multiplicative ("general") attention: e_i = h_{t-1}^T W v_i.
-
-    W v_i does not depend on t: keys() computes it once per clip, and a step is one batched
-    product of h_{t-1} with it (where W^T h_{t-1} would be a product per step and row)."""
+    """Luong et al. 2015's multiplicative ("general") attention: e_i = h_{t-1}^T W v_i, with W v_i
+    kept per clip (cheaper than W^T h_{t-1} at every step and row)."""
 
     name, tag = "general", "general"
 
@@ -151,8 +128,8 @@ class GeneralAttention(Attention):
         self.key = nn.Linear(feature_size, hidden_size, bias=False)         # W
 
     @classmethod
-    def build(cls, feature_size: int, c, n_frames: int) -> "GeneralAttention":
-        return cls(feature_size, c.hidden_size)
+    def build(cls, feature_size: int, model_config, n_frames: int) -> "GeneralAttention":
+        return cls(feature_size, model_config.hidden_size)
 
     def keys(self, frames: torch.Tensor) -> torch.Tensor:
         return self.key(frames)                                             # (B, K, H)

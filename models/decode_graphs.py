@@ -1,24 +1,15 @@
-"""Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper; off by default).
-
-A beam-search step dispatches about 35 small operators, each a kernel
-launch plus Python work on the CPU: with batches of 100 clips the GPU waits for the CPU. A CUDA
-graph records a whole decode's kernels once and replays them with one launch.
+"""Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper): a decode's small operators are
+recorded once and replayed with one launch, since the GPU otherwise waits for the CPU's launches.
 
 A graph replays fixed kernels on fixed memory, so:
-- one graph per batch shape and decoding settings (a split's batches give two: the full ones
-  and the last); each reads its batch from static buffers of its own;
-- the graph runs every step up to eval.max_len, with no early stop: stopping needs the CPU to
-  read the scores each step. A hypothesis that has ended never goes on, so the captions are the
-  eager search's (tests/test_decode_graphs.py);
-- the first batch of a shape is decoded eagerly (on a side stream, doing the lazy set-up that
-  capture forbids), then the shape is captured: capture runs nothing;
-- a replay reads the weights where they are: a model trained in place between two validations
-  (as the optimizers train) is decoded as it is now. Weights moved elsewhere (model.to, a
-  load_state_dict that assigns) make every shape be captured anew;
-- the captions are rebuilt from the graph's outputs eagerly: a few operators, one host sync;
-- should a capture fail (an operator of another torch version), decoding says why and goes on
-  without graphs.
-The graphs and their buffers stay with the model (a weak reference: they go when it goes).
+- one graph per batch shape and decoding settings, each reading its batch from its own buffers;
+- it runs every step up to eval.max_len (stopping early needs a host read); an ended hypothesis
+  never goes on, so the captions are the eager search's;
+- a shape's first batch is decoded eagerly (the lazy set-up capture forbids), then it is captured;
+- a replay reads the weights where they are: weights trained in place are decoded as they are now,
+  weights moved elsewhere (model.to, an assigning load_state_dict) make every shape be captured anew;
+- should a capture fail (an operator of another torch version), decoding says why and stays eager.
+The graphs stay with the model (a weak reference: they go when it goes).
 """
 from __future__ import annotations
 
@@ -28,20 +19,17 @@ import weakref
 
 import torch
 
-from models.beam_history import BeamHistory
-from models.decoded import Decoded
-from models.searches import SEARCHES
 from utils import CudaGraphs, try_capture
 
 _BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
 
 
-def graphed_decode(model, features, mask, eval_config) -> Decoded:
-    """decode() through this model's graphs (made on first use, on the device of the features)."""
+def graphed_decode(model, features, mask, eval_config, search):
+    """search's decode through this model's graphs (made on first use, on the features' device)."""
     graphs = _BY_MODEL.get(model)
     if graphs is None:
         graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
-    return graphs(model, features, mask, eval_config)
+    return graphs(model, features, mask, eval_config, search)
 
 
 def capture_failure(model):
@@ -50,20 +38,21 @@ def capture_failure(model):
     return graphs.failure if graphs is not None else None
 
 
-def all_steps(model, features, mask, eval_config):
+def all_steps(model, features, mask, eval_config, search):
     """What one graph records: the decode with every step run and no host sync; returns what
-    finished() turns into captions (beam search's history, or greedy search's Decoded)."""
-    return SEARCHES[eval_config.search].run(model, features, mask, eval_config, stop_early=False)
+    finished() turns into captions (beam search's history, or a Decoded)."""
+    return search.run(model, features, mask, eval_config, stop_early=False)
 
 
-def finished(outputs) -> Decoded:
-    """The captions of all_steps' outputs, in new tensors (the next replay overwrites outputs),
-    shaped as the eager search's: as long as the longest caption."""
-    if isinstance(outputs, BeamHistory):
-        return Decoded(*outputs.rebuild())
+def finished(outputs):
+    """The captions (a Decoded) of all_steps' outputs, in new tensors (the next replay overwrites
+    outputs), as long as the longest caption, as the eager search's."""
+    if hasattr(outputs, "rebuild"):
+        return outputs.rebuild()
     length = int(outputs.lengths.max())
-    return Decoded(outputs.tokens[:, :length].clone(), outputs.log_probs.clone(),
-                   outputs.attention[:, :length].clone(), outputs.lengths.clone())
+    return dataclasses.replace(outputs, tokens=outputs.tokens[:, :length].clone(),
+                               log_probs=outputs.log_probs.clone(),
+                               attention=outputs.attention[:, :length].clone(), lengths=outputs.lengths.clone())
 
 
 def eval_fields(eval_config) -> tuple:
@@ -73,7 +62,7 @@ def eval_fields(eval_config) -> tuple:
 
 
 class DecodeGraphs:
-    """decode() of one model, each batch shape replayed as one graph (see the module doc)."""
+    """The decodes of one model, each batch shape replayed as one graph."""
 
     def __init__(self, graphs):
         self.graphs = graphs               # utils.CudaGraphs, or the tests' stand-in
@@ -81,20 +70,18 @@ class DecodeGraphs:
         self.addresses = None              # where the graphs read the model's tensors
         self.failure = None                # why a capture failed: eager decoding from then on
 
-    def __call__(self, model, features, mask, eval_config) -> Decoded:
+    def __call__(self, model, features, mask, eval_config, search):
         e = eval_config
-        run = lambda f, m: all_steps(model, f, m, e)
+        run = lambda f, m: all_steps(model, f, m, e, search)
         if self.failure is not None:
-            return SEARCHES[e.search].run(model, features, mask, e)
+            return search.run(model, features, mask, e)
         addresses = [(t.data_ptr(), t.dtype, t.shape)
                      for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
-        # Everything that changes the recorded kernels: every eval field (a new one included), the
-        # model's step (replaced on the instance, as a test may) and dropout. CUDA's autocast
-        # state: an outer autocast (the benchmark's --autocast bf16) counts too. TF32: the flag
-        # itself, which eval.tf32 or a caller sets (utils.tf32_products).
+        # everything that changes the recorded kernels: every eval field, the model's step (a test
+        # may replace it), dropout, an outer autocast and the TF32 flag however it was set
         key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
                model.step, eval_fields(e), torch.is_autocast_enabled(),
                torch.backends.cuda.matmul.allow_tf32)

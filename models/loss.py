@@ -13,15 +13,13 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
 
     label_smoothing eps > 0 (beyond the paper): each token's target is (1 - eps) on the true word
     plus eps spread evenly over every word the model may emit: all but <pad> and <bos>, which are
-    never targets (smoothing mass on them would only teach the model to say them)."""
-    batch, steps, vocab = logits.shape      # flat rows: faster than the (B, V, T) layout
+    never targets."""
+    batch, steps, vocab = logits.shape
     flat_logits, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
     nll = F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction="none")
     if not label_smoothing:
         nll = nll.view(batch, steps)
         return nll, nll
-    if not 0.0 < label_smoothing < 1.0:
-        raise ValueError(f"train.label_smoothing must lie in [0, 1), not {label_smoothing}")
     log_probs = torch.log_softmax(flat_logits, -1)
     emitted = log_probs.sum(-1) - log_probs[:, PAD_ID] - log_probs[:, BOS_ID]
     uniform_nll = -emitted / (vocab - 2) * (flat_targets != PAD_ID).to(log_probs.dtype)
@@ -34,9 +32,7 @@ def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: s
     paper's); token_mean: mean over all real tokens."""
     if reduction == "caption_sum":
         return per_token.sum(1).mean()
-    if reduction == "token_mean":
-        return per_token.sum() / (targets != PAD_ID).sum().clamp(min=1)
-    raise ValueError(f"train.loss_reduction must be caption_sum or token_mean, not {reduction!r}")
+    return per_token.sum() / (targets != PAD_ID).sum().clamp(min=1)
 
 
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,

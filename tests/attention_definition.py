@@ -3,7 +3,7 @@ tests/test_attentions.py runs them for every registered attention, tests/test_ex
 toy one it registers."""
 import torch
 
-from models.clips import EncodedClips
+from models.sa_lstm import EncodedClips
 from tests.reference import reference_alpha
 from tests.tiny import tiny_clips, tiny_model
 

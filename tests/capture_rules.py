@@ -1,6 +1,9 @@
 """What CUDA graph capture forbids, checked on the CPU where graphs cannot run: the tests of
 train.cuda_graphs (tests/test_cuda_graphs.py) and eval.cuda_graphs (tests/test_decode_graphs.py)
-run the captured function under SyncOrValueShapes and expect it to find nothing."""
+run the captured function under SyncOrValueShapes and expect it to find nothing; StandInGraphs
+plays torch.cuda's graphs on the CPU."""
+import copy
+
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -70,3 +73,47 @@ class TensorsFromData(TorchFunctionMode):
         if device is not None and torch.device(device).type != "cpu":
             self.found.append(f"{func.__name__} from the host")
         return func(*args, **kwargs)
+
+
+def tensors_of(value) -> list:
+    """Every tensor in a decode's outputs (BeamHistory, Decoded, their lists), in a fixed order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    elif hasattr(value, "__dict__"):
+        value = list(vars(value).values())
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in tensors_of(item)]
+    return []
+
+
+class StandInGraphs:
+    """torch.cuda's graphs as far as DecodeGraphs sees them, on the CPU."""
+
+    def __init__(self):
+        self.captures = 0
+
+    @staticmethod
+    def warm_up(fn):
+        return fn()
+
+    def capture(self, fn):
+        """Like a real capture, the Python runs once and leaves outputs whose values mean nothing
+        (here: garbage written into them); a replay runs the decode again, on whatever the
+        static buffers and the weights hold then, into those same output tensors."""
+        self.captures += 1
+        outputs = fn()
+        for tensor in tensors_of(outputs):
+            tensor.fill_(-1 if not tensor.is_floating_point() else float("nan"))
+
+        def replay():
+            for mine, fresh in zip(tensors_of(outputs), tensors_of(fn()), strict=True):
+                mine.copy_(fresh)
+        return outputs, replay
+
+
+def eval_settings(config, **values):
+    settings = copy.deepcopy(config.eval)
+    settings.__dict__.update({"beam_size": 3, "max_len": 5, **values})
+    return settings

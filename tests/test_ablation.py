@@ -31,13 +31,13 @@ def test_table_gives_one_line_per_variant_with_mean_and_range_over_seeds():
         return {"variant": variant, "seed": seed, "CIDEr": cider, "right": right, "Bleu_4": 1.0,
                 "METEOR": 2.0, "ROUGE_L": 3.0, "CIDEr_one_event": 4.0, "CIDEr_two_objects": 5.0,
                 "CIDEr_two_actions": 6.0, "named": 7.0, "bound": 8.0}
-    text = ablation.table([row("full", 1, 300.0, 70.0), row("full", 2, 320.0, 80.0),
-                           row("mean_pooling", 1, 310.0, 50.0)])
+    text = ablation.table([row("soft", 1, 300.0, 70.0), row("soft", 2, 320.0, 80.0),
+                           row("mean", 1, 310.0, 50.0)])
     lines = text.splitlines()
     assert len(lines) == 4 and lines[1].count("---") == 12
-    assert lines[2].startswith("| full | 1, 2 | 1.0 (1.0–1.0) | ") and "310.0 (300.0–320.0)" in lines[2]
+    assert lines[2].startswith("| soft | 1, 2 | 1.0 (1.0–1.0) | ") and "310.0 (300.0–320.0)" in lines[2]
     assert lines[2].endswith("| 75.0 (70.0–80.0) |")
-    assert lines[3].startswith("| mean_pooling | 1 | ")
+    assert lines[3].startswith("| mean | 1 | ")
     assert lines[3].endswith("| 310.0 | 4.0 | 5.0 | 6.0 | 7.0 | 8.0 | 50.0 |")
 
 

@@ -13,17 +13,15 @@ import run as run_module
 import train as train_module
 from models import checkpoints
 from tests import small_demo
+from tests.small_demo import SMALL
 from tests.devices import TRAIN_DEVICE
-from tests.test_training import SMALL
 from utils import pick_device
 
 DEVICE = str(pick_device(TRAIN_DEVICE))
 on_cuda = pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="CUDA graphs need a CUDA GPU")
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return small_demo.build_small_demo(tmp_path_factory, (40, 16, 8))
+DEMO_SPLITS = (40, 16, 8)
 
 
 def config_on(device, data_root, run_root, **overrides):

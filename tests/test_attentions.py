@@ -7,17 +7,17 @@ import torch
 
 import config as config_module
 from config import ConfigError
-from models.attention import ATTENTIONS, attention_name, build_attention
+from models.attention import ATTENTIONS, build_attention
 from models.sa_lstm import build_model
 from tests.attention_definition import ALL_CHECKS
 from tests.variants import attention_variants
 
-VARIANTS = attention_variants() + [{"model.use_attention": False},
-                                   {"model.frame_positions": True, "model.frame_projection": 6}]
+VARIANTS = attention_variants() + [pytest.param({"model.frame_positions": True, "model.frame_projection": 6},
+                                                id="soft+positions+projection")]
 
 
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda check: check.__name__)
-@pytest.mark.parametrize("overrides", VARIANTS, ids=str)
+@pytest.mark.parametrize("overrides", VARIANTS)
 def test_every_attention_keeps_its_definition(overrides, check):
     check(overrides)
 
@@ -33,18 +33,12 @@ def test_soft_attention_with_positions_is_checked_with_nonzero_positions():
     assert not torch.allclose(weights(model, moved, hidden), before)
 
 
-def test_use_attention_false_means_mean_pooling_and_names_are_checked():
-    config = config_module.build("Demo", **{"model.use_attention": False})
-    assert attention_name(config.model) == "mean"
-    assert type(build_model(config, 7, 5).decoder.attention).name == "mean"
+def test_attention_names_are_checked():
     config = config_module.build("Demo", **{"model.attention": "nope"})
     with pytest.raises(ConfigError) as error:
         build_attention(5, config.model, 4)
     assert "model.attention 'nope'" in str(error.value)
     assert all(name in str(error.value) for name in ATTENTIONS)
-    config = config_module.build("Demo", **{"model.attention": "general", "model.use_attention": False})
-    with pytest.raises(ConfigError, match="model.use_attention false means mean pooling"):
-        build_attention(5, config.model, 4)
 
 
 def test_general_attention_computes_w_v_once_per_clip_not_per_step():

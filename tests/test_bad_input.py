@@ -1,7 +1,6 @@
 """Bad input and a failing machine end in one clear error that names the file and the fix, never
 in a NaN model, a traceback, or a run that reports what it did not do."""
 import os
-import shutil
 import tempfile
 
 import h5py

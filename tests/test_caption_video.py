@@ -12,7 +12,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 for _module, _what in (("av", "PyAV reads the video files"),
                        ("matplotlib", "captioning video files draws with it"),
@@ -26,20 +25,15 @@ import run as run_module
 from evaluation.predictions import caption_videos
 from evaluation.scorer import why_no_scoring
 from extraction import build_backbone, extract_videos
-from loader.batches import make_caption_batch
-from loader.corpus import load_training_data
 from loader.dataset import load_split
-from models.loss import training_loss
 from models.sa_lstm import build_model
 from splits.layout import corpus_paths, write_prepared
 from tests.devices import TRAIN_DEVICE
+from tests.videos import ANNOTATIONS, CLIP_TO_VID, msvd_references, train_until_it_recites
 from utils import pick_device
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO / "tests" / "fixtures" / "videos"
-ANNOTATIONS = REPO / "data" / "MSVD" / "annotations"
-CLIP_TO_VID = {"WTf5EgVY5uU_124_128": "vid1025", "j2Dhf-xFUxU_13_20": "vid1429",
-               "qvg9eM4Hmzk_4_10": "vid1712"}
 EVERY_N = 10
 TRAINED_REFERENCES = 5        # the first references of each clip in the release file
 SETTINGS = {"features.backbones": ["EfficientNetLite0"], "features.n_frames": 8,
@@ -48,50 +42,12 @@ SETTINGS = {"features.backbones": ["EfficientNetLite0"], "features.n_frames": 8,
             "eval.metrics": ["Bleu", "CIDEr"], "train.device": str(pick_device(TRAIN_DEVICE))}
 
 
-def msvd_references() -> dict:
-    """{vidN: [captions]} of the three clips, from the shipped English release."""
-    wanted, references = set(CLIP_TO_VID.values()), {}
-    for name in ("sents_train_lc_nopunc.txt", "sents_test_lc_nopunc.txt"):
-        for line in (ANNOTATIONS / name).read_text(encoding="utf-8").splitlines():
-            vid, _, caption = line.partition("\t")
-            if vid in wanted:
-                references.setdefault(vid, []).append(caption)
-    return references
-
-
 def run_py(capsys, *args):
     """run.py's main in this process (no second torch start-up): (exit status, stdout, stderr)."""
     capsys.readouterr()
     status = run_module.main([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
-
-
-def train_until_it_recites(config, references: dict, max_steps=1500):
-    """Full-batch Adam on the training captions until every clip gets one of its own."""
-    device = pick_device(config.train.device)
-    data = load_training_data(config, device)
-    torch.manual_seed(0)
-    model = build_model(config, len(data.vocab), data.feature_size).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = make_caption_batch(data.train, data.train_targets, torch.arange(len(data.train_targets)))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # ops this small gain nothing from threads, and busy cores stall them
-    try:
-        for step in range(1, max_steps + 1):
-            model.train()
-            logits, alphas = model(batch.features, batch.frame_mask, batch.inputs)
-            loss, _ = training_loss(logits, alphas, batch.targets, batch.frame_mask, config.train)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if step % 20 == 0:
-                predictions = caption_videos(model, data.train, data.vocab, config.eval, 8)
-                if all(p["caption"] in references[p["video_id"]] for p in predictions):
-                    break
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval(), data
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,44 @@ def test_a_config_built_in_python_is_checked_for_types():
     with pytest.raises(config_module.ConfigError, match="loader.batch_size expects int, got 2.5"):
         train_module.train(config)
     config = config_module.build("Demo")
-    config.model.use_attention = "no"
-    with pytest.raises(config_module.ConfigError, match="model.use_attention expects bool"):
+    config.model.use_selector = "no"
+    with pytest.raises(config_module.ConfigError, match="model.use_selector expects bool"):
         config_module.check(config)
+
+
+def parsed(*argv):
+    parser = config_module.argument_parser("test")
+    config_module.add_arguments(parser)
+    return parser, parser.parse_args(list(argv))
+
+
+def test_help_lists_the_registered_attentions_and_searches():
+    from models.attention import ATTENTIONS
+    from models.searches import SEARCHES
+    text = " ".join(parsed()[0].format_help().split())
+    assert f"(registered: {', '.join(sorted(ATTENTIONS))})" in text
+    assert f"(registered: {', '.join(sorted(SEARCHES))})" in text
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--model.attention", "general", "--model.frame_positions", "true"], "model.frame_positions"),
+    (["--model.attention", "mean", "--model.attention_size", "64"], "model.attention_size"),
+    (["--eval.temperature", "0.5"], "eval.temperature"),
+    (["--eval.search", "greedy", "--eval.beam_size", "3"], "eval.beam_size"),
+    (["--eval.search", "sample", "--eval.length_penalty", "0.7"], "eval.length_penalty"),
+], ids=["frame_positions-general", "attention_size-mean", "temperature-beam", "beam_size-greedy",
+        "length_penalty-sample"])
+def test_an_option_the_chosen_variant_does_not_read_is_refused(argv, field):
+    import models.searches  # noqa: F401  (the registries)
+    with pytest.raises(config_module.ConfigError, match=f"--{field}: .* does not read it"):
+        config_module.from_args(parsed(*argv)[1])
+
+
+def test_a_preset_value_the_chosen_variant_does_not_read_is_a_note(capsys):
+    import models.searches  # noqa: F401
+    config = config_module.from_args(parsed("--model.attention", "general")[1])   # Demo: attention_size 128
+    assert config.model.attention == "general"
+    assert "note: model.attention_size 128 is not read by model.attention general" in capsys.readouterr().err
+    config_module.from_args(parsed("--eval.search", "greedy", "--eval.beam_size", "5")[1])   # the default
+    config_module.from_args(parsed("--model.frame_positions", "true")[1])                   # soft reads it
+    assert capsys.readouterr().err == ""

@@ -22,8 +22,8 @@ from training.steps import EagerSteps
 from training.update import training_update
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
-from tests.variants import attention_variants
-from tests.test_devices import NoWriter, small_setup
+from tests.variants import attention_variants, settings_id
+from tests.tiny import NoWriter, small_setup
 from utils import CudaGraphs
 
 class StandInGraphs:
@@ -72,7 +72,7 @@ def train_epochs(model, optimizer, data, config, steps) -> list:
 
 
 @pytest.mark.parametrize("overrides", [{}, {"train.loss_reduction": "token_mean",
-                                        "train.label_smoothing": 0.1}])
+                                        "train.label_smoothing": 0.1}], ids=settings_id)
 def test_graphed_steps_train_exactly_as_the_eager_steps(overrides):
     model, config, data = cpu_setup(**overrides)
     graphed_model = copy.deepcopy(model)
@@ -150,7 +150,7 @@ STEP_VARIANTS = MODEL_VARIANTS + [
 ]
 
 
-@pytest.mark.parametrize("overrides", STEP_VARIANTS)
+@pytest.mark.parametrize("overrides", STEP_VARIANTS, ids=settings_id)
 def test_the_captured_step_neither_syncs_nor_makes_shapes_from_values(overrides):
     model, config, data = cpu_setup(**overrides)
     optimizer = train_module.make_optimizer(model, config.train)
@@ -161,7 +161,7 @@ def test_the_captured_step_neither_syncs_nor_makes_shapes_from_values(overrides)
     assert mode.found == []
 
 
-@pytest.mark.parametrize("overrides", MODEL_VARIANTS)
+@pytest.mark.parametrize("overrides", MODEL_VARIANTS, ids=settings_id)
 def test_the_captured_step_copies_nothing_from_the_host(overrides):
     # on the meta stand-in; with SGD, whose update is plain tensor ops (the plain Adam that meta
     # gets keeps its step count on the host, which CUDA's capturable Adam does not)

@@ -16,51 +16,13 @@ import torch
 from loader.vocabulary import EOS_ID
 from models import decode_graphs
 from models.decode_graphs import DecodeGraphs, all_steps
-from models.decoding import decode
+from models.searches import decode
 from models.searches import SEARCHES
-from tests.capture_rules import SyncOrValueShapes
+from tests.capture_rules import StandInGraphs, SyncOrValueShapes, eval_settings, tensors_of  # noqa: F401
 from tests.devices import GPU_STAND_IN, on_the_stand_in_device
 from tests.tiny import tiny_clips, tiny_model
-from tests.variants import attention_variants
+from tests.variants import attention_variants, settings_id
 from utils import autocast_bf16
-
-
-def tensors_of(value) -> list:
-    """Every tensor in a decode's outputs (BeamHistory, Decoded, their lists), in a fixed order."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    elif hasattr(value, "__dict__"):
-        value = list(vars(value).values())
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in tensors_of(item)]
-    return []
-
-
-class StandInGraphs:
-    """torch.cuda's graphs as far as DecodeGraphs sees them, on the CPU."""
-
-    def __init__(self):
-        self.captures = 0
-
-    @staticmethod
-    def warm_up(fn):
-        return fn()
-
-    def capture(self, fn):
-        """Like a real capture, the Python runs once and leaves outputs whose values mean nothing
-        (here: garbage written into them); a replay runs the decode again, on whatever the
-        static buffers and the weights hold then, into those same output tensors."""
-        self.captures += 1
-        outputs = fn()
-        for tensor in tensors_of(outputs):
-            tensor.fill_(-1 if not tensor.is_floating_point() else float("nan"))
-
-        def replay():
-            for mine, fresh in zip(tensors_of(outputs), tensors_of(fn()), strict=True):
-                mine.copy_(fresh)
-        return outputs, replay
 
 
 class FailingGraphs(StandInGraphs):
@@ -68,16 +30,10 @@ class FailingGraphs(StandInGraphs):
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore")
 
 
-def eval_settings(config, **values):
-    settings = copy.deepcopy(config.eval)
-    settings.__dict__.update({"beam_size": 3, "max_len": 5, **values})
-    return settings
-
-
 def decoded(graphs, model, features, mask, e):
     """graphs' decode as decode() runs it on CUDA: under eval.autocast_bf16's autocast, no cache."""
     with autocast_bf16(features.device.type, e.autocast_bf16, cache=False):
-        return graphs(model, features, mask, e)
+        return graphs(model, features, mask, e, SEARCHES[e.search])
 
 
 def assert_same_captions(graphed, eager):
@@ -96,22 +52,23 @@ GRAPHABLE = [{"search": name} for name, search in sorted(SEARCHES.items()) if se
 
 @pytest.mark.parametrize("attention", attention_variants())
 @pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                                  {"beam_size": 4, "autocast_bf16": True}])
+                                                  {"beam_size": 4, "autocast_bf16": True}], ids=settings_id)
 def test_graphed_decoding_gives_the_eager_captions(settings, attention):
     model, config = tiny_model(seed=3, **attention)
     e = eval_settings(config, **settings)
     stand_in = StandInGraphs()
     graphs = DecodeGraphs(stand_in)
     lengths = set()
-    # <eos> unlikely to likely: captions of many lengths (the steps after an end must not matter)
-    for seed, eos_bias in enumerate((-1.0, 0.0, 0.5, 1.0, 2.0)):
+    # <eos> unlikely to likely: captions of many lengths, the extremes forced by the bias whatever
+    # the attention (the steps after an end must not matter)
+    for seed, eos_bias in enumerate((-50.0, -1.0, 0.0, 0.5, 1.0, 2.0, 50.0)):
         with torch.no_grad():
             model.decoder.readout.bias[EOS_ID] = eos_bias
         for features, mask in batches(seed):
             eager = decode(model, features, mask, e)
             assert_same_captions(decoded(graphs, model, features, mask, e), eager)
             lengths.update(eager.lengths.tolist())
-    assert stand_in.captures == 2                 # one per batch shape, over all 25 batches
+    assert stand_in.captures == 2                 # one per batch shape, over all 35 batches
     # captions of several lengths, some ended early: the steps after an end must not matter
     assert len(lengths) > 1 and min(lengths) <= e.max_len, f"captions of lengths {lengths} only"
 
@@ -171,8 +128,8 @@ def test_a_failed_capture_leaves_decoding_to_the_eager_search(capsys, monkeypatc
 
 @pytest.mark.parametrize("attention", attention_variants())
 @pytest.mark.parametrize("settings", GRAPHABLE + [{"beam_size": 1}, {"length_penalty": 0.7},
-                                                  {"autocast_bf16": True}])
-@pytest.mark.parametrize("device", ["cpu", GPU_STAND_IN])
+                                                  {"autocast_bf16": True}], ids=settings_id)
+@pytest.mark.parametrize("device", ["cpu", GPU_STAND_IN], ids=["cpu", "gpu_stand_in"])
 def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings, device, attention):
     """On the CPU for syncs and shapes from values, on the meta stand-in also for copies from
     the host (which a CPU-to-CPU copy cannot show)."""
@@ -182,7 +139,7 @@ def test_the_recorded_decode_neither_syncs_nor_makes_shapes_from_values(settings
     e = eval_settings(config, **settings)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=e.autocast_bf16, cache_enabled=False):
         with SyncOrValueShapes() as mode:
-            all_steps(model, features, mask, e)
+            all_steps(model, features, mask, e, SEARCHES[e.search])
     assert mode.found == []
 
 
@@ -218,7 +175,7 @@ def test_decode_takes_the_graphs_on_cuda_only(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("settings", [{}, {"beam_size": 1}, {"length_penalty": 0.7, "min_len": 2},
-                                      {"autocast_bf16": True}, {"tf32": True}])
+                                      {"autocast_bf16": True}, {"tf32": True}], ids=settings_id)
 def test_cuda_graphs_decode_as_the_eager_search_on_the_gpu(settings):
     model, config = tiny_model(seed=2)
     model.cuda()

@@ -38,8 +38,7 @@ def test_step_equals_the_step_as_first_written(overrides, rows_per_clip):
         assert grad is None or torch.allclose(grad, ref, atol=1e-5)
 
 
-# A Demo checkpoint's parameter names as the model wrote them before attentions were chosen by
-# name: soft attention's, and mean pooling's (model.use_attention false) without the attention's.
+# A Demo checkpoint's parameter names: soft attention's, and mean pooling's without the attention's.
 SAVED_NAMES = [
     "encoder.init_h.weight", "encoder.init_h.bias", "encoder.init_c.weight", "encoder.init_c.bias",
     "decoder.embedding.weight", "decoder.attention.key.weight", "decoder.attention.key.bias",
@@ -49,20 +48,18 @@ SAVED_NAMES = [
     "decoder.out_context.weight", "decoder.readout.weight", "decoder.readout.bias"]
 
 
-@pytest.mark.parametrize("use_attention", [True, False])
-def test_checkpoints_saved_before_attentions_had_names_load(use_attention):
-    """A config saved without the new fields (model.attention, eval.search, ...) builds the model
-    it described, whose parameters have the names and shapes its weights were saved with."""
+@pytest.mark.parametrize("attention", ["soft", "mean"])
+def test_format_1_checkpoints_load_with_the_fields_this_version_does_not_read(attention):
+    """A format-1 config holds model.use_attention (false: mean pooling), model.fused_cell and
+    train.fast_teacher_forcing: it builds the model it described, with its parameters' names."""
     import config as config_module
     from models.sa_lstm import build_model
-    model, config = tiny_model(**{"model.use_attention": use_attention})
+    model, config = tiny_model(**{"model.attention": attention})
     saved = config.to_dict()
-    for section, new in (("model", ("attention", "fused_cell")), ("train", ("fast_teacher_forcing",)),
-                         ("eval", ("search", "samples", "temperature", "top_p", "seed"))):
-        for name in new:
-            del saved[section][name]
+    saved["model"].update(attention="soft", use_attention=attention == "soft", fused_cell=True)
+    saved["train"]["fast_teacher_forcing"] = False
     rebuilt = build_model(config_module.Config.from_dict(saved), 7, 5)
-    names = [n for n in SAVED_NAMES if use_attention or ".attention." not in n]
+    names = [n for n in SAVED_NAMES if attention == "soft" or ".attention." not in n]
     assert list(rebuilt.state_dict()) == names
     rebuilt.load_state_dict(model.state_dict())
     features, mask = tiny_clips()
@@ -83,7 +80,7 @@ class FusedCells(TorchDispatchMode):
 
 
 def with_and_without_the_fused_cell(decoder, run) -> dict:
-    """{fused: run()} with the decoder's fused CUDA cell (model.fused_cell) switched on and off."""
+    """{fused: run()} with the decoder's fused CUDA cell (build_model's fused_cell) switched on and off."""
     results = {}
     for fused in (True, False):
         decoder.fused_cell = fused
@@ -120,7 +117,7 @@ def test_fused_cuda_lstm_cell_equals_the_update_as_written():
 def test_the_model_on_cuda_computes_alike_with_and_without_the_fused_cell():
     """The whole model on the GPU, where every LSTM update takes the fused kernel with the gates
     as teacher forcing and beam search make them: the same loss, gradients and captions."""
-    from models.decoding import decode
+    from models.searches import decode
     from models.loss import caption_nll
     model, config = tiny_model()
     model = model.cuda()

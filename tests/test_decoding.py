@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
-from models.beam_search import beam_search
+from models.searches import beam_search
 from models.searches import greedy_search
 from tests.reference import reference_beam_search
 from tests.tiny import tiny_clips, tiny_model
@@ -113,7 +113,7 @@ def test_attention_weights_are_returned_per_token_and_skip_padded_frames():
 @pytest.mark.parametrize("overrides", model_variants())
 def test_beam_search_equals_the_first_beam_search_for_every_variant(overrides):
     """The beams sharing their clip (the model's step with width W) against the first beam search
-    on repeated clips with the step as first written (tests/reference.py): same search results."""
+    on repeated clips with the plain step (tests/reference.py): same search results."""
     model, _ = tiny_model(**overrides)
     features, mask = tiny_clips()
     fast = beam_search(model, features, mask, beam_size=3, max_len=5)
@@ -126,7 +126,7 @@ def test_beam_search_equals_the_first_beam_search_for_every_variant(overrides):
 @pytest.mark.parametrize("beam_size", [1, 3])
 def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
     """eval.autocast_bf16 changes the arithmetic (log-probs move a little), not the search."""
-    from models.decoding import decode
+    from models.searches import decode
     model, config = tiny_model()
     model.eval()
     features, mask = tiny_clips()
@@ -144,7 +144,7 @@ def test_bf16_decoding_switch_runs_the_products_in_bfloat16(beam_size):
 @pytest.mark.parametrize("length_penalty", [0.0, 0.7])
 def test_beam_search_finds_what_the_first_beam_search_found(beam_size, length_penalty):
     """Back-pointers, <eos> ranked apart from the words and one ended hypothesis kept per step
-    give what the first beam search gave (tests/reference.py: every <eos> among the 2W candidates
+    give what the plain beam search gives (tests/reference.py: every <eos> among the 2W candidates
     ranked with them, whole histories copied every step)."""
     lengths = set()
     for seed in range(6):
@@ -168,8 +168,6 @@ def test_stopping_early_changes_no_caption(length_penalty):
     instead (stop_early False, what a CUDA graph records) must find the same captions. A negative
     penalty rewards brevity: its bound is the next step's length, not the longest (the longest
     had stopped 5 of 288 such batches too soon)."""
-    from models.beam_search import beam_steps
-    from models.decoded import Decoded
     for seed in range(12):
         model, _ = tiny_model(seed=seed)
         for eos_bias in (-1.0, 0.0, 1.0):
@@ -179,6 +177,6 @@ def test_stopping_early_changes_no_caption(length_penalty):
                 features, mask = tiny_clips(batch=4, seed=clips)
                 args = (model, features, mask, 3, 6, 1, length_penalty)
                 stopped = beam_search(*args)
-                every_step = Decoded(*beam_steps(*args, stop_early=False).rebuild())
+                every_step = beam_search(*args, stop_early=False).rebuild()
                 assert torch.equal(stopped.tokens, every_step.tokens)
                 assert torch.equal(stopped.log_probs, every_step.log_probs)

@@ -16,14 +16,13 @@ import train as train_module
 from bench.workload import subset_data
 from evaluation.predictions import caption_videos
 from loader.batches import caption_batch_order, make_caption_batch
-from loader.captions import CaptionTargets, build_vocabulary, encode_targets
+from loader.captions import CaptionTargets
 from loader.corpus import TrainingData, load_training_data
-from loader.dataset import VideoSplit
 from models import checkpoints
 from models.sa_lstm import build_model
 from splits.Demo import build_demo
 from tests.devices import SECOND_DEVICE, on_the_stand_in_device
-from tests.tiny import tiny_config
+from tests.tiny import NoWriter, small_setup
 
 DEVICE = SECOND_DEVICE
 
@@ -45,47 +44,6 @@ def test_subset_data_indexes_each_field_with_rows_on_its_own_device():
     assert subset.train_targets.lengths.device.type == "cpu" and len(subset.train_targets) == 3
     assert subset.train_targets.tokens.device == DEVICE == subset.train_targets.video_index.device
     assert subset.val_targets is data.val_targets
-
-
-REFERENCES = [["a man runs", "a man is running fast"], ["a dog sits"], ["two cats play", "cats play"],
-              ["a red car drives"], ["a woman sings a song"]]
-
-
-def tiny_data(device, config) -> TrainingData:
-    """A TrainingData on the device, as loader.corpus.load_training_data places it."""
-    generator = torch.Generator().manual_seed(0)
-    k, dim = config.features.n_frames, 5
-
-    def split(name, references, device):
-        features = torch.randn(len(references), k, dim, generator=generator)
-        mask = torch.ones(len(references), k, dtype=torch.bool)
-        mask[0, 2:] = False
-        return VideoSplit(name, [f"{name}{i}" for i in range(len(references))], features, mask,
-                          references, n_frames=[k] * len(references)).to(device)
-
-    # the test split stays on the CPU until it is decoded
-    train, val = split("train", REFERENCES, device), split("val", REFERENCES[:3], device)
-    test = split("test", REFERENCES[1:], "cpu")
-    vocab = build_vocabulary(train.references, config.loader)
-    targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
-    return TrainingData(train, val, test, vocab, *targets)
-
-
-def small_setup(device=DEVICE, **overrides):
-    """(model, config, data) on the device; batches of 3 captions, beam 2, 3 words at most."""
-    config = tiny_config(**{"loader.batch_size": 3, "loader.eval_batch_size": 2, "eval.beam_size": 2,
-                            "eval.max_len": 3, **overrides})
-    data = tiny_data(device, config)
-    model = build_model(config, len(data.vocab), data.feature_size).to(device)
-    return model, config, data
-
-
-class NoWriter:
-    def add_scalar(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
 
 
 def test_caption_batches_from_cpu_plans_of_data_on_the_device():

@@ -23,7 +23,7 @@ from distributed.sharding import batch_share, shard
 from models import checkpoints
 from models.loss import training_loss
 from tests import small_demo
-from tests.small_demo import build_small_demo, cli_args, single_thread
+from tests.small_demo import cli_args
 from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
@@ -67,15 +67,11 @@ def spawn(worker, *args) -> None:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One thread, as each rank runs with here (tests/small_demo.single_thread)."""
-    with single_thread():
-        yield
+def each_test_on_one_thread(one_thread):
+    """One thread, as each rank runs with here."""
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return build_small_demo(tmp_path_factory, (60, 10, 20))
+DEMO_SPLITS = (60, 10, 20)
 
 
 def small_config(data_root, run_root, **overrides):

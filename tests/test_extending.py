@@ -2,10 +2,14 @@
 are one class each, registered by name; with nothing else edited they train, decode, sample for
 self-critical training and draw attention pictures, and the attention is held to its definition.
 
-In a fork, put the classes in models/attention.py and models/searches.py under
-@register_attention / @register_search; here the fixture registers them for this file's tests only.
+In a fork, put the classes in a file of models/plugins/ (or in models/attention.py and
+models/searches.py) under @register_attention / @register_search; here the fixture registers them
+for this file's tests only, and one test checks that a file in models/plugins/ is picked up.
 """
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +19,8 @@ import run as run_module
 import train as train_module
 from models import checkpoints
 from models.attention import ATTENTIONS, Attention, register_attention
-from models.decoded import Decoded
-from models.decoding import decode
-from models.sampling import decode_rows, most_likely, sample_captions
-from models.searches import SEARCHES, Search, register_search
+from models.scst import sample_captions
+from models.searches import SEARCHES, Decoded, Search, decode, decode_rows, most_likely, register_search
 from tests.attention_definition import ALL_CHECKS
 from tests.small_demo import build_small_demo, single_thread, small_config
 
@@ -52,7 +54,8 @@ class AtLeastTwoWords(Search):
 
     name, tag, graphable = "two_words", "two", True
 
-    def run(self, model, features, mask, e, stop_early: bool = True) -> Decoded:
+    def run(self, model, features, mask, eval_config, stop_early: bool = True) -> Decoded:
+        e = eval_config
         with torch.no_grad():
             rows = decode_rows(model, features, mask, 1, most_likely, e.max_len, max(e.min_len, 2),
                                stop_early)
@@ -105,3 +108,47 @@ def test_a_toy_attention_and_search_train_decode_sample_and_draw(toys, tmp_path_
     assert run_module.main(["--checkpoint", best, "--pictures", "1", "--eval.metrics", "",
                             "--out", str(out)]) == 0
     assert len(os.listdir(out / "attention")) == 1
+
+
+PLUGIN = """
+from torch import nn
+from models.attention import Attention, register_attention
+from models.searches import Search, register_search
+
+
+@register_attention
+class PluginAttention(Attention):
+    name, tag = "plugin_attention", "plugin"
+
+
+@register_search
+class PluginSearch(Search):
+    name, tag = "plugin_search", "plugin"
+"""
+
+
+def test_a_file_in_the_plugin_folder_is_registered_with_no_other_edit(tmp_path):
+    """models/plugins/<file>.py is imported with the models package: its attention and search are
+    registered, --help lists them, and whichever models module is imported first."""
+    folder = Path(__file__).resolve().parents[1] / "models" / "plugins"
+    made_folder = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    plugin = folder / f"test_plugin_{os.getpid()}.py"
+    plugin.write_text(PLUGIN)
+    try:
+        script = ("import sys; from models.searches import SEARCHES; from models.attention import ATTENTIONS; "
+                  "print('plugin_attention' in ATTENTIONS, 'plugin_search' in SEARCHES)")
+        found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               cwd=folder.parents[1], timeout=300)
+        assert found.stdout.split() == ["True", "True"], found.stderr
+        shown = subprocess.run([sys.executable, "train.py", "--help"], capture_output=True, text=True,
+                               cwd=folder.parents[1], timeout=300)
+        assert "plugin_attention" in shown.stdout and "plugin_search" in shown.stdout, shown.stderr
+    finally:
+        plugin.unlink()
+        if made_folder:
+            for leftover in folder.glob("__pycache__/*"):
+                leftover.unlink()
+            for empty in (folder / "__pycache__", folder):
+                if empty.exists():
+                    empty.rmdir()

@@ -24,6 +24,7 @@ from extraction.store import STAGING
 from extraction.video import equally_spaced
 from splits.layout import corpus_paths, write_prepared
 from tests.devices import TRAIN_DEVICE
+from tests.videos import synthetic_video
 from utils import DataError, pick_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,20 +65,6 @@ def run(paths, output, backbone, **options):
 def read_all(path):
     with h5py.File(path, "r") as f:
         return {key: f[key][()] for key in f}
-
-
-def synthetic_video(path, n=30, codec="mpeg4", pix_fmt="yuv420p"):
-    """n frames of 64x48, frame i filled with grey level 8 i, so a frame tells its index
-    (codec ffv1 with yuv444p: losslessly)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def test_fixture_clips_are_there():

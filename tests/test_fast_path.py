@@ -14,7 +14,8 @@ def test_fast_teacher_forcing_equals_the_step_loop(overrides):
     inputs = torch.tensor([[1, 4, 5, 6], [1, 6, 4, 0], [1, 5, 5, 5]])
     targets = torch.tensor([[4, 5, 6, 2], [6, 4, 2, 0], [5, 5, 5, 2]])
     fast_logits, fast_alphas = model(features, mask, inputs)
-    plain_logits, plain_alphas = model(features, mask, inputs, fast=False)
+    model.fast_teacher_forcing = False
+    plain_logits, plain_alphas = model(features, mask, inputs)
     assert torch.allclose(fast_logits, plain_logits, atol=1e-5)
     assert torch.allclose(fast_alphas, plain_alphas, atol=1e-6)
     config.train.attention_penalty = 0.7

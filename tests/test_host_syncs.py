@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import train as train_module
-from tests.test_devices import NoWriter, small_setup
+from tests.tiny import NoWriter, small_setup
 from utils import to_device
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -24,8 +24,8 @@ def test_padding_values_do_not_change_the_output():
 
 
 def test_attention_and_mean_pooling_are_blind_to_frame_order():
-    for use_attention in (True, False):
-        model, _ = tiny_model(**{"model.use_attention": use_attention})
+    for attention in ("soft", "mean"):
+        model, _ = tiny_model(**{"model.attention": attention})
         features, mask = tiny_clips()
         mask[:] = True
         inputs = torch.tensor([[1, 4, 5]] * 3)
@@ -34,7 +34,7 @@ def test_attention_and_mean_pooling_are_blind_to_frame_order():
 
 
 def test_mean_pooling_weighs_real_frames_equally():
-    model, _ = tiny_model(**{"model.use_attention": False})
+    model, _ = tiny_model(**{"model.attention": "mean"})
     features, mask = tiny_clips()
     _, alphas = model(features, mask, torch.tensor([[1, 4]] * 3))
     assert torch.allclose(alphas[0, 0], torch.tensor([0.5, 0.5, 0.0, 0.0]))

@@ -34,9 +34,9 @@ def test_a_preset_is_refused_the_checkpoint_has_its_config(checkpoint, capsys):
 
 def test_model_fields_are_refused_the_weights_fix_them(checkpoint, capsys):
     status, err = run_py(capsys, "--checkpoint", checkpoint, "--model.hidden_size", 10,
-                         "--model.use_attention", "false", "--eval.beam_size", 2)
+                         "--model.use_selector", "false", "--eval.beam_size", 2)
     assert status == 2
-    assert "error: --model.hidden_size, --model.use_attention: the checkpoint's weights fix the model" in err
+    assert "error: --model.hidden_size, --model.use_selector: the checkpoint's weights fix the model" in err
 
 
 def test_an_unknown_split_lists_the_corpus_splits(checkpoint, capsys):

@@ -10,9 +10,8 @@ import pytest
 import train as train_module
 from models import checkpoints
 from tests import small_demo
-from tests.small_demo import build_small_demo
 from training import run_folder
-from training.run_folder import FolderLock, legacy_run_id, run_id
+from training.run_folder import FolderLock, run_id
 from utils import DataError
 
 SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,
@@ -21,9 +20,6 @@ SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_si
          "eval.metrics": [], "train.select_metric": "loss"}
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return build_small_demo(tmp_path_factory, (40, 8, 8))
 
 
 def small_config(data_root, run_root, **overrides):
@@ -88,19 +84,6 @@ def test_self_critical_settings_are_fixed_once_its_phase_started(data_root, tmp_
     config.train.scst_epochs, config.train.scst_lr = 2, 1e-5
     with pytest.raises(DataError, match=r"train.scst_lr: None -> 1e-05"):
         train_module.train(config)
-
-
-def test_a_folder_of_a_run_from_before_the_hash_is_resumed(data_root, tmp_path):
-    config = small_config(data_root, tmp_path)
-    train_module.train(config)
-    os.rename(tmp_path / run_id(config), tmp_path / legacy_run_id(config))
-    config.train.epochs = 2
-    train_module.train(config)
-    assert folders(tmp_path) == [legacy_run_id(config)]
-    last = checkpoints.load(str(tmp_path / legacy_run_id(config) / "last.pt"))
-    assert last["progress"]["epoch"] == 2
-    other = small_config(data_root, tmp_path, **{"model.dropout": 0.1})   # not its config: a new run
-    assert run_folder.choose_folder(other, new_run=False) == str(tmp_path / run_id(other))
 
 
 def test_a_folder_in_use_stops_a_second_process_naming_the_holder(data_root, tmp_path):

@@ -1,10 +1,10 @@
-"""Sampled captions (models/sampling.py) and scheduled sampling (models/teacher_forcing.py)."""
+"""Sampled captions (models/searches.py, models/scst.py) and scheduled sampling (SALSTM.step_loop)."""
 import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 from models.searches import greedy_search
-from models.sampling import sample_captions
+from models.scst import sample_captions
 from tests.tiny import tiny_clips, tiny_model
 from tests.variants import attention_variants
 
@@ -22,7 +22,7 @@ def test_sampling_as_temperature_goes_to_zero_is_greedy_search(temperature):
     assert torch.equal(sampled.tokens, expected)
 
 
-@pytest.mark.parametrize("attention", attention_variants(), ids=str)
+@pytest.mark.parametrize("attention", attention_variants())
 def test_sampled_log_probs_are_the_teacher_forced_ones_of_the_sampled_words(attention):
     """What SCST differentiates is log p(caption) under the model, as training computes it, with
     the words sampling may not draw left out of the normaliser: <pad> and <bos>, <eos> as the first
@@ -114,10 +114,10 @@ def test_scheduled_sampling_probability_rises_by_steps_up_to_its_ceiling():
 
 
 def test_draw_is_multinomial_without_its_host_reads():
-    """models.sampling.draw gives torch.multinomial's draws from the same generator state, and
+    """models.searches.draw gives torch.multinomial's draws from the same generator state, and
     reads nothing back to the host (multinomial checks its input there, inside its kernel, where
     a dispatch mode cannot see it: two waits on a GPU)."""
-    from models.sampling import draw
+    from models.searches import draw
     from tests.capture_rules import SyncOrValueShapes
     for seed, shape in enumerate([(50, 9466), (7,), (3, 5)]):
         logits = 3 * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))

@@ -8,16 +8,13 @@ import train as train_module
 from evaluation import coco
 from models import checkpoints
 from tests import small_demo
-from tests.small_demo import build_small_demo, last_checkpoints_alike
-from tests.test_training import SMALL
+from tests.small_demo import SMALL
+from tests.small_demo import last_checkpoints_alike
 
 SCST = {"train.epochs": 1, "train.scst_epochs": 1, "train.scst_samples": 3, "loader.batch_size": 20,
         "eval.max_len": 8}
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return build_small_demo(tmp_path_factory, (40, 8, 8))
 
 
 def small_config(data_root, run_root, **overrides):

@@ -6,10 +6,11 @@ from torch.multiprocessing.reductions import StorageWeakRef
 
 from loader.batches import make_caption_batch
 from training.update import batch_loss
-from tests.test_devices import small_setup
+from tests.tiny import small_setup
+from tests.variants import settings_id
 
 
-@pytest.mark.parametrize("overrides", [{}, {"train.label_smoothing": 0.1, "train.attention_penalty": 0.5}])
+@pytest.mark.parametrize("overrides", [{}, {"train.label_smoothing": 0.1, "train.attention_penalty": 0.5}], ids=settings_id)
 def test_the_logits_are_freed_before_backward(overrides):
     model, config, data = small_setup(device="cpu", **overrides)
     produced = []

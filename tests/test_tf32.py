@@ -8,10 +8,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import train as train_module
 from models.decode_graphs import DecodeGraphs
-from models.decoding import decode
-from tests.test_decode_graphs import StandInGraphs, eval_settings
-from tests.test_devices import NoWriter, small_setup
-from tests.tiny import tiny_clips, tiny_model
+from models.searches import SEARCHES
+from models.searches import decode
+from tests.capture_rules import StandInGraphs, eval_settings
+from tests.tiny import NoWriter, small_setup, tiny_clips, tiny_model
 from training.self_critical import reward_model, scst_epoch
 from utils import tf32_products
 
@@ -99,7 +99,7 @@ def test_each_tf32_state_has_its_own_decode_graph():
     for tf32, outer in ((False, False), (True, False), (False, False), (False, True), (True, True)):
         e = eval_settings(config, tf32=tf32)
         with tf32_products(outer), tf32_products(e.tf32):     # as decode() opens it
-            graphs(model, features, mask, e)
+            graphs(model, features, mask, e, SEARCHES[e.search])
         captures.append(stand_in.captures)
     # TF32 on by eval.tf32, and on by a caller only: two graphs (every eval field is in the key)
     assert captures == [1, 2, 2, 3, 3]

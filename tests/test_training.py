@@ -13,26 +13,14 @@ import torch
 from models import checkpoints
 import train as train_module
 from tests import small_demo
-from tests.small_demo import build_small_demo, cli_args, last_checkpoints_alike
-from tests.devices import TRAIN_DEVICE
-from evaluation.scorer import why_no_scoring
+from tests.small_demo import SCORING, SMALL, cli_args, last_checkpoints_alike
 from tests.tiny import tiny_clips, tiny_model
 from utils import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where Java or pycocoevalcap is missing (as on many GPU servers), the runs go on without COCO
-# scores (--eval.metrics "", best checkpoint by validation loss) and the tests check the rest.
-SCORING = not why_no_scoring()
-SMALL = {"model.hidden_size": 32, "model.embedding_size": 16, "model.attention_size": 16,
-         "loader.batch_size": 20, "loader.eval_batch_size": 16, "eval.beam_size": 2,
-         "eval.max_len": 12, "train.lr": 3e-3, "train.device": TRAIN_DEVICE,
-         **({"eval.metrics": ["Bleu", "ROUGE_L", "CIDEr"]} if SCORING else
-            {"eval.metrics": [], "train.select_metric": "loss"})}
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return build_small_demo(tmp_path_factory, (60, 10, 20))
+DEMO_SPLITS = (60, 10, 20)
 
 
 def small_config(data_root, run_root, **overrides):

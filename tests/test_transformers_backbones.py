@@ -36,16 +36,13 @@ from models import checkpoints
 from splits import MSVD as msvd
 from splits.layout import corpus_paths, write_prepared
 from tests import tiny_transformers as tiny
-from tests.test_caption_video import msvd_references, train_until_it_recites
-from tests.test_extraction import synthetic_video
+from tests.videos import CLIP_TO_VID, msvd_references, synthetic_video, train_until_it_recites
 from utils import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO / "tests" / "fixtures" / "videos"
 CLIPS = sorted(VIDEOS.glob("*.avi"))
 FRAMES = {"WTf5EgVY5uU_124_128": 120, "j2Dhf-xFUxU_13_20": 106, "qvg9eM4Hmzk_4_10": 91}
-CLIP_TO_VID = {"WTf5EgVY5uU_124_128": "vid1025", "j2Dhf-xFUxU_13_20": "vid1429",
-               "qvg9eM4Hmzk_4_10": "vid1712"}
 EVERY_N = 10
 TRANSFORMERS_BACKBONES = sorted(name for name, spec in BACKBONES.items() if spec.build is not None)
 APPEARANCE, MOTION = "CLIP-ViT-B-32", "VideoMAE-Base-K400"

@@ -14,7 +14,6 @@ from evaluation import coco
 from evaluation.predictions import numeric
 from models import checkpoints
 from tests import small_demo
-from tests.small_demo import build_small_demo, single_thread
 from tests.devices import TRAIN_DEVICE
 from utils import DataError
 
@@ -25,19 +24,13 @@ SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_si
          "train.device": TRAIN_DEVICE}
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return build_small_demo(tmp_path_factory, (30, 6, 6))
+DEMO_SPLITS = (30, 6, 6)
 
 
 def small_config(data_root, run_root, **overrides):
     return small_demo.small_config(SMALL, data_root, run_root, **overrides)
 
 
-@pytest.fixture
-def one_thread():
-    with single_thread():
-        yield
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import socket
 import time
 
 import config as config_module
-from models import checkpoints
-from models.attention import ATTENTIONS, attention_name
+from models.attention import ATTENTIONS
 from models.searches import SEARCHES
 from utils import DataError
 
@@ -25,7 +24,6 @@ except ImportError:                    # Windows: runs there are not locked
 MAY_CHANGE = frozenset({
     "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
     "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
-    "model.fused_cell", "train.fast_teacher_forcing",     # the same equations, arranged otherwise
 })
 SELF_CRITICAL = frozenset({
     "train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
@@ -55,7 +53,7 @@ def config_hash(config) -> str:
 def readable_name(config) -> str:
     """The part of the name a person reads: the hyperparameters people compare."""
     m, t = config.model, config.train
-    attention, search = attention_name(m), config.eval.search    # their tags, once registered
+    attention, search = m.attention, config.eval.search    # their tags, once registered
     attention = getattr(ATTENTIONS.get(attention), "tag", attention)
     search = getattr(SEARCHES.get(search), "tag", search)
     return (f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
@@ -76,11 +74,6 @@ def run_id(config) -> str:
     if config.train.run_name:
         return safe(config.train.run_name)
     return safe(f"{readable_name(config)}_{config_hash(config)}")
-
-
-def legacy_run_id(config) -> str:
-    """The name runs had before the hash: resumed when its last.pt has this config."""
-    return safe(readable_name(config))
 
 
 def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
@@ -115,32 +108,14 @@ def check_resumable(saved_config: dict, config, last_path: str, progress: dict) 
 
 
 def choose_folder(config, new_run: bool) -> str:
-    """This config's run folder: its own, a free one beside it with new_run, or the folder the
-    same config used before run names carried a hash."""
+    """This config's run folder: its own, or a free one beside it with new_run."""
     root = config.train.run_root
     run_dir = os.path.join(root, run_id(config))
     if new_run:
         base, n = run_dir, 2
         while os.path.exists(run_dir):
             run_dir, n = f"{base}-{n}", n + 1
-        return run_dir
-    if not config.train.run_name and not os.path.exists(run_dir):
-        legacy = os.path.join(root, legacy_run_id(config))
-        if same_learning_config(os.path.join(legacy, "last.pt"), config):
-            print(f"note: resuming {legacy}, this config's run from before run folders carried a hash")
-            return legacy
     return run_dir
-
-
-def same_learning_config(last_path: str, config) -> bool:
-    """Whether last_path is a readable last.pt whose run learned under this config."""
-    if not os.path.isfile(last_path):
-        return False
-    try:
-        saved = checkpoints.load(last_path)["config"]
-    except (DataError, KeyError):
-        return False
-    return not learning_changes(saved, config.to_dict(), self_critical_started=False)
 
 
 class FolderLock:

@@ -14,9 +14,8 @@ from config import ConfigError
 from evaluation.cider_d import CiderD
 from loader.captions import tokenized_captions
 from models import checkpoints
-from models.sampling import sample_captions
+from models.scst import greedy_baseline, mean_of_others_baseline, sample_captions, self_critical_loss
 from models.searches import greedy_search
-from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
 from utils import DataError, autocast_bf16, tf32_products, to_device
 
 

@@ -29,6 +29,5 @@ def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=N
 def batch_loss(model, batch: CaptionBatch, train_config, own_word_probability: float) -> tuple:
     """(loss, nll); a function of its own so that the logits, the step's largest tensor, are freed
     before backward."""
-    logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability,
-                           fast=train_config.fast_teacher_forcing)
+    logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability)
     return training_loss(logits, alphas, batch.targets, batch.frame_mask, train_config)
