@@ -1,5 +1,4 @@
-"""The model card (README.md) of a shared model folder: what it was trained on, with which
-features, how well it scores, and the command that trained it."""
+"""The model card (README.md) of a shared model folder: corpus, features, scores, training command."""
 from __future__ import annotations
 
 import json
@@ -14,23 +13,17 @@ def _flat(values: dict) -> dict:
     return {f"{section}.{name}": value for section, fields in values.items() for name, value in fields.items()}
 
 
-def _argument(value) -> str:
-    if value is None:
-        return "none"
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
 def training_command(saved: dict) -> str:
     """`python train.py --preset P --field value ...`: the preset that leaves the fewest fields to name."""
-    wanted = _flat(saved)
-    options = {}
+    wanted, options = _flat(saved), {}
     for preset in config_module.PRESETS:
         base = _flat(config_module.build(preset).to_dict())
         options[preset] = {key: value for key, value in wanted.items() if base.get(key) != value}
     preset = min(options, key=lambda name: len(options[name]))
     words = ["python", "train.py", "--preset", preset]
     for key, value in options[preset].items():
-        words += [f"--{key}", _argument(value)]
+        words += [f"--{key}", "none" if value is None else ",".join(map(str, value)) if isinstance(value, list)
+                  else str(value)]
     return shlex.join(words)
 
 
