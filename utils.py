@@ -92,8 +92,7 @@ def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
     """A CPU tensor goes to CUDA through a private pinned copy: no wait, and the caller may reuse its own."""
     device = torch.device(device)
     if tensor.device.type == "cpu" and device.type == "cuda":
-        staged = torch.empty_like(tensor, pin_memory=True).copy_(tensor)
-        return staged.to(device, non_blocking=True)
+        return torch.empty_like(tensor, pin_memory=True).copy_(tensor).to(device, non_blocking=True)
     return tensor.to(device)
 
 
@@ -163,8 +162,7 @@ os.umask(_UMASK)
 
 def atomic_write_bytes(path: str, write) -> None:
     """write(file) on a temporary file renamed over path: a crash leaves the old file or the new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
+    directory, tmp = os.path.dirname(os.path.abspath(path)), None
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))

@@ -54,8 +54,7 @@ class Ranks:
                 failure = error
         result, failure = self.broadcast((result, failure and (type(failure), str(failure))))
         if failure is not None:
-            kind, message = failure
-            raise kind(message)
+            raise failure[0](failure[1])
         return result
 
     def gather(self, obj) -> list:
@@ -91,7 +90,7 @@ class Ranks:
 
 
 def launched() -> bool:
-    return all(name in os.environ for name in TORCHRUN_VARIABLES)
+    return all(map(os.environ.__contains__, TORCHRUN_VARIABLES))
 
 
 def backend_for(device: torch.device) -> str:

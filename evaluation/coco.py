@@ -52,9 +52,7 @@ class _MeteorProcess:
         jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
         self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
                                    "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
-        self.timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._failure = None
+        self.timeout_s, self._lock, self._failure = timeout_s, threading.Lock(), None
         self._stderr = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
@@ -119,13 +117,12 @@ class _MeteorProcess:
         texts = [*references, hypothesis]
         self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in texts)]))
         stats = self._receive()
-        if not stats:
-            self._fail("the METEOR statistics line is empty")
         try:
-            [float(value) for value in stats.split()]
+            if [float(value) for value in stats.split()]:
+                return stats
         except ValueError:
-            self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
-        return stats
+            pass
+        self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
 
     def compute_score(self, gts: dict, res: dict):
         """pycocoevalcap's Meteor.compute_score: (corpus score, per-id list)."""
@@ -152,8 +149,7 @@ class _MeteorProcess:
                 stream.close()
         self._reader.join(timeout=5)
         self._stderr.close()
-        if self._failure is None:
-            self._failure = "the METEOR process was closed"
+        self._failure = self._failure or "the METEOR process was closed"
 
 
 class CaptionScorer:
@@ -175,8 +171,7 @@ class CaptionScorer:
         except ImportError as error:
             raise MetricError(f"the COCO caption metrics need pycocoevalcap ({error}): "
                               f"`pip install -r requirements.txt` installs it") from error
-        self._tokenizer = PTBTokenizer()
-        self._scorers = {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
+        self._tokenizer, self._scorers = PTBTokenizer(), {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
         self._meteor = _MeteorProcess(meteor_timeout_s) if "METEOR" in self.metrics else None
 
     @property

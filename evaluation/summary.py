@@ -41,7 +41,6 @@ def read_run(run_dir: str) -> dict:
     if not os.path.isfile(best):
         raise DataError(f"{run_dir} holds no best.pt: not a run folder of train.py")
     saved = checkpoints.load(best)["config"]
-    settings = flat_settings(saved)
     scores_path = os.path.join(run_dir, f"{saved['corpus']['test_split']}_scores.json")
     if not os.path.isfile(scores_path):
         raise DataError(f"{run_dir} has no {os.path.basename(scores_path)}: the run is unfinished or "
@@ -52,7 +51,7 @@ def read_run(run_dir: str) -> dict:
     except (OSError, json.JSONDecodeError) as error:
         raise DataError(f"{scores_path} cannot be read ({error}); run `python run.py --checkpoint "
                         f"{best}` to write it again") from None
-    return {"dir": run_dir, "settings": settings, "seed": settings["train.seed"],
+    return {"dir": run_dir, "settings": flat_settings(saved), "seed": saved["train"]["seed"],
             "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
             "by_category": scores.get("by_category") or {}}
 
@@ -83,8 +82,7 @@ def table_rows(groups: list, differing: list) -> tuple:
     overall = list(dict.fromkeys(m for g in groups for r in g for m in r["scores"]))
     per_category = list(dict.fromkeys(m for g in groups for r in g for c in r["by_category"].values()
                                       for m in c if m != "videos"))
-    metrics = list(dict.fromkeys(overall + per_category))
-    rows = []
+    metrics, rows = list(dict.fromkeys(overall + per_category)), []
     for runs in groups:
         settings = {k: runs[0]["settings"][k] for k in differing}
         categories = dict.fromkeys(c for r in runs for c in r["by_category"])

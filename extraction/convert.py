@@ -3,14 +3,10 @@
     python -m extraction.convert feats/ --corpus.name MSVD --name ResNet152 --every_n 5
     python -m extraction.convert vgg16.hdf5 --corpus.name MSR-VTT --name VGG16 --n_frames 80
 
-SOURCE is a folder of one file per video (.npy, .npz, and with --allow_pickle .pkl) or an HDF5
-file: one dataset per video (at the top or under groups), or one (N, T, D) array with a 1-D list
-of N video ids (and, when present, a 1-D `lengths` or `n_frames` list of real frames per video).
-Video ids come from the names: extensions (.npy, .avi, ...) and feature suffixes (v-iashin's
-`<video>_<feature>.npy`) are stripped, and a name must be a video of the corpus (for MSVD vidN or
-<YouTubeID>_<start>_<end>, written as vidN). The frame sampling the features were made with is
-yours to state (--every_n, --n_frames or --fps) and is recorded in the file. Every problem is one
-line; with any problem nothing is written. Exit status 0 when written, 2 otherwise.
+SOURCE is a folder of one file per video (.npy, .npz, with --allow_pickle .pkl) or an HDF5 file (one
+dataset per video, or one (N, T, D) array with a 1-D list of N video ids); the names, stripped of
+extensions and feature suffixes, must be videos of the corpus. State the frame sampling the features
+were made with. With any problem nothing is written (exit status 2). Layouts and fixes: docs/sharing.md.
 """
 from __future__ import annotations
 
@@ -32,7 +28,7 @@ from utils import DataError, exit_status
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".webm", ".mkv", ".mov", ".3gp", ".flv")
 FILE_EXTENSIONS = (".npy", ".npz", ".pkl", ".pickle")
 PICKLE_EXTENSIONS = (".pkl", ".pickle")
-SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features writes these beside the features
+SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features' files beside the features
 LENGTH_NAMES = ("lengths", "n_frames")
 SHOWN = 5
 
@@ -47,7 +43,7 @@ def strip_extensions(name: str) -> str:
 
 
 def candidate_names(stem: str) -> list:
-    """The stem, then the stem with one, two, ... trailing '_suffix' parts cut (feature names)."""
+    """The stem, then the stem with one, two, ... trailing '_suffix' parts cut."""
     names = [stem]
     while "_" in names[-1].strip("_"):
         names.append(names[-1].rsplit("_", 1)[0])
@@ -61,7 +57,7 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
         module = importlib.import_module(f"splits.{name}")
     except ModuleNotFoundError:
         module = None
-    if module is None or not hasattr(module, "read_corpus"):
+    if not hasattr(module, "read_corpus"):
         raise DataError(f"--corpus.name {name}: features are imported for a corpus that splits/ reads "
                         "(MSVD, MSR-VTT); the demo corpus makes its own")
     corpus = module.read_corpus(config, annotations)
@@ -71,14 +67,14 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
 
 def as_array(value, where: str, allow_pickle: bool):
     """A numeric array, or the one line that says why value is none."""
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    array = np.asarray(value)
     if array.dtype == object and allow_pickle:
         try:
             array = np.asarray(array.tolist(), dtype=np.float32)
         except (TypeError, ValueError):
             return f"{where} holds objects that are not numbers; save the features as a float array"
     if array.dtype.kind not in "fiu":
-        return (f"{where} holds {array.dtype} data, not numbers; save the features as a float array")
+        return f"{where} holds {array.dtype} data, not numbers; save the features as a float array"
     return array
 
 
@@ -205,9 +201,7 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
             raise DataError(f"{source} is neither a folder of .npy/.npz files nor an HDF5 file; give one")
         alias, candidates = {}, {candidate for _, names, _ in entries for candidate in names}
         for vid in ids:
-            found = feature_key(candidates, vid)
-            if found is not None:
-                alias.setdefault(found, vid)
+            alias.setdefault(feature_key(candidates, vid), vid)
         partial = output + ".partial"           # an interrupted import's is started afresh
         if os.path.exists(partial):
             os.remove(partial)
@@ -224,8 +218,7 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
                                 "picks the files named <video>_NAME)")
                 continue
             origin[vid], array = where, read()
-            problem = problems_of(where, array)
-            if problem:
+            if problem := problems_of(where, array):
                 problems.append(problem)
                 continue
             sizes.setdefault(array.shape[1], []).append(where)
