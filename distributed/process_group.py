@@ -71,8 +71,7 @@ class Ranks:
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
         if not self.active:
             return tensor
-        total = tensor.detach().clone()
-        dist.all_reduce(total)
+        dist.all_reduce(total := tensor.detach().clone())
         return total / self.world_size
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -80,8 +79,7 @@ class Ranks:
         if not self.active:
             return model
         from torch.nn.parallel import DistributedDataParallel
-        device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=device_ids)
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def seed_own_stream(self, seed: int) -> None:
         """Each rank's own dropout masks."""
@@ -99,11 +97,9 @@ def backend_for(device: torch.device) -> str:
 
 def join(device: torch.device, quiet_others: bool = True) -> Ranks:
     """This process's Ranks (on CUDA cuda:LOCAL_RANK); quiet_others: only rank 0 prints to stdout."""
-    if not launched():
+    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
         return Ranks(device=device)
     rank, world_size, local_rank = (int(os.environ[name]) for name in TORCHRUN_VARIABLES)
-    if world_size == 1:
-        return Ranks(device=device)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise DataError(f"rank {rank} has LOCAL_RANK {local_rank}, but this machine shows "

@@ -67,10 +67,6 @@ class _MeteorProcess:
         with self._lock:       # fail at start-up, not at the first validation hours later
             self._stats("a man is walking", ["a man walks"])
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     def _read_stdout(self) -> None:
         for raw in iter(self.process.stdout.readline, b""):
             self._answers.put(raw.decode("utf-8", errors="replace").strip())
@@ -171,12 +167,13 @@ class CaptionScorer:
         except ImportError as error:
             raise MetricError(f"the COCO caption metrics need pycocoevalcap ({error}): "
                               f"`pip install -r requirements.txt` installs it") from error
-        self._tokenizer, self._scorers = PTBTokenizer(), {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
+        self._tokenizer = PTBTokenizer()
         self._meteor = _MeteorProcess(meteor_timeout_s) if "METEOR" in self.metrics else None
+        self._scorers = {"Bleu": Bleu(4), "METEOR": self._meteor, "ROUGE_L": Rouge(), "CIDEr": Cider()}
 
     @property
     def meteor_pid(self):
-        return self._meteor.pid if self._meteor is not None else None
+        return self._meteor.process.pid if self._meteor is not None else None
 
     def score(self, references: dict, hypotheses: dict):
         """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video."""
@@ -194,8 +191,6 @@ class CaptionScorer:
                 values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
                 for n in range(4):
                     record(f"Bleu_{n + 1}", values[n], video_values[n])
-            elif name == "METEOR":
-                record(name, *self._meteor.compute_score(gts, res))
             else:
                 record(name, *self._scorers[name].compute_score(gts, res))
         corpus[PER_VIDEO_KEY] = per_video

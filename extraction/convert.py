@@ -136,8 +136,18 @@ def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
     source.visititems(collect)
     stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
     id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
-    if len(stacked) == 1 and id_lists:
-        return _stacked_entries(path, datasets, stacked[0], id_lists)
+    if len(stacked) == 1 and id_lists:         # one (N, T, D) array and its list of video ids
+        features = datasets[stacked[0]]
+        fitting = [name for name in id_lists if len(datasets[name]) == len(features)]
+        if len(fitting) != 1:
+            raise DataError(f"{path}: the (N, T, D) array /{stacked[0]} needs one 1-D list of its "
+                            f"{len(features)} video ids; found {['/' + n for n in id_lists]}")
+        ids = [v.decode() if isinstance(v, bytes) else str(v) for v in datasets[fitting[0]][()]]
+        lengths = next((datasets[name][()] for name in datasets
+                        if name.split("/")[-1] in LENGTH_NAMES and datasets[name].shape == (len(ids),)), None)
+        return [(f"{path}:/{stacked[0]}[{row}] ({video})", candidate_names(strip_extensions(video)),
+                 lambda row=row: features[row] if lengths is None else features[row, :int(lengths[row])])
+                for row, video in enumerate(ids)]
     entries = []
     for name, dataset in datasets.items():
         parts = name.split("/")
@@ -149,20 +159,6 @@ def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
         entries.append((where, candidate_names(strip_extensions(parts[-1])) + parts[-2:-1],
                         lambda dataset=dataset, where=where: as_array(dataset[()], where, False)))
     return entries
-
-
-def _stacked_entries(path: str, datasets: dict, stacked: str, id_lists: list) -> list:
-    features = datasets[stacked]
-    fitting = [name for name in id_lists if len(datasets[name]) == len(features)]
-    if len(fitting) != 1:
-        raise DataError(f"{path}: the (N, T, D) array /{stacked} needs one 1-D list of its "
-                        f"{len(features)} video ids; found {['/' + n for n in id_lists]}")
-    ids = [v.decode() if isinstance(v, bytes) else str(v) for v in datasets[fitting[0]][()]]
-    lengths = next((datasets[name][()] for name in datasets
-                    if name.split("/")[-1] in LENGTH_NAMES and datasets[name].shape == (len(ids),)), None)
-    return [(f"{path}:/{stacked}[{row}] ({video})", candidate_names(strip_extensions(video)),
-             lambda row=row: features[row] if lengths is None else features[row, :int(lengths[row])])
-            for row, video in enumerate(ids)]
 
 
 def problems_of(where: str, array) -> Optional[str]:
@@ -181,10 +177,8 @@ def problems_of(where: str, array) -> Optional[str]:
 def convert(source: str, output: str, name: str, sampling: str, ids: list, feature_key,
             allow_pickle: bool = False, key: Optional[str] = None, feature: Optional[str] = None,
             allow_missing: bool = False, report=print) -> int:
-    """Write source's features of the corpus videos ids into output; the number of videos.
-
-    Each video is read, checked and written to a temporary file in turn; on any problem the
-    DataError holds one line per problem, and the temporary file is removed."""
+    """Write source's features of the corpus videos ids into output, one video at a time; their number.
+    On any problem the DataError holds one line per problem, and nothing is written."""
     if os.path.exists(output):
         raise DataError(f"{output} exists; move it away or choose another --name (it is left as it is)")
     notes, problems = [], []
@@ -257,17 +251,15 @@ def main(argv=None) -> int:
     sampling.add_argument("--every_n", type=int, metavar="N", help="the features are of every N-th frame")
     sampling.add_argument("--n_frames", type=int, metavar="K", help="of K frames equally spaced")
     sampling.add_argument("--fps", type=float, metavar="F", help="of F frames per second")
-    parser.add_argument("--feature", default=None, metavar="NAME",
-                        help="take only the files (or datasets) named <video>_NAME (<video>/NAME)")
-    parser.add_argument("--key", default=None, help="the array of each .npz file to take")
+    parser.add_argument("--feature", metavar="NAME", help="take only the files named <video>_NAME (or <video>/NAME)")
+    parser.add_argument("--key", help="the array of each .npz file to take")
     parser.add_argument("--allow_pickle", action="store_true",
                         help="read pickled files (.pkl, object arrays): only files you trust")
     parser.add_argument("--allow_missing", action="store_true",
                         help="write the features found even when corpus videos have none")
-    parser.add_argument("--annotations", default=None, metavar="DIR",
+    parser.add_argument("--annotations", metavar="DIR",
                         help="the corpus's annotation folder (default: as splits/ finds it)")
-    parser.add_argument("--output", default=None, metavar="PATH",
-                        help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
+    parser.add_argument("--output", metavar="PATH", help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
     config_module.add_arguments(parser)
     args = parser.parse_args(argv)
     if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in (argv or sys.argv[1:])):
