@@ -151,7 +151,7 @@ class CiderD:
         entry, by_entry = (scored_clip[refs.row] * n_keys + dense).sort()
         self.entry, self.entry_ref, self.entry_count = entry, local[refs.row][by_entry], refs.count[by_entry]
 
-    _TABLES = ("keys", "idf", "ref_norm", "ref_length", "ref_mask", "refs_per_clip", "entry", "entry_ref", "entry_count")
+    _TABLES = "keys idf ref_norm ref_length ref_mask refs_per_clip entry entry_ref entry_count".split()
 
     def _tables(self, device: torch.device) -> dict:
         if device not in self._on_device:
@@ -162,8 +162,7 @@ class CiderD:
         """(N,) float32 CIDEr-D of candidates (N, L) word ids (no <bos>, ended by <eos>) against the
         references of video_index (N,), any number of rows per clip."""
         device = candidates.device
-        t = self._tables(device)
-        video_index = video_index.to(device)
+        t, video_index = self._tables(device), video_index.to(device)
         if candidates.dim() != 2 or video_index.shape != candidates.shape[:1]:
             raise ValueError(f"CiderD.score wants candidates (N, L) and video_index (N,), got "
                              f"{tuple(candidates.shape)} and {tuple(video_index.shape)}")
@@ -174,8 +173,7 @@ class CiderD:
         if int(low_id) < 0 or int(high_id) >= self.vocab_size:
             raise ValueError(f"CiderD.score: candidate word ids must lie in [0, {self.vocab_size})")
         lengths = caption_lengths(candidates)
-        width = int(lengths.max())
-        cand = ngram_counts(candidates[:, :width], lengths, self.n, self.base)
+        cand = ngram_counts(candidates[:, :int(lengths.max())], lengths, self.n, self.base)
         n_keys = len(t["keys"])
         position = torch.searchsorted(t["keys"], cand.key).clamp(max=max(n_keys - 1, 0))
         known = t["keys"][position] == cand.key
@@ -186,8 +184,7 @@ class CiderD:
         norm = norm.view(rows, self.n).sqrt()
 
         # matches: every (candidate n-gram, reference of its clip holding it) pair
-        clip = video_index[cand.row]
-        wanted = clip * n_keys + position
+        wanted = video_index[cand.row] * n_keys + position
         low = torch.searchsorted(t["entry"], wanted)
         high = torch.searchsorted(t["entry"], wanted, right=True)
         hits = torch.where(known, high - low, torch.zeros_like(low))
