@@ -20,7 +20,7 @@ class DataError(RuntimeError):
 
 
 class WriteError(DataError):
-    """A file that could not be written: the path, the reason, and what is kept."""
+    pass
 
 
 def os_error_in(error: BaseException):
@@ -35,15 +35,13 @@ def os_error_in(error: BaseException):
 
 
 def describe_os_error(error: OSError) -> str:
-    """'No space left on device (ENOSPC)': the reason and its errno name, for one line."""
+    """'No space left on device (ENOSPC)'."""
     name = errno.errorcode.get(error.errno) if error.errno is not None else None
-    reason = error.strerror or str(error)
-    return f"{reason} ({name})" if name else reason
+    return f"{error.strerror or error} ({name})" if name else error.strerror or str(error)
 
 
 def exit_status(command, interrupted: str = "interrupted") -> int:
-    """command()'s status (an int, else 0); 2 with a one-line message for bad input, 1 for the
-    machine's OSError, and 130 (the shells' status) with `interrupted` on Ctrl-C."""
+    """command()'s status (an int, else 0); 2 for bad input, 1 for an OSError, 130 on Ctrl-C."""
     try:
         status = command()
     except (DataError, ConfigError) as error:
@@ -71,17 +69,14 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def autocast_bf16(device_type: str, enabled: bool, cache: bool = True):
-    """bf16 autocast when enabled, else no context at all (torch.autocast(enabled=False) would switch
-    off the caller's); cache False, as CUDA graph capture requires."""
-    if enabled:
-        return torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache)
-    return contextlib.nullcontext()
+    """No context at all when disabled: torch.autocast(enabled=False) would switch off the caller's."""
+    return (torch.autocast(device_type, dtype=torch.bfloat16, cache_enabled=cache) if enabled
+            else contextlib.nullcontext())
 
 
 @contextlib.contextmanager
 def tf32_products(enabled: bool):
-    """CUDA's float32 matrix products on TF32 tensor cores when enabled; disabled, the caller's
-    setting stays."""
+    """CUDA's float32 matrix products on TF32 when enabled; disabled, the caller's setting stays."""
     if not enabled:
         yield
         return
@@ -94,19 +89,16 @@ def tf32_products(enabled: bool):
 
 
 def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
-    """tensor on `device`; a CPU tensor goes to CUDA through a private pinned copy, which does not
-    make the CPU wait for the kernels queued before it (the caller may change its own at once)."""
+    """A CPU tensor goes to CUDA through a private pinned copy: no wait, and the caller may reuse its own."""
     device = torch.device(device)
     if tensor.device.type == "cpu" and device.type == "cuda":
-        staged = torch.empty_like(tensor, pin_memory=True).copy_(tensor)
-        return staged.to(device, non_blocking=True)
+        return torch.empty_like(tensor, pin_memory=True).copy_(tensor).to(device, non_blocking=True)
     return tensor.to(device)
 
 
 @contextlib.contextmanager
 def no_autocast_cache():
-    """No autocast weight cache, also under an outer autocast: a capture would read it after it is
-    freed."""
+    """A capture would read an outer autocast's weight cache after it is freed."""
     before = torch.is_autocast_cache_enabled()
     torch.set_autocast_cache_enabled(False)
     try:
@@ -116,8 +108,7 @@ def no_autocast_cache():
 
 
 class CudaGraphs:
-    """CUDA graphs on one device in one memory pool (its graphs never run at once), every call made
-    on that device, whichever is current (the tests put a CPU stand-in in its place)."""
+    """CUDA graphs on one device in one memory pool (its graphs never run at once)."""
 
     def __init__(self, device):
         self.device = torch.device(device)
@@ -126,7 +117,7 @@ class CudaGraphs:
             self.side = torch.cuda.Stream(self.device)
 
     def warm_up(self, fn):
-        """fn() run eagerly on the side stream, as capture needs the lazy set-up done; its result."""
+        """fn() run eagerly on the side stream: capture needs the lazy set-up done."""
         with torch.cuda.device(self.device), no_autocast_cache():
             self.side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side):
@@ -135,7 +126,7 @@ class CudaGraphs:
         return result
 
     def capture(self, fn) -> tuple:
-        """(fn's outputs, which each replay fills; replay), fn's kernels recorded, not run."""
+        """(fn's outputs, which each replay fills; replay)."""
         graph = torch.cuda.CUDAGraph()
         with (torch.cuda.device(self.device), no_autocast_cache(),
               torch.cuda.graph(graph, pool=self.pool, stream=self.side)):
@@ -148,8 +139,7 @@ class CudaGraphs:
 
 
 def try_capture(graphs, fn, option: str, what: str, going_on: str) -> tuple:
-    """(outputs, replay, None); or, when capture fails, (None, None, why) and a warning naming the
-    option, and the caller goes on eagerly."""
+    """(outputs, replay, None); when capture fails, (None, None, why) and a warning: the caller goes on eagerly."""
     try:
         return (*graphs.capture(fn), None)
     except RuntimeError as error:
@@ -171,10 +161,8 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str, write) -> None:
-    """write(file) on a temporary file renamed over path: a crash leaves the old file or the new one;
-    a failed write raises WriteError naming the path and what is kept."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
+    """write(file) on a temporary file renamed over path: a crash leaves the old file or the new one."""
+    directory, tmp = os.path.dirname(os.path.abspath(path)), None
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))

@@ -1,7 +1,5 @@
-"""The ranks torchrun starts: who this process is, its device, and the few collectives needed; without
-torchrun there is one rank and every method hands its argument back. Coordination (small objects,
-waiting for rank 0) goes through a gloo group with a long time limit, which keeps no GPU kernel
-spinning while a rank waits."""
+"""The ranks torchrun starts and the few collectives needed; without torchrun every method hands its
+argument back. Coordination goes through a gloo group, which keeps no GPU kernel spinning while a rank waits."""
 from __future__ import annotations
 
 import os
@@ -22,7 +20,7 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 @dataclass
 class Ranks:
-    """This process's place among the ranks; Ranks() is the single process."""
+    """Ranks() is the single process."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -38,7 +36,6 @@ class Ranks:
         return self.rank == 0
 
     def broadcast(self, obj):
-        """Rank 0's obj on every rank (any picklable object)."""
         if not self.active:
             return obj
         box = [obj if self.is_main else None]
@@ -46,8 +43,7 @@ class Ranks:
         return box[0]
 
     def on_main(self, function: Callable, *args, **kwargs):
-        """function(*args) run by rank 0 alone, its result on every rank; bad input there is raised on
-        every rank, so that all stop with its message."""
+        """function(*args) run by rank 0 alone, its result (or its bad-input error) on every rank."""
         if not self.active:
             return function(*args, **kwargs)
         result, failure = None, None
@@ -58,12 +54,10 @@ class Ranks:
                 failure = error
         result, failure = self.broadcast((result, failure and (type(failure), str(failure))))
         if failure is not None:
-            kind, message = failure
-            raise kind(message)
+            raise failure[0](failure[1])
         return result
 
     def gather(self, obj) -> list:
-        """Every rank's obj, in rank order, on every rank."""
         if not self.active:
             return [obj]
         gathered = [None] * self.world_size
@@ -75,29 +69,26 @@ class Ranks:
         return batch_share(rows, lengths, reduction, self.rank, self.world_size)
 
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The mean over ranks of a tensor on this rank's device."""
         if not self.active:
             return tensor
-        total = tensor.detach().clone()
-        dist.all_reduce(total)
+        dist.all_reduce(total := tensor.detach().clone())
         return total / self.world_size
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The module to train with (DDP, or the model itself); evaluate with the model."""
+        """The module to train with; evaluate with the model itself."""
         if not self.active:
             return model
         from torch.nn.parallel import DistributedDataParallel
-        device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=device_ids)
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def seed_own_stream(self, seed: int) -> None:
-        """Each rank's own dropout masks: rank r's stream from seed + 100_003 r."""
+        """Each rank's own dropout masks."""
         if self.active:
             torch.manual_seed(seed + 100_003 * self.rank)
 
 
 def launched() -> bool:
-    return all(name in os.environ for name in TORCHRUN_VARIABLES)
+    return all(map(os.environ.__contains__, TORCHRUN_VARIABLES))
 
 
 def backend_for(device: torch.device) -> str:
@@ -105,14 +96,10 @@ def backend_for(device: torch.device) -> str:
 
 
 def join(device: torch.device, quiet_others: bool = True) -> Ranks:
-    """This process's Ranks, joining the process group under torchrun (on CUDA one GPU per rank,
-    cuda:LOCAL_RANK); quiet_others: only rank 0 prints to stdout, as the others would repeat it."""
-    if not launched():
+    """This process's Ranks (on CUDA cuda:LOCAL_RANK); quiet_others: only rank 0 prints to stdout."""
+    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
         return Ranks(device=device)
-    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local_rank = int(os.environ["LOCAL_RANK"])
-    if world_size == 1:
-        return Ranks(device=device)
+    rank, world_size, local_rank = (int(os.environ[name]) for name in TORCHRUN_VARIABLES)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise DataError(f"rank {rank} has LOCAL_RANK {local_rank}, but this machine shows "
@@ -125,8 +112,7 @@ def join(device: torch.device, quiet_others: bool = True) -> Ranks:
     if not dist.is_initialized():
         backend = backend_for(device)
         dist.init_process_group(backend, timeout=WAIT_LIMIT if backend == "gloo" else None)
-    coordination = (dist.new_group(backend="gloo", timeout=WAIT_LIMIT)
-                    if dist.get_backend() != "gloo" else None)
+    coordination = dist.new_group(backend="gloo", timeout=WAIT_LIMIT) if dist.get_backend() != "gloo" else None
     if quiet_others and rank != 0:
         sys.stdout = open(os.devnull, "w")
     return Ranks(rank, world_size, local_rank, device, coordination)

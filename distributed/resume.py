@@ -11,14 +11,10 @@ from utils import DataError
 def rng_entries(ranks: Ranks, own_state: dict) -> dict:
     """last.pt's RNG entries; every rank calls it, as it gathers the states."""
     states = ranks.gather(own_state)
-    entries = {"rng": states[0], "world_size": ranks.world_size}
-    if ranks.active:
-        entries["rng_of_ranks"] = states
-    return entries
+    return {"rng": states[0], "world_size": ranks.world_size, **({"rng_of_ranks": states} if ranks.active else {})}
 
 
 def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
-    """This rank's RNG state from a loaded last.pt."""
     saved = state.get("world_size", 1)
     if saved != ranks.world_size:
         raise DataError(f"{path} was written by a run of {saved} rank(s), but this run has "
@@ -29,7 +25,7 @@ def own_rng_state(state: dict, ranks: Ranks, path: str) -> dict:
 
 
 def run_to_resume(ranks: Ranks, last_path: str) -> bool:
-    """Whether last.pt is there, the same answer on every rank."""
+    """Whether last.pt is there, the same answer on every rank (a shared file system)."""
     seen = ranks.gather(os.path.exists(last_path))
     if len(set(seen)) > 1:
         missing = [rank for rank, there in enumerate(seen) if not there]

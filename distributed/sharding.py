@@ -1,9 +1,6 @@
-"""What one rank does of the whole: its slice of a global batch, its share of the videos.
-
-A rank's loss is weighted so that DDP's average of the gradients equals the one-process gradient:
-L = sum_i l_i / B on one process, L_r = sum_{i in r} l_i / n_r on rank r, hence w_r = W n_r / B
-(W t_r / T with the tokens for token_mean's NLL). Every rank sees the whole global batch, so the
-weights need no communication."""
+"""One rank's slice of a global batch and share of the videos. Its loss weight makes DDP's mean gradient
+the one-process one: L = sum_i l_i / B, L_r = sum_{i in r} l_i / n_r, so w_r = W n_r / B (W t_r / T
+in tokens for token_mean's NLL); every rank sees the whole batch, so the weights need no communication."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,16 +33,13 @@ def batch_share(rows: torch.Tensor, lengths: torch.Tensor, reduction: str, rank:
     if len(mine) == 0:
         return BatchShare(rows[:1], 0.0, 0.0, whole=False)
     caption_weight = world_size * len(mine) / len(rows)
-    if reduction == "token_mean":
-        nll_weight = world_size * float(lengths[mine].sum()) / float(lengths[rows].sum())
-    else:
-        nll_weight = caption_weight
+    nll_weight = (world_size * float(lengths[mine].sum()) / float(lengths[rows].sum())
+                  if reduction == "token_mean" else caption_weight)
     return BatchShare(mine, nll_weight, caption_weight, whole=False)
 
 
 def shard(items: Iterable, key: Callable[[object], Hashable], rank: int, world_size: int) -> list:
     """Rank's items: the sorted distinct keys dealt out in turn, items of one key on one rank."""
     items = list(items)
-    keys = sorted({key(item) for item in items})
-    owner = {k: i % world_size for i, k in enumerate(keys)}
+    owner = {k: i % world_size for i, k in enumerate(sorted({key(item) for item in items}))}
     return [item for item in items if owner[key(item)] == rank]

@@ -1,5 +1,5 @@
-"""CIDEr-D (Vedantam et al. 2015, coco-caption's definition) as batched tensor ops: SCST's reward
-and train.select_metric CIDEr-D, with no Java and no Python loop over clips.
+"""CIDEr-D (Vedantam et al. 2015, coco-caption's definition) as batched tensor ops, with no Java and no
+Python loop over clips: SCST's reward and train.select_metric CIDEr-D.
 
 Per order n, sim(c, r) = sum_g min(tf_c, tf_r) tf_r idf^2 / (|c| |r|) * exp(-(len_c - len_r)^2 /
 (2 sigma^2)), averaged over the clip's references, then over the orders, times 10; one document per
@@ -21,10 +21,18 @@ _REFERENCE_CHUNK = 8192                  # reference rows keyed at once (bounds 
 
 @dataclass
 class _NgramCounts:
-    """Distinct n-grams of each row: flat, sorted by (row, key)."""
-    row: torch.Tensor     # (M,) long
-    key: torch.Tensor     # (M,) long: the n-gram's ids + 1 as the digits of a base-`base` number
-    count: torch.Tensor   # (M,) long: term frequency in its row
+    """Distinct n-grams of each row, (M,) each, sorted by (row, key)."""
+    row: torch.Tensor
+    key: torch.Tensor     # the n-gram's ids + 1 as the digits of a base-`base` number
+    count: torch.Tensor   # term frequency in its row
+
+
+def padded_ids(rows: list) -> torch.Tensor:
+    """Lists of word ids as one (R, L) tensor padded with <pad>."""
+    ids = torch.full((len(rows), max(1, max(len(row) for row in rows))), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return ids
 
 
 def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
@@ -65,10 +73,7 @@ def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int)
 
 def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
     """1..n: an order-k key lies in [base^(k-1), base^k)."""
-    order = torch.ones_like(key)
-    for k in range(1, n):
-        order += (key >= base ** k).long()
-    return order
+    return torch.ones_like(key) + sum((key >= base ** k).long() for k in range(1, n))
 
 
 class CiderD:
@@ -88,8 +93,8 @@ class CiderD:
             word_ids.pop(special, None)
         scored, scored_clip = self._encode(references, word_ids)
         documents = references if document_references is None else document_references
-        document_rows, document_clip = (scored, scored_clip) if document_references is None \
-            else self._encode(documents, word_ids)
+        document_rows, document_clip = ((scored, scored_clip) if document_references is None
+                                        else self._encode(documents, word_ids))
         self.base = max(self.vocab_size, len(word_ids) + len(SPECIALS)) + 1
         if self.base ** n >= 2 ** 63:
             raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 "
@@ -102,16 +107,10 @@ class CiderD:
     @staticmethod
     def _encode(references: list, word_ids: dict) -> tuple:
         """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
-        flat, clip = [], []
-        for c, captions in enumerate(references):
-            for tokens in captions:
-                flat.append([word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens])
-                clip.append(c)
-        width = max(1, max(len(t) for t in flat))
-        ids = torch.full((len(flat), width), PAD_ID, dtype=torch.long)
-        for i, t in enumerate(flat):
-            ids[i, :len(t)] = torch.tensor(t, dtype=torch.long)
-        return ids, torch.tensor(clip, dtype=torch.long)
+        flat = [[word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens]
+                for captions in references for tokens in captions]
+        clip = [c for c, captions in enumerate(references) for _ in captions]
+        return padded_ids(flat), torch.tensor(clip, dtype=torch.long)
 
     def _counts(self, ids: torch.Tensor) -> _NgramCounts:
         parts = []
@@ -138,9 +137,9 @@ class CiderD:
         ref_norm = torch.zeros(len(scored) * self.n, dtype=torch.double)
         ref_norm.index_add_(0, refs.row * self.n + order - 1, weight ** 2)
         refs_per_clip = torch.bincount(scored_clip, minlength=self.n_clips)
-        self.first_ref = torch.cumsum(refs_per_clip, 0) - refs_per_clip
+        first_ref = torch.cumsum(refs_per_clip, 0) - refs_per_clip
         self.max_refs = int(refs_per_clip.max())
-        local = torch.arange(len(scored)) - self.first_ref[scored_clip]
+        local = torch.arange(len(scored)) - first_ref[scored_clip]
         self.ref_norm = torch.zeros(self.n_clips, self.max_refs, self.n, dtype=torch.double)
         self.ref_norm[scored_clip, local] = ref_norm.view(-1, self.n).sqrt()
         self.ref_length = torch.zeros(self.n_clips, self.max_refs, dtype=torch.double)
@@ -149,12 +148,10 @@ class CiderD:
         self.ref_mask[scored_clip, local] = True
         self.refs_per_clip = refs_per_clip.double()
         # every (clip, n-gram) -> (reference, tf) entry, sorted by clip * U + n-gram for searchsorted
-        entry = scored_clip[refs.row] * n_keys + dense
-        entry, by_entry = entry.sort()
+        entry, by_entry = (scored_clip[refs.row] * n_keys + dense).sort()
         self.entry, self.entry_ref, self.entry_count = entry, local[refs.row][by_entry], refs.count[by_entry]
 
-    _TABLES = ("keys", "idf", "first_ref", "ref_norm", "ref_length", "ref_mask", "refs_per_clip",
-               "entry", "entry_ref", "entry_count")
+    _TABLES = "keys idf ref_norm ref_length ref_mask refs_per_clip entry entry_ref entry_count".split()
 
     def _tables(self, device: torch.device) -> dict:
         if device not in self._on_device:
@@ -165,8 +162,7 @@ class CiderD:
         """(N,) float32 CIDEr-D of candidates (N, L) word ids (no <bos>, ended by <eos>) against the
         references of video_index (N,), any number of rows per clip."""
         device = candidates.device
-        t = self._tables(device)
-        video_index = video_index.to(device)
+        t, video_index = self._tables(device), video_index.to(device)
         if candidates.dim() != 2 or video_index.shape != candidates.shape[:1]:
             raise ValueError(f"CiderD.score wants candidates (N, L) and video_index (N,), got "
                              f"{tuple(candidates.shape)} and {tuple(video_index.shape)}")
@@ -177,8 +173,7 @@ class CiderD:
         if int(low_id) < 0 or int(high_id) >= self.vocab_size:
             raise ValueError(f"CiderD.score: candidate word ids must lie in [0, {self.vocab_size})")
         lengths = caption_lengths(candidates)
-        width = int(lengths.max())
-        cand = ngram_counts(candidates[:, :width], lengths, self.n, self.base)
+        cand = ngram_counts(candidates[:, :int(lengths.max())], lengths, self.n, self.base)
         n_keys = len(t["keys"])
         position = torch.searchsorted(t["keys"], cand.key).clamp(max=max(n_keys - 1, 0))
         known = t["keys"][position] == cand.key
@@ -189,8 +184,7 @@ class CiderD:
         norm = norm.view(rows, self.n).sqrt()
 
         # matches: every (candidate n-gram, reference of its clip holding it) pair
-        clip = video_index[cand.row]
-        wanted = clip * n_keys + position
+        wanted = video_index[cand.row] * n_keys + position
         low = torch.searchsorted(t["entry"], wanted)
         high = torch.searchsorted(t["entry"], wanted, right=True)
         hits = torch.where(known, high - low, torch.zeros_like(low))

@@ -1,6 +1,5 @@
-"""The COCO caption metrics with the standard protocol: raw references and hypotheses through
-pycocoevalcap's PTB tokenizer, then BLEU-1..4, METEOR, ROUGE-L and CIDEr (no SPICE: it downloads
-models at run time); pycocoevalcap is imported lazily so that captioning never needs it or Java."""
+"""The COCO caption metrics, standard protocol: pycocoevalcap's PTB tokenizer, then BLEU-1..4, METEOR,
+ROUGE-L and CIDEr (no SPICE: it downloads models at run time); imported lazily, so captioning needs no Java."""
 from __future__ import annotations
 
 import contextlib
@@ -20,11 +19,11 @@ JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java.
 
 
 class MetricError(RuntimeError):
-    """Caption scoring failed: Java missing, METEOR dead or answering nonsense, bad inputs."""
+    pass
 
 
 def check_java() -> str:
-    """Fail early, with the fix, when Java is missing or broken; return its version line."""
+    """Java's version line; a MetricError with the fix when it is missing or broken."""
     java = shutil.which("java")
     if java is None:
         raise MetricError(f"`java` was not found on PATH. {JAVA_INSTALL_HINT}")
@@ -40,24 +39,20 @@ def check_java() -> str:
 
 
 def _one_line(text: str) -> str:
-    """Whitespace runs as one space: the tokenizer and METEOR read one sentence per line, so a stray
-    line break would shift every following caption."""
+    """The tokenizer and METEOR read a sentence per line: a stray line break would shift the others."""
     return " ".join(text.split())
 
 
 class _MeteorProcess:
-    """pycocoevalcap's METEOR 1.5 jar over stdin/stdout, started once, where pycocoevalcap's own
-    class hangs or fails cryptically when java dies: answers are read by a thread with a timeout,
-    stderr is quoted in errors, and any failure kills the process and raises MetricError."""
+    """pycocoevalcap's METEOR 1.5 jar, whose own class hangs when java dies: answers are read by a thread
+    with a timeout, and any failure kills the process and raises MetricError quoting java's stderr."""
 
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
         jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
         self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
                                    "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
-        self.timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._failure = None           # why the process became unusable, once it has
+        self.timeout_s, self._lock, self._failure = timeout_s, threading.Lock(), None
         self._stderr = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
@@ -72,10 +67,6 @@ class _MeteorProcess:
         with self._lock:       # fail at start-up, not at the first validation hours later
             self._stats("a man is walking", ["a man walks"])
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
     def _read_stdout(self) -> None:
         for raw in iter(self.process.stdout.readline, b""):
             self._answers.put(raw.decode("utf-8", errors="replace").strip())
@@ -86,8 +77,7 @@ class _MeteorProcess:
         self._kill()
         self._stderr.seek(0)
         stderr_tail = self._stderr.read().decode("utf-8", errors="replace").strip()[-1500:]
-        code = self.process.returncode
-        self._failure = (f"METEOR failed: {what} (java exit code {code}). "
+        self._failure = (f"METEOR failed: {what} (java exit code {self.process.returncode}). "
                          f"java stderr: {stderr_tail or '<empty>'}")
         raise MetricError(self._failure)
 
@@ -120,27 +110,21 @@ class _MeteorProcess:
             self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
 
     def _stats(self, hypothesis: str, references: list) -> str:
-        hypothesis = _one_line(hypothesis.replace("|||", ""))
-        references = [_one_line(reference.replace("|||", "")) for reference in references]
-        self._send(" ||| ".join(["SCORE", *references, hypothesis]))
+        texts = [*references, hypothesis]
+        self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in texts)]))
         stats = self._receive()
-        if not stats:
-            self._fail("the METEOR statistics line is empty")
         try:
-            [float(value) for value in stats.split()]
+            if [float(value) for value in stats.split()]:
+                return stats
         except ValueError:
-            self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
-        return stats
+            pass
+        self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
 
     def compute_score(self, gts: dict, res: dict):
-        """Same contract as pycocoevalcap's Meteor.compute_score: (corpus score, per-id list)."""
-        with self._lock:  # released even when a MetricError escapes
-            ids = list(gts.keys())
-            eval_line = "EVAL"
-            for video_id in ids:
-                eval_line += " ||| " + self._stats(res[video_id][0], gts[video_id])
-            self._send(eval_line)
-            per_video = [self._receive_float() for _ in ids]
+        """pycocoevalcap's Meteor.compute_score: (corpus score, per-id list)."""
+        with self._lock:
+            self._send("EVAL" + "".join(" ||| " + self._stats(res[video_id][0], gts[video_id]) for video_id in gts))
+            per_video = [self._receive_float() for _ in gts]
             corpus = self._receive_float()
         return corpus, per_video
 
@@ -161,13 +145,12 @@ class _MeteorProcess:
                 stream.close()
         self._reader.join(timeout=5)
         self._stderr.close()
-        if self._failure is None:
-            self._failure = "the METEOR process was closed"
+        self._failure = self._failure or "the METEOR process was closed"
 
 
 class CaptionScorer:
-    """The COCO metrics x 100 (the papers' scale); one per run, as METEOR's JVM loads slowly, closed
-    with close() or `with`. CIDEr's document frequencies come from the videos scored together."""
+    """The COCO metrics x 100; one per run, as METEOR's JVM loads slowly. CIDEr's document frequencies
+    come from the videos scored together."""
 
     def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
         unknown = [name for name in metrics if name not in METRIC_NAMES]
@@ -185,18 +168,17 @@ class CaptionScorer:
             raise MetricError(f"the COCO caption metrics need pycocoevalcap ({error}): "
                               f"`pip install -r requirements.txt` installs it") from error
         self._tokenizer = PTBTokenizer()
-        self._scorers = {"Bleu": Bleu(4), "ROUGE_L": Rouge(), "CIDEr": Cider()}
         self._meteor = _MeteorProcess(meteor_timeout_s) if "METEOR" in self.metrics else None
+        self._scorers = {"Bleu": Bleu(4), "METEOR": self._meteor, "ROUGE_L": Rouge(), "CIDEr": Cider()}
 
     @property
     def meteor_pid(self):
-        return self._meteor.pid if self._meteor is not None else None
+        return self._meteor.process.pid if self._meteor is not None else None
 
     def score(self, references: dict, hypotheses: dict):
-        """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video
-        (hypotheses) against its raw reference captions (references), for exactly the same videos."""
+        """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video."""
         gts, res = self._tokenize(references, hypotheses)
-        ids = list(gts.keys())
+        ids = list(gts)
         corpus, per_video = {}, {video_id: {} for video_id in ids}
 
         def record(name, corpus_value, video_values):
@@ -209,15 +191,28 @@ class CaptionScorer:
                 values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
                 for n in range(4):
                     record(f"Bleu_{n + 1}", values[n], video_values[n])
-            elif name == "METEOR":
-                record(name, *self._meteor.compute_score(gts, res))
             else:
                 record(name, *self._scorers[name].compute_score(gts, res))
         corpus[PER_VIDEO_KEY] = per_video
         return corpus
 
     def _tokenize(self, references: dict, hypotheses: dict):
-        _check_caption_inputs(references, hypotheses)
+        if not references:
+            raise MetricError("no videos to score: the references are empty")
+        missing = [v for v in references if v not in hypotheses]
+        extra = [v for v in hypotheses if v not in references]
+        if missing or extra:
+            raise MetricError(f"hypotheses must cover exactly the videos of the references: "
+                              f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
+                              f"{len(extra)} hypothesis(es) without references (e.g. {extra[:5]})")
+        for video_id, captions in references.items():
+            if isinstance(captions, str) or not captions or not all(isinstance(c, str) for c in captions):
+                raise MetricError(f"references of video {video_id!r} must be a non-empty list of "
+                                  f"strings, got {captions!r:.200}")
+        for video_id, caption in hypotheses.items():
+            if not isinstance(caption, str):
+                raise MetricError(f"the hypothesis of video {video_id!r} must be one string, "
+                                  f"got {caption!r:.200}")
         # one tokenizer call (one JVM start) for both sides
         captions = {("ref", video_id): [{"caption": _one_line(c)} for c in captions]
                     for video_id, captions in references.items()}
@@ -234,9 +229,8 @@ class CaptionScorer:
                 raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} "
                                   f"captions for {key[0]} of video {key[1]!r} instead of "
                                   f"{len(entries)}; see the java output above")
-        gts = {video_id: tokens[("ref", video_id)] for video_id in references}
-        res = {video_id: tokens[("hyp", video_id)] for video_id in references}
-        return gts, res
+        return ({video_id: tokens[("ref", video_id)] for video_id in references},
+                {video_id: tokens[("hyp", video_id)] for video_id in references})
 
     def close(self) -> None:
         if self._meteor is not None:
@@ -252,21 +246,3 @@ class CaptionScorer:
         with contextlib.suppress(Exception):  # at interpreter shutdown modules may be half torn down
             self.close()
 
-
-def _check_caption_inputs(references: dict, hypotheses: dict) -> None:
-    if not references:
-        raise MetricError("no videos to score: the references are empty")
-    missing = [v for v in references if v not in hypotheses]
-    extra = [v for v in hypotheses if v not in references]
-    if missing or extra:
-        raise MetricError(f"hypotheses must cover exactly the videos of the references: "
-                          f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
-                          f"{len(extra)} hypothesis(es) without references (e.g. {extra[:5]})")
-    for video_id, captions in references.items():
-        if isinstance(captions, str) or not captions or not all(isinstance(c, str) for c in captions):
-            raise MetricError(f"references of video {video_id!r} must be a non-empty list of "
-                              f"strings, got {captions!r:.200}")
-    for video_id, caption in hypotheses.items():
-        if not isinstance(caption, str):
-            raise MetricError(f"the hypothesis of video {video_id!r} must be one string, "
-                              f"got {caption!r:.200}")

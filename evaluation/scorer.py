@@ -1,5 +1,5 @@
-"""The scorer a command uses: the COCO metrics of eval.metrics, or none when it is empty, so that a
-machine without Java trains and captions; a missing Java stops the command at start-up, never later."""
+"""The scorer a command uses: eval.metrics' COCO metrics, or none when it is empty, so that a machine
+without Java trains and captions; a missing Java stops the command at start-up, never later."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,16 +23,11 @@ class NoScorer:
     def close(self) -> None:
         pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
+    __enter__, __exit__ = CaptionScorer.__enter__, CaptionScorer.__exit__
 
 
 def open_scorer(eval_config, without_scores: str):
-    """CaptionScorer(eval.metrics), or NoScorer with a note; without_scores says what the command
-    does without scores."""
+    """CaptionScorer(eval.metrics), or NoScorer with a note saying what the command does without scores."""
     metrics = list(eval_config.metrics)
     if not metrics:
         print(f"note: eval.metrics is empty: no COCO scores are computed; {without_scores}",
@@ -47,7 +42,6 @@ def open_scorer(eval_config, without_scores: str):
 
 def why_no_scoring() -> str:
     """What the COCO metrics miss on this machine (Java, pycocoevalcap), or '' when nothing."""
-    missing = [what for what, absent in (
+    return " and ".join(what for what, absent in (
         ("Java (`java` on PATH)", shutil.which("java") is None),
-        ("pycocoevalcap", importlib.util.find_spec("pycocoevalcap") is None)) if absent]
-    return " and ".join(missing)
+        ("pycocoevalcap", importlib.util.find_spec("pycocoevalcap") is None)) if absent)

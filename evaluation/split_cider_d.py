@@ -1,17 +1,16 @@
-"""A split's CIDEr-D x 100 in-process (train.select_metric CIDEr-D, no Java): evaluation/cider_d.py
-with document frequencies over the split, as COCO counts them; the words are the loader's normalised
-ones, not the PTB tokenizer's."""
+"""A split's CIDEr-D x 100 for train.select_metric CIDEr-D, without Java: document frequencies over the
+split, as COCO counts them, on the loader's normalised words (not the PTB tokenizer's)."""
 from __future__ import annotations
 
 import torch
 
-from evaluation.cider_d import CiderD
+from evaluation.cider_d import CiderD, padded_ids
 from evaluation.coco import PER_VIDEO_KEY
 from loader.captions import tokenized_captions
 from loader.vocabulary import EOS_ID, PAD_ID
 from utils import DataError
 
-CIDER_D = "CIDEr-D"     # its name in train.select_metric and in the scores
+CIDER_D = "CIDEr-D"
 
 
 def wanted(config) -> bool:
@@ -20,11 +19,7 @@ def wanted(config) -> bool:
 
 def caption_ids(captions: list, vocab) -> torch.Tensor:
     """Decoded captions back to the model's word ids (exact: vocabulary words hold no space)."""
-    rows = [vocab.encode(caption.split()) + [EOS_ID] for caption in captions]
-    ids = torch.full((len(rows), max(len(row) for row in rows)), PAD_ID, dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids
+    return padded_ids([vocab.encode(caption.split()) + [EOS_ID] for caption in captions])
 
 
 def score_split(predictions: list, videos, vocab, loader_config) -> tuple:
@@ -45,8 +40,6 @@ def score_split(predictions: list, videos, vocab, loader_config) -> tuple:
 
 def add_cider_d(scores: dict, predictions: list, videos, vocab, loader_config) -> None:
     """scores gains CIDER_D, corpus and per video."""
-    corpus, per_video = score_split(predictions, videos, vocab, loader_config)
-    scores[CIDER_D] = corpus
-    videos_scores = scores.setdefault(PER_VIDEO_KEY, {})
+    scores[CIDER_D], per_video = score_split(predictions, videos, vocab, loader_config)
     for video_id, value in per_video.items():
-        videos_scores.setdefault(video_id, {})[CIDER_D] = value
+        scores.setdefault(PER_VIDEO_KEY, {}).setdefault(video_id, {})[CIDER_D] = value

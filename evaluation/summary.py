@@ -1,14 +1,11 @@
-"""A results table over run folders: mean ± std of the test scores of runs that differ only in
-their seed.
+"""A results table over run folders: mean ± std of the test scores of runs that differ only in their seed.
 
     python -m evaluation.summary runs/* [--out DIR]
 
-Runs are grouped by every config field but the seed and where the run is written (train.seed,
-train.run_root, train.run_name, train.log_every). Each row: the settings that differ between the
-groups, n runs, their seeds, and per metric the mean ± sample standard deviation of the test
-scores train.py wrote for the best validation checkpoint (runs/<id>/<test split>_scores.json);
-per category (MSR-VTT's) in a second table where the scores have them. Writes summary.md and
-summary.csv into DIR (default: the folder holding the runs) and prints the Markdown.
+Runs are grouped by every config field but train.seed, run_root, run_name and log_every; a row shows the
+settings that differ, n, the seeds, and per metric the mean ± sample std of <test split>_scores.json
+(per category in a second table where there are some). Writes summary.md and summary.csv into DIR
+(default: the folder holding the runs) and prints the Markdown.
 """
 from __future__ import annotations
 
@@ -28,20 +25,22 @@ NOT_GROUPED = ("train.seed", "train.run_root", "train.run_name", "train.log_ever
 
 
 def seeds_of(text: str) -> list:
-    """'1,2,3' -> [1, 2, 3]; anything else is a ConfigError."""
     try:
         return [int(seed) for seed in text.split(",")]
     except ValueError:
         raise ConfigError(f"--seeds takes whole numbers separated by commas, not {text!r}") from None
 
 
+def flat_settings(values: dict) -> dict:
+    """{"section.field": value} of a config's to_dict()."""
+    return {f"{section}.{name}": value for section, fields in values.items() for name, value in fields.items()}
+
+
 def read_run(run_dir: str) -> dict:
-    """{"dir", "settings" (flat config), "seed", "scores", "by_category"} of a finished run."""
     best = os.path.join(run_dir, "best.pt")
     if not os.path.isfile(best):
         raise DataError(f"{run_dir} holds no best.pt: not a run folder of train.py")
     saved = checkpoints.load(best)["config"]
-    settings = {f"{section}.{name}": value for section, fields in saved.items() for name, value in fields.items()}
     scores_path = os.path.join(run_dir, f"{saved['corpus']['test_split']}_scores.json")
     if not os.path.isfile(scores_path):
         raise DataError(f"{run_dir} has no {os.path.basename(scores_path)}: the run is unfinished or "
@@ -52,7 +51,7 @@ def read_run(run_dir: str) -> dict:
     except (OSError, json.JSONDecodeError) as error:
         raise DataError(f"{scores_path} cannot be read ({error}); run `python run.py --checkpoint "
                         f"{best}` to write it again") from None
-    return {"dir": run_dir, "settings": settings, "seed": settings["train.seed"],
+    return {"dir": run_dir, "settings": flat_settings(saved), "seed": saved["train"]["seed"],
             "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
             "by_category": scores.get("by_category") or {}}
 
@@ -62,9 +61,7 @@ def mean_std(values: list) -> tuple:
     if not values:
         return math.nan, math.nan
     mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
 
 
 def group_runs(runs: list) -> tuple:
@@ -80,13 +77,12 @@ def group_runs(runs: list) -> tuple:
 
 
 def table_rows(groups: list, differing: list) -> tuple:
-    """(rows, overall metrics, per-category metrics): a row per configuration (category "all")
-    and per configuration and category, {setting: value, "category", "n", "seeds", metric: (mean, std)}."""
+    """(rows, overall metrics, per-category metrics): {setting: value, "category", "n", "seeds", metric:
+    (mean, std)} per configuration (category "all") and per configuration and category."""
     overall = list(dict.fromkeys(m for g in groups for r in g for m in r["scores"]))
     per_category = list(dict.fromkeys(m for g in groups for r in g for c in r["by_category"].values()
                                       for m in c if m != "videos"))
-    metrics = list(dict.fromkeys(overall + per_category))
-    rows = []
+    metrics, rows = list(dict.fromkeys(overall + per_category)), []
     for runs in groups:
         settings = {k: runs[0]["settings"][k] for k in differing}
         categories = dict.fromkeys(c for r in runs for c in r["by_category"])
@@ -99,30 +95,29 @@ def table_rows(groups: list, differing: list) -> tuple:
     return rows, overall, per_category
 
 
-def _text(value) -> str:
+def option_text(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _cell(value) -> str:
     if not isinstance(value, tuple):
-        return _text(value)
+        return option_text(value)
     mean, std = value
     return "–" if math.isnan(mean) else f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
 
 
 def markdown(rows: list, columns: list) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+                     + ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows])
 
 
 def csv_text(rows: list, differing: list, metrics: list) -> str:
     """Every row of both tables; a metric is two columns, <metric>_mean and <metric>_std."""
-    out = io.StringIO()
+    out, columns = io.StringIO(), differing + ["category", "n", "seeds"]
     writer = csv.writer(out)
-    writer.writerow(differing + ["category", "n", "seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    writer.writerow(columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
     for row in rows:
-        writer.writerow([_text(row[c]) for c in differing + ["category", "n", "seeds"]]
+        writer.writerow([option_text(row[c]) for c in columns]
                         + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]])
     return out.getvalue()
 
@@ -146,10 +141,9 @@ def summarize(run_dirs: list, out_dir: str, report=print) -> str:
     if per_category:
         text += "\n\nPer category (mean per-video scores):\n\n" + markdown(
             [r for r in rows if r["category"] != "all"], differing + ["category", "n"] + per_category)
-    os.makedirs(out_dir, exist_ok=True)
-    atomic_write_bytes(os.path.join(out_dir, "summary.md"), lambda f: f.write((text + "\n").encode("utf-8")))
-    atomic_write_bytes(os.path.join(out_dir, "summary.csv"),
-                       lambda f: f.write(csv_text(rows, differing, list(dict.fromkeys(overall + per_category))).encode("utf-8")))
+    csv_file = csv_text(rows, differing, list(dict.fromkeys(overall + per_category)))
+    for name, content in (("summary.md", text + "\n"), ("summary.csv", csv_file)):
+        atomic_write_bytes(os.path.join(out_dir, name), lambda f, content=content: f.write(content.encode("utf-8")))
     return text
 
 

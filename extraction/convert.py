@@ -3,14 +3,10 @@
     python -m extraction.convert feats/ --corpus.name MSVD --name ResNet152 --every_n 5
     python -m extraction.convert vgg16.hdf5 --corpus.name MSR-VTT --name VGG16 --n_frames 80
 
-SOURCE is a folder of one file per video (.npy, .npz, and with --allow_pickle .pkl) or an HDF5
-file: one dataset per video (at the top or under groups), or one (N, T, D) array with a 1-D list
-of N video ids (and, when present, a 1-D `lengths` or `n_frames` list of real frames per video).
-Video ids come from the names: extensions (.npy, .avi, ...) and feature suffixes (v-iashin's
-`<video>_<feature>.npy`) are stripped, and a name must be a video of the corpus (for MSVD vidN or
-<YouTubeID>_<start>_<end>, written as vidN). The frame sampling the features were made with is
-yours to state (--every_n, --n_frames or --fps) and is recorded in the file. Every problem is one
-line; with any problem nothing is written. Exit status 0 when written, 2 otherwise.
+SOURCE is a folder of one file per video (.npy, .npz, with --allow_pickle .pkl) or an HDF5 file (one
+dataset per video, or one (N, T, D) array with a 1-D list of N video ids); the names, stripped of
+extensions and feature suffixes, must be videos of the corpus. State the frame sampling the features
+were made with. With any problem nothing is written (exit status 2). Layouts and fixes: docs/sharing.md.
 """
 from __future__ import annotations
 
@@ -32,7 +28,7 @@ from utils import DataError, exit_status
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".webm", ".mkv", ".mov", ".3gp", ".flv")
 FILE_EXTENSIONS = (".npy", ".npz", ".pkl", ".pickle")
 PICKLE_EXTENSIONS = (".pkl", ".pickle")
-SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features writes these beside the features
+SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features' files beside the features
 LENGTH_NAMES = ("lengths", "n_frames")
 SHOWN = 5
 
@@ -47,7 +43,7 @@ def strip_extensions(name: str) -> str:
 
 
 def candidate_names(stem: str) -> list:
-    """The stem, then the stem with one, two, ... trailing '_suffix' parts cut (feature names)."""
+    """The stem, then the stem with one, two, ... trailing '_suffix' parts cut."""
     names = [stem]
     while "_" in names[-1].strip("_"):
         names.append(names[-1].rsplit("_", 1)[0])
@@ -61,7 +57,7 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
         module = importlib.import_module(f"splits.{name}")
     except ModuleNotFoundError:
         module = None
-    if module is None or not hasattr(module, "read_corpus"):
+    if not hasattr(module, "read_corpus"):
         raise DataError(f"--corpus.name {name}: features are imported for a corpus that splits/ reads "
                         "(MSVD, MSR-VTT); the demo corpus makes its own")
     corpus = module.read_corpus(config, annotations)
@@ -71,14 +67,14 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
 
 def as_array(value, where: str, allow_pickle: bool):
     """A numeric array, or the one line that says why value is none."""
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    array = np.asarray(value)
     if array.dtype == object and allow_pickle:
         try:
             array = np.asarray(array.tolist(), dtype=np.float32)
         except (TypeError, ValueError):
             return f"{where} holds objects that are not numbers; save the features as a float array"
     if array.dtype.kind not in "fiu":
-        return (f"{where} holds {array.dtype} data, not numbers; save the features as a float array")
+        return f"{where} holds {array.dtype} data, not numbers; save the features as a float array"
     return array
 
 
@@ -140,8 +136,18 @@ def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
     source.visititems(collect)
     stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
     id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
-    if len(stacked) == 1 and id_lists:
-        return _stacked_entries(path, datasets, stacked[0], id_lists)
+    if len(stacked) == 1 and id_lists:         # one (N, T, D) array and its list of video ids
+        features = datasets[stacked[0]]
+        fitting = [name for name in id_lists if len(datasets[name]) == len(features)]
+        if len(fitting) != 1:
+            raise DataError(f"{path}: the (N, T, D) array /{stacked[0]} needs one 1-D list of its "
+                            f"{len(features)} video ids; found {['/' + n for n in id_lists]}")
+        ids = [v.decode() if isinstance(v, bytes) else str(v) for v in datasets[fitting[0]][()]]
+        lengths = next((datasets[name][()] for name in datasets
+                        if name.split("/")[-1] in LENGTH_NAMES and datasets[name].shape == (len(ids),)), None)
+        return [(f"{path}:/{stacked[0]}[{row}] ({video})", candidate_names(strip_extensions(video)),
+                 lambda row=row: features[row] if lengths is None else features[row, :int(lengths[row])])
+                for row, video in enumerate(ids)]
     entries = []
     for name, dataset in datasets.items():
         parts = name.split("/")
@@ -153,20 +159,6 @@ def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
         entries.append((where, candidate_names(strip_extensions(parts[-1])) + parts[-2:-1],
                         lambda dataset=dataset, where=where: as_array(dataset[()], where, False)))
     return entries
-
-
-def _stacked_entries(path: str, datasets: dict, stacked: str, id_lists: list) -> list:
-    features = datasets[stacked]
-    fitting = [name for name in id_lists if len(datasets[name]) == len(features)]
-    if len(fitting) != 1:
-        raise DataError(f"{path}: the (N, T, D) array /{stacked} needs one 1-D list of its "
-                        f"{len(features)} video ids; found {['/' + n for n in id_lists]}")
-    ids = [v.decode() if isinstance(v, bytes) else str(v) for v in datasets[fitting[0]][()]]
-    lengths = next((datasets[name][()] for name in datasets
-                    if name.split("/")[-1] in LENGTH_NAMES and datasets[name].shape == (len(ids),)), None)
-    return [(f"{path}:/{stacked}[{row}] ({video})", candidate_names(strip_extensions(video)),
-             lambda row=row: features[row] if lengths is None else features[row, :int(lengths[row])])
-            for row, video in enumerate(ids)]
 
 
 def problems_of(where: str, array) -> Optional[str]:
@@ -185,10 +177,8 @@ def problems_of(where: str, array) -> Optional[str]:
 def convert(source: str, output: str, name: str, sampling: str, ids: list, feature_key,
             allow_pickle: bool = False, key: Optional[str] = None, feature: Optional[str] = None,
             allow_missing: bool = False, report=print) -> int:
-    """Write source's features of the corpus videos ids into output; the number of videos.
-
-    Each video is read, checked and written to a temporary file in turn; on any problem the
-    DataError holds one line per problem, and the temporary file is removed."""
+    """Write source's features of the corpus videos ids into output, one video at a time; their number.
+    On any problem the DataError holds one line per problem, and nothing is written."""
     if os.path.exists(output):
         raise DataError(f"{output} exists; move it away or choose another --name (it is left as it is)")
     notes, problems = [], []
@@ -205,9 +195,7 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
             raise DataError(f"{source} is neither a folder of .npy/.npz files nor an HDF5 file; give one")
         alias, candidates = {}, {candidate for _, names, _ in entries for candidate in names}
         for vid in ids:
-            found = feature_key(candidates, vid)
-            if found is not None:
-                alias.setdefault(found, vid)
+            alias.setdefault(feature_key(candidates, vid), vid)
         partial = output + ".partial"           # an interrupted import's is started afresh
         if os.path.exists(partial):
             os.remove(partial)
@@ -224,8 +212,7 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
                                 "picks the files named <video>_NAME)")
                 continue
             origin[vid], array = where, read()
-            problem = problems_of(where, array)
-            if problem:
+            if problem := problems_of(where, array):
                 problems.append(problem)
                 continue
             sizes.setdefault(array.shape[1], []).append(where)
@@ -264,17 +251,15 @@ def main(argv=None) -> int:
     sampling.add_argument("--every_n", type=int, metavar="N", help="the features are of every N-th frame")
     sampling.add_argument("--n_frames", type=int, metavar="K", help="of K frames equally spaced")
     sampling.add_argument("--fps", type=float, metavar="F", help="of F frames per second")
-    parser.add_argument("--feature", default=None, metavar="NAME",
-                        help="take only the files (or datasets) named <video>_NAME (<video>/NAME)")
-    parser.add_argument("--key", default=None, help="the array of each .npz file to take")
+    parser.add_argument("--feature", metavar="NAME", help="take only the files named <video>_NAME (or <video>/NAME)")
+    parser.add_argument("--key", help="the array of each .npz file to take")
     parser.add_argument("--allow_pickle", action="store_true",
                         help="read pickled files (.pkl, object arrays): only files you trust")
     parser.add_argument("--allow_missing", action="store_true",
                         help="write the features found even when corpus videos have none")
-    parser.add_argument("--annotations", default=None, metavar="DIR",
+    parser.add_argument("--annotations", metavar="DIR",
                         help="the corpus's annotation folder (default: as splits/ finds it)")
-    parser.add_argument("--output", default=None, metavar="PATH",
-                        help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
+    parser.add_argument("--output", metavar="PATH", help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
     config_module.add_arguments(parser)
     args = parser.parse_args(argv)
     if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in (argv or sys.argv[1:])):

@@ -12,7 +12,7 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def is_shared(path: str) -> bool:
-    """A folder of this format, or a name that can only be a Hugging Face Hub id."""
+    """A folder of this format, or a name that can only be a Hub id."""
     if os.path.isdir(path):
         return os.path.isfile(os.path.join(path, CONFIG))
     return (not os.path.exists(path) and HUB_ID.fullmatch(path) is not None
@@ -27,5 +27,5 @@ def output_folder(checkpoint: str) -> str:
 
 
 def load_shared(path: str) -> dict:
-    """The best.pt payload of a shared folder or Hub id (models.checkpoints.load's result)."""
+    """The best.pt payload (models.checkpoints.load's) of a shared folder or Hub id."""
     return read_folder(path) if os.path.isdir(path) else read_folder(download(path), shown=path)

@@ -1,16 +1,14 @@
-"""Share a trained model: a folder of JSON and safetensors files with a model card, and its upload.
+"""Share a trained model as a folder of JSON and safetensors files with a model card (docs/sharing.md).
 
     python -m sharing export runs/<run id> [--out DIR]      # default DIR: runs/<run id>/shared
     python -m sharing upload DIR user/name [--private]      # to the Hugging Face Hub
-
-run.py loads such a folder, or its Hub id, as it loads a best.pt: python run.py --checkpoint DIR
-(or user/name). Loading reads JSON and safetensors only.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+from pathlib import Path
 
 import config as config_module
 from models import checkpoints
@@ -21,7 +19,7 @@ from utils import DataError, exit_status
 
 
 def export(run_dir: str, out: str | None = None) -> str:
-    """The shared folder of run_dir's best checkpoint and test scores; its path."""
+    """Write the shared folder of run_dir's best checkpoint and test scores; its path."""
     best = os.path.join(run_dir, "best.pt")
     if not os.path.isfile(best):
         raise DataError(f"{run_dir} holds no best.pt; give a run folder of train.py (runs/<run id>)")
@@ -29,10 +27,7 @@ def export(run_dir: str, out: str | None = None) -> str:
     checkpoints.check_contents(payload, best)
     test_split = payload["config"]["corpus"]["test_split"]
     scores_path = os.path.join(run_dir, f"{test_split}_scores.json")
-    scores = {}
-    if os.path.isfile(scores_path):
-        with open(scores_path, encoding="utf-8") as handle:
-            scores = json.load(handle)
+    scores = json.loads(Path(scores_path).read_text(encoding="utf-8")) if os.path.isfile(scores_path) else {}
     out = out or os.path.join(run_dir, "shared")
     name = os.path.basename(os.path.normpath(run_dir))
     write_folder(payload, out, scores_path, model_card(payload, scores, name))

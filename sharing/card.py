@@ -1,36 +1,25 @@
-"""The model card (README.md) of a shared model folder: what it was trained on, with which
-features, how well it scores, and the command that trained it."""
+"""The model card (README.md) of a shared model folder: corpus, features, scores, training command."""
 from __future__ import annotations
 
 import json
 import shlex
 
 import config as config_module
+from evaluation.summary import flat_settings, option_text
 
 SCORE_NAMES = ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "CIDEr-D")
 
 
-def _flat(values: dict) -> dict:
-    return {f"{section}.{name}": value for section, fields in values.items() for name, value in fields.items()}
-
-
-def _argument(value) -> str:
-    if value is None:
-        return "none"
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
 def training_command(saved: dict) -> str:
     """`python train.py --preset P --field value ...`: the preset that leaves the fewest fields to name."""
-    wanted = _flat(saved)
-    options = {}
+    wanted, options = flat_settings(saved), {}
     for preset in config_module.PRESETS:
-        base = _flat(config_module.build(preset).to_dict())
+        base = flat_settings(config_module.build(preset).to_dict())
         options[preset] = {key: value for key, value in wanted.items() if base.get(key) != value}
     preset = min(options, key=lambda name: len(options[name]))
     words = ["python", "train.py", "--preset", preset]
     for key, value in options[preset].items():
-        words += [f"--{key}", _argument(value)]
+        words += [f"--{key}", "none" if value is None else option_text(value)]
     return shlex.join(words)
 
 

@@ -1,16 +1,13 @@
-"""The shared model folder: config.json (every entry of best.pt but the weights and the
-vocabulary), vocab.json, model.safetensors, test_scores.json and README.md (the model card).
-
-model.safetensors' header records the SHA-256 of config.json and vocab.json, so that a folder
-whose files no longer belong together is refused; reading the folder gives back the payload
-that models.checkpoints.load gives for the best.pt it was made from.
-"""
+"""The shared model folder: config.json (best.pt's entries but weights and vocabulary), vocab.json,
+model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is refused),
+test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 from utils import DataError, atomic_save_json
 
@@ -21,8 +18,7 @@ REMEDY = "export it again with `python -m sharing export runs/<run id>`"
 
 
 def sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_folder(folder: str, shown: str = "") -> dict:
@@ -56,8 +52,7 @@ def _read_json(path: str):
 
 
 def write_folder(payload: dict, out: str, scores_path: str, card: str) -> None:
-    """Write payload (a best.pt's) as a shared folder at out, which must not exist: into a
-    temporary folder first, renamed when complete."""
+    """Write a best.pt's payload as a new folder out, renamed from a temporary one when complete."""
     from safetensors.torch import save_file
     if os.path.exists(out):
         raise DataError(f"{out} exists; remove it or give another --out (it is left as it is)")
@@ -77,8 +72,7 @@ def write_folder(payload: dict, out: str, scores_path: str, card: str) -> None:
         save_file(tensors, os.path.join(partial, WEIGHTS), metadata=hashes)
         if scores_path and os.path.isfile(scores_path):
             shutil.copyfile(scores_path, os.path.join(partial, SCORES))
-        with open(os.path.join(partial, CARD), "w", encoding="utf-8") as handle:
-            handle.write(card)
+        Path(partial, CARD).write_text(card, encoding="utf-8")
         os.replace(partial, out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)

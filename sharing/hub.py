@@ -1,5 +1,4 @@
-"""A shared model folder on the Hugging Face Hub: downloaded by id (from the local cache when
-offline), uploaded with one command."""
+"""A shared model folder on the Hugging Face Hub: downloaded by id, uploaded with one command."""
 from __future__ import annotations
 
 from sharing.folder import FILES, read_folder
@@ -7,7 +6,7 @@ from utils import DataError
 
 
 def download(repo_id: str) -> str:
-    """The local folder of repo_id's files (the Hub's cache; HF_HUB_OFFLINE=1 reads the cache alone)."""
+    """The local folder of repo_id's files (HF_HUB_OFFLINE=1 reads the Hub's cache alone)."""
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
