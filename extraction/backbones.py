@@ -125,20 +125,23 @@ class Backbone:
                            self.interpolation)
 
     @torch.inference_mode()
-    def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64) -> np.ndarray:
+    def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64,
+                 done: Optional[Callable[[float], None]] = None) -> np.ndarray:
         """Frames from read() (or an image backbone's (n, H, W, 3) uint8 array) -> (n, feature_size)
-        float32, batch_size frames at a time."""
+        float32, batch_size frames at a time; done(fraction of the video) after each batch."""
+        done = done or (lambda fraction: None)
         if isinstance(frames, SampledFrames):
             if self.clip_length > 1:
-                return self._check(self._clip_features(frames, batch_size), len(frames.frames))
+                return self._check(self._clip_features(frames, batch_size, done), len(frames.frames))
             frames = frames.frames
         outputs = []
         for start in range(0, len(frames), batch_size):
             chunk = torch.from_numpy(frames[start:start + batch_size]).to(self.device)
             outputs.append(self.network(self.preprocess(chunk)).float().cpu())
+            done(len(chunk) / len(frames))
         return self._check(torch.cat(outputs).numpy(), len(frames))
 
-    def _clip_features(self, sampled: SampledFrames, batch_size: int) -> np.ndarray:
+    def _clip_features(self, sampled: SampledFrames, batch_size: int, done: Callable) -> np.ndarray:
         if sampled.windows is None or sampled.windows.shape[1] != self.clip_length:
             raise ValueError(f"backbone {self.name} reads clips of {self.clip_length} frames; "
                              "decode the video with its read()")
@@ -149,6 +152,7 @@ class Backbone:
             chunk = torch.from_numpy(sampled.context[windows.reshape(-1)]).to(self.device)
             clips = self.preprocess(chunk).unflatten(0, windows.shape)     # (c, T, 3, S, S)
             outputs.append(self.network(clips).float().cpu())
+            done(len(windows) / len(sampled.windows))
         return torch.cat(outputs).numpy()
 
     def _check(self, features: np.ndarray, count: int) -> np.ndarray:
