@@ -80,15 +80,21 @@ def per_category(scores: dict, videos) -> dict:
             for category, rows in sorted(groups.items())}
 
 
-# The eval fields that change the captions (metrics, CUDA graphs and the like do not).
-NOT_DECODING = ("metrics", "cuda_graphs")
+# The eval fields each search reads besides those all read (a search not named here: every field
+# that can change captions).
+SEARCH_FIELDS = {"beam": ("beam_size", "length_penalty"), "greedy": (),
+                 "sample": ("samples", "temperature", "top_p", "seed")}
+ALL_SEARCHES = ("max_len", "min_len", "autocast_bf16", "tf32")
+NOT_DECODING = ("search", "metrics", "cuda_graphs")
 
 
 def search_settings(eval_config) -> dict:
     """{"search": name, field: value, ...}: the decoding settings that made a set of captions."""
-    values = {f.name: getattr(eval_config, f.name) for f in dataclasses.fields(eval_config)
-              if f.name not in NOT_DECODING}
-    return {"search": values.pop("search"), **values}
+    fields = SEARCH_FIELDS.get(eval_config.search)
+    if fields is None:
+        fields = [f.name for f in dataclasses.fields(eval_config) if f.name not in NOT_DECODING]
+    return {"search": eval_config.search,
+            **{name: getattr(eval_config, name) for name in (*fields, *ALL_SEARCHES)}}
 
 
 def made_by(checkpoint_path: str, split: str, eval_config) -> dict:

@@ -151,6 +151,7 @@ def prepare_command(config) -> str:
         return (f"corpus.name {corpus!r} is none this project prepares ({', '.join(sorted(PREPARED_CORPORA))}); "
                 f"name one of them, or write {os.path.join(config.corpus.data_root, corpus, 'prepared')} "
                 "as docs/data.md describes")
+    words = ["python", "-m", f"splits.{corpus}"]
     if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
         words += ["--features.backbones", ",".join(backbones)]
     defaults = CorpusConfig()
