@@ -221,3 +221,12 @@ def test_a_misspelt_backbone_with_weights_lists_the_names(tmp_path):
     with pytest.raises(DataError, match="did you mean ResNet152") as error:
         build_backbone("ResNet15", str(tmp_path / "w.pth"), "cpu")
     assert "EfficientNetLite0" in str(error.value) and "install" not in str(error.value)
+
+
+def test_a_moved_weights_folder_recorded_with_the_checkpoint_is_named_as_such(tmp_path):
+    from captioning.video import load_backbones
+    moved = str(tmp_path / "clip-weights")
+    with pytest.raises(DataError) as error:
+        load_backbones(["CLIP-ViT-B-32"], {}, "cpu", {"CLIP-ViT-B-32": {"weights": moved, "preprocessing": "{}"}})
+    assert "recorded with the checkpoint's training features" in str(error.value)
+    assert moved in str(error.value) and "--weights CLIP-ViT-B-32=FOLDER" in str(error.value)
