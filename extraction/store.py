@@ -174,14 +174,17 @@ class FeatureStore:
             raise DiskFull(f"{error}: no space left on the device, or it cannot be written; the videos "
                            "extracted before it are kept: free space and run the same command again") from None
 
-    def close(self) -> None:
-        """Write the feature file anew with the pending videos (a copy, renamed over it)."""
+    def close(self, assemble: bool = True) -> None:
+        """Write the feature file anew with the pending videos (a copy, renamed over it); with
+        assemble False (a full disk), leave them pending for the next run."""
         if self.closed:
             return
         self.closed = True
         new = self.entries()
         if self.reader is not None:
             self.reader.close()
+        if not assemble:
+            return
         if not (set(new) - self.stored or self.dropped or not os.path.exists(self.path)):
             shutil.rmtree(self.pending, ignore_errors=True)
             return
@@ -230,8 +233,8 @@ class FeatureStore:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, kind, error, traceback):
+        self.close(assemble=not isinstance(error, DiskFull))
 
 
 def checksum(values: np.ndarray) -> int:

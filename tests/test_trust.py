@@ -230,3 +230,11 @@ def test_a_moved_weights_folder_recorded_with_the_checkpoint_is_named_as_such(tm
         load_backbones(["CLIP-ViT-B-32"], {}, "cpu", {"CLIP-ViT-B-32": {"weights": moved, "preprocessing": "{}"}})
     assert "recorded with the checkpoint's training features" in str(error.value)
     assert moved in str(error.value) and "--weights CLIP-ViT-B-32=FOLDER" in str(error.value)
+
+
+def test_the_progress_moves_within_a_video():
+    from extraction.backbones import build_backbone
+    backbone = build_backbone("EfficientNetLite0", device="cpu")
+    parts = []
+    backbone.features(np.zeros((5, 256, 256, 3), np.uint8), batch_size=2, done=parts.append)
+    assert parts == [0.4, 0.4, 0.2]
