@@ -171,8 +171,8 @@ class FeatureStore:
             atomic_write_bytes(self._pending_file(video_id), lambda handle: np.savez(
                 handle, values=values, attrs=np.array(json.dumps(attrs))))
         except WriteError as error:
-            raise DiskFull(f"{error}: no space left on the device, or it cannot be written; the videos "
-                           "extracted before it are kept: free space and run the same command again") from None
+            raise DiskFull(f"{error}; the videos extracted before it are kept (in {self.pending}): "
+                           "free space and run the same command again") from None
 
     def close(self, assemble: bool = True) -> None:
         """Write the feature file anew with the pending videos (a copy, renamed over it); with

@@ -85,7 +85,7 @@ def test_full_disk_then_rerun_gives_the_uninterrupted_features(tmp_path, uninter
     full = extract(output, FSIZE=int(os.path.getsize(uninterrupted) * fraction))
     assert full.returncode == 2, full.stderr
     lines = [line for line in full.stderr.splitlines() if line.startswith("error")]
-    assert len(lines) == 1 and str(output) in lines[0] and "no space left" in lines[0]
+    assert len(lines) == 1 and str(output) in lines[0] and "no space left" in lines[0].lower()
     assert "Traceback" not in full.stderr
     again = extract(output)
     assert again.returncode == 0, again.stderr
