@@ -7,11 +7,14 @@
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
 A split: writes <split>_predictions.json / .csv (video id, caption, references) and
-<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, and per-video scores) beside the
-checkpoint or in --out, and <split>_page.html to browse them (captioning/page.py); --pictures N
-draws the attention of the split's first N videos into <out>/attention/<video id>.png
-(thumbnails, there and on the page: demo clips are re-rendered, a real corpus needs --videos DIR
-with its video files).
+<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, per-video scores, and the checkpoint,
+search and settings that made them) into --out, or beside the checkpoint in
+eval/<split>_<search>[_<setting><value>...]/ (train.py's own files are never overwritten), and
+<split>_page.html to browse them (captioning/page.py). The features must be those the checkpoint
+learned on (its backbones in order, its corpus: a relative corpus.data_root is the folder it named
+at training time). --pictures N draws the attention of the split's first N videos into
+<out>/attention/<video id>.png (thumbnails, there and on the page: demo clips are re-rendered, a
+real corpus needs --videos DIR with its video files).
 Video files (--video): features are extracted with the checkpoint's backbones (with the frame
 sampling recorded with its training features, or every --every_n frames), and one line
 `video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
@@ -30,11 +33,11 @@ from typing import Optional
 
 from models import checkpoints
 import config as config_module
-from evaluation.predictions import evaluate, shown, write_predictions
+from evaluation.predictions import evaluate, made_by, search_settings, shown, write_predictions
 from captioning.page import split_page
 from loader.dataset import load_split
-from sharing import output_folder
-from splits.layout import corpus_paths
+import sharing
+from splits.layout import corpus_paths, prepare_command
 from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device
 
@@ -63,20 +66,47 @@ def apply_overrides(config, args) -> None:
     config_module.check(config, config_module.given_keys(args))
 
 
-def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args=None, pictures: int = 0,
-                  videos_dir=None) -> dict:
+def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_config) -> str:
+    """--out, else <checkpoint's folder>/eval/<split>_<search> with the decoding settings that
+    differ from the defaults, so that train.py's files and other searches' stay as they are."""
+    if out:
+        return out
+    search = search_settings(eval_config)
+    defaults = search_settings(config_module.EvalConfig())
+    name = "_".join([split, search.pop("search")] + [f"{key}{value:g}" if isinstance(value, float) else
+                                                      f"{key}{value}" for key, value in search.items()
+                                                      if value != defaults.get(key)])
+    return os.path.join(sharing.output_folder(checkpoint_path), "eval", name)
+
+
+def resolve_data_root(config, payload: dict, given: Optional[str], checkpoint_path: str) -> None:
+    """A relative corpus.data_root means the folder it named when the model was trained."""
+    recorded = (payload.get("corpus") or {}).get("data_root")
+    if given is not None or os.path.isabs(config.corpus.data_root) or recorded is None:
+        return
+    if not os.path.isdir(recorded):
+        raise DataError(f"{checkpoint_path} was trained on the corpus in {recorded} (corpus.data_root "
+                        f"{config.corpus.data_root!r} at training time), which is not there; give "
+                        "--corpus.data_root DIR, the folder that holds it now")
+    config.corpus.data_root = recorded
+
+
+def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[str], args=None,
+                  pictures: int = 0, videos_dir=None) -> dict:
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if args is not None:
         apply_overrides(config, args)
+    checkpoints.check_backbones(payload, config.features.backbones, checkpoint_path)
+    resolve_data_root(config, payload, getattr(args, "corpus.data_root", None), checkpoint_path)
     split = split or config.corpus.test_split
     check_split(config, split, checkpoint_path)
     device = pick_device(config.train.device)
-    if config.corpus.name == "Demo":
-        from splits.Demo import build_demo
-        build_demo(config)
-    videos = load_split(config, split).to(device)
+    videos = load_split(config, split).to(device)        # never built here: it must be the trained-on one
+    checkpoints.check_split_fits(payload, split, videos.video_ids, videos.references, videos.dims,
+                                 config.corpus.data_root, checkpoint_path, prepare_command(config))
     checkpoints.check_features_fit(payload, videos.features.shape[-1], checkpoint_path)
+    out_dir = output_folder(checkpoint_path, out_dir, split, config.eval)
     model.to(device)
     from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
     frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
@@ -84,7 +114,8 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: str, args
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
-    write_predictions(predictions, videos, scores, out_dir, split)
+    write_predictions(predictions, videos, scores, out_dir, split,
+                      made_by(checkpoint_path, split, config.eval))
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
     print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
@@ -125,7 +156,8 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py, a folder of "
                         "python -m sharing export, or its Hugging Face Hub id (user/name)")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
-    parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's)")
+    parser.add_argument("--out", default=None, help="output folder (default: eval/<split>_<search...>/ "
+                                                    "beside the checkpoint)")
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
                         help="caption these video files (or the video files of these folders) "
                              "instead of a split")
@@ -168,8 +200,7 @@ def main(argv=None) -> int:
         return exit_status(lambda: caption_video_files(args),
                            interrupted="interrupted: the captions printed so far stand; caption the "
                                        "other videos with another call")
-    out_dir = args.out or output_folder(args.checkpoint)
-    return exit_status(lambda: caption_split(args.checkpoint, args.split, out_dir, args,
+    return exit_status(lambda: caption_split(args.checkpoint, args.split, args.out, args,
                                              int(args.pictures or 0), args.videos),
                        interrupted="interrupted: the predictions are written once the whole split is "
                                    "decoded; run the same command again")

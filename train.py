@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 import config as config_module
 import distributed
-from evaluation.predictions import evaluate, numeric, shown, write_predictions
+from evaluation.predictions import evaluate, made_by, numeric, shown, write_predictions
 from evaluation.scorer import NoScorer, open_scorer
 from evaluation.split_cider_d import CIDER_D
 from extraction.recorded import recorded_extraction
@@ -273,13 +273,14 @@ def check_select_metric(config) -> None:
 
 
 def model_payload(model, config, data, extraction: dict | None = None) -> dict:
-    """What run.py needs to rebuild and use the model from a checkpoint alone; extraction: what
-    recorded_extraction(config) gives, read from the feature files when not given."""
+    """What run.py needs to rebuild and use the model from a checkpoint alone, and what it
+    learned on; extraction: what recorded_extraction(config) gives, read when not given."""
     if extraction is None:
         extraction = recorded_extraction(config)
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling,
-            "feature_extraction": extraction}
+            "feature_extraction": extraction,
+            **checkpoints.learned_on(config, [data.train, data.val, data.test], data.train.dims, extraction)}
 
 
 class Run:
@@ -347,6 +348,19 @@ class Run:
                                              "progress": self.progress, **rng})
 
 
+def say_why_nothing_trains(progress: dict, config) -> None:
+    """A run that stopped early trains no more epochs when --train.epochs is raised: say so, and how
+    to go on (early_stop_patience shapes what is learned, so a new value is a new run folder)."""
+    t = config.train
+    if progress["finished"] and progress["epoch"] < t.epochs:
+        print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
+              f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
+              f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
+              "follow. To train longer, start a run that stops later: the same command with "
+              f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
+              "new run folder", flush=True)
+
+
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns the test scores of its best checkpoint
     (the in-process CIDEr-D alone, or nothing, when eval.metrics is empty: no COCO scoring; empty
@@ -406,6 +420,7 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     if distributed.run_to_resume(ranks, last_path):
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
+        say_why_nothing_trains(progress, config)
 
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
@@ -438,7 +453,8 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     test = data.test.to(device)            # on the CPU until now (loader/corpus.py)
     scores, predictions = evaluate(model, test, data.vocab, config, scorer)
     writer.close()
-    write_predictions(predictions, test, scores, run_dir, config.corpus.test_split)
+    write_predictions(predictions, test, scores, run_dir, config.corpus.test_split,
+                      made_by(best_path, config.corpus.test_split, config.eval))
     print(f"best checkpoint {best_path} (epoch {best['epoch']}); test: {shown(scores)}")
     return scores
 

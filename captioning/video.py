@@ -79,6 +79,10 @@ def load_backbones(backbones: list, weights: dict, device: str, recorded: Option
     for name in backbones:
         spec = BACKBONES.get(canonical_name(name))
         source = weights.get(name) or (recorded_weights(recorded, name) if spec and spec.build else None)
+        if name not in weights and source and os.path.isabs(source) and not os.path.isdir(source):
+            raise DataError(f"the {name} weights recorded with the checkpoint's training features, the "
+                            f"folder {source}, are not there (moved or deleted); give their folder now: "
+                            f"--weights {name}=FOLDER")
         built.append(build_backbone(canonical_name(name) or name, source, device))
     return built
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 
@@ -79,10 +80,37 @@ def per_category(scores: dict, videos) -> dict:
             for category, rows in sorted(groups.items())}
 
 
-def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str) -> None:
-    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json
-    (not written without scores: no file of zeros)."""
+# The eval fields each search reads besides those all read (a search not named here: every field
+# that can change captions).
+SEARCH_FIELDS = {"beam": ("beam_size", "length_penalty"), "greedy": (),
+                 "sample": ("samples", "temperature", "top_p", "seed")}
+ALL_SEARCHES = ("max_len", "min_len", "autocast_bf16", "tf32")
+NOT_DECODING = ("search", "metrics", "cuda_graphs")
+
+
+def search_settings(eval_config) -> dict:
+    """{"search": name, field: value, ...}: the decoding settings that made a set of captions."""
+    fields = SEARCH_FIELDS.get(eval_config.search)
+    if fields is None:
+        fields = [f.name for f in dataclasses.fields(eval_config) if f.name not in NOT_DECODING]
+    return {"search": eval_config.search,
+            **{name: getattr(eval_config, name) for name in (*fields, *ALL_SEARCHES)}}
+
+
+def made_by(checkpoint_path: str, split: str, eval_config) -> dict:
+    """What a scores file records about its origin."""
+    return {"checkpoint": os.path.abspath(checkpoint_path), "split": split, **search_settings(eval_config)}
+
+
+def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str,
+                      origin: dict | None = None) -> None:
+    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json with
+    origin (what made them) under "made_by"; without scores, no scores file (none of zeros, and
+    an older one is removed, so that the folder's predictions and scores never disagree)."""
     os.makedirs(out_dir, exist_ok=True)
+    scores_path = os.path.join(out_dir, f"{name}_scores.json")
+    if os.path.exists(scores_path):
+        os.remove(scores_path)
     references = dict(zip(videos.video_ids, videos.references))
     rows = [{"video_id": p["video_id"], "caption": p["caption"], "log_prob": p["log_prob"],
              "references": references[p["video_id"]]} for p in predictions]
@@ -99,4 +127,4 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
 
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
     if scores:
-        atomic_save_json(scores, os.path.join(out_dir, f"{name}_scores.json"))
+        atomic_save_json({**scores, "made_by": origin or {}}, scores_path)

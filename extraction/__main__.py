@@ -13,6 +13,7 @@ video is in the file, 1 when some could not be read (the others are written), 2 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import config as config_module
@@ -20,6 +21,7 @@ import distributed
 from extraction.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, canonical_name, resolve_device
 from extraction.extract import find_videos
 from extraction.parts import extract_on_ranks
+from extraction.store import DiskFull
 from extraction.video import sampling_name
 from splits.layout import corpus_paths
 from utils import DataError
@@ -97,6 +99,10 @@ def main(argv=None) -> int:
                                    workers=args.workers, progress=not args.no_progress and ranks.is_main)
     except (DataError, config_module.ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, DiskFull):   # HDF5 crashes at interpreter exit on a file it could not flush
+            sys.stdout.flush(), sys.stderr.flush()
+            distributed.leave()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the videos finished so far are saved; run the same command again to "

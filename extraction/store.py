@@ -4,101 +4,156 @@ Layout (splits/layout.py): one float32 dataset (n_frames, D) per video id. The f
 backbone, D and the frame sampling, so that a second run cannot mix in other features, and how
 frames became the backbone's input (Backbone.record: the weights, resize, crop, normalisation,
 clip length), so that captioning a new video can do the same. Features with NaN or inf are
-refused: nothing of that video is written. A video's dataset is written whole into a staging
-group, then moved to its name, then the file is flushed: a run stopped at any moment leaves each
-video complete or absent, and the next run clears what staging holds and re-does any entry that
-is not a (n_frames > 0, D) array.
+refused: nothing of that video is written. HDF5 keeps no journal (a full disk or a kill while it
+writes can damage the whole file), so the file is never written in place: each video goes to its
+own file in <output>.pending/ (written to a temporary name, synced, renamed), and closing the store
+writes a copy of the feature file with them, synced, and renames it over the file. A stop at any
+moment leaves the file as it was and each pending video complete or absent; the next run picks
+them up. Each entry carries the CRC-32 of its values, checked when a run starts.
 """
 from __future__ import annotations
 
+import errno
+import json
 import os
+import shutil
+import zlib
+
+try:
+    import resource
+except ImportError:                    # not on Windows
+    resource = None
 from typing import Callable, Optional
 
 import h5py
 import numpy as np
 
-from utils import DataError
+from utils import DataError, WriteError, atomic_write_bytes
 
 STAGING = "__unfinished__"
+CHECKSUM = "crc32"            # of the float32 values, written with them
 
 
 class NonFiniteFeatures(DataError):
     """A video's features hold NaN or inf; the message names the video and the file."""
 
 
+class DiskFull(DataError):
+    """The device ran out of space (or the file size limit was reached) while writing."""
+
+
 class FeatureStore:
-    """Open (or create) the feature file of one backbone and frame sampling, for writing."""
+    """The feature file of one backbone and frame sampling, for adding videos."""
 
     def __init__(self, path: str, backbone: str, feature_size: int, sampling: str,
                  report: Callable[[str], None] = print, record: Optional[dict] = None):
-        self.path = path
-        self.feature_size = feature_size
-        self.report = report
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        try:
-            self.file = h5py.File(path, "a")
-        except OSError as error:
-            raise DataError(f"feature file {path} cannot be opened for writing ({error}); another "
-                            "extraction may be writing it, or a crash damaged it: then move it away and "
-                            "run again (its videos are extracted anew)") from None
-        try:
-            self._check_identity({"backbone": backbone, "feature_size": feature_size, "sampling": sampling})
-            self._check_record(record or {})
-            self._clear_staging()
-        except BaseException:
-            self.file.close()
-            raise
+        self.path, self.feature_size, self.report = path, feature_size, report
+        self.pending = path + ".pending"
+        self.identity = {"backbone": backbone, "feature_size": feature_size, "sampling": sampling}
+        self.record = record or {}
+        self.attrs, self.stored, self.dropped, self.reader = {}, set(), set(), None
+        self._claim_pending()
+        if os.path.exists(path):
+            try:
+                with h5py.File(path, "r") as file:
+                    self._check_identity(file)
+                    self._check_record(file)
+                    self.attrs = {key: file.attrs[key] for key in file.attrs}
+                    self.stored = {name for name in file if name != STAGING}
+                    self.dropped = {STAGING} if STAGING in file else set()
+                    if STAGING in file:
+                        self.report(f"{path}: removing {len(file[STAGING])} unfinished entries left "
+                                    "by an interrupted run")
+            except OSError as error:
+                raise DataError(f"feature file {path} cannot be read ({error}); another extraction may "
+                                "be writing it, or another program damaged it: then move it away and run "
+                                f"again (the videos in {self.pending} are kept)") from None
+        self.closed = False
 
-    def _check_identity(self, identity: dict) -> None:
-        attrs = self.file.attrs
-        if "backbone" not in attrs:
-            if any(name != STAGING for name in self.file):
+    def _claim_pending(self) -> None:
+        """The pending folder, made by a run of the same backbone and sampling (or made now)."""
+        os.makedirs(self.pending, exist_ok=True)
+        mark = os.path.join(self.pending, "identity.json")
+        if os.path.isfile(mark):
+            with open(mark, encoding="utf-8") as handle:
+                found = json.load(handle)
+            if found != self.identity:
+                raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
+                                f"{self.identity}; choose another --output or the same settings")
+        else:
+            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
+
+    def _file(self):
+        if self.reader is None:
+            self.reader = h5py.File(self.path, "r")
+        return self.reader
+
+    def _check_identity(self, file) -> None:
+        if "backbone" not in file.attrs:
+            if any(name != STAGING for name in file):
                 raise DataError(f"feature file {self.path} was not written by this extractor (it has "
                                 "no 'backbone' attribute); choose another --output, it is left as it is")
-            attrs.update(identity)
             return
-        stored = {key: attrs.get(key) for key in identity}
-        stored = {key: value.item() if isinstance(value, np.generic) else value
-                  for key, value in stored.items()}
-        if stored != identity:
-            raise DataError(f"feature file {self.path} holds {stored}, but this run makes {identity}; "
+        stored = {key: _plain(file.attrs.get(key)) for key in self.identity}
+        if stored != self.identity:
+            raise DataError(f"feature file {self.path} holds {stored}, but this run makes {self.identity}; "
                             "one file holds one backbone and one frame sampling: choose another "
                             "--output or the same settings")
 
-    def _check_record(self, record: dict) -> None:
+    def _check_record(self, file) -> None:
         """The preprocessing must be the one the file's features were made with; the weights'
-        location may change (a folder moved, an id downloaded to a folder). A file written before
-        files recorded it takes this run's record."""
-        attrs = self.file.attrs
-        stored = attrs.get("preprocessing")
-        wanted = record.get("preprocessing")
+        location may change (a folder moved, an id downloaded to a folder)."""
+        stored, wanted = file.attrs.get("preprocessing"), self.record.get("preprocessing")
         if stored is not None and wanted is not None and _text(stored) != wanted:
             raise DataError(f"feature file {self.path} was extracted with the preprocessing {_text(stored)}, "
-                            f"but this run's weights ({record.get('weights')}) state {wanted}; one file "
+                            f"but this run's weights ({self.record.get('weights')}) state {wanted}; one file "
                             "holds one preprocessing: choose another --output or the same weights")
-        for key, value in record.items():
-            if key not in attrs:
-                attrs[key] = value
 
-    def _clear_staging(self) -> None:
-        if STAGING in self.file:
-            self.report(f"{self.path}: removing {len(self.file[STAGING])} unfinished entries "
-                        "left by an interrupted run")
-            del self.file[STAGING]
-            self.file.flush()
+    def _pending_file(self, video_id: str) -> str:
+        return os.path.join(self.pending, f"{video_id}.npz")
+
+    def entries(self) -> list:
+        """The ids of the videos the file holds or a pending file adds."""
+        pending = {name[:-4] for name in os.listdir(self.pending)
+                   if name.endswith(".npz") and not name.startswith(".tmp-")}
+        return sorted((self.stored - self.dropped) | pending)
+
+    def read(self, video_id: str) -> tuple:
+        """(values, attrs) of a video, pending or in the file."""
+        if os.path.isfile(self._pending_file(video_id)):
+            with np.load(self._pending_file(video_id), allow_pickle=False) as saved:
+                return saved["values"], json.loads(str(saved["attrs"]))
+        entry = self._file()[video_id]
+        return entry[()], {key: _plain(value) for key, value in entry.attrs.items()}
 
     def is_done(self, video_id: str) -> bool:
-        """True if video_id has a complete entry; an invalid one is deleted (to be redone)."""
-        entry = self.file.get(video_id)
-        if entry is None:
-            return False
-        if (isinstance(entry, h5py.Dataset) and entry.ndim == 2 and entry.shape[0] > 0
-                and entry.shape[1] == self.feature_size):
+        """True if video_id has a complete entry; an invalid one is dropped (to be redone)."""
+        if os.path.isfile(self._pending_file(video_id)):
             return True
-        shape = entry.shape if isinstance(entry, h5py.Dataset) else "a group"
-        self.report(f"{self.path}: entry {video_id} is invalid ({shape}); extracting it again")
-        del self.file[video_id]
+        if video_id not in self.stored or video_id in self.dropped:
+            return False
+        why = self._damage(self._file()[video_id])
+        if why is None:
+            return True
+        self.report(f"{self.path}: entry {video_id} is {why}; extracting it again")
+        self.dropped.add(video_id)
         return False
+
+    def _damage(self, entry) -> Optional[str]:
+        """Why an entry is not a complete video, or None. An entry without a CRC (written by
+        another tool) is refused only for a frame of zeros, which a backbone does not give."""
+        if not (isinstance(entry, h5py.Dataset) and entry.ndim == 2 and entry.shape[0] > 0
+                and entry.shape[1] == self.feature_size):
+            return f"invalid ({entry.shape if isinstance(entry, h5py.Dataset) else 'a group'})"
+        try:
+            values = np.asarray(entry[()], dtype=np.float32)
+        except (OSError, ValueError, TypeError) as error:
+            return f"unreadable ({error})"
+        stored = entry.attrs.get(CHECKSUM)
+        if stored is not None:
+            return None if int(stored) == checksum(values) else "incomplete (its values do not match their CRC)"
+        zero_frames = int((~values.any(axis=1)).sum())
+        return f"incomplete ({zero_frames} frames of zeros)" if zero_frames else None
 
     def write(self, video_id: str, features: np.ndarray, **attrs) -> None:
         if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != self.feature_size:
@@ -110,28 +165,105 @@ class FeatureStore:
                                     f"{len(features)} frames); nothing of it is written to {self.path}. "
                                     "Damaged weights, or weights of another architecture, "
                                     "give such numbers")
-        staging = self.file.require_group(STAGING)
-        if video_id in staging:
-            del staging[video_id]
-        dataset = staging.create_dataset(video_id, data=features.astype(np.float32))
-        dataset.attrs.update(attrs)
-        if video_id in self.file:
-            del self.file[video_id]
-        self.file.move(f"{STAGING}/{video_id}", video_id)
-        self.file.flush()
+        values = np.ascontiguousarray(features, dtype=np.float32)
+        attrs = {key: _plain(value) for key, value in attrs.items() if key != CHECKSUM}
+        try:
+            atomic_write_bytes(self._pending_file(video_id), lambda handle: np.savez(
+                handle, values=values, attrs=np.array(json.dumps(attrs))))
+        except WriteError as error:
+            raise DiskFull(f"{error}; the videos extracted before it are kept (in {self.pending}): "
+                           "free space and run the same command again") from None
 
-    def close(self) -> None:
-        if not self.file:  # already closed
+    def close(self, assemble: bool = True) -> None:
+        """Write the feature file anew with the pending videos (a copy, renamed over it); with
+        assemble False (a full disk), leave them pending for the next run."""
+        if self.closed:
             return
-        if STAGING in self.file and len(self.file[STAGING]) == 0:
-            del self.file[STAGING]
-        self.file.close()
+        self.closed = True
+        new = self.entries()
+        if self.reader is not None:
+            self.reader.close()
+        if not assemble:
+            return
+        if not (set(new) - self.stored or self.dropped or not os.path.exists(self.path)):
+            shutil.rmtree(self.pending, ignore_errors=True)
+            return
+        added = sorted(set(new) - (self.stored - self.dropped))
+        self._check_room(added)
+        tmp, file = f"{self.path}.writing", None
+        try:
+            if os.path.exists(self.path):
+                shutil.copyfile(self.path, tmp)
+            file = h5py.File(tmp, "a" if os.path.exists(self.path) else "w")   # never a stopped run's copy
+            file.attrs.update({**self.identity, **self.record, **self.attrs})
+            for name in self.dropped & set(file):
+                del file[name]
+            for vid in added:
+                with np.load(self._pending_file(vid), allow_pickle=False) as saved:
+                    values, attrs = saved["values"], json.loads(str(saved["attrs"]))
+                file.create_dataset(vid, data=values).attrs.update({**attrs, CHECKSUM: checksum(values)})
+            file.close()
+            sync(tmp)
+            os.replace(tmp, self.path)
+        except (OSError, RuntimeError) as error:       # h5py raises either for a failed write
+            if not disk_full(error):
+                raise
+            self.unflushable = file      # closing it again fails inside HDF5; it dies with the process
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise self._full(len(added), _errno_name(error)) from None
+        shutil.rmtree(self.pending, ignore_errors=True)
+
+    def _check_room(self, added: list) -> None:
+        """Stop before HDF5 writes what the device or the file size limit cannot hold."""
+        needed = (os.path.getsize(self.path) if os.path.exists(self.path) else 0) + 65536 + sum(
+            os.path.getsize(self._pending_file(vid)) + 4096 for vid in added)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if shutil.disk_usage(folder).free < needed:
+            raise self._full(len(added), "ENOSPC")
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
+        if 0 <= limit < needed:
+            raise self._full(len(added), "EFBIG")
+
+    def _full(self, count: int, name: str) -> DiskFull:
+        return DiskFull(f"{self.path}: no space left on the device ({name}) for adding {count} videos "
+                        f"to it; the file is left as it was and the extracted videos stay in "
+                        f"{self.pending}: free space and run the same command again")
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, kind, error, traceback):
+        self.close(assemble=not isinstance(error, DiskFull))
+
+
+def checksum(values: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+
+
+def sync(path: str) -> None:
+    """The file's bytes on the disk, not only in the system's cache (a power cut)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def disk_full(error: Exception) -> bool:
+    """HDF5 names the errno in its message, not always in OSError.errno."""
+    return (getattr(error, "errno", None) in (errno.ENOSPC, errno.EFBIG)
+            or any(f"errno = {code}," in str(error) for code in (errno.ENOSPC, errno.EFBIG)))
+
+
+def _errno_name(error: Exception) -> str:
+    return "EFBIG" if getattr(error, "errno", None) == errno.EFBIG or f"errno = {errno.EFBIG}," in str(error) else "ENOSPC"
+
+
+def _plain(value):
+    """An HDF5 attribute as a JSON-able Python value."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _text(value) -> str:

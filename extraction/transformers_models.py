@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import urllib.parse
 
 import torch
 from torch import nn
@@ -61,9 +63,24 @@ def not_available(weights: str, backbone: str, error: Exception) -> DataError:
         "attempts)")
 
 
+def offline_unless_reachable(timeout: float = 3.0) -> None:
+    """No network: go offline at once (the cache only) rather than after transformers' retries."""
+    import huggingface_hub.constants as hub
+    if hub.HF_HUB_OFFLINE:
+        return
+    host = urllib.parse.urlparse(hub.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        hub.HF_HUB_OFFLINE = True
+
+
 def _read_json(weights: str, filename: str, backbone: str) -> dict:
     transformers = import_transformers()
     check_weights(weights, backbone)
+    if not os.path.isdir(weights):
+        offline_unless_reachable()
     try:
         path = transformers.utils.cached_file(weights, filename)
     except (OSError, ValueError) as error:
@@ -119,6 +136,11 @@ def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Mo
     except RuntimeError as error:   # tensors of the wrong shape
         raise DataError(f"the weights {weights} do not fit {backbone}: "
                         f"{str(error).splitlines()[0]}") from None
+    except Exception as error:      # safetensors' own error for a damaged file derives from Exception only
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise DataError(f"the {backbone} weights in {weights} are damaged (SafetensorError: {error}): "
+                        "download them again (model.safetensors)") from None
     if info.get("missing_keys"):
         missing = sorted(info["missing_keys"])
         raise DataError(f"the weights {weights} lack {len(missing)} tensors {backbone} needs "

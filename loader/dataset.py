@@ -1,6 +1,8 @@
 """A prepared split held in memory as one (N, K, D) tensor, so that batches are plain indexing."""
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -22,6 +24,7 @@ class VideoSplit:
     categories: list = field(default_factory=list)
     n_frames: list = field(default_factory=list)   # stored frames per video, before sampling
     sampling: Optional[str] = None    # frame sampling the feature extractor recorded ('every_n=5')
+    dims: dict = field(default_factory=dict)       # backbone -> its feature size, in order
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -37,7 +40,8 @@ class VideoSplit:
         return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
                           self.frame_mask[index], [self.references[i] for i in indices],
                           [self.categories[i] for i in indices] if self.categories else [],
-                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling)
+                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling,
+                          self.dims)
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
@@ -47,6 +51,10 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
             try:
                 dataset = features[vid]
+                if dataset.dtype.kind not in "fiu":
+                    raise DataError(f"video {vid} has features of type {dataset.dtype} in {path}, not "
+                                    f"numbers: the feature file was not written by a feature extractor; "
+                                    f"re-extract it, then run `{fix}` again")
                 if dataset.ndim != 2 or dataset.shape[0] != count or dataset.shape[1] != dim:
                     raise DataError(f"video {vid} has features of shape {dataset.shape} in {path} but "
                                     f"({count}, {dim}) when the split was prepared: the feature "
@@ -84,6 +92,40 @@ def recorded_sampling(config, split: str) -> Optional[str]:
             return None
 
 
+def check_captions(videos: list, path: str, split: str, scored: bool, fix: str) -> None:
+    """Captions are strings, and a scored split's videos each have a non-empty one; a training
+    video without one is named in a note (it teaches nothing)."""
+    silent = []
+    for video in videos:
+        captions = video["captions"]
+        wrong = [c for c in captions if not isinstance(c, str)]
+        if wrong:
+            raise DataError(f"video {video['id']} in {path} has a caption that is not a string "
+                            f"({wrong[0]!r}); prepare the corpus again: {fix}")
+        if not any(c.strip() for c in captions):
+            silent.append(video["id"])
+    if silent and scored:
+        raise DataError(f"{describe_videos(silent)} of the {split} split in {path} have no non-empty "
+                        f"reference caption, so they cannot be scored; prepare the corpus again: {fix}")
+    if silent:
+        print(f"note: {describe_videos(silent)} of the {split} split in {path} have no non-empty "
+              "caption: they are left out of training", file=sys.stderr)
+
+
+def check_memory(split: str, count: int, k: int, dim: int, longest: int) -> None:
+    """features.n_frames so large that the split's (N, K, D) array cannot be held: one line."""
+    needed = count * k * dim * 4
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return
+    if needed > total:
+        raise DataError(f"features.n_frames {k} needs {needed / 2 ** 30:.1f} GiB for the {count} videos "
+                        f"of the {split} split (D={dim}), more than this machine's {total / 2 ** 30:.1f} GiB; "
+                        f"its longest video has {longest} frames (K above that only adds padding): "
+                        "lower --features.n_frames (the paper's K is 28)")
+
+
 def load_split(config, split: str) -> VideoSplit:
     """Read one prepared split of config.corpus with config.features.backbones."""
     corpus = config.corpus.name
@@ -97,9 +139,12 @@ def load_split(config, split: str) -> VideoSplit:
     videos = record["videos"]
     if not videos:
         raise DataError(f"{paths.split_json(split)} holds no video; run `{fix}` again")
+    check_captions(videos, paths.split_json(split), split, split != config.corpus.train_split, fix)
     ids = [v["id"] for v in videos]
     counts = [v["n_frames"] for v in videos]
     k = config.features.n_frames
+    dims = {b: record["backbones"][b]["dim"] for b in config.features.backbones}
+    check_memory(split, len(ids), k, sum(dims.values()), max(counts))
     streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k,
                                               record["backbones"][b]["dim"], fix)
                                for b in config.features.backbones))
@@ -109,4 +154,4 @@ def load_split(config, split: str) -> VideoSplit:
         features=torch.from_numpy(np.concatenate(streams, axis=2)),
         frame_mask=torch.from_numpy(mask),
         references=[list(v["captions"]) for v in videos],
-        categories=[v.get("category") for v in videos], n_frames=counts, sampling=samplings[0])
+        categories=[v.get("category") for v in videos], n_frames=counts, sampling=samplings[0], dims=dims)

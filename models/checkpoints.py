@@ -1,10 +1,15 @@
 """Checkpoints: written atomically, loaded with weights_only=True, checked before use.
 
-best.pt holds what run.py needs and nothing else: weights, config and vocabulary.
-last.pt adds what resuming needs: optimizer, scheduler, epoch, best score and RNG states.
+best.pt holds what run.py needs and nothing else: weights, config and vocabulary, and what the
+model learned on (plain JSON-able entries): "backbones", in order, each {"name", "feature_size",
+"extraction"}, and "corpus" {"data_root" as an absolute path, "splits": {name: digest of its
+videos and captions}}. last.pt adds what resuming needs: optimizer, scheduler, epoch, best score
+and RNG states.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 import torch
@@ -57,7 +62,11 @@ def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS, fix: 
 def model_from_checkpoint(payload: dict, path: str = "checkpoint"):
     """(model, config, vocabulary) rebuilt from the checkpoint alone."""
     check_contents(payload, path)
-    config = config_module.Config.from_dict(payload["config"])
+    try:
+        config = config_module.Config.from_dict(payload["config"])
+    except config_module.ConfigError as error:
+        raise DataError(f"checkpoint {path}: {error}. It was written by another (newer?) version of "
+                        "this project: caption with that version, or train anew with this one") from None
     vocab = Vocabulary(payload["vocab"])
     model = build_model(config, len(vocab), payload["feature_size"])
     try:
@@ -74,3 +83,51 @@ def check_features_fit(payload: dict, feature_size: int, path: str) -> None:
         raise DataError(f"{path} was trained on features of size {payload['feature_size']} "
                         f"({'+'.join(payload['config']['features']['backbones'])}), but these "
                         f"features have size {feature_size}; use features of the same backbones")
+
+
+def split_digest(video_ids: list, references: list) -> str:
+    """What a split holds (its videos and their captions, in order), in 16 hex digits."""
+    text = json.dumps([list(video_ids), [list(r) for r in references]], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def learned_on(config, splits: list, dims: dict, extraction: dict) -> dict:
+    """The payload entries that say what a model learned on: the backbones in order (each with
+    its feature size and extraction record) and the corpus (absolute data root, split digests)."""
+    return {"backbones": [{"name": name, "feature_size": dims.get(name),
+                           "extraction": extraction.get(name)} for name in config.features.backbones],
+            "corpus": {"data_root": os.path.abspath(config.corpus.data_root),
+                       "splits": {split.name: split_digest(split.video_ids, split.references)
+                                  for split in splits}}}
+
+
+def recorded_backbones(payload: dict) -> list:
+    """The backbone names a checkpoint learned on, in order."""
+    if isinstance(payload.get("backbones"), list):
+        return [entry["name"] for entry in payload["backbones"]]
+    return list(payload["config"]["features"]["backbones"])
+
+
+def check_backbones(payload: dict, backbones: list, path: str) -> None:
+    """The features must come from the checkpoint's backbones, in its order."""
+    trained = recorded_backbones(payload)
+    if list(backbones) != trained:
+        raise DataError(f"{path} was trained on the backbones {','.join(trained)} (in this order), but "
+                        f"--features.backbones asks for {','.join(backbones)}; features are concatenated "
+                        "in order, so drop that option (or train a model on these backbones)")
+
+
+def check_split_fits(payload: dict, split_name: str, video_ids: list, references: list, dims: dict,
+                     data_root: str, path: str, fix: str) -> None:
+    """The split read now is the one the checkpoint was trained with, its backbones of the sizes
+    it learned on."""
+    for entry in payload.get("backbones") or []:
+        if entry["feature_size"] is not None and dims.get(entry["name"]) != entry["feature_size"]:
+            raise DataError(f"{path} was trained on {entry['name']} features of size {entry['feature_size']}, "
+                            f"but those in {data_root} have size {dims.get(entry['name'])}; give "
+                            "--corpus.data_root of the corpus it was trained on")
+    recorded = ((payload.get("corpus") or {}).get("splits") or {}).get(split_name)
+    if recorded is not None and recorded != split_digest(video_ids, references):
+        raise DataError(f"the {split_name} split in {data_root} holds other videos or captions than the one "
+                        f"{path} was trained with ({payload['corpus']['data_root']}); give --corpus.data_root "
+                        f"of that corpus, or rebuild it as it was: {fix}")

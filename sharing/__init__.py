@@ -20,10 +20,10 @@ def is_shared(path: str) -> bool:
 
 
 def output_folder(checkpoint: str) -> str:
-    """Where run.py writes by default: beside a local checkpoint, runs/<user>--<name> for a Hub id."""
+    """Where run.py writes by default: beside best.pt, in a shared folder, runs/<user>--<name> for a Hub id."""
     if not os.path.exists(checkpoint) and is_shared(checkpoint):
         return os.path.join("runs", checkpoint.replace("/", "--"))
-    return os.path.dirname(os.path.abspath(checkpoint))
+    return os.path.abspath(checkpoint) if os.path.isdir(checkpoint) else os.path.dirname(os.path.abspath(checkpoint))
 
 
 def load_shared(path: str) -> dict:

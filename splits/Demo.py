@@ -8,11 +8,13 @@ writes <data_root>/Demo/:
                                splits.demo.render_frames(spec) redraws its frames exactly
     prepared/<split>.json + <split>_<backbone>.hdf5             (splits/layout.py)
 
-Everything follows from one seed (config.train.seed unless --seed is given). train.py calls
-build_demo(config) when the demo is selected; it returns at once when the corpus exists.
+Everything follows from the corpus's own seed (DEMO_SEED unless --seed is given; not the training
+seed), recorded in clips.json with the split sizes. train.py calls build_demo(config) when the
+demo is selected; it returns at once when the corpus exists.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -35,6 +37,7 @@ BACKBONES = (APPEARANCE, MOTION)
 SPLIT_SIZES = (1200, 100, 670)       # train, val, test: the sizes of MSVD's official split
 ANNOTATIONS_FILE = "clips.json"
 FORMAT_VERSION = 1
+DEMO_SEED = 1234                     # the corpus's own: training seeds do not change it
 
 
 def clip_rng(seed: int, split_index: int, index: int) -> np.random.Generator:
@@ -80,6 +83,16 @@ def is_built(paths: CorpusPaths, splits: list) -> bool:
     return all(os.path.isfile(path) for path in needed)
 
 
+def demo_record(paths: CorpusPaths) -> dict:
+    """{"seed", "split_sizes": [train, val, test]} of the demo corpus in paths, {} if unreadable."""
+    try:
+        with open(os.path.join(paths.annotations, ANNOTATIONS_FILE), encoding="utf-8") as handle:
+            record = json.load(handle)
+        return {"seed": int(record["seed"]), "split_sizes": [int(n) for n in record["split_sizes"].values()]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def _parts(parts: dict) -> dict:
     return {name: [part.start, part.stop] for name, part in parts.items()}
 
@@ -89,14 +102,17 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
     """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there.
 
     split_sizes: clips in the train, val and test splits (named by config.corpus.*_split).
-    seed: defaults to config.train.seed. force: rebuild even if the files exist.
+    seed: defaults to DEMO_SEED. force: rebuild even if the files exist.
     """
     paths = corpus_paths(config.corpus.data_root, DEMO_CORPUS)
     splits = [config.corpus.train_split, config.corpus.val_split, config.corpus.test_split]
-    seed = config.train.seed if seed is None else int(seed)
+    seed = DEMO_SEED if seed is None else int(seed)
     if not force and is_built(paths, splits):
         if show_progress:
-            print(f"demo corpus already in {paths.root}; rebuild it with {prepare_command(config)}")
+            recorded = demo_record(paths)
+            print(f"demo corpus already in {paths.root} (seed {recorded.get('seed')}, split sizes "
+                  f"{','.join(map(str, recorded.get('split_sizes', [])))}); rebuild it with "
+                  f"{prepare_command(config)}")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
@@ -122,7 +138,7 @@ def main(argv=None) -> None:
     parser = config_module.argument_parser(__doc__, prog="python -m splits.Demo")
     config_module.add_arguments(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even if the corpus exists")
-    parser.add_argument("--seed", type=int, default=None, help="default: --train.seed")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help="the corpus's seed (default %(default)s)")
     parser.add_argument("--split_sizes", default=",".join(map(str, SPLIT_SIZES)),
                         help="clips in train,val,test (default %(default)s)")
     args = parser.parse_args(argv)

@@ -139,11 +139,18 @@ def describe_videos(video_ids: list, shown: int = 5) -> str:
     return f"{len(video_ids)} video{'s' if len(video_ids) != 1 else ''} ({named})"
 
 
+PREPARED_CORPORA = ("Demo", "MSR-VTT", "MSVD")      # the splits.<name> scripts
+
+
 def prepare_command(config) -> str:
     """The command that prepares config's corpus as config asks, also over damaged files: its
     backbones (a bare `python -m splits.MSVD` prepares its preset's; the demo always writes its
     own two), its data root and its split names."""
     corpus, backbones = config.corpus.name, list(config.features.backbones)
+    if corpus not in PREPARED_CORPORA:
+        return (f"corpus.name {corpus!r} is none this project prepares ({', '.join(sorted(PREPARED_CORPORA))}); "
+                f"name one of them, or write {os.path.join(config.corpus.data_root, corpus, 'prepared')} "
+                "as docs/data.md describes")
     words = ["python", "-m", f"splits.{corpus}"]
     if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
         words += ["--features.backbones", ",".join(backbones)]
@@ -151,7 +158,11 @@ def prepare_command(config) -> str:
     for field in ("data_root", "train_split", "val_split", "test_split"):
         if getattr(config.corpus, field) != getattr(defaults, field):
             words += [f"--corpus.{field}", getattr(config.corpus, field)]
-    if corpus == "Demo":               # without it, a demo whose files all exist is left as it is
+    if corpus == "Demo":               # as it was built, and --force: else a built demo is left as it is
+        from splits.Demo import demo_record
+        recorded = demo_record(corpus_paths(config.corpus.data_root, corpus))
+        if recorded:
+            words += ["--seed", str(recorded["seed"]), "--split_sizes", ",".join(map(str, recorded["split_sizes"]))]
         words.append("--force")
     return " ".join(shlex.quote(word) for word in words)
 

@@ -47,11 +47,11 @@ class CountingBackbone:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def features(self, frames, batch_size=64):
+    def features(self, frames, batch_size=64, done=None):
         self.calls += 1
         if self.calls == self.interrupt_at:
             raise KeyboardInterrupt
-        return self.inner.features(frames, batch_size)
+        return self.inner.features(frames, batch_size, done)
 
 
 def run(paths, output, backbone, **options):

@@ -245,8 +245,8 @@ class NaNFor:
         sampled.bad = self.bad_video in path
         return sampled
 
-    def features(self, sampled, batch_size=64):
-        features = self.inner.features(sampled, batch_size)
+    def features(self, sampled, batch_size=64, done=None):
+        features = self.inner.features(sampled, batch_size, done)
         if sampled.bad:
             features[1, 0] = np.nan
         return features
