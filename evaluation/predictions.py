@@ -98,8 +98,9 @@ def search_settings(eval_config) -> dict:
 
 
 def made_by(checkpoint_path: str, split: str, eval_config) -> dict:
-    """What a scores file records about its origin."""
-    return {"checkpoint": os.path.abspath(checkpoint_path), "split": split, **search_settings(eval_config)}
+    """What a scores file records about its origin (a Hub id as it is)."""
+    checkpoint = os.path.abspath(checkpoint_path) if os.path.exists(checkpoint_path) else checkpoint_path
+    return {"checkpoint": checkpoint, "split": split, **search_settings(eval_config)}
 
 
 def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str,

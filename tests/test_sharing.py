@@ -77,8 +77,13 @@ def test_the_folder_loads_into_best_pts_payload(run_dir, shared):
         assert loaded["model"][name].dtype == tensor.dtype and torch.equal(loaded["model"][name], tensor)
 
 
-def outputs(folder) -> dict:
-    return {name: open(os.path.join(folder, name), "rb").read() for name in OUTPUTS}
+def outputs(folder, checkpoint) -> dict:
+    """The output files' bytes, the scores' record of their checkpoint checked and left out."""
+    files = {name: open(os.path.join(folder, name), "rb").read() for name in OUTPUTS}
+    scores = json.loads(files["test_scores.json"])
+    assert scores["made_by"].pop("checkpoint") == checkpoint
+    files["test_scores.json"] = scores
+    return files
 
 
 def hub_cache(shared, root) -> str:
@@ -95,15 +100,15 @@ def test_run_py_gives_the_same_bytes_from_best_pt_the_folder_and_the_hub(run_dir
     with single_thread():
         assert run_py(capsys, "--checkpoint", os.path.join(run_dir, "best.pt"), "--out", tmp_path / "pt")[0] == 0
         assert run_py(capsys, "--checkpoint", shared, "--out", tmp_path / "folder")[0] == 0
-    expected = outputs(tmp_path / "pt")
-    assert json.loads(expected["test_scores.json"])["CIDEr-D"] > 0
-    assert outputs(tmp_path / "folder") == expected
+    expected = outputs(tmp_path / "pt", os.path.join(run_dir, "best.pt"))
+    assert expected["test_scores.json"]["CIDEr-D"] > 0
+    assert outputs(tmp_path / "folder", os.path.abspath(shared)) == expected
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": hub_cache(shared, tmp_path),
            "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "run.py", "--checkpoint", "user/sa-lstm-demo", "--out",
                            str(tmp_path / "hub_out")], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert outputs(tmp_path / "hub_out") == expected
+    assert outputs(tmp_path / "hub_out", "user/sa-lstm-demo") == expected
     done = subprocess.run([sys.executable, "run.py", "--checkpoint", "user/no-such-model"], cwd=REPO,
                           env=env, capture_output=True, text=True)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
