@@ -218,9 +218,9 @@ def main(argv=None) -> int:
             "load_after": load_average(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "autocast": args.autocast, **{key: bool(getattr(args, key, False)) for key in SWITCHES}})
         if device.type == "cuda":             # the largest peak of any stage
-            report["peak_gib"] = {path: max((r["paths"][path]["peak_gib"] for r in results.values()
-                                             if r.get("paths", {}).get(path, {}).get("peak_gib") is not None),
-                                            default=None) for path in ("fast", "plain")}
+            report["peak_gib"] = {name: max((r["paths"][name]["peak_gib"] for r in results.values()
+                                             if r.get("paths", {}).get(name, {}).get("peak_gib") is not None),
+                                            default=None) for name in ("fast", "plain")}
         table = markdown(report)
         write_json(report, table, path)
         return table

@@ -36,12 +36,11 @@ def build_page(work: str, n_videos: int) -> str:
     import train as train_module
     from evaluation.scorer import why_no_scoring
     from splits.Demo import build_demo
-    data_root, run_root = os.path.join(work, "data"), os.path.join(work, "runs")
+    run_root = os.path.join(work, "runs")
     metrics = {} if not why_no_scoring() else {"eval.metrics": [], "train.select_metric": "CIDEr-D"}
-    config = config_module.build("Demo", **{"corpus.data_root": data_root, "train.run_root": run_root,
-                                            "model.hidden_size": 32, "model.embedding_size": 16,
-                                            "model.attention_size": 16, "train.epochs": 1,
-                                            "train.device": "cpu", **metrics})
+    config = config_module.build("Demo", **{"corpus.data_root": os.path.join(work, "data"), "train.run_root": run_root,
+                                            "model.hidden_size": 32, "model.embedding_size": 16, "train.epochs": 1,
+                                            "model.attention_size": 16, "train.device": "cpu", **metrics})
     build_demo(config, split_sizes=(200, 20, n_videos))
     train_module.train(config)
     out = os.path.join(work, "eval")

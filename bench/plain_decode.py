@@ -59,8 +59,7 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
     live_scores[:, 0] = 0.0                  # one live beam at first, or the W beams would be copies of one
     live_tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
     live_alphas = torch.zeros(batch, width, 0, n_frames, device=device)
-    best_score = torch.full((batch,), float("-inf"), device=device)
-    best_raw = torch.full((batch,), float("-inf"), device=device)
+    best_score = best_raw = torch.full((batch,), float("-inf"), device=device)   # torch.where makes new ones
     best_tokens = torch.full((batch, max_len + 1), PAD_ID, dtype=torch.long, device=device)
     best_alphas = torch.zeros(batch, max_len + 1, n_frames, device=device)
     best_length = torch.zeros(batch, dtype=torch.long, device=device)

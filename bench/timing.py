@@ -24,8 +24,8 @@ class Clock:
         out = fn(*args, **kwargs)
         if self.cuda:
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - start
-        return seconds, (torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None), out
+            return time.perf_counter() - start, torch.cuda.max_memory_allocated(self.device) / 2 ** 30, out
+        return time.perf_counter() - start, None, out
 
 
 def summary(timings: list) -> dict:
@@ -35,8 +35,7 @@ def summary(timings: list) -> dict:
 
 
 def turn_order(names, repeat: int) -> list:
-    """Who goes first alternates, so that both paths see the same machine."""
-    return list(names) if repeat % 2 == 0 else list(names)[::-1]
+    return list(names)[::(-1) ** repeat]     # who goes first alternates: both paths see the same machine
 
 
 def interleaved_runs(fns: dict, timed, args) -> dict:
