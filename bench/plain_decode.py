@@ -1,8 +1,5 @@
-"""The plain decode the benchmark's decoding speed-ups are ratios against: the step and a beam
-search written plainly (every <eos> among the 2W candidates ranked with them, whole histories
-copied every step, the clips repeated for the beams). The tests hold the model to them too
-(tests/reference.py), with each attention's weights computed frame by frame.
-"""
+"""The plain decode the benchmark's speed-ups are ratios against and the tests hold the model to
+(tests/reference.py): the step and a beam search written plainly, each attention's weights frame by frame."""
 from __future__ import annotations
 
 import torch
@@ -24,8 +21,7 @@ def plain_alpha(attention, hidden, clips) -> torch.Tensor:
 
 
 def plain_step(model, previous_word, state, clips, alpha_of=plain_alpha):
-    """One decoder step with nn.LSTMCell's own forward, one map at a time: model.step's signature
-    (one row per clip), the model's own parameters; alpha_of(attention, hidden, clips) -> (B, K)."""
+    """model.step with nn.LSTMCell's own forward, one map at a time; alpha_of(attention, hidden, clips) -> (B, K)."""
     decoder, attention = model.decoder, model.decoder.attention
     hidden, cell = state
     alpha = alpha_of(attention, hidden, clips)
@@ -46,47 +42,24 @@ def plain_step(model, previous_word, state, clips, alpha_of=plain_alpha):
 def repeated(clips, times: int) -> EncodedClips:
     """Each clip `times` times in a row, one copy per beam."""
     rep = lambda t: t.repeat_interleave(times, dim=0)
-    return EncodedClips(rep(clips.frames), rep(clips.keys), rep(clips.mask),
-                        tuple(rep(s) for s in clips.state))
-
-
-def _step_log_probs(step_fn, model, words, state, clips, step: int, min_len: int, max_len: int):
-    logits, state, alpha = step_fn(model, words, state, clips)
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    log_probs[:, PAD_ID] = float("-inf")
-    log_probs[:, BOS_ID] = float("-inf")
-    if step < min_len:                 # too short to end
-        log_probs[:, EOS_ID] = float("-inf")
-    if step == max_len:                # max_len words said: only <eos> is left
-        eos = log_probs[:, EOS_ID].clone()
-        log_probs.fill_(float("-inf"))
-        log_probs[:, EOS_ID] = eos
-    return log_probs, state, alpha
+    return EncodedClips(rep(clips.frames), rep(clips.keys), rep(clips.mask), tuple(rep(s) for s in clips.state))
 
 
 @torch.no_grad()
 def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, min_len: int = 1,
                       length_penalty: float = 0.0, step_fn=plain_step) -> Decoded:
-    """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>).
-
-    Each step ranks 2W candidates per video: at most W of them are <eos> (one per beam), so
-    the W best that go on always fill the beam. An <eos> among the W best ends its hypothesis,
-    which is set aside and compared with the best finished one so far. A video stops when no
-    live beam can beat its best finished one.
-    """
-    batch, device = features.shape[0], features.device
-    width = beam_size
+    """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>). Each
+    step ranks 2W candidates, at most W of them <eos>, so the W best that go on fill the beam; an <eos>
+    among the W best ends its hypothesis. A video stops when no live beam can beat its best ended one."""
+    batch, device, width, n_frames = features.shape[0], features.device, beam_size, features.shape[1]
     clips = repeated(model.encode(features, mask), width)
     state = clips.state
-    n_frames = features.shape[1]
     words = torch.full((batch * width,), BOS_ID, dtype=torch.long, device=device)
-    # Only the first beam is live at the start, or the W beams would be W copies of one.
     live_scores = torch.full((batch, width), float("-inf"), device=device)
-    live_scores[:, 0] = 0.0
+    live_scores[:, 0] = 0.0                  # one live beam at first, or the W beams would be copies of one
     live_tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=device)
     live_alphas = torch.zeros(batch, width, 0, n_frames, device=device)
-    best_score = torch.full((batch,), float("-inf"), device=device)
-    best_raw = torch.full((batch,), float("-inf"), device=device)
+    best_score = best_raw = torch.full((batch,), float("-inf"), device=device)   # torch.where makes new ones
     best_tokens = torch.full((batch, max_len + 1), PAD_ID, dtype=torch.long, device=device)
     best_alphas = torch.zeros(batch, max_len + 1, n_frames, device=device)
     best_length = torch.zeros(batch, dtype=torch.long, device=device)
@@ -94,18 +67,22 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
     normaliser = lambda length: float(length) ** length_penalty if length_penalty else 1.0
 
     for step in range(max_len + 1):
-        log_probs, state, alpha = _step_log_probs(step_fn, model, words, state, clips, step, min_len, max_len)
+        logits, state, alpha = step_fn(model, words, state, clips)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs[:, PAD_ID] = log_probs[:, BOS_ID] = float("-inf")
+        if step < min_len:
+            log_probs[:, EOS_ID] = float("-inf")
+        if step == max_len:                # max_len words said: only <eos> is left
+            eos = log_probs[:, EOS_ID].clone()
+            log_probs.fill_(float("-inf"))
+            log_probs[:, EOS_ID] = eos
         vocab = log_probs.shape[-1]
         candidates = (live_scores.unsqueeze(-1) + log_probs.view(batch, width, vocab)).view(batch, -1)
         top_scores, top_index = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
         beam, word = top_index // vocab, top_index % vocab
         rank = torch.arange(top_scores.shape[1], device=device).expand_as(top_scores)
         is_eos = word == EOS_ID
-        # An <eos> among the W best candidates ends a hypothesis (so width 1 is greedy search);
-        # any <eos> never goes on as a live beam.
-        ends = is_eos & torch.isfinite(top_scores) & (rank < width)
-
-        # Hypotheses that end here: keep the best per video if it beats the best so far.
+        ends = is_eos & torch.isfinite(top_scores) & (rank < width)    # so width 1 is greedy search
         length = step + 1
         end_scores = torch.where(ends, top_scores / normaliser(length), torch.full_like(top_scores, float("-inf")))
         end_best, end_pick = end_scores.max(1)
@@ -122,8 +99,7 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
             best_score = torch.where(better, end_best, best_score)
             best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
             best_length = torch.where(better, torch.full_like(best_length, length), best_length)
-
-        # The W best candidates that go on become the new beams (ended ones sort last).
+        # the W best candidates that go on become the new beams (ended ones sort last)
         order = (rank + is_eos.long() * top_scores.shape[1]).argsort(dim=1)[:, :width]
         live_scores = top_scores.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
         beam, word = beam.gather(1, order), word.gather(1, order)
@@ -134,11 +110,8 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
         live_tokens = torch.cat([live_tokens[rows, beam], word.unsqueeze(-1)], 2)
         live_alphas = torch.cat([live_alphas[rows, beam], alpha[flat].view(batch, width, 1, -1)], 2)
         words = word.view(-1)
-        # Log-probs only fall, so a live beam can at best keep its score, divided by at most
-        # the longest length's normaliser when a length penalty rewards length.
-        bound = live_scores.max(1).values / normaliser(max_len + 1)
-        if bool((best_score >= bound).all()):
+        # log-probs only fall: a live beam at best keeps its score, over the longest length's normaliser
+        if bool((best_score >= live_scores.max(1).values / normaliser(max_len + 1)).all()):
             break
-
     return Decoded(best_tokens[:, :int(best_length.max())], best_raw,
                    best_alphas[:, :int(best_length.max())], best_length)

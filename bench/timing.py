@@ -11,11 +11,10 @@ import torch
 
 
 class Clock:
-    """Wall time of a call, synchronised on CUDA, with the call's peak GPU memory."""
+    """(seconds, peak GPU GiB or None, result) of a call, synchronised on CUDA."""
 
     def __init__(self, device: torch.device):
-        self.device = device
-        self.cuda = device.type == "cuda"
+        self.device, self.cuda = device, device.type == "cuda"
 
     def __call__(self, fn, *args, **kwargs):
         if self.cuda:
@@ -25,20 +24,18 @@ class Clock:
         out = fn(*args, **kwargs)
         if self.cuda:
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - start
-        return seconds, (torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None), out
+            return time.perf_counter() - start, torch.cuda.max_memory_allocated(self.device) / 2 ** 30, out
+        return time.perf_counter() - start, None, out
 
 
 def summary(timings: list) -> dict:
-    """The median seconds, every run's seconds and the largest peak of Clock results."""
     seconds = [t[0] for t in timings]
     return {"seconds": statistics.median(seconds), "all_seconds": seconds,
             "peak_gib": max(filter(None, [t[1] for t in timings]), default=None)}
 
 
-def turn_order(names: list, repeat: int) -> list:
-    """The paths in turn, who goes first alternating, so that both see the same machine."""
-    return list(names) if repeat % 2 == 0 else list(names)[::-1]
+def turn_order(names, repeat: int) -> list:
+    return list(names)[::(-1) ** repeat]     # who goes first alternates: both paths see the same machine
 
 
 def interleaved_runs(fns: dict, timed, args) -> dict:
@@ -53,12 +50,10 @@ def interleaved_runs(fns: dict, timed, args) -> dict:
 
 
 def log(message: str) -> None:
-    """Progress goes to stderr: stdout holds only the table."""
-    print(message, file=sys.stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)     # stdout holds only the table
 
 
 def device_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and logical CPU count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     try:
@@ -70,7 +65,6 @@ def device_description(device: torch.device) -> str:
 
 
 def load_average():
-    """The 1, 5 and 15 minute load averages, or None where the system has none."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:

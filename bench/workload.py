@@ -1,9 +1,10 @@
-"""The benchmark's workload in memory: MSVD's split and real captions (which set the vocabulary and
-caption lengths, so the cost of every step) with random features of 40-120 frames per clip."""
+"""The benchmark's workload: MSVD's splits and real captions (which set the vocabulary and caption
+lengths, so the cost of every step) with random features of 40-120 frames per clip."""
 from __future__ import annotations
 
 import dataclasses
 import os
+
 import numpy as np
 import torch
 
@@ -13,26 +14,19 @@ from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from splits.msvd_annotations import RELEASE_FILES, read_release, split_vids
 
-ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "data", "MSVD", "annotations")
+ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "MSVD", "annotations")
 
 
-def read_captions(split: str) -> dict:
-    """{vidN: [caption, ...]} from the shipped English release of one split."""
-    return read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[split])])[0]
-
-
-def random_split(name: str, references: dict, rng: np.random.Generator, k: int, dim: int,
-                 min_frames: int, max_frames: int, clips: int | None = None) -> VideoSplit:
+def random_split(name: str, rng: np.random.Generator, k: int, dim: int, min_frames: int, max_frames: int,
+                 clips: int | None = None) -> VideoSplit:
+    references = read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[name])])[0]
     ids = split_vids(name)[:clips]
-    features = np.zeros((len(ids), k, dim), dtype=np.float32)
-    masks, counts = [], []
+    features, masks, counts = np.zeros((len(ids), k, dim), dtype=np.float32), [], []
     for row in range(len(ids)):
-        count = int(rng.integers(min_frames, max_frames + 1))
-        clip = rng.standard_normal((count, dim), dtype=np.float32)   # the whole clip's features
-        features[row], mask = pad_frames(clip[sample_frame_indices(count, k)], k)
+        counts.append(int(rng.integers(min_frames, max_frames + 1)))
+        clip = rng.standard_normal((counts[-1], dim), dtype=np.float32)   # the whole clip's features
+        features[row], mask = pad_frames(clip[sample_frame_indices(counts[-1], k)], k)
         masks.append(mask)
-        counts.append(count)
     return VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
                       frame_mask=torch.from_numpy(np.stack(masks)),
                       references=[references.get(v, []) for v in ids], n_frames=counts)
@@ -41,27 +35,22 @@ def random_split(name: str, references: dict, rng: np.random.Generator, k: int, 
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
                    max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
     """TrainingData as load_training_data gives it; clips: only the first clips videos of each split."""
-    if clips is not None and clips < 1:
-        raise ValueError(f"clips must be at least 1, got {clips}")
     rng = np.random.default_rng(seed)
-    splits = train, val, test = [random_split(name, read_captions(name), rng, config.features.n_frames,
-                                              feature_size, min_frames, max_frames, clips)
-                                 for name in ("train", "val", "test")]
+    splits = train, val, test = [random_split(name, rng, config.features.n_frames, feature_size, min_frames,
+                                              max_frames, clips) for name in ("train", "val", "test")]
     missing = [v for s in splits for v, refs in zip(s.video_ids, s.references) if not refs]
     if missing:
         raise ValueError(f"{len(missing)} videos have no caption (e.g. {missing[:3]})")
     vocab = build_vocabulary(train.references, config.loader)
-    targets = [encode_targets(s.references, vocab, config.loader) for s in (train, val)]
+    targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
     train.to(device)
     val.to(device)
-    return TrainingData(train, val, test, vocab, *(t.to(device) for t in targets))
+    return TrainingData(train, val, test, vocab, *targets)
 
 
 def subset_data(data, targets_name: str, rows: torch.Tensor):
     """data with only the given caption rows as its targets_name targets (lengths stay on the CPU)."""
-    targets = getattr(data, targets_name)
-    rows = rows.cpu()
+    targets, rows = getattr(data, targets_name), rows.cpu()
     on_device = rows.to(targets.tokens.device)
-    subset = CaptionTargets(targets.tokens[on_device], targets.lengths[rows],
-                            targets.video_index[on_device])
+    subset = CaptionTargets(targets.tokens[on_device], targets.lengths[rows], targets.video_index[on_device])
     return dataclasses.replace(data, **{targets_name: subset})

@@ -13,7 +13,7 @@ from tests.devices import TRAIN_DEVICE
 
 _environ = dict(os.environ)
 from bench import benchmark  # noqa: E402
-from bench.report import markdown  # noqa: E402
+from bench.benchmark import markdown  # noqa: E402
 
 # bench/benchmark.py sets TQDM_DISABLE for its own process; the tests after this one keep theirs.
 os.environ.clear()
@@ -164,7 +164,7 @@ def test_a_run_stopped_midway_leaves_the_stages_it_measured(tmp_path, monkeypatc
 
 def test_the_json_leaves_out_the_captions_but_the_report_keeps_them(tmp_path):
     """The scoring stage scores the captions of the decoding stage, after that stage's JSON."""
-    from bench.report import write_json
+    from bench.benchmark import write_json
     report = {"stages": {"beam_val_full": {"captions": {"fast": [("a man", -1.0, 2)]}, "videos": 1}}}
     write_json(report, "the table", str(tmp_path / "run.json"))
     assert report["stages"]["beam_val_full"]["captions"]["fast"] == [("a man", -1.0, 2)]

@@ -115,7 +115,7 @@ def test_run_names_tell_tf32_runs_apart():
 
 def test_the_benchmarks_tf32_is_for_this_codes_path_alone():
     """python -m bench --tf32 sets train.tf32 and eval.tf32; the baseline stays float32."""
-    from bench.paths import build_paths, plain_validation_loss
+    from bench.stages import build_paths, plain_validation_loss
     _, config, data = small_setup(device="cpu", **{"train.tf32": True, "eval.tf32": True})
     model, paths = build_paths(config, data, torch.device("cpu"), with_baseline=True)
     assert paths["fast"][2].train.tf32 and not paths["plain"][2].train.tf32
