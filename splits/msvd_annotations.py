@@ -1,9 +1,6 @@
-"""MSVD annotations: the official split, youtube_mapping.txt, and the two caption sources.
-
-Captions come either from the English release of Venugopalan et al. (``sents_*_lc_nopunc.txt``,
-lines ``vidN<TAB>caption``, shipped) or from Microsoft's raw ``MSR Video Description Corpus.csv``
-(every language; not shipped). Both give ``{vidN: [caption, ...]}``.
-"""
+"""MSVD annotations: the official split, youtube_mapping.txt, and the two caption sources, each giving
+{vidN: [caption, ...]}: the shipped English release of Venugopalan et al. (``sents_*_lc_nopunc.txt``,
+lines ``vidN<TAB>caption``) or Microsoft's raw ``MSR Video Description Corpus.csv`` (not shipped)."""
 from __future__ import annotations
 
 import csv
@@ -23,31 +20,16 @@ CSV_COLUMNS = ("VideoID", "Start", "End", "Language", "Description")
 HOW_TO_GET = ("the repository ships it in data/MSVD/annotations/ (restore it with "
               "`git checkout -- data/MSVD/annotations`), or pass --annotations DIR")
 
-_VID = re.compile(r"vid(\d+)")
-
-
-def vid_number(vid: str) -> Optional[int]:
-    match = _VID.fullmatch(vid)
-    return int(match.group(1)) if match else None
-
 
 def official_split(vid: str) -> Optional[str]:
-    number = vid_number(vid)
-    for split, (first, last) in SPLIT_RANGES.items():
-        if number is not None and first <= number <= last:
-            return split
-    return None
+    match = re.fullmatch(r"vid(\d+)", vid)
+    return next((split for split, (first, last) in SPLIT_RANGES.items()
+                 if match and first <= int(match.group(1)) <= last), None)
 
 
 def split_vids(split: str) -> list:
     first, last = SPLIT_RANGES[split]
     return [f"vid{n}" for n in range(first, last + 1)]
-
-
-def _is_clip_id(clip: str) -> bool:
-    # <YouTubeID>_<start>_<end>; YouTube ids contain '_' and '-', so split from the right.
-    parts = clip.rsplit("_", 2)
-    return len(parts) == 3 and all(parts) and parts[1].isdigit() and parts[2].isdigit()
 
 
 def read_mapping(path: str) -> dict:
@@ -57,7 +39,10 @@ def read_mapping(path: str) -> dict:
         if not line.strip():
             continue
         fields = line.split()
-        if len(fields) != 2 or not _is_clip_id(fields[0]) or official_split(fields[1]) is None:
+        # YouTube ids contain '_' and '-', so the clip id splits from the right
+        parts = fields[0].rsplit("_", 2)
+        if (len(fields) != 2 or len(parts) != 3 or not all(parts) or not parts[1].isdigit()
+                or not parts[2].isdigit() or official_split(fields[1]) is None):
             raise DataError(f"{path} line {number}: expected '<YouTubeID>_<start>_<end> vidN' with "
                             f"N in 1..1970, got {line!r}; restore the shipped youtube_mapping.txt")
         clip, vid = fields
@@ -77,7 +62,7 @@ def read_release(paths: list) -> tuple:
             if not line.strip():
                 continue
             vid, tab, caption = line.partition("\t")
-            if not tab or vid_number(vid) is None:
+            if not tab or not re.fullmatch(r"vid\d+", vid):
                 raise DataError(f"{path} line {number}: expected 'vidN<TAB>caption', got {line[:80]!r}; "
                                 "restore the shipped file")
             if official_split(vid) is None:
@@ -88,8 +73,7 @@ def read_release(paths: list) -> tuple:
                 captions[vid].append(caption)
             else:
                 empty += 1
-    notes = [f"{empty} empty captions dropped"] if empty else []
-    return dict(captions), notes
+    return dict(captions), [f"{empty} empty captions dropped"] if empty else []
 
 
 def _frame_number(text: str) -> str:
@@ -114,21 +98,18 @@ def read_csv(path: str, mapping: dict) -> tuple:
     unmapped_clips = set()
     try:
         for row in reader:
-            if (row["Language"] or "").strip() != "English":
+            field = {key: (row[key] or "").strip() for key in CSV_COLUMNS}
+            if field["Language"] != "English":
                 other_language += 1
-                continue
-            description = (row["Description"] or "").strip()
-            if not description:
+            elif not field["Description"]:
                 empty += 1
-                continue
-            clip = "_".join([(row["VideoID"] or "").strip(), _frame_number((row["Start"] or "").strip()),
-                             _frame_number((row["End"] or "").strip())])
-            vid = mapping.get(clip)
-            if vid is None:  # the corpus describes clips that never made it into the 1,970
-                unmapped_rows += 1
-                unmapped_clips.add(clip)
-                continue
-            captions[vid].append(description)
+            else:
+                clip = "_".join([field["VideoID"], _frame_number(field["Start"]), _frame_number(field["End"])])
+                if clip in mapping:
+                    captions[mapping[clip]].append(field["Description"])
+                else:  # the corpus describes clips that never made it into the 1,970
+                    unmapped_rows += 1
+                    unmapped_clips.add(clip)
     except csv.Error as error:
         raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); "
                         "download the corpus file again") from None
