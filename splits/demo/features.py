@@ -1,11 +1,6 @@
-"""The two feature streams of the demo, hand-designed and computed from the pixels only.
-
-APPEARANCE (each frame on its own, like the paper's 2-D CNN stream) and MOTION (from the
-neighbouring frames t-1 and t+1, like its 3-D CNN stream). Colour, shape, geometry and motion
-live in separate parts of the vectors and add up; no channel describes colour and shape
-together. So a clip's mean feature cannot tell "red square moves left, then blue circle grows"
-from "blue square moves left, then red circle grows": only looking at the right frames binds
-colour to shape (README: the demo corpus).
+"""The demo's two feature streams, from the pixels only: APPEARANCE (each frame alone, like the paper's
+2-D CNN) and MOTION (frames t-1 and t+1, like its 3-D CNN). Colour, shape, geometry and motion sit in
+separate parts that add up, so only looking at the right frames binds colour to shape (docs/demo.md).
 """
 from __future__ import annotations
 
@@ -25,21 +20,17 @@ DIFF_GAIN = 4.0                # scale the sparse frame differences towards unit
 RATE_GAIN = 10.0               # scale relative per-frame changes towards unit size
 FEATURE_NOISE_STD = 0.02       # Gaussian noise added to every feature
 
-# Which part of each vector describes what (the parts are disjoint and add up).
-APPEARANCE_PARTS = {
-    "colour": slice(0, COLOUR_BINS ** 3),                                         # 64
-    "shape": slice(COLOUR_BINS ** 3, COLOUR_BINS ** 3 + SHAPE_GRID ** 2),         # 64
-    "geometry": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2, COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7),
-    "occupancy": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7,
-                       COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7 + OCCUPANCY_GRID ** 2),
-}
+
+def _parts(**sizes) -> dict:
+    """Which part of a vector describes what: consecutive, disjoint slices of the given sizes."""
+    ends = dict(zip(sizes, np.cumsum(list(sizes.values())).tolist()))
+    return {name: slice(ends[name] - size, ends[name]) for name, size in sizes.items()}
+
+
+APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7,
+                          occupancy=OCCUPANCY_GRID ** 2)
 APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                              # 151
-MOTION_PARTS = {
-    "difference_grid": slice(0, 2 * OCCUPANCY_GRID ** 2),                        # 32: + and - parts
-    "difference_profiles": slice(2 * OCCUPANCY_GRID ** 2, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS),
-    "rates": slice(2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS,
-                   2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS + 7),
-}
+MOTION_PARTS = _parts(difference_grid=2 * OCCUPANCY_GRID ** 2, difference_profiles=2 * PROFILE_BINS, rates=7)
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
 
 
@@ -113,12 +104,9 @@ def appearance_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def motion_features(masks: np.ndarray) -> np.ndarray:
-    """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends); never sees colour.
-
-    Signed foreground difference pooled on a grid (+ and - parts) and summed into column and
-    row profiles; then rates per frame: centroid velocity x, y (pixels), box width and height
-    change (pixels), relative area change, fill-ratio change, and appearance of the foreground.
-    """
+    """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends), colour-blind: the signed foreground
+    difference on a grid (+ and - parts) and as column and row profiles, then per-frame rates of the
+    centroid, box width and height, area, fill ratio and presence."""
     t, h, w = masks.shape
     frame = np.arange(t)
     before, after = np.maximum(frame - MOTION_OFFSET, 0), np.minimum(frame + MOTION_OFFSET, t - 1)
