@@ -1,10 +1,6 @@
-"""The caption grammar of the demo.
-
-Content words (colour, shape, action) stay stable; determiners, sentence frames and verbs vary
-modestly, so a model that gets the content right scores high. Two events are ordered in a
-caption by content, never by time, because soft attention and mean pooling cannot see frame
-order (README: the demo corpus): two objects by palette order (world.COLOUR_ORDER), two actions of
-one object by world.ACTION_ORDER.
+"""The demo's caption grammar: content words (colour, shape, action) stay stable, wording varies modestly.
+Two events are ordered by content, never by time, which soft attention and mean pooling cannot see:
+two objects by palette order (world.COLOUR_ORDER), two actions of one object by world.ACTION_ORDER.
 """
 from __future__ import annotations
 
@@ -59,24 +55,16 @@ def _pick(rng, options: list, main_weight: float = MAIN_WEIGHT) -> str:
     return options[1 + int(rng.integers(len(options) - 1))]
 
 
-def _noun_phrase(rng, colour: str, shape: str, frame: str) -> str:
-    determiner = "a" if frame == "there_is" else DETERMINERS[int(rng.integers(len(DETERMINERS)))]
-    return f"{determiner} {colour} {_pick(rng, SHAPE_WORDS[shape], SHAPE_MAIN_WEIGHT)}"
-
-
 def _object_clause(rng, colour: str, shape: str, actions: list, frame: str) -> str:
-    noun = _noun_phrase(rng, colour, shape, frame)
-    if frame == "present":
-        verbs = " and ".join(_pick(rng, PRESENT[a]) for a in actions)
-        return f"{noun} {verbs}"
-    verbs = " and ".join(_pick(rng, PARTICIPLE[a]) for a in actions)
-    return f"{noun} {verbs}" if frame == "there_is" else f"{noun} is {verbs}"
+    determiner = "a" if frame == "there_is" else DETERMINERS[int(rng.integers(len(DETERMINERS)))]
+    noun = f"{determiner} {colour} {_pick(rng, SHAPE_WORDS[shape], SHAPE_MAIN_WEIGHT)}"
+    verbs = " and ".join(_pick(rng, (PRESENT if frame == "present" else PARTICIPLE)[a]) for a in actions)
+    return f"{noun} is {verbs}" if frame == "progressive" else f"{noun} {verbs}"
 
 
 def random_caption(rng, content: list) -> str:
     frame = FRAMES[int(rng.integers(len(FRAMES)))]
-    clauses = [_object_clause(rng, colour, shape, actions, frame) for colour, shape, actions in content]
-    sentence = " and ".join(clauses)
+    sentence = " and ".join(_object_clause(rng, *item, frame) for item in content)
     return f"there is {sentence}" if frame == "there_is" else sentence
 
 

@@ -8,11 +8,8 @@ from splits.demo.world import COLOURS
 
 
 def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Which pixels a shape covers, from pixel offsets to its centre and its half-size.
-
-    All three shapes have the same bounding box (2 x size on each side), so position and
-    size mean the same thing for every shape.
-    """
+    """Which pixels a shape covers, from pixel offsets to its centre and its half-size; every shape has
+    the same bounding box, so position and size mean the same for all."""
     if shape == "square":
         return np.maximum(np.abs(dx), np.abs(dy)) <= size
     if shape == "circle":

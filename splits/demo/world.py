@@ -1,8 +1,7 @@
 """What a demo clip can contain. Everything the sampler, renderer and captions agree on."""
 from __future__ import annotations
 
-# Frames are small: the whole corpus renders and featurises in seconds.
-FRAME_SIZE = 32  # pixels, square frames
+FRAME_SIZE = 32  # pixels, square frames: small, so the whole corpus renders in seconds
 
 # Palette order is the content rule that orders two objects in a caption (never time).
 # Channel values sit at the centres of the colour histogram's 4 bins per channel (32, 96, 160,
@@ -29,7 +28,6 @@ ACTION_GROUPS = {
 # The content rule that orders two actions of one object in a caption (never time).
 ACTION_ORDER = ("appear", "move_left", "move_right", "move_up", "move_down", "grow", "shrink",
                 "disappear")
-ACTIONS = ACTION_ORDER
 MOVE_DIRECTIONS = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
 
 BACKGROUND_GREY_RANGE = (70, 110)   # plain background level, drawn per clip
@@ -41,4 +39,4 @@ def action_group(action: str) -> str:
     for group, actions in ACTION_GROUPS.items():
         if action in actions:
             return group
-    raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTION_ORDER)}")
