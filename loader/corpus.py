@@ -27,8 +27,8 @@ def load_training_data(config, device) -> TrainingData:
     evaluation, so that its features leave the training steps' memory free."""
     train, val, test = (load_split(config, name) for name in
                         (config.corpus.train_split, config.corpus.val_split, config.corpus.test_split))
-    train.to(device)
-    val.to(device)
+    for split in (train, val):
+        split.to(device)
     vocab = build_vocabulary(train.references, config.loader)       # training captions only
     targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
     return TrainingData(train, val, test, vocab, *targets)

@@ -25,14 +25,9 @@ def strip_punctuation(text: str) -> str:
 
 def caption_transforms(loader_config) -> list:
     """The transforms that loader_config switches on, in a fixed order."""
-    transforms = []
-    if loader_config.ascii_only:
-        transforms.append(to_ascii)
-    if loader_config.lowercase:
-        transforms.append(lowercase)
-    if loader_config.strip_punctuation:
-        transforms.append(strip_punctuation)
-    return transforms
+    return [transform for flag, transform in (("ascii_only", to_ascii), ("lowercase", lowercase),
+                                              ("strip_punctuation", strip_punctuation))
+            if getattr(loader_config, flag)]
 
 
 def tokenize(text: str, transforms: list) -> list:

@@ -34,16 +34,13 @@ class Vocabulary:
         return [self.index.get(token, UNK_ID) for token in tokens]
 
     def decode(self, ids) -> str:
-        """Ids up to the first <eos>, specials dropped, joined by spaces."""
+        """Ids up to the first <eos>, specials other than <unk> dropped, joined by spaces."""
         words = []
-        for i in ids:
-            i = int(i)
+        for i in map(int, ids):
             if i == EOS_ID:
                 break
-            if i >= len(SPECIALS):
+            if i >= UNK_ID:
                 words.append(self.words[i])
-            elif i == UNK_ID:
-                words.append(UNK)
         return " ".join(words)
 
     def to_list(self) -> list:
