@@ -1,7 +1,6 @@
-"""The training step replayed as one CUDA graph per batch shape (train.cuda_graphs): one launch
-instead of hundreds of small kernels. Graphs replay fixed kernels on fixed memory, so batches are
-copied into static buffers, the learning rate (baked into the captured update) triggers a new
-capture when it changes, and a failed capture falls back to eager steps with a warning."""
+"""The training step replayed as one CUDA graph per batch shape (train.cuda_graphs): graphs replay fixed
+kernels on fixed memory, so batches are copied into static buffers, a new learning rate (baked into the
+captured update) means a new capture, and a failed capture falls back to eager steps with a warning."""
 from __future__ import annotations
 
 import torch
@@ -13,8 +12,7 @@ from utils import try_capture
 
 
 def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> None:
-    t = config.train
-    if not t.cuda_graphs:
+    if not config.train.cuda_graphs:
         return
     if device.type != "cuda":
         raise ConfigError(f"train.cuda_graphs needs a CUDA device; this run trains on {device}: "
@@ -22,7 +20,7 @@ def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> N
     if world_size > 1:
         raise ConfigError("train.cuda_graphs runs in one process (DDP's communication is not "
                           "captured): start it with python train.py, not torchrun")
-    if t.scheduled_sampling > 0:
+    if config.train.scheduled_sampling > 0:
         raise ConfigError("train.cuda_graphs captures teacher forcing only; scheduled sampling "
                           "(train.scheduled_sampling) runs without it")
 
@@ -38,8 +36,7 @@ class GraphedSteps:
         self.features = torch.zeros((rows, *features.shape[1:]), dtype=features.dtype, device=device)
         self.frame_mask = torch.zeros((rows, features.shape[1]), dtype=torch.bool, device=device)
         self.tokens = torch.zeros((rows, tokens.shape[1]), dtype=tokens.dtype, device=device)
-        self.loss = torch.zeros((), device=device)
-        self.nll = torch.zeros((), device=device)
+        self.loss, self.nll = torch.zeros((), device=device), torch.zeros((), device=device)
         self.replays = {}                  # (rows, length) -> the captured graph's replay
         self.captured_lrs = None
         self.failure = None                # why a capture failed: eager steps from then on
