@@ -15,14 +15,11 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
 
 DPI = 100
-CELL = 44            # pixels per frame column
-ROW = 22             # pixels per word row
+CELL, ROW = 44, 22     # pixels per frame column; per word row
 LEFT, RIGHT = 110, 80  # word labels; colour bar
-TOP, BOTTOM = 50, 60   # title; frame numbers and their label
-GAP = 6              # between the thumbnails and the heat map
-MAX_THUMB_HEIGHT = 2 * CELL
-EMPTY = 255          # padded frames: a white cell
-TITLE_CHAR = 8       # pixels per character of the title, roughly, at its font size
+TOP, BOTTOM = 50, 60   # title (two lines at most); frame numbers and their label
+GAP = 6                # between the thumbnails and the heat map
+TITLE_CHAR = 8         # pixels per character of the title, roughly, at its font size
 
 
 @dataclass
@@ -37,7 +34,7 @@ def thumbnail_height(images: Optional[np.ndarray]) -> int:
     if images is None:
         return 0
     height, width = images.shape[1:3]
-    return min(MAX_THUMB_HEIGHT, max(8, round(CELL * height / width)))
+    return min(2 * CELL, max(8, round(CELL * height / width)))
 
 
 def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
@@ -47,20 +44,6 @@ def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
 
 def word_rows(caption: str) -> list:
     return caption.split() + ["<eos>"]
-
-
-def title_lines(title: str, room: int) -> str:
-    """The title wrapped to the room in pixels, two lines at most (TOP holds two)."""
-    lines = textwrap.wrap(title, max(20, room // TITLE_CHAR), max_lines=2, placeholder=" ...")
-    return "\n".join(lines)
-
-
-def thumbnail_strip(images: np.ndarray, k: int, height: int) -> np.ndarray:
-    strip = np.full((height, k * CELL, 3), EMPTY, dtype=np.uint8)
-    for column, frame in enumerate(images[:k]):
-        small = Image.fromarray(frame).resize((CELL - 2, height - 2), Image.BILINEAR)
-        strip[1:height - 1, column * CELL + 1:(column + 1) * CELL - 1] = np.asarray(small)
-    return strip
 
 
 def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenFrames,
@@ -83,8 +66,7 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
 
     map_height = n_rows * ROW
     heat = axes(LEFT, BOTTOM, k * CELL, map_height)
-    padded = np.zeros_like(attention, dtype=bool)
-    padded[:, n_real:] = True
+    padded = np.arange(k)[None, :].repeat(n_rows, 0) >= n_real
     colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
     # scaled to the largest real weight: spread over K frames, weights are far below 1
     image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0,
@@ -104,11 +86,16 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     colour_bar.set_label("attention", fontsize=8)
 
     if thumb:
-        strip = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
-        strip.imshow(thumbnail_strip(frames.images, k, thumb), aspect="auto", interpolation="nearest")
-        strip.set_axis_off()
-    figure.text(LEFT / width, 1 - 8 / height, title_lines(title or caption, width - LEFT), fontsize=10,
-                va="top", ha="left")
+        strip = np.full((thumb, k * CELL, 3), 255, dtype=np.uint8)  # padded frames: white cells
+        for column, frame in enumerate(frames.images[:k]):
+            small = Image.fromarray(frame).resize((CELL - 2, thumb - 2), Image.BILINEAR)
+            strip[1:thumb - 1, column * CELL + 1:(column + 1) * CELL - 1] = np.asarray(small)
+        thumbnails = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
+        thumbnails.imshow(strip, aspect="auto", interpolation="nearest")
+        thumbnails.set_axis_off()
+    title = textwrap.wrap(title or caption, max(20, (width - LEFT) // TITLE_CHAR), max_lines=2,
+                          placeholder=" ...")
+    figure.text(LEFT / width, 1 - 8 / height, "\n".join(title), fontsize=10, va="top", ha="left")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
