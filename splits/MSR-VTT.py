@@ -1,9 +1,8 @@
 """Prepare MSR-VTT: python -m splits.MSR-VTT
 
-Reads the official 2016 release, train_val_videodatainfo.json and test_videodatainfo.json (shipped
-gzip-compressed), whose videos carry their split ('train' | 'validate' | 'test', i.e. video0-6512 /
-6513-7009 / 7010-9999) and category (0-19, see category.txt). Features are keyed by videoN.
-"""
+Reads the official 2016 release (train_val_ and test_videodatainfo.json, shipped gzip-compressed), whose
+videos carry their split (train video0-6512, validate -7009, test -9999) and category (0-19, see
+category.txt). Features are keyed by videoN."""
 from __future__ import annotations
 
 import sys
@@ -66,10 +65,9 @@ def read_corpus(config, annotations_dir: Optional[str] = None) -> CorpusSplits:
     annotations.check_split_lists(dirs, LIST_FILES, {split: {vid for vid, v in videos.items()
                                                              if v["split"] == split} for split in LIST_FILES})
 
-    splits = {split: [] for split in OFFICIAL_SPLIT.values()}
-    for vid, video in videos.items():
-        if vid in captions:
-            splits[video["split"]].append({"id": vid, "captions": captions[vid], "category": video["category"]})
+    splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
+                      for vid, video in videos.items() if vid in captions and video["split"] == split]
+              for split in OFFICIAL_SPLIT.values()}
     notes = [f"{empty} empty captions dropped"] if empty else []
     if len(videos) > len(captions):
         notes.append(f"{len(videos) - len(captions)} videos without any caption left out")

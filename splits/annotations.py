@@ -1,8 +1,6 @@
-"""Finding and reading annotation files, with one clear DataError for every way they can be bad.
-
-Files are looked up in ``--annotations DIR`` alone when given, else in ``<data_root>/<corpus>/annotations``
-and then in the repository's shipped ``data/<corpus>/annotations``; ``name.gz`` is read as ``name``.
-"""
+"""Finding and reading annotation files (``name.gz`` read as ``name``), with one clear DataError for
+every way they can be bad. Looked up in ``--annotations DIR`` alone when given, else in
+``<data_root>/<corpus>/annotations`` and then in the repository's shipped ``data/<corpus>/annotations``."""
 from __future__ import annotations
 
 import gzip
@@ -63,9 +61,7 @@ def lines(path: str) -> Iterator[tuple]:
     """(line number, line without its end-of-line) for every line of a text file."""
     # Split on \n only: str.splitlines() would also break captions at exotic Unicode separators.
     pieces = read_text(path).split("\n")
-    if pieces and pieces[-1] == "":
-        pieces.pop()
-    return ((number, line.rstrip("\r")) for number, line in enumerate(pieces, start=1))
+    return ((n, line.rstrip("\r")) for n, line in enumerate(pieces[:-1] if pieces[-1] == "" else pieces, 1))
 
 
 def read_json(path: str):
