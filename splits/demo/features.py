@@ -73,11 +73,8 @@ def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
     offsets = (np.arange(samples) + 0.5) / samples
     ys = (y0[:, None] + offsets[None] * (y1 - y0 + 1)[:, None]).astype(np.int64)
     xs = (x0[:, None] + offsets[None] * (x1 - x0 + 1)[:, None]).astype(np.int64)
-    frame = np.arange(masks.shape[0])[:, None, None]
-    crop = masks[frame, ys[:, :, None], xs[:, None, :]].astype(np.float64)
-    t = masks.shape[0]
-    return (crop.reshape(t, SHAPE_GRID, SHAPE_SUPERSAMPLE, SHAPE_GRID, SHAPE_SUPERSAMPLE)
-            .mean(axis=(2, 4)).reshape(t, -1))
+    crop = masks[np.arange(len(masks))[:, None, None], ys[:, :, None], xs[:, None, :]]
+    return _grid_pool(crop.astype(np.float64), SHAPE_GRID)
 
 
 def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
