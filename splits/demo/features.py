@@ -105,8 +105,7 @@ def motion_features(masks: np.ndarray) -> np.ndarray:
     difference on a grid (+ and - parts) and as column and row profiles, then per-frame rates of the
     centroid, box width and height, area, fill ratio and presence."""
     t, h, w = masks.shape
-    frame = np.arange(t)
-    before, after = np.maximum(frame - MOTION_OFFSET, 0), np.minimum(frame + MOTION_OFFSET, t - 1)
+    before, after = np.maximum(np.arange(t) - MOTION_OFFSET, 0), np.minimum(np.arange(t) + MOTION_OFFSET, t - 1)
     span = np.maximum(after - before, 1).astype(np.float64)
     diff = masks[after].astype(np.float64) - masks[before].astype(np.float64)
     grid = np.concatenate([_grid_pool(np.maximum(diff, 0), OCCUPANCY_GRID),
@@ -114,20 +113,14 @@ def motion_features(masks: np.ndarray) -> np.ndarray:
     columns = diff.sum(axis=1).reshape(t, PROFILE_BINS, w // PROFILE_BINS).sum(axis=2) / h
     rows = diff.sum(axis=2).reshape(t, PROFILE_BINS, h // PROFILE_BINS).sum(axis=2) / w
     profiles = np.concatenate([columns, rows], axis=1) * DIFF_GAIN
-
     geometry = _geometry(masks, _bounding_boxes(masks))
-    present, area, cx, cy, box_w, box_h, fill = geometry.T
+    present, area = geometry[:, 0], geometry[:, 1]
     both = present[before] * present[after]  # rates only where the object is there at both ends
     mean_area = np.maximum((area[before] + area[after]) / 2, 1.0 / (h * w))
-    rates = np.stack([
-        (cx[after] - cx[before]) * w / span * both,
-        (cy[after] - cy[before]) * h / span * both,
-        (box_w[after] - box_w[before]) * w / span * both,
-        (box_h[after] - box_h[before]) * h / span * both,
-        (area[after] - area[before]) / mean_area / span * both * RATE_GAIN,
-        (fill[after] - fill[before]) / span * both * RATE_GAIN,
-        present[after] - present[before],
-    ], axis=1)
+    d_present, d_area, d_cx, d_cy, d_width, d_height, d_fill = (geometry[after] - geometry[before]).T
+    rates = np.stack([d_cx * w / span * both, d_cy * h / span * both, d_width * w / span * both,
+                      d_height * h / span * both, d_area / mean_area / span * both * RATE_GAIN,
+                      d_fill / span * both * RATE_GAIN, d_present], axis=1)
     return np.concatenate([grid, profiles, rates], axis=1)
 
 
