@@ -27,16 +27,11 @@ PRESENT = {
     "appear": ["appears", "fades in", "shows up", "slowly appears"],
     "disappear": ["disappears", "fades away", "vanishes", "slowly disappears"],
 }
-PARTICIPLE = {
-    "move_left": ["moving left", "moving to the left", "sliding left", "going to the left"],
-    "move_right": ["moving right", "moving to the right", "sliding right", "going to the right"],
-    "move_up": ["moving up", "moving upwards", "sliding up", "going up"],
-    "move_down": ["moving down", "moving downwards", "sliding down", "going down"],
-    "grow": ["growing", "getting bigger", "growing larger", "becoming bigger"],
-    "shrink": ["shrinking", "getting smaller", "shrinking down", "becoming smaller"],
-    "appear": ["appearing", "fading in", "showing up", "slowly appearing"],
-    "disappear": ["disappearing", "fading away", "vanishing", "slowly disappearing"],
-}
+ING = {"moves": "moving", "slides": "sliding", "goes": "going", "grows": "growing", "gets": "getting",
+       "becomes": "becoming", "shrinks": "shrinking", "appears": "appearing", "fades": "fading",
+       "shows": "showing", "disappears": "disappearing", "vanishes": "vanishing"}
+PARTICIPLE = {action: [" ".join(ING.get(word, word) for word in wording.split()) for wording in wordings]
+              for action, wordings in PRESENT.items()}
 # Sentence frames: "<np> <present>", "<np> is <participle>", "there is <a-np> <participle>".
 FRAMES = ("present", "progressive", "there_is")
 
