@@ -36,14 +36,6 @@ PARTICIPLE = {action: [" ".join(ING.get(word, word) for word in wording.split())
 FRAMES = ("present", "progressive", "there_is")
 
 
-def clip_content(spec: dict) -> list:
-    """[(colour, shape, [actions])] in caption order: objects by palette, actions by ACTION_ORDER."""
-    content = [(obj["colour"], obj["shape"],
-                sorted((seg["action"] for seg in obj["segments"]), key=ACTION_ORDER.index))
-               for obj in spec["objects"]]
-    return sorted(content, key=lambda item: COLOUR_ORDER.index(item[0]))
-
-
 def _pick(rng, options: list, main_weight: float = MAIN_WEIGHT) -> str:
     if len(options) == 1 or rng.random() < main_weight:
         return options[0]
@@ -63,16 +55,15 @@ def random_caption(rng, content: list) -> str:
     return f"there is {sentence}" if frame == "there_is" else sentence
 
 
-def canonical_caption(content: list) -> str:
-    """The plainest wording: 'a red square moves left and a blue circle grows'."""
-    return " and ".join(f"a {colour} {SHAPE_WORDS[shape][0]} " + " and ".join(PRESENT[a][0] for a in actions)
-                        for colour, shape, actions in content)
-
-
 def describe(spec: dict, rng: np.random.Generator, n_captions: int = CAPTIONS_PER_CLIP) -> list:
     """n_captions distinct captions of a clip: the canonical one first, then paraphrases."""
-    content = clip_content(spec)
-    captions = [canonical_caption(content)]
+    # [(colour, shape, [actions])] in caption order: objects by palette, actions by ACTION_ORDER
+    content = sorted([(obj["colour"], obj["shape"],
+                       sorted((seg["action"] for seg in obj["segments"]), key=ACTION_ORDER.index))
+                      for obj in spec["objects"]], key=lambda item: COLOUR_ORDER.index(item[0]))
+    # the plainest wording first: 'a red square moves left and a blue circle grows'
+    captions = [" and ".join(f"a {colour} {SHAPE_WORDS[shape][0]} " + " and ".join(PRESENT[a][0] for a in actions)
+                             for colour, shape, actions in content)]
     for _ in range(MAX_DRAWS):
         if len(captions) == n_captions:
             return captions
