@@ -67,9 +67,9 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     map_height = n_rows * ROW
     heat = axes(LEFT, BOTTOM, k * CELL, map_height)
     padded = np.arange(k)[None, :].repeat(n_rows, 0) >= n_real
-    colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
     # scaled to the largest real weight: spread over K frames, weights are far below 1
-    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0,
+    image = heat.imshow(np.ma.masked_array(attention, padded),
+                        cmap=matplotlib.colormaps["magma"].with_extremes(bad="white"), vmin=0.0,
                         vmax=max(float(attention[:, :n_real].max()), 1e-6), aspect="auto",
                         interpolation="nearest", extent=(0, k, n_rows, 0))
     heat.set_yticks(np.arange(n_rows) + 0.5, words, fontsize=9)
@@ -77,8 +77,7 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
                     fontsize=7, rotation=90)
     heat.tick_params(length=0)
     if n_real < k:
-        heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8,
-                  color="grey")
+        heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8, color="grey")
     heat.set_xlabel(frames.axis_label + ("" if n_real == k else f" (last {k - n_real} of {k}: padding)"),
                     fontsize=8)
     colour_bar = figure.colorbar(image, cax=axes(LEFT + k * CELL + 12, BOTTOM, 12, map_height))

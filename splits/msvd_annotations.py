@@ -79,10 +79,9 @@ def read_release(paths: list) -> tuple:
 def _frame_number(text: str) -> str:
     """'15' and '15.0' name the same clip boundary (spreadsheets like to add the '.0')."""
     try:
-        value = float(text)
+        return str(int(float(text))) if float(text).is_integer() else text
     except ValueError:
         return text
-    return str(int(value)) if value.is_integer() else text
 
 
 def read_csv(path: str, mapping: dict) -> tuple:
@@ -93,9 +92,8 @@ def read_csv(path: str, mapping: dict) -> tuple:
         raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: "
                         f"{reader.fieldnames}); expected VideoID,Start,End,WorkerID,Source,"
                         "AnnotationTime,Language,Description")
-    captions = defaultdict(list)
+    captions, unmapped_clips = defaultdict(list), set()
     other_language = empty = unmapped_rows = 0
-    unmapped_clips = set()
     try:
         for row in reader:
             field = {key: (row[key] or "").strip() for key in CSV_COLUMNS}
@@ -113,10 +111,6 @@ def read_csv(path: str, mapping: dict) -> tuple:
     except csv.Error as error:
         raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); "
                         "download the corpus file again") from None
-    notes = [f"{other_language} non-English rows skipped"] if other_language else []
-    if empty:
-        notes.append(f"{empty} empty English descriptions dropped")
-    if unmapped_rows:
-        notes.append(f"{unmapped_rows} captions of {len(unmapped_clips)} clips not in "
-                     f"{MAPPING_FILE} skipped")
-    return dict(captions), notes
+    notes = [f"{other_language} non-English rows skipped", f"{empty} empty English descriptions dropped",
+             f"{unmapped_rows} captions of {len(unmapped_clips)} clips not in {MAPPING_FILE} skipped"]
+    return dict(captions), [note for note, n in zip(notes, (other_language, empty, unmapped_rows)) if n]
