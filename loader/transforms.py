@@ -9,10 +9,6 @@ _PUNCTUATION = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
 
 
-def lowercase(text: str) -> str:
-    return text.lower()
-
-
 def to_ascii(text: str) -> str:
     """Fold accents (café -> cafe) and drop what has no ASCII form."""
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
@@ -25,7 +21,7 @@ def strip_punctuation(text: str) -> str:
 
 def caption_transforms(loader_config) -> list:
     """The transforms that loader_config switches on, in a fixed order."""
-    return [transform for flag, transform in (("ascii_only", to_ascii), ("lowercase", lowercase),
+    return [transform for flag, transform in (("ascii_only", to_ascii), ("lowercase", str.lower),
                                               ("strip_punctuation", strip_punctuation))
             if getattr(loader_config, flag)]
 

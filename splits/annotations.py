@@ -24,11 +24,9 @@ def search_dirs(data_root: str, corpus: str, override: Optional[str]) -> list:
             raise DataError(f"annotation directory {override} does not exist; "
                             f"pass --annotations with a folder that holds the {corpus} annotation files")
         return [override]
-    unique = []
-    for d in (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus)):
-        if os.path.isdir(d) and os.path.abspath(d) not in map(os.path.abspath, unique):
-            unique.append(d)
-    return unique
+    candidates = (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus))
+    dirs = [d for d in candidates if os.path.isdir(d)]
+    return dirs[:1] if len(dirs) == 2 and os.path.abspath(dirs[0]) == os.path.abspath(dirs[1]) else dirs
 
 
 def find(dirs: list, name: str) -> Optional[str]:
