@@ -24,11 +24,9 @@ def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: tor
     so the decoder loop pads nothing."""
     order = torch.randperm(len(targets), generator=generator)
     if bucket_by_length:
-        lengths = targets.lengths[order]
-        order = order[torch.sort(lengths, stable=True).indices]
+        order = order[torch.sort(targets.lengths[order], stable=True).indices]
     batches = list(torch.split(order, batch_size))
-    shuffle = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in shuffle]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:

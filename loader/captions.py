@@ -42,10 +42,9 @@ def encode_targets(references: list, vocab: Vocabulary, loader_config) -> Captio
     rows, lengths, owners = [], [], []
     for video, captions in enumerate(tokenized_captions(references, loader_config)):
         for tokens in captions:
-            if len(tokens) > max_words:
-                if loader_config.drop_long_captions:
-                    continue
-                tokens = tokens[:max_words]
+            if len(tokens) > max_words and loader_config.drop_long_captions:
+                continue
+            tokens = tokens[:max_words]
             rows.append([BOS_ID] + vocab.encode(tokens) + [EOS_ID])
             lengths.append(len(tokens) + 1)
             owners.append(video)

@@ -9,7 +9,6 @@ from utils import CudaGraphs
 
 
 class EagerSteps:
-
     def __init__(self, model, optimizer, train_config):
         self.model, self.optimizer, self.train_config = model, optimizer, train_config
 
