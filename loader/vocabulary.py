@@ -23,9 +23,7 @@ class Vocabulary:
         counts = Counter(token for tokens in token_lists for token in tokens)
         kept = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS),
                       key=lambda w: (-counts[w], w))
-        if max_size is not None:
-            kept = kept[:max_size]
-        return cls(SPECIALS + kept)
+        return cls(SPECIALS + kept[:max_size])
 
     def __len__(self) -> int:
         return len(self.words)

@@ -15,7 +15,6 @@ from utils import DataError
 CORPUS = "MSR-VTT"
 INFO_FILES = ("train_val_videodatainfo.json", "test_videodatainfo.json")
 OFFICIAL_SPLIT = {"train": "train", "validate": "val", "test": "test"}  # file's name -> ours
-LIST_FILES = {"train": "train.list", "val": "valid.list", "test": "test.list"}
 HOW_TO_GET = ("the repository ships it as a .json.gz in data/MSR-VTT/annotations/ (restore it "
               "with `git checkout -- data/MSR-VTT/annotations`), or pass --annotations DIR")
 FEATURE_FIX = (f"extract features into <data_root>/{CORPUS}/features/{CORPUS}_<backbone>.hdf5, "
@@ -62,16 +61,14 @@ def read_corpus(config, annotations_dir: Optional[str] = None) -> CorpusSplits:
                 captions.setdefault(vid, []).append(caption.strip())
             else:
                 empty += 1
-    annotations.check_split_lists(dirs, LIST_FILES, {split: {vid for vid, v in videos.items()
-                                                             if v["split"] == split} for split in LIST_FILES})
+    annotations.check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
+                                         for split in OFFICIAL_SPLIT.values()})
 
     splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
                       for vid, video in videos.items() if vid in captions and video["split"] == split]
               for split in OFFICIAL_SPLIT.values()}
-    notes = [f"{empty} empty captions dropped"] if empty else []
-    if len(videos) > len(captions):
-        notes.append(f"{len(videos) - len(captions)} videos without any caption left out")
-    return CorpusSplits(CORPUS, splits, notes, None, FEATURE_FIX)
+    notes = [f"{empty} empty captions dropped", f"{len(videos) - len(captions)} videos without any caption left out"]
+    return CorpusSplits(CORPUS, splits, [note for note in notes if not note.startswith("0 ")], None, FEATURE_FIX)
 
 
 def prepare(config, annotations_dir: Optional[str] = None) -> dict:

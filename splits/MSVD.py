@@ -12,9 +12,8 @@ from typing import Optional
 
 from splits import annotations, cli
 from splits.corpus import CorpusSplits, check_corpus_name, write_splits
-from splits.msvd_annotations import (HOW_TO_GET, LIST_FILES, MAPPING_FILE, RELEASE_FILES,
-                                     SPLIT_RANGES, read_csv, read_mapping, read_release,
-                                     split_vids)
+from splits.msvd_annotations import (HOW_TO_GET, MAPPING_FILE, RELEASE_FILES, SPLIT_RANGES, read_csv,
+                                     read_mapping, read_release, split_vids)
 from utils import DataError
 
 CORPUS = "MSVD"
@@ -42,7 +41,7 @@ def read_corpus(config, annotations_dir: Optional[str] = None, csv: Optional[str
             raise DataError(f"split list {path} names clip {clip}, which is not in {MAPPING_FILE}; "
                             "restore the shipped list or delete it")
         return mapping[clip]
-    annotations.check_split_lists(dirs, LIST_FILES, {s: set(split_vids(s)) for s in SPLIT_RANGES}, listed)
+    annotations.check_split_lists(dirs, {s: set(split_vids(s)) for s in SPLIT_RANGES}, listed)
 
     videos = {split: [{"id": vid, "captions": captions[vid], "category": None}
                       for vid in split_vids(split) if vid in captions] for split in SPLIT_RANGES}

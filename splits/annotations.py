@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 from utils import DataError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIST_FILES = {"train": "train.list", "val": "valid.list", "test": "test.list"}  # optional cross-checks
 
 
 def shipped_dir(corpus: str) -> str:
@@ -70,9 +71,9 @@ def read_json(path: str):
                         f"column {error.colno}: {error.msg}); download or copy it again") from None
 
 
-def check_split_lists(dirs: list, list_files: dict, expected: dict, to_video=lambda path, i: i) -> None:
-    """Each optional .list file (a JSON list of ids, hobincar/SA-LSTM's) must give its official split."""
-    for split, name in list_files.items():
+def check_split_lists(dirs: list, expected: dict, to_video=lambda path, i: i) -> None:
+    """Each .list file found (a JSON list of ids, hobincar/SA-LSTM's) must give its official split."""
+    for split, name in LIST_FILES.items():
         path = find(dirs, name)
         if path is None:
             continue

@@ -83,9 +83,8 @@ def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
     y0, y1, x0, x1 = boxes
     area = masks.sum(axis=(1, 2)).astype(np.float64)
     present = area > 0
-    safe_area = np.maximum(area, 1)
-    cy = (masks.sum(axis=2) * (np.arange(h) + 0.5)).sum(axis=1) / safe_area
-    cx = (masks.sum(axis=1) * (np.arange(w) + 0.5)).sum(axis=1) / safe_area
+    cy = (masks.sum(axis=2) * (np.arange(h) + 0.5)).sum(axis=1) / np.maximum(area, 1)
+    cx = (masks.sum(axis=1) * (np.arange(w) + 0.5)).sum(axis=1) / np.maximum(area, 1)
     box_w, box_h = (x1 - x0 + 1) * present, (y1 - y0 + 1) * present
     fill = area / np.maximum(box_w * box_h, 1)
     return np.stack([present, area / (h * w), cx / w * present, cy / h * present,
