@@ -37,14 +37,11 @@ def read_mapping(path: str) -> dict:
     for number, line in lines(path):
         if not line.strip():
             continue
-        fields = line.split()
-        # YouTube ids contain '_' and '-', so the clip id splits from the right
-        parts = fields[0].rsplit("_", 2)
-        if (len(fields) != 2 or len(parts) != 3 or not all(parts) or not parts[1].isdigit()
-                or not parts[2].isdigit() or official_split(fields[1]) is None):
+        fields = re.fullmatch(r"(\S+_\d+_\d+)\s+(\S+)", line.strip())  # YouTube ids may hold '_' and '-'
+        if fields is None or official_split(fields[2]) is None:
             raise DataError(f"{path} line {number}: expected '<YouTubeID>_<start>_<end> vidN' with "
                             f"N in 1..1970, got {line!r}; restore the shipped youtube_mapping.txt")
-        clip, vid = fields
+        clip, vid = fields.groups()
         if clip in mapping or vid in seen_vids:
             raise DataError(f"{path} line {number}: {clip if clip in mapping else vid} appears twice; "
                             "restore the shipped youtube_mapping.txt")

@@ -1,13 +1,9 @@
-"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md).
-
-    {"id", "kind", "n_frames", "frame_size", "background": [r, g, b], "pixel_noise_std",
-     "pixel_noise_seed", "feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed",
-     "segments": [{"action", "start", "end", "from": STATE, "to": STATE}]}]}
-    STATE = {"x", "y", "size", "visible"}   (centre and half-size in pixels, visible in [0, 1])
-
-An object is on screen over its segments (half-open frame ranges), its state moving linearly
-from "from" to "to" in each. Kinds: one_event, two_objects (A acts and leaves, then B),
-two_actions (one object, one action after the other).
+"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md):
+{"id", "kind", "n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed",
+"feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
+"end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
+visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
+Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other).
 """
 from __future__ import annotations
 
