@@ -72,7 +72,6 @@ def read_corpus(config, annotations_dir: Optional[str] = None) -> CorpusSplits:
 
 
 def prepare(config, annotations_dir: Optional[str] = None) -> dict:
-    """Read the annotations, check the features, write the prepared files: split -> record."""
     return write_splits(config, read_corpus(config, annotations_dir))
 
 

@@ -61,7 +61,6 @@ def read_corpus(config, annotations_dir: Optional[str] = None, csv: Optional[str
 
 
 def prepare(config, annotations_dir: Optional[str] = None, csv: Optional[str] = None) -> dict:
-    """Read the annotations, check the features, write the prepared files: split -> record."""
     return write_splits(config, read_corpus(config, annotations_dir, csv))
 
 

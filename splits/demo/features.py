@@ -71,8 +71,8 @@ def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
     y0, y1, x0, x1 = boxes
     samples = SHAPE_GRID * SHAPE_SUPERSAMPLE
     offsets = (np.arange(samples) + 0.5) / samples
-    ys = (y0[:, None] + offsets[None] * (y1 - y0 + 1)[:, None]).astype(np.int64)
-    xs = (x0[:, None] + offsets[None] * (x1 - x0 + 1)[:, None]).astype(np.int64)
+    ys, xs = ((low[:, None] + offsets[None] * (high - low + 1)[:, None]).astype(np.int64)
+              for low, high in ((y0, y1), (x0, x1)))
     crop = masks[np.arange(len(masks))[:, None, None], ys[:, :, None], xs[:, None, :]]
     return _grid_pool(crop.astype(np.float64), SHAPE_GRID)
 
