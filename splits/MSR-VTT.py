@@ -1,8 +1,7 @@
 """Prepare MSR-VTT: python -m splits.MSR-VTT
 
-Reads the official 2016 release (train_val_ and test_videodatainfo.json, shipped gzip-compressed), whose
-videos carry their split (train video0-6512, validate -7009, test -9999) and category (0-19, see
-category.txt). Features are keyed by videoN."""
+Reads the official 2016 release (train_val_ and test_videodatainfo.json, shipped gzip-compressed): each
+video's split (train video0-6512, validate -7009, test -9999) and category (0-19, see category.txt)."""
 from __future__ import annotations
 
 import sys

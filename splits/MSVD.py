@@ -1,9 +1,7 @@
 """Prepare MSVD (Youtube2Text): python -m splits.MSVD [--csv "MSR Video Description Corpus.csv"]
 
-Official split vid1-1200 train, vid1201-1300 val, vid1301-1970 test. Videos are called vidN in
-the prepared files; a feature file may name them vidN or by their YouTube clip id
-(3qqEKTPxLNs_1_15), both occur in the wild.
-"""
+Official split vid1-1200 train, vid1201-1300 val, vid1301-1970 test. A feature file may name a video
+vidN or by its YouTube clip id (3qqEKTPxLNs_1_15): both occur in the wild."""
 from __future__ import annotations
 
 import os
