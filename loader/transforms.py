@@ -6,7 +6,6 @@ import re
 import unicodedata
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
-_SPACES = re.compile(r"\s+")
 
 
 def to_ascii(text: str) -> str:
@@ -29,4 +28,4 @@ def caption_transforms(loader_config) -> list:
 def tokenize(text: str, transforms: list) -> list:
     for transform in transforms:
         text = transform(text)
-    return _SPACES.split(text.strip()) if text.strip() else []
+    return text.split()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import takewhile
 from typing import Iterable, Optional
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -33,13 +34,7 @@ class Vocabulary:
 
     def decode(self, ids) -> str:
         """Ids up to the first <eos>, specials other than <unk> dropped, joined by spaces."""
-        words = []
-        for i in map(int, ids):
-            if i == EOS_ID:
-                break
-            if i >= UNK_ID:
-                words.append(self.words[i])
-        return " ".join(words)
+        return " ".join(self.words[i] for i in takewhile(lambda i: i != EOS_ID, map(int, ids)) if i >= UNK_ID)
 
     def to_list(self) -> list:
         return list(self.words)

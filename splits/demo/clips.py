@@ -91,10 +91,8 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
         large = small * _uniform(rng, GROW_FACTOR)
         sizes = [small, large] if size_action == "grow" else [large, small]
     move_action = next((a for a in actions_in_time if a in MOVE_DIRECTIONS), None)
-    dx, dy = 0.0, 0.0
-    if move_action is not None:
-        distance = _uniform(rng, MOVE_DISTANCE, frame_size)
-        dx, dy = (distance * d for d in MOVE_DIRECTIONS[move_action])
+    distance = _uniform(rng, MOVE_DISTANCE, frame_size) if move_action else 0.0
+    dx, dy = (distance * d for d in MOVE_DIRECTIONS.get(move_action, (0, 0)))
     reach = max(sizes) + MARGIN  # the whole path, at the largest size, stays inside the frame
     x = float(rng.uniform(reach - min(dx, 0), frame_size - reach - max(dx, 0)))
     y = float(rng.uniform(reach - min(dy, 0), frame_size - reach - max(dy, 0)))
