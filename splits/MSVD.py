@@ -44,17 +44,14 @@ def read_corpus(config, annotations_dir: Optional[str] = None, csv: Optional[str
     videos = {split: [{"id": vid, "captions": captions[vid], "category": None}
                       for vid in split_vids(split) if vid in captions] for split in SPLIT_RANGES}
     uncaptioned = {split: len(split_vids(split)) - len(videos[split]) for split in SPLIT_RANGES}
-    if any(uncaptioned.values()):
-        # the shipped release captions every official video: a shortfall is a truncated file or a subset
-        notes.append(f"{sum(uncaptioned.values())} videos of the official split have no caption in the "
-                     "annotations and are left out ("
-                     + ", ".join(f"{split} {n}" for split, n in uncaptioned.items() if n)
-                     + "; the shipped English release captions all 1970)")
+    if any(uncaptioned.values()):  # the shipped release captions all: a truncated file or a subset
+        by_split = ", ".join(f"{split} {n}" for split, n in uncaptioned.items() if n)
+        notes.append(f"{sum(uncaptioned.values())} videos of the official split have no caption in the annotations "
+                     f"and are left out ({by_split}; the shipped English release captions all 1970)")
     vid_to_clip = {vid: clip for clip, vid in mapping.items()}
 
     def feature_key(features, vid: str) -> Optional[str]:
-        clip = vid_to_clip.get(vid)
-        return vid if vid in features else clip if clip is not None and clip in features else None
+        return next((name for name in (vid, vid_to_clip.get(vid)) if name is not None and name in features), None)
     return CorpusSplits(CORPUS, videos, notes, feature_key, FEATURE_FIX)
 
 

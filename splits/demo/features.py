@@ -52,10 +52,8 @@ def _grid_pool(values: np.ndarray, cells: int) -> np.ndarray:
 def _bounding_boxes(masks: np.ndarray):
     """Per frame y0, y1, x0, x1 (inclusive) of the foreground; zeros where there is none."""
     rows, cols = masks.any(axis=2), masks.any(axis=1)
-    h, w = masks.shape[1:]
-    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)
-    y1, x1 = h - 1 - rows[:, ::-1].argmax(axis=1), w - 1 - cols[:, ::-1].argmax(axis=1)
-    return y0, y1, x0, x1
+    return (rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1),
+            cols.argmax(axis=1), cols.shape[1] - 1 - cols[:, ::-1].argmax(axis=1))
 
 
 def _colour_histograms(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
