@@ -45,9 +45,8 @@ def segment(action: str, start: int, end: int, start_state: dict, end_state: dic
 def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0) -> dict:
     if colour not in COLOUR_ORDER or shape not in SHAPES:
         raise ValueError(f"unknown colour {colour!r} or shape {shape!r}")
-    for before, after in zip(segments, segments[1:]):
-        if before["end"] != after["start"]:
-            raise ValueError("the segments of one object must follow each other without gaps")
+    if any(before["end"] != after["start"] for before, after in zip(segments, segments[1:])):
+        raise ValueError("the segments of one object must follow each other without gaps")
     return {"colour": colour, "shape": shape, "dissolve_seed": int(dissolve_seed),
             "segments": list(segments)}
 
@@ -55,9 +54,8 @@ def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0)
 def clip_spec(clip_id: str, kind: str, n_frames: int, objects: list, background=(90, 90, 90),
               pixel_noise_seed: int = 0, feature_noise_seed: int = 0,
               pixel_noise_std: float = PIXEL_NOISE_STD, frame_size: int = FRAME_SIZE) -> dict:
-    for obj in objects:
-        if obj["segments"][-1]["end"] > n_frames:
-            raise ValueError(f"clip {clip_id}: an object ends after the clip's {n_frames} frames")
+    if any(obj["segments"][-1]["end"] > n_frames for obj in objects):
+        raise ValueError(f"clip {clip_id}: an object ends after the clip's {n_frames} frames")
     return {"id": clip_id, "kind": kind, "n_frames": int(n_frames), "frame_size": int(frame_size),
             "background": [int(c) for c in background], "pixel_noise_std": float(pixel_noise_std),
             "pixel_noise_seed": int(pixel_noise_seed), "feature_noise_seed": int(feature_noise_seed),
@@ -117,8 +115,8 @@ def _random_action(rng, groups=tuple(ACTION_GROUPS)) -> str:
 
 def _two_actions_in_time(rng) -> list:
     """Two actions from different groups, in an order that can happen: appear first, disappear last."""
-    first_group, second_group = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
-    actions = [_random_action(rng, [first_group]), _random_action(rng, [second_group])]
+    groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
+    actions = [_random_action(rng, [group]) for group in groups]
     return sorted(actions, key=lambda a: (a != "appear", a == "disappear"))  # else the random order stays
 
 
@@ -147,7 +145,7 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
         actions = [_random_action(rng)] if kind == "one_event" else _two_actions_in_time(rng)
         objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
-    background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)
+    background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel
     return clip_spec(clip_id, kind, n_frames, objects, background,
                      pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
                      feature_noise_seed=int(rng.integers(SEED_LIMIT)), frame_size=frame_size)
