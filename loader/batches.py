@@ -20,8 +20,7 @@ class CaptionBatch:
 
 def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: torch.Generator,
                         bucket_by_length: bool) -> list:
-    """Index tensors, one per batch, in a random order; bucketing gives each batch one caption length,
-    so the decoder loop pads nothing."""
+    """Index tensors, one per batch, in random order; buckets give a batch one caption length (no padding)."""
     order = torch.randperm(len(targets), generator=generator)
     if bucket_by_length:
         order = order[torch.sort(targets.lengths[order], stable=True).indices]

@@ -23,8 +23,7 @@ class TrainingData:
 
 
 def load_training_data(config, device) -> TrainingData:
-    """The splits and targets train.py uses; the test split stays on the CPU until the test
-    evaluation, so that its features leave the training steps' memory free."""
+    """The splits and targets train.py uses; the test split stays on the CPU, leaving the device's memory free."""
     train, val, test = (load_split(config, name) for name in
                         (config.corpus.train_split, config.corpus.val_split, config.corpus.test_split))
     for split in (train, val):

@@ -21,8 +21,7 @@ def summary(corpus: CorpusSplits, records: dict, data_root: str) -> str:
 
 
 def run(corpus: str, description: str, options: dict, read_corpus, argv=None) -> int:
-    """Parse options (flag -> (metavar, help), then every config field, preset `corpus` by default),
-    prepare with read_corpus(config, args) and print a summary; bad input ends with status 2."""
+    """Options (flag -> (metavar, help)) and every config field; prepare and print a summary, or exit 2."""
     parser = config_module.argument_parser(description, prog=f"python -m splits.{corpus}")
     for flag, (metavar, help) in options.items():
         parser.add_argument(flag, default=None, metavar=metavar, help=help)

@@ -8,8 +8,7 @@ from splits.demo.world import COLOURS
 
 
 def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Which pixels a shape covers, from pixel offsets to its centre and its half-size; every shape has
-    the same bounding box, so position and size mean the same for all."""
+    """Which pixels a shape covers, from offsets to its centre and its half-size (one bounding box for all)."""
     if shape == "square":
         return np.maximum(np.abs(dx), np.abs(dy)) <= size
     if shape == "circle":
