@@ -31,15 +31,11 @@ class SeenFrames:
 
 
 def thumbnail_height(images: Optional[np.ndarray]) -> int:
-    if images is None:
-        return 0
-    height, width = images.shape[1:3]
-    return min(2 * CELL, max(8, round(CELL * height / width)))
+    return 0 if images is None else min(2 * CELL, max(8, round(CELL * images.shape[1] / images.shape[2])))
 
 
 def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
-    strip = thumb_height + GAP if thumb_height else 0
-    return LEFT + k * CELL + RIGHT, TOP + strip + n_rows * ROW + BOTTOM
+    return LEFT + k * CELL + RIGHT, TOP + (thumb_height + GAP if thumb_height else 0) + n_rows * ROW + BOTTOM
 
 
 def word_rows(caption: str) -> list:

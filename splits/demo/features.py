@@ -11,13 +11,11 @@ MOTION = "Motion"
 
 FOREGROUND_THRESHOLD = 40      # max |pixel - background| over channels; pixel noise std is 6
 COLOUR_BINS = 4                # per channel: a 4 x 4 x 4 joint RGB histogram of foreground pixels
-SHAPE_GRID = 8                 # the foreground mask cropped to its bounding box, resized to 8 x 8
-SHAPE_SUPERSAMPLE = 3          # samples per shape cell side, averaged (area-like resize)
+SHAPE_GRID, SHAPE_SUPERSAMPLE = 8, 3  # the foreground's bounding box resized to 8 x 8, 3 x 3 samples a cell
 OCCUPANCY_GRID = 4             # coarse spatial grid of foreground fractions
 PROFILE_BINS = 8               # motion: signed difference summed along rows / columns
 MOTION_OFFSET = 1              # motion compares frames t - 1 and t + 1
-DIFF_GAIN = 4.0                # scale the sparse frame differences towards unit size
-RATE_GAIN = 10.0               # scale relative per-frame changes towards unit size
+DIFF_GAIN, RATE_GAIN = 4.0, 10.0  # scale sparse frame differences and relative changes towards unit size
 FEATURE_NOISE_STD = 0.02       # Gaussian noise added to every feature
 
 
