@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass
-from typing import Optional
 
 import matplotlib
 
@@ -26,11 +25,11 @@ TITLE_CHAR = 8         # pixels per character of the title, roughly, at its font
 class SeenFrames:
     """The frames one clip's features came from, in the order the model saw them."""
     numbers: list                        # frame number in the video of each real frame (<= K of them)
-    images: Optional[np.ndarray] = None  # (len(numbers), H, W, 3) uint8, or None: no thumbnails
+    images: np.ndarray | None = None  # (len(numbers), H, W, 3) uint8, or None: no thumbnails
     axis_label: str = "frame of the video"  # what the numbers count
 
 
-def thumbnail_height(images: Optional[np.ndarray]) -> int:
+def thumbnail_height(images: np.ndarray | None) -> int:
     return 0 if images is None else min(2 * CELL, max(8, round(CELL * images.shape[1] / images.shape[2])))
 
 
@@ -43,7 +42,7 @@ def word_rows(caption: str) -> list:
 
 
 def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenFrames,
-                   title: Optional[str] = None) -> tuple:
+                   title: str | None = None) -> tuple:
     """The PNG of one caption's attention (n_words + 1, K) at path; its (width, height)."""
     attention = np.asarray(attention, dtype=np.float32)
     words = word_rows(caption)

@@ -5,7 +5,6 @@ video's split (train video0-6512, validate -7009, test -9999) and category (0-19
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 from splits import annotations, cli
 from splits.corpus import CorpusSplits, check_corpus_name, write_splits
@@ -34,7 +33,7 @@ def _entries(data, key: str, path: str, needs: tuple, fields: str):
         yield index, values
 
 
-def read_corpus(config, annotations_dir: Optional[str] = None) -> CorpusSplits:
+def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
     check_corpus_name(config, CORPUS)
     dirs = annotations.search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
     files = [annotations.require(dirs, name, HOW_TO_GET) for name in INFO_FILES]
@@ -70,7 +69,7 @@ def read_corpus(config, annotations_dir: Optional[str] = None) -> CorpusSplits:
     return CorpusSplits(CORPUS, splits, [note for note in notes if not note.startswith("0 ")], None, FEATURE_FIX)
 
 
-def prepare(config, annotations_dir: Optional[str] = None) -> dict:
+def prepare(config, annotations_dir: str | None = None) -> dict:
     return write_splits(config, read_corpus(config, annotations_dir))
 
 

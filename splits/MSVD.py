@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 from splits import annotations, cli
 from splits.corpus import CorpusSplits, check_corpus_name, write_splits
@@ -19,7 +18,7 @@ FEATURE_FIX = (f"extract features into <data_root>/{CORPUS}/features/{CORPUS}_<b
                "dataset (n_frames, D) per video named vidN or <YouTubeID>_<start>_<end> (see README)")
 
 
-def read_corpus(config, annotations_dir: Optional[str] = None, csv: Optional[str] = None) -> CorpusSplits:
+def read_corpus(config, annotations_dir: str | None = None, csv: str | None = None) -> CorpusSplits:
     """Captions of every official split, from the English release (default) or the raw CSV."""
     check_corpus_name(config, CORPUS)
     dirs = annotations.search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
@@ -50,12 +49,12 @@ def read_corpus(config, annotations_dir: Optional[str] = None, csv: Optional[str
                      f"and are left out ({by_split}; the shipped English release captions all 1970)")
     vid_to_clip = {vid: clip for clip, vid in mapping.items()}
 
-    def feature_key(features, vid: str) -> Optional[str]:
+    def feature_key(features, vid: str) -> str | None:
         return next((name for name in (vid, vid_to_clip.get(vid)) if name is not None and name in features), None)
     return CorpusSplits(CORPUS, videos, notes, feature_key, FEATURE_FIX)
 
 
-def prepare(config, annotations_dir: Optional[str] = None, csv: Optional[str] = None) -> dict:
+def prepare(config, annotations_dir: str | None = None, csv: str | None = None) -> dict:
     return write_splits(config, read_corpus(config, annotations_dir, csv))
 
 

@@ -7,19 +7,18 @@ import gzip
 import json
 import os
 import zlib
-from typing import Iterator, Optional
+from typing import Iterator
 
 from utils import DataError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIST_FILES = {"train": "train.list", "val": "valid.list", "test": "test.list"}  # optional cross-checks
 
 
 def shipped_dir(corpus: str) -> str:
-    return os.path.join(REPO_ROOT, "data", corpus, "annotations")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", corpus, "annotations")
 
 
-def search_dirs(data_root: str, corpus: str, override: Optional[str]) -> list:
+def search_dirs(data_root: str, corpus: str, override: str | None) -> list:
     if override:
         if not os.path.isdir(override):
             raise DataError(f"annotation directory {override} does not exist; "
@@ -30,7 +29,7 @@ def search_dirs(data_root: str, corpus: str, override: Optional[str]) -> list:
     return dirs[:1] if len(dirs) == 2 and os.path.abspath(dirs[0]) == os.path.abspath(dirs[1]) else dirs
 
 
-def find(dirs: list, name: str) -> Optional[str]:
+def find(dirs: list, name: str) -> str | None:
     """The first of dirs/name, dirs/name.gz that exists, or None."""
     paths = (os.path.join(d, n) for d in dirs for n in (name, name + ".gz"))
     return next((p for p in paths if os.path.isfile(p)), None)
@@ -39,8 +38,8 @@ def find(dirs: list, name: str) -> Optional[str]:
 def require(dirs: list, name: str, how_to_get: str) -> str:
     path = find(dirs, name)
     if path is None:
-        where = ", ".join(dirs) if dirs else "(no annotation folder found)"
-        raise DataError(f"annotation file {name} (or {name}.gz) not found in {where}; {how_to_get}")
+        raise DataError(f"annotation file {name} (or {name}.gz) not found in "
+                        f"{', '.join(dirs) or '(no annotation folder found)'}; {how_to_get}")
     return path
 
 

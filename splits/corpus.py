@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 from splits.layout import corpus_paths, write_prepared
 from utils import DataError
@@ -14,7 +14,7 @@ class CorpusSplits:
     name: str                         # MSVD | MSR-VTT: the folder and feature-file prefix
     videos: dict                      # official split -> [{"id", "captions", "category"}]
     notes: list = field(default_factory=list)   # what was dropped, for the summary
-    feature_key: Optional[Callable] = None      # see layout.write_prepared
+    feature_key: Callable | None = None         # see layout.write_prepared
     feature_fix: str = ""                       # how to make the missing features
 
 

@@ -7,7 +7,6 @@ import csv
 import io
 import re
 from collections import defaultdict
-from typing import Optional
 
 from splits.annotations import lines, read_text
 from utils import DataError
@@ -20,7 +19,7 @@ HOW_TO_GET = ("the repository ships it in data/MSVD/annotations/ (restore it wit
               "`git checkout -- data/MSVD/annotations`), or pass --annotations DIR")
 
 
-def official_split(vid: str) -> Optional[str]:
+def official_split(vid: str) -> str | None:
     match = re.fullmatch(r"vid(\d+)", vid)
     return next((split for split, (first, last) in SPLIT_RANGES.items()
                  if match and first <= int(match.group(1)) <= last), None)
