@@ -87,8 +87,7 @@ def read_csv(path: str, mapping: dict) -> tuple:
         raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: "
                         f"{reader.fieldnames}); expected VideoID,Start,End,WorkerID,Source,"
                         "AnnotationTime,Language,Description")
-    captions, unmapped_clips = defaultdict(list), set()
-    other_language = empty = unmapped_rows = 0
+    captions, unmapped, other_language, empty = defaultdict(list), [], 0, 0
     try:
         for row in reader:
             field = {key: (row[key] or "").strip() for key in CSV_COLUMNS}
@@ -101,11 +100,10 @@ def read_csv(path: str, mapping: dict) -> tuple:
                 if clip in mapping:
                     captions[mapping[clip]].append(field["Description"])
                 else:  # the corpus describes clips that never made it into the 1,970
-                    unmapped_rows += 1
-                    unmapped_clips.add(clip)
+                    unmapped.append(clip)
     except csv.Error as error:
         raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); "
                         "download the corpus file again") from None
     notes = [f"{other_language} non-English rows skipped", f"{empty} empty English descriptions dropped",
-             f"{unmapped_rows} captions of {len(unmapped_clips)} clips not in {MAPPING_FILE} skipped"]
+             f"{len(unmapped)} captions of {len(set(unmapped))} clips not in {MAPPING_FILE} skipped"]
     return dict(captions), [note for note in notes if not note.startswith("0 ")]
