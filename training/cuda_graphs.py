@@ -12,17 +12,14 @@ from utils import try_capture
 
 
 def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> None:
-    if not config.train.cuda_graphs:
-        return
-    if device.type != "cuda":
-        raise ConfigError(f"train.cuda_graphs needs a CUDA device; this run trains on {device}: "
-                          "leave it off (--train.cuda_graphs false) or set --train.device cuda")
-    if world_size > 1:
-        raise ConfigError("train.cuda_graphs runs in one process (DDP's communication is not "
-                          "captured): start it with python train.py, not torchrun")
-    if config.train.scheduled_sampling > 0:
-        raise ConfigError("train.cuda_graphs captures teacher forcing only; scheduled sampling "
-                          "(train.scheduled_sampling) runs without it")
+    problem = (f"needs a CUDA device; this run trains on {device}: leave it off (--train.cuda_graphs false) "
+               "or set --train.device cuda" if device.type != "cuda" else
+               "runs in one process (DDP's communication is not captured): start it with python train.py, "
+               "not torchrun" if world_size > 1 else
+               "captures teacher forcing only; scheduled sampling (train.scheduled_sampling) runs without it"
+               if config.train.scheduled_sampling > 0 else None)
+    if config.train.cuda_graphs and problem:
+        raise ConfigError(f"train.cuda_graphs {problem}")
 
 
 class GraphedSteps:
