@@ -126,8 +126,7 @@ def _event_windows(rng, n_frames: int, n_events: int, gap_allowed: bool) -> list
     lengths = [int(rng.integers(min(EVENT_FRAMES[0], longest), longest + 1)) for _ in range(n_events)]
     spare = n_frames - sum(lengths)
     gap = int(rng.integers(0, min(MAX_GAP_FRAMES, spare) + 1)) if gap_allowed and n_events > 1 else 0
-    start = int(rng.integers(0, spare - gap + 1))
-    starts = start + np.cumsum([0] + [length + gap for length in lengths[:-1]])
+    starts = int(rng.integers(0, spare - gap + 1)) + np.cumsum([0] + [length + gap for length in lengths[:-1]])
     return [(int(s), int(s) + length) for s, length in zip(starts, lengths)]
 
 

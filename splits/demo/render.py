@@ -21,8 +21,7 @@ def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> 
 def render_frames(spec: dict) -> np.ndarray:
     """uint8 (T, H, W, 3) frames of a clip specification (see clips.py); identical on every call."""
     n_frames, size = spec["n_frames"], spec["frame_size"]
-    image = np.empty((n_frames, size, size, 3), dtype=np.float32)
-    image[...] = np.asarray(spec["background"], dtype=np.float32)
+    image = np.full((n_frames, size, size, 3), np.asarray(spec["background"], dtype=np.float32), dtype=np.float32)
     centres = np.arange(size) + 0.5  # pixel centres
     for obj in spec["objects"]:
         track = object_track(obj, n_frames)
