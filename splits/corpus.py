@@ -42,8 +42,7 @@ def write_splits(config, corpus: CorpusSplits) -> dict:
             records[name] = write_prepared(paths, corpus.name, name, corpus.videos[official], backbones,
                                            feature_key=corpus.feature_key, fix=corpus.feature_fix)
     except DataError:
-        # Splits already rewritten would sit beside older ones: remove them all, so the loader
-        # asks for a new preparation instead of mixing two.
+        # rewritten splits would sit beside older ones: remove all, so the loader asks for a new preparation
         for name in names.values() if records else ():
             if os.path.exists(paths.split_json(name)):
                 os.remove(paths.split_json(name))

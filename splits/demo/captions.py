@@ -1,7 +1,6 @@
 """The demo's caption grammar: content words (colour, shape, action) stay stable, wording varies modestly.
 Two events are ordered by content, never by time, which soft attention and mean pooling cannot see:
-two objects by palette order (world.COLOUR_ORDER), two actions of one object by world.ACTION_ORDER.
-"""
+two objects by palette order (world.COLOUR_ORDER), two actions of one object by world.ACTION_ORDER."""
 from __future__ import annotations
 
 import numpy as np

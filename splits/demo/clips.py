@@ -3,8 +3,7 @@
 "feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
 "end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
 visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
-Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other).
-"""
+Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other)."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,6 @@
 """The demo's two feature streams, from the pixels only: APPEARANCE (each frame alone, like the paper's
 2-D CNN) and MOTION (frames t-1 and t+1, like its 3-D CNN). Colour, shape, geometry and motion sit in
-separate parts that add up, so only looking at the right frames binds colour to shape (docs/demo.md).
-"""
+separate parts that add up, so only looking at the right frames binds colour to shape (docs/demo.md)."""
 from __future__ import annotations
 
 import numpy as np
