@@ -34,8 +34,7 @@ def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.
     rows = to_device(rows, targets.tokens.device)
     tokens = targets.tokens[rows, :length + 1]
     owners = targets.video_index[rows].to(videos.features.device)
-    return CaptionBatch(videos.features[owners], videos.frame_mask[owners],
-                        tokens[:, :-1], tokens[:, 1:])
+    return CaptionBatch(videos.features[owners], videos.frame_mask[owners], tokens[:, :-1], tokens[:, 1:])
 
 
 def video_batches(videos: VideoSplit, batch_size: int):

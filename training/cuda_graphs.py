@@ -59,9 +59,8 @@ class GraphedSteps:
         else:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
-            _, replay, self.failure = try_capture(
-                self.graphs, step, "train.cuda_graphs",
-                f"the training step of a batch of {rows} captions of {length} tokens", "training")
+            _, replay, self.failure = try_capture(self.graphs, step, "train.cuda_graphs", f"the training step of a "
+                                                  f"batch of {rows} captions of {length} tokens", "training")
             if self.failure is None:
                 self.replays[(rows, length)] = replay
             else:

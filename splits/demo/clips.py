@@ -46,8 +46,7 @@ def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0)
         raise ValueError(f"unknown colour {colour!r} or shape {shape!r}")
     if any(before["end"] != after["start"] for before, after in zip(segments, segments[1:])):
         raise ValueError("the segments of one object must follow each other without gaps")
-    return {"colour": colour, "shape": shape, "dissolve_seed": int(dissolve_seed),
-            "segments": list(segments)}
+    return {"colour": colour, "shape": shape, "dissolve_seed": int(dissolve_seed), "segments": list(segments)}
 
 
 def clip_spec(clip_id: str, kind: str, n_frames: int, objects: list, background=(90, 90, 90),

@@ -17,8 +17,7 @@ SHAPES = ("square", "circle", "triangle")
 ACTION_GROUPS = {"move": ("move_left", "move_right", "move_up", "move_down"), "size": ("grow", "shrink"),
                  "visibility": ("appear", "disappear")}
 # The content rule that orders two actions of one object in a caption (never time).
-ACTION_ORDER = ("appear", "move_left", "move_right", "move_up", "move_down", "grow", "shrink",
-                "disappear")
+ACTION_ORDER = ("appear", "move_left", "move_right", "move_up", "move_down", "grow", "shrink", "disappear")
 MOVE_DIRECTIONS = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
 
 BACKGROUND_GREY_RANGE = (70, 110)   # plain background level, drawn per clip
