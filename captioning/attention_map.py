@@ -63,10 +63,10 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     heat = axes(LEFT, BOTTOM, k * CELL, map_height)
     padded = np.arange(k)[None, :].repeat(n_rows, 0) >= n_real
     # scaled to the largest real weight: spread over K frames, weights are far below 1
-    image = heat.imshow(np.ma.masked_array(attention, padded),
-                        cmap=matplotlib.colormaps["magma"].with_extremes(bad="white"), vmin=0.0,
-                        vmax=max(float(attention[:, :n_real].max()), 1e-6), aspect="auto",
-                        interpolation="nearest", extent=(0, k, n_rows, 0))
+    colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
+    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0, aspect="auto",
+                        vmax=max(float(attention[:, :n_real].max()), 1e-6), interpolation="nearest",
+                        extent=(0, k, n_rows, 0))
     heat.set_yticks(np.arange(n_rows) + 0.5, words, fontsize=9)
     heat.set_xticks(np.arange(k) + 0.5, [str(n) for n in frames.numbers] + [""] * (k - n_real),
                     fontsize=7, rotation=90)

@@ -20,9 +20,8 @@ def strip_punctuation(text: str) -> str:
 
 def caption_transforms(loader_config) -> list:
     """The transforms that loader_config switches on, in a fixed order."""
-    return [transform for flag, transform in (("ascii_only", to_ascii), ("lowercase", str.lower),
-                                              ("strip_punctuation", strip_punctuation))
-            if getattr(loader_config, flag)]
+    switches = (("ascii_only", to_ascii), ("lowercase", str.lower), ("strip_punctuation", strip_punctuation))
+    return [transform for flag, transform in switches if getattr(loader_config, flag)]
 
 
 def tokenize(text: str, transforms: list) -> list:

@@ -65,7 +65,8 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
     splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
                       for vid, video in videos.items() if vid in captions and video["split"] == split]
               for split in OFFICIAL_SPLIT.values()}
-    notes = [f"{empty} empty captions dropped", f"{len(videos) - len(captions)} videos without any caption left out"]
+    notes = [f"{empty} empty captions dropped",
+             f"{len(videos) - len(captions)} videos without any caption left out"]
     return CorpusSplits(CORPUS, splits, [note for note in notes if not note.startswith("0 ")], None, FEATURE_FIX)
 
 
@@ -74,10 +75,10 @@ def prepare(config, annotations_dir: str | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    return cli.run(CORPUS, __doc__, {"--annotations": (
-        "DIR", "read the videodatainfo JSON files (.json or .json.gz) and *.list from DIR "
-               "(default: <data_root>/MSR-VTT/annotations, then the shipped copy)")},
-        lambda config, args: read_corpus(config, args.annotations), argv)
+    help = ("read the videodatainfo JSON files (.json or .json.gz) and *.list from DIR "
+            "(default: <data_root>/MSR-VTT/annotations, then the shipped copy)")
+    return cli.run(CORPUS, __doc__, {"--annotations": ("DIR", help)},
+                   lambda config, args: read_corpus(config, args.annotations), argv)
 
 
 if __name__ == "__main__":

@@ -59,8 +59,8 @@ class GraphedSteps:
         else:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
-            _, replay, self.failure = try_capture(self.graphs, step, "train.cuda_graphs", f"the training step of a "
-                                                  f"batch of {rows} captions of {length} tokens", "training")
+            what = f"the training step of a batch of {rows} captions of {length} tokens"
+            _, replay, self.failure = try_capture(self.graphs, step, "train.cuda_graphs", what, "training")
             if self.failure is None:
                 self.replays[(rows, length)] = replay
             else:

@@ -143,6 +143,5 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
         objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
     background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel
-    return clip_spec(clip_id, kind, n_frames, objects, background,
-                     pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
+    return clip_spec(clip_id, kind, n_frames, objects, background, pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
                      feature_noise_seed=int(rng.integers(SEED_LIMIT)), frame_size=frame_size)

@@ -89,9 +89,8 @@ def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
 def appearance_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(T, APPEARANCE_DIM): colour histogram | shape 8x8 | geometry | occupancy grid, per frame."""
     boxes = _bounding_boxes(masks)
-    return np.concatenate([_colour_histograms(frames, masks), _shape_descriptors(masks, boxes),
-                           _geometry(masks, boxes), _grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)],
-                          axis=1)
+    parts = [_colour_histograms(frames, masks), _shape_descriptors(masks, boxes), _geometry(masks, boxes)]
+    return np.concatenate(parts + [_grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)], axis=1)
 
 
 def motion_features(masks: np.ndarray) -> np.ndarray:
