@@ -10,10 +10,9 @@ from splits.demo.world import ACTION_ORDER, COLOUR_ORDER
 CAPTIONS_PER_CLIP = 8
 MAX_DRAWS = 500            # attempts to find CAPTIONS_PER_CLIP distinct paraphrases
 
-# Each list starts with the usual wording, drawn MAIN_WEIGHT of the time; the rest share the remainder.
-MAIN_WEIGHT = 0.5
+# Each list starts with the usual wording, drawn MAIN_WEIGHT (shapes: SHAPE_MAIN_WEIGHT) of the time.
+MAIN_WEIGHT, SHAPE_MAIN_WEIGHT = 0.5, 0.8
 SHAPE_WORDS = {"square": ["square", "box"], "circle": ["circle", "ball"], "triangle": ["triangle"]}
-SHAPE_MAIN_WEIGHT = 0.8
 DETERMINERS = ["a", "the"]
 # Present tense ("a red square moves left") and participle ("... is moving left") wordings.
 PRESENT = {

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-APPEARANCE = "Appearance"
-MOTION = "Motion"
+APPEARANCE, MOTION = "Appearance", "Motion"
 
 FOREGROUND_THRESHOLD = 40      # max |pixel - background| over channels; pixel noise std is 6
 COLOUR_BINS = 4                # per channel: a 4 x 4 x 4 joint RGB histogram of foreground pixels

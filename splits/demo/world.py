@@ -3,9 +3,8 @@ from __future__ import annotations
 
 FRAME_SIZE = 32  # pixels, square frames: small, so the whole corpus renders in seconds
 
-# Palette order is the content rule that orders two objects in a caption (never time).
-# Channel values sit at the centres of the colour histogram's 4 bins per channel (32, 96, 160,
-# 224), so pixel noise rarely moves a pixel into another bin.
+# Palette order orders two objects in a caption (never time). Channel values sit at the centres of the
+# colour histogram's 4 bins per channel (32, 96, 160, 224), so pixel noise rarely moves a pixel to another bin.
 COLOURS = {"red": (224, 32, 32), "yellow": (224, 224, 32), "green": (32, 160, 32), "blue": (32, 96, 224),
            "purple": (160, 32, 224), "white": (224, 224, 224)}
 COLOUR_ORDER = list(COLOURS)
