@@ -78,7 +78,6 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     colour_bar = figure.colorbar(image, cax=axes(LEFT + k * CELL + 12, BOTTOM, 12, map_height))
     colour_bar.ax.tick_params(labelsize=7)
     colour_bar.set_label("attention", fontsize=8)
-
     if thumb:
         strip = np.full((thumb, k * CELL, 3), 255, dtype=np.uint8)  # padded frames: white cells
         for column, frame in enumerate(frames.images[:k]):

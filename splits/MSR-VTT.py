@@ -61,7 +61,6 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
                 empty += 1
     annotations.check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
                                          for split in OFFICIAL_SPLIT.values()})
-
     splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
                       for vid, video in videos.items() if vid in captions and video["split"] == split]
               for split in OFFICIAL_SPLIT.values()}

@@ -39,7 +39,6 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
                             "restore the shipped list or delete it")
         return mapping[clip]
     annotations.check_split_lists(dirs, {s: set(split_vids(s)) for s in SPLIT_RANGES}, listed)
-
     videos = {split: [{"id": vid, "captions": captions[vid], "category": None}
                       for vid in split_vids(split) if vid in captions] for split in SPLIT_RANGES}
     uncaptioned = {split: len(split_vids(split)) - len(videos[split]) for split in SPLIT_RANGES}
