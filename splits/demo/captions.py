@@ -47,12 +47,6 @@ def _object_clause(rng, colour: str, shape: str, actions: list, frame: str) -> s
     return f"{noun} is {verbs}" if frame == "progressive" else f"{noun} {verbs}"
 
 
-def random_caption(rng, content: list) -> str:
-    frame = FRAMES[int(rng.integers(len(FRAMES)))]
-    sentence = " and ".join(_object_clause(rng, *item, frame) for item in content)
-    return f"there is {sentence}" if frame == "there_is" else sentence
-
-
 def describe(spec: dict, rng: np.random.Generator, n_captions: int = CAPTIONS_PER_CLIP) -> list:
     """n_captions distinct captions of a clip: the canonical one first, then paraphrases."""
     # [(colour, shape, [actions])] in caption order: objects by palette, actions by ACTION_ORDER
@@ -65,7 +59,9 @@ def describe(spec: dict, rng: np.random.Generator, n_captions: int = CAPTIONS_PE
     for _ in range(MAX_DRAWS):
         if len(captions) == n_captions:
             return captions
-        caption = random_caption(rng, content)
+        frame = FRAMES[int(rng.integers(len(FRAMES)))]
+        sentence = " and ".join(_object_clause(rng, *item, frame) for item in content)
+        caption = f"there is {sentence}" if frame == "there_is" else sentence
         if caption not in captions:
             captions.append(caption)
     raise RuntimeError(f"clip {spec['id']}: only {len(captions)} distinct captions for {content}")
