@@ -48,8 +48,7 @@ def encode_targets(references: list, vocab: Vocabulary, loader_config) -> Captio
             rows.append([BOS_ID] + vocab.encode(tokens) + [EOS_ID])
             lengths.append(len(tokens) + 1)
             owners.append(video)
-    width = max(lengths) + 1 if lengths else 2
-    tokens = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    tokens = torch.full((len(rows), max(lengths, default=1) + 1), PAD_ID, dtype=torch.long)
     for i, row in enumerate(rows):
         tokens[i, :len(row)] = torch.tensor(row)
     return CaptionTargets(tokens, torch.tensor(lengths, dtype=torch.long),

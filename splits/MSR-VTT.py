@@ -36,8 +36,8 @@ def _entries(data, key: str, path: str, needs: tuple, fields: str):
 def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
     check_corpus_name(config, CORPUS)
     dirs = annotations.search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
-    files = [annotations.require(dirs, name, HOW_TO_GET) for name in INFO_FILES]
-    contents = list(zip([annotations.read_json(path) for path in files], files))
+    files = [annotations.require(dirs, name, HOW_TO_GET) for name in INFO_FILES]  # all found before any is read
+    contents = [(annotations.read_json(path), path) for path in files]
     videos, captions, empty = {}, {}, 0
     for data, path in contents:  # every video first: a sentence may name either file's
         for _, (vid, split, category) in _entries(data, "videos", path, ("split", "category"),

@@ -10,8 +10,8 @@ from utils import exit_status
 
 
 def summary(corpus: CorpusSplits, records: dict, data_root: str) -> str:
-    first = next(iter(records.values()))["backbones"]
-    backbones = ", ".join(f"{name} (D={meta['dim']})" for name, meta in first.items())
+    first = next(iter(records.values()))
+    backbones = ", ".join(f"{name} (D={meta['dim']})" for name, meta in first["backbones"].items())
     rows = [f"{corpus.name} prepared in {os.path.abspath(corpus_paths(data_root, corpus.name).prepared)}; "
             f"features: {backbones}"]
     for split, record in records.items():

@@ -26,8 +26,7 @@ def official_split(vid: str) -> str | None:
 
 
 def split_vids(split: str) -> list:
-    first, last = SPLIT_RANGES[split]
-    return [f"vid{n}" for n in range(first, last + 1)]
+    return [f"vid{n}" for n in range(SPLIT_RANGES[split][0], SPLIT_RANGES[split][1] + 1)]
 
 
 def read_mapping(path: str) -> dict:

@@ -35,8 +35,7 @@ class GraphedSteps:
         self.tokens = torch.zeros((rows, tokens.shape[1]), dtype=tokens.dtype, device=device)
         self.loss, self.nll = torch.zeros((), device=device), torch.zeros((), device=device)
         self.replays = {}                  # (rows, length) -> the captured graph's replay
-        self.captured_lrs = None
-        self.failure = None                # why a capture failed: eager steps from then on
+        self.captured_lrs, self.failure = None, None  # failure: why a capture failed, eager steps from then on
 
     def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
         if not share.whole or own_word_probability > 0:

@@ -24,7 +24,6 @@ SMALL_HALF_SIZE = (0.08, 0.10)    # the small end of a grow or shrink
 GROW_FACTOR = (1.7, 2.1)          # large end = small end x this
 MOVE_DISTANCE = (0.30, 0.45)      # how far a move action goes
 MARGIN = 1.0                      # pixels kept between an object and the frame border
-
 SEED_LIMIT = 2**31                # seeds stored in the spec, for the renderer's own generators
 STATE_KEYS = ("x", "y", "size", "visible")
 

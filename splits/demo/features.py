@@ -62,11 +62,10 @@ def _colour_histograms(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
-    y0, y1, x0, x1 = boxes
     samples = SHAPE_GRID * SHAPE_SUPERSAMPLE
     offsets = (np.arange(samples) + 0.5) / samples
     ys, xs = ((low[:, None] + offsets[None] * (high - low + 1)[:, None]).astype(np.int64)
-              for low, high in ((y0, y1), (x0, x1)))
+              for low, high in (boxes[:2], boxes[2:]))  # boxes: y0, y1, x0, x1
     crop = masks[np.arange(len(masks))[:, None, None], ys[:, :, None], xs[:, None, :]]
     return _grid_pool(crop.astype(np.float64), SHAPE_GRID)
 

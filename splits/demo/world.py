@@ -8,7 +8,6 @@ FRAME_SIZE = 32  # pixels, square frames: small, so the whole corpus renders in 
 COLOURS = {"red": (224, 32, 32), "yellow": (224, 224, 32), "green": (32, 160, 32), "blue": (32, 96, 224),
            "purple": (160, 32, 224), "white": (224, 224, 224)}
 COLOUR_ORDER = list(COLOURS)
-
 SHAPES = ("square", "circle", "triangle")
 
 # Actions grouped by what they change. A clip where one object does two actions takes them
