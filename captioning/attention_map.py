@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass
-from typing import Optional
 
 import matplotlib
 
@@ -15,56 +14,35 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
 
 DPI = 100
-CELL = 44            # pixels per frame column
-ROW = 22             # pixels per word row
+CELL, ROW = 44, 22     # pixels per frame column; per word row
 LEFT, RIGHT = 110, 80  # word labels; colour bar
-TOP, BOTTOM = 50, 60   # title; frame numbers and their label
-GAP = 6              # between the thumbnails and the heat map
-MAX_THUMB_HEIGHT = 2 * CELL
-EMPTY = 255          # padded frames: a white cell
-TITLE_CHAR = 8       # pixels per character of the title, roughly, at its font size
+TOP, BOTTOM = 50, 60   # title (two lines at most); frame numbers and their label
+GAP = 6                # between the thumbnails and the heat map
+TITLE_CHAR = 8         # pixels per character of the title, roughly, at its font size
 
 
 @dataclass
 class SeenFrames:
     """The frames one clip's features came from, in the order the model saw them."""
     numbers: list                        # frame number in the video of each real frame (<= K of them)
-    images: Optional[np.ndarray] = None  # (len(numbers), H, W, 3) uint8, or None: no thumbnails
+    images: np.ndarray | None = None  # (len(numbers), H, W, 3) uint8, or None: no thumbnails
     axis_label: str = "frame of the video"  # what the numbers count
 
 
-def thumbnail_height(images: Optional[np.ndarray]) -> int:
-    if images is None:
-        return 0
-    height, width = images.shape[1:3]
-    return min(MAX_THUMB_HEIGHT, max(8, round(CELL * height / width)))
+def thumbnail_height(images: np.ndarray | None) -> int:
+    return 0 if images is None else min(2 * CELL, max(8, round(CELL * images.shape[1] / images.shape[2])))
 
 
 def picture_size(k: int, n_rows: int, thumb_height: int = 0) -> tuple:
-    strip = thumb_height + GAP if thumb_height else 0
-    return LEFT + k * CELL + RIGHT, TOP + strip + n_rows * ROW + BOTTOM
+    return LEFT + k * CELL + RIGHT, TOP + (thumb_height + GAP if thumb_height else 0) + n_rows * ROW + BOTTOM
 
 
 def word_rows(caption: str) -> list:
     return caption.split() + ["<eos>"]
 
 
-def title_lines(title: str, room: int) -> str:
-    """The title wrapped to the room in pixels, two lines at most (TOP holds two)."""
-    lines = textwrap.wrap(title, max(20, room // TITLE_CHAR), max_lines=2, placeholder=" ...")
-    return "\n".join(lines)
-
-
-def thumbnail_strip(images: np.ndarray, k: int, height: int) -> np.ndarray:
-    strip = np.full((height, k * CELL, 3), EMPTY, dtype=np.uint8)
-    for column, frame in enumerate(images[:k]):
-        small = Image.fromarray(frame).resize((CELL - 2, height - 2), Image.BILINEAR)
-        strip[1:height - 1, column * CELL + 1:(column + 1) * CELL - 1] = np.asarray(small)
-    return strip
-
-
 def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenFrames,
-                   title: Optional[str] = None) -> tuple:
+                   title: str | None = None) -> tuple:
     """The PNG of one caption's attention (n_words + 1, K) at path; its (width, height)."""
     attention = np.asarray(attention, dtype=np.float32)
     words = word_rows(caption)
@@ -83,32 +61,34 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
 
     map_height = n_rows * ROW
     heat = axes(LEFT, BOTTOM, k * CELL, map_height)
-    padded = np.zeros_like(attention, dtype=bool)
-    padded[:, n_real:] = True
-    colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
+    padded = np.arange(k)[None, :].repeat(n_rows, 0) >= n_real
     # scaled to the largest real weight: spread over K frames, weights are far below 1
-    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0,
-                        vmax=max(float(attention[:, :n_real].max()), 1e-6), aspect="auto",
-                        interpolation="nearest", extent=(0, k, n_rows, 0))
+    colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
+    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0, aspect="auto",
+                        vmax=max(float(attention[:, :n_real].max()), 1e-6), interpolation="nearest",
+                        extent=(0, k, n_rows, 0))
     heat.set_yticks(np.arange(n_rows) + 0.5, words, fontsize=9)
     heat.set_xticks(np.arange(k) + 0.5, [str(n) for n in frames.numbers] + [""] * (k - n_real),
                     fontsize=7, rotation=90)
     heat.tick_params(length=0)
     if n_real < k:
-        heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8,
-                  color="grey")
+        heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8, color="grey")
     heat.set_xlabel(frames.axis_label + ("" if n_real == k else f" (last {k - n_real} of {k}: padding)"),
                     fontsize=8)
     colour_bar = figure.colorbar(image, cax=axes(LEFT + k * CELL + 12, BOTTOM, 12, map_height))
     colour_bar.ax.tick_params(labelsize=7)
     colour_bar.set_label("attention", fontsize=8)
-
     if thumb:
-        strip = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
-        strip.imshow(thumbnail_strip(frames.images, k, thumb), aspect="auto", interpolation="nearest")
-        strip.set_axis_off()
-    figure.text(LEFT / width, 1 - 8 / height, title_lines(title or caption, width - LEFT), fontsize=10,
-                va="top", ha="left")
+        strip = np.full((thumb, k * CELL, 3), 255, dtype=np.uint8)  # padded frames: white cells
+        for column, frame in enumerate(frames.images[:k]):
+            small = Image.fromarray(frame).resize((CELL - 2, thumb - 2), Image.BILINEAR)
+            strip[1:thumb - 1, column * CELL + 1:(column + 1) * CELL - 1] = np.asarray(small)
+        thumbnails = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
+        thumbnails.imshow(strip, aspect="auto", interpolation="nearest")
+        thumbnails.set_axis_off()
+    title = textwrap.wrap(title or caption, max(20, (width - LEFT) // TITLE_CHAR), max_lines=2,
+                          placeholder=" ...")
+    figure.text(LEFT / width, 1 - 8 / height, "\n".join(title), fontsize=10, va="top", ha="left")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=DPI)
     plt.close(figure)

@@ -20,15 +20,12 @@ class CaptionBatch:
 
 def caption_batch_order(targets: CaptionTargets, batch_size: int, generator: torch.Generator,
                         bucket_by_length: bool) -> list:
-    """Index tensors, one per batch, in a random order; bucketing gives each batch one caption length,
-    so the decoder loop pads nothing."""
+    """Index tensors, one per batch, in random order; buckets give a batch one caption length (no padding)."""
     order = torch.randperm(len(targets), generator=generator)
     if bucket_by_length:
-        lengths = targets.lengths[order]
-        order = order[torch.sort(lengths, stable=True).indices]
+        order = order[torch.sort(targets.lengths[order], stable=True).indices]
     batches = list(torch.split(order, batch_size))
-    shuffle = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in shuffle]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.Tensor) -> CaptionBatch:
@@ -37,8 +34,7 @@ def make_caption_batch(videos: VideoSplit, targets: CaptionTargets, rows: torch.
     rows = to_device(rows, targets.tokens.device)
     tokens = targets.tokens[rows, :length + 1]
     owners = targets.video_index[rows].to(videos.features.device)
-    return CaptionBatch(videos.features[owners], videos.frame_mask[owners],
-                        tokens[:, :-1], tokens[:, 1:])
+    return CaptionBatch(videos.features[owners], videos.frame_mask[owners], tokens[:, :-1], tokens[:, 1:])
 
 
 def video_batches(videos: VideoSplit, batch_size: int):

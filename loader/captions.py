@@ -33,28 +33,23 @@ def tokenized_captions(references: list, loader_config) -> list:
 
 
 def build_vocabulary(train_references: list, loader_config) -> Vocabulary:
-    token_lists = (t for captions in tokenized_captions(train_references, loader_config)
-                   for t in captions)
+    token_lists = (t for captions in tokenized_captions(train_references, loader_config) for t in captions)
     return Vocabulary.build(token_lists, loader_config.min_count, loader_config.max_vocab)
 
 
 def encode_targets(references: list, vocab: Vocabulary, loader_config) -> CaptionTargets:
     max_words = loader_config.max_caption_words
-    rows, lengths, owners, dropped = [], [], [], 0
-    total = sum(len(c) for c in references)
+    rows, lengths, owners = [], [], []
     for video, captions in enumerate(tokenized_captions(references, loader_config)):
         for tokens in captions:
-            if len(tokens) > max_words:
-                if loader_config.drop_long_captions:
-                    continue
-                tokens = tokens[:max_words]
+            if len(tokens) > max_words and loader_config.drop_long_captions:
+                continue
+            tokens = tokens[:max_words]
             rows.append([BOS_ID] + vocab.encode(tokens) + [EOS_ID])
             lengths.append(len(tokens) + 1)
             owners.append(video)
-    dropped = total - len(rows)
-    width = max(lengths) + 1 if lengths else 2
-    tokens = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    tokens = torch.full((len(rows), max(lengths, default=1) + 1), PAD_ID, dtype=torch.long)
     for i, row in enumerate(rows):
         tokens[i, :len(row)] = torch.tensor(row)
     return CaptionTargets(tokens, torch.tensor(lengths, dtype=torch.long),
-                          torch.tensor(owners, dtype=torch.long), dropped)
+                          torch.tensor(owners, dtype=torch.long), sum(map(len, references)) - len(rows))

@@ -23,12 +23,10 @@ class TrainingData:
 
 
 def load_training_data(config, device) -> TrainingData:
-    """The splits and targets train.py uses; the test split stays on the CPU until the test
-    evaluation, so that its features leave the training steps' memory free."""
-    train, val, test = (load_split(config, name) for name in
-                        (config.corpus.train_split, config.corpus.val_split, config.corpus.test_split))
-    train.to(device)
-    val.to(device)
+    """The splits and targets train.py uses; the test split stays on the CPU, leaving the device's memory free."""
+    c = config.corpus
+    train, val, test = (load_split(config, name) for name in (c.train_split, c.val_split, c.test_split))
+    train, val = train.to(device), val.to(device)
     vocab = build_vocabulary(train.references, config.loader)       # training captions only
     targets = [encode_targets(s.references, vocab, config.loader).to(device) for s in (train, val)]
     return TrainingData(train, val, test, vocab, *targets)

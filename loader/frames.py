@@ -16,9 +16,6 @@ def sample_frame_indices(n_frames: int, k: int) -> np.ndarray:
 
 def pad_frames(frames: np.ndarray, k: int) -> tuple:
     """(k, D) features with zero rows after the real ones, and the (k,) mask of real rows."""
-    n, dim = frames.shape
-    padded = np.zeros((k, dim), dtype=np.float32)
-    padded[:n] = frames
-    mask = np.zeros(k, dtype=bool)
-    mask[:n] = True
-    return padded, mask
+    padded = np.zeros((k, frames.shape[1]), dtype=np.float32)
+    padded[:len(frames)] = frames
+    return padded, np.arange(k) < len(frames)

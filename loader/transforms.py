@@ -6,11 +6,6 @@ import re
 import unicodedata
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
-_SPACES = re.compile(r"\s+")
-
-
-def lowercase(text: str) -> str:
-    return text.lower()
 
 
 def to_ascii(text: str) -> str:
@@ -25,17 +20,11 @@ def strip_punctuation(text: str) -> str:
 
 def caption_transforms(loader_config) -> list:
     """The transforms that loader_config switches on, in a fixed order."""
-    transforms = []
-    if loader_config.ascii_only:
-        transforms.append(to_ascii)
-    if loader_config.lowercase:
-        transforms.append(lowercase)
-    if loader_config.strip_punctuation:
-        transforms.append(strip_punctuation)
-    return transforms
+    switches = (("ascii_only", to_ascii), ("lowercase", str.lower), ("strip_punctuation", strip_punctuation))
+    return [transform for flag, transform in switches if getattr(loader_config, flag)]
 
 
 def tokenize(text: str, transforms: list) -> list:
     for transform in transforms:
         text = transform(text)
-    return _SPACES.split(text.strip()) if text.strip() else []
+    return text.split()

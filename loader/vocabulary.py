@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import takewhile
 from typing import Iterable, Optional
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -23,9 +24,7 @@ class Vocabulary:
         counts = Counter(token for tokens in token_lists for token in tokens)
         kept = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS),
                       key=lambda w: (-counts[w], w))
-        if max_size is not None:
-            kept = kept[:max_size]
-        return cls(SPECIALS + kept)
+        return cls(SPECIALS + kept[:max_size])
 
     def __len__(self) -> int:
         return len(self.words)
@@ -34,17 +33,8 @@ class Vocabulary:
         return [self.index.get(token, UNK_ID) for token in tokens]
 
     def decode(self, ids) -> str:
-        """Ids up to the first <eos>, specials dropped, joined by spaces."""
-        words = []
-        for i in ids:
-            i = int(i)
-            if i == EOS_ID:
-                break
-            if i >= len(SPECIALS):
-                words.append(self.words[i])
-            elif i == UNK_ID:
-                words.append(UNK)
-        return " ".join(words)
+        """Ids up to the first <eos>, specials other than <unk> dropped, joined by spaces."""
+        return " ".join(self.words[i] for i in takewhile(lambda i: i != EOS_ID, map(int, ids)) if i >= UNK_ID)
 
     def to_list(self) -> list:
         return list(self.words)

@@ -1,53 +1,32 @@
-"""MSVD annotations: the official split, youtube_mapping.txt, and the two caption sources.
-
-Captions come either from the English release of Venugopalan et al. (``sents_*_lc_nopunc.txt``,
-lines ``vidN<TAB>caption``, shipped) or from Microsoft's raw ``MSR Video Description Corpus.csv``
-(every language; not shipped). Both give ``{vidN: [caption, ...]}``.
-"""
+"""MSVD annotations: the official split, youtube_mapping.txt, and the two caption sources, each giving
+{vidN: [caption, ...]}: the shipped English release of Venugopalan et al. (``sents_*_lc_nopunc.txt``,
+lines ``vidN<TAB>caption``) or Microsoft's raw ``MSR Video Description Corpus.csv`` (not shipped)."""
 from __future__ import annotations
 
 import csv
 import io
 import re
 from collections import defaultdict
-from typing import Optional
 
 from splits.annotations import lines, read_text
 from utils import DataError
 
 SPLIT_RANGES = {"train": (1, 1200), "val": (1201, 1300), "test": (1301, 1970)}
-LIST_FILES = {"train": "train.list", "val": "valid.list", "test": "test.list"}
 MAPPING_FILE = "youtube_mapping.txt"
 RELEASE_FILES = {s: f"sents_{s}_lc_nopunc.txt" for s in ("train", "val", "test")}
 CSV_COLUMNS = ("VideoID", "Start", "End", "Language", "Description")
 HOW_TO_GET = ("the repository ships it in data/MSVD/annotations/ (restore it with "
               "`git checkout -- data/MSVD/annotations`), or pass --annotations DIR")
 
-_VID = re.compile(r"vid(\d+)")
 
-
-def vid_number(vid: str) -> Optional[int]:
-    match = _VID.fullmatch(vid)
-    return int(match.group(1)) if match else None
-
-
-def official_split(vid: str) -> Optional[str]:
-    number = vid_number(vid)
-    for split, (first, last) in SPLIT_RANGES.items():
-        if number is not None and first <= number <= last:
-            return split
-    return None
+def official_split(vid: str) -> str | None:
+    match = re.fullmatch(r"vid(\d+)", vid)
+    return next((split for split, (first, last) in SPLIT_RANGES.items()
+                 if match and first <= int(match.group(1)) <= last), None)
 
 
 def split_vids(split: str) -> list:
-    first, last = SPLIT_RANGES[split]
-    return [f"vid{n}" for n in range(first, last + 1)]
-
-
-def _is_clip_id(clip: str) -> bool:
-    # <YouTubeID>_<start>_<end>; YouTube ids contain '_' and '-', so split from the right.
-    parts = clip.rsplit("_", 2)
-    return len(parts) == 3 and all(parts) and parts[1].isdigit() and parts[2].isdigit()
+    return [f"vid{n}" for n in range(SPLIT_RANGES[split][0], SPLIT_RANGES[split][1] + 1)]
 
 
 def read_mapping(path: str) -> dict:
@@ -56,11 +35,11 @@ def read_mapping(path: str) -> dict:
     for number, line in lines(path):
         if not line.strip():
             continue
-        fields = line.split()
-        if len(fields) != 2 or not _is_clip_id(fields[0]) or official_split(fields[1]) is None:
+        fields = re.fullmatch(r"(\S+_\d+_\d+)\s+(\S+)", line.strip())  # YouTube ids may hold '_' and '-'
+        if fields is None or official_split(fields[2]) is None:
             raise DataError(f"{path} line {number}: expected '<YouTubeID>_<start>_<end> vidN' with "
                             f"N in 1..1970, got {line!r}; restore the shipped youtube_mapping.txt")
-        clip, vid = fields
+        clip, vid = fields.groups()
         if clip in mapping or vid in seen_vids:
             raise DataError(f"{path} line {number}: {clip if clip in mapping else vid} appears twice; "
                             "restore the shipped youtube_mapping.txt")
@@ -77,7 +56,7 @@ def read_release(paths: list) -> tuple:
             if not line.strip():
                 continue
             vid, tab, caption = line.partition("\t")
-            if not tab or vid_number(vid) is None:
+            if not tab or not re.fullmatch(r"vid\d+", vid):
                 raise DataError(f"{path} line {number}: expected 'vidN<TAB>caption', got {line[:80]!r}; "
                                 "restore the shipped file")
             if official_split(vid) is None:
@@ -88,17 +67,15 @@ def read_release(paths: list) -> tuple:
                 captions[vid].append(caption)
             else:
                 empty += 1
-    notes = [f"{empty} empty captions dropped"] if empty else []
-    return dict(captions), notes
+    return dict(captions), [f"{empty} empty captions dropped"] if empty else []
 
 
 def _frame_number(text: str) -> str:
     """'15' and '15.0' name the same clip boundary (spreadsheets like to add the '.0')."""
     try:
-        value = float(text)
+        return str(int(float(text))) if float(text).is_integer() else text
     except ValueError:
         return text
-    return str(int(value)) if value.is_integer() else text
 
 
 def read_csv(path: str, mapping: dict) -> tuple:
@@ -109,33 +86,23 @@ def read_csv(path: str, mapping: dict) -> tuple:
         raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: "
                         f"{reader.fieldnames}); expected VideoID,Start,End,WorkerID,Source,"
                         "AnnotationTime,Language,Description")
-    captions = defaultdict(list)
-    other_language = empty = unmapped_rows = 0
-    unmapped_clips = set()
+    captions, unmapped, other_language, empty = defaultdict(list), [], 0, 0
     try:
         for row in reader:
-            if (row["Language"] or "").strip() != "English":
+            field = {key: (row[key] or "").strip() for key in CSV_COLUMNS}
+            if field["Language"] != "English":
                 other_language += 1
-                continue
-            description = (row["Description"] or "").strip()
-            if not description:
+            elif not field["Description"]:
                 empty += 1
-                continue
-            clip = "_".join([(row["VideoID"] or "").strip(), _frame_number((row["Start"] or "").strip()),
-                             _frame_number((row["End"] or "").strip())])
-            vid = mapping.get(clip)
-            if vid is None:  # the corpus describes clips that never made it into the 1,970
-                unmapped_rows += 1
-                unmapped_clips.add(clip)
-                continue
-            captions[vid].append(description)
+            else:
+                clip = "_".join([field["VideoID"], _frame_number(field["Start"]), _frame_number(field["End"])])
+                if clip in mapping:
+                    captions[mapping[clip]].append(field["Description"])
+                else:  # the corpus describes clips that never made it into the 1,970
+                    unmapped.append(clip)
     except csv.Error as error:
         raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); "
                         "download the corpus file again") from None
-    notes = [f"{other_language} non-English rows skipped"] if other_language else []
-    if empty:
-        notes.append(f"{empty} empty English descriptions dropped")
-    if unmapped_rows:
-        notes.append(f"{unmapped_rows} captions of {len(unmapped_clips)} clips not in "
-                     f"{MAPPING_FILE} skipped")
-    return dict(captions), notes
+    notes = [f"{other_language} non-English rows skipped", f"{empty} empty English descriptions dropped",
+             f"{len(unmapped)} captions of {len(set(unmapped))} clips not in {MAPPING_FILE} skipped"]
+    return dict(captions), [note for note in notes if not note.startswith("0 ")]

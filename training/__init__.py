@@ -1,1 +1,0 @@
-"""Training phases beyond the paper's cross-entropy epochs (train.py runs them)."""

@@ -45,8 +45,7 @@ class BackgroundSaves:
         self.pending.append(self.worker.submit(write, path, cpu_snapshot(payload)))
 
     def wait(self, report_only: bool = False) -> None:
-        """Every save on disk; a failed write raises, or with report_only (an error already on its
-        way up) is printed."""
+        """Every save on disk; a failed write raises, or is printed with report_only (an error on its way up)."""
         while self.pending:
             try:
                 self._finish_oldest()

@@ -1,7 +1,6 @@
-"""The training step replayed as one CUDA graph per batch shape (train.cuda_graphs): one launch
-instead of hundreds of small kernels. Graphs replay fixed kernels on fixed memory, so batches are
-copied into static buffers, the learning rate (baked into the captured update) triggers a new
-capture when it changes, and a failed capture falls back to eager steps with a warning."""
+"""The training step replayed as one CUDA graph per batch shape (train.cuda_graphs): graphs replay fixed
+kernels on fixed memory, so batches are copied into static buffers, a new learning rate (baked into the
+captured update) means a new capture, and a failed capture falls back to eager steps with a warning."""
 from __future__ import annotations
 
 import torch
@@ -13,18 +12,14 @@ from utils import try_capture
 
 
 def check_cuda_graphs_config(config, device: torch.device, world_size: int) -> None:
-    t = config.train
-    if not t.cuda_graphs:
-        return
-    if device.type != "cuda":
-        raise ConfigError(f"train.cuda_graphs needs a CUDA device; this run trains on {device}: "
-                          "leave it off (--train.cuda_graphs false) or set --train.device cuda")
-    if world_size > 1:
-        raise ConfigError("train.cuda_graphs runs in one process (DDP's communication is not "
-                          "captured): start it with python train.py, not torchrun")
-    if t.scheduled_sampling > 0:
-        raise ConfigError("train.cuda_graphs captures teacher forcing only; scheduled sampling "
-                          "(train.scheduled_sampling) runs without it")
+    problem = (f"needs a CUDA device; this run trains on {device}: leave it off (--train.cuda_graphs false) "
+               "or set --train.device cuda" if device.type != "cuda" else
+               "runs in one process (DDP's communication is not captured): start it with python train.py, "
+               "not torchrun" if world_size > 1 else
+               "captures teacher forcing only; scheduled sampling (train.scheduled_sampling) runs without it"
+               if config.train.scheduled_sampling > 0 else None)
+    if config.train.cuda_graphs and problem:
+        raise ConfigError(f"train.cuda_graphs {problem}")
 
 
 class GraphedSteps:
@@ -38,11 +33,9 @@ class GraphedSteps:
         self.features = torch.zeros((rows, *features.shape[1:]), dtype=features.dtype, device=device)
         self.frame_mask = torch.zeros((rows, features.shape[1]), dtype=torch.bool, device=device)
         self.tokens = torch.zeros((rows, tokens.shape[1]), dtype=tokens.dtype, device=device)
-        self.loss = torch.zeros((), device=device)
-        self.nll = torch.zeros((), device=device)
+        self.loss, self.nll = torch.zeros((), device=device), torch.zeros((), device=device)
         self.replays = {}                  # (rows, length) -> the captured graph's replay
-        self.captured_lrs = None
-        self.failure = None                # why a capture failed: eager steps from then on
+        self.captured_lrs, self.failure = None, None  # failure: why a capture failed, eager steps from then on
 
     def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
         if not share.whole or own_word_probability > 0:
@@ -65,9 +58,8 @@ class GraphedSteps:
         else:
             step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
-            _, replay, self.failure = try_capture(
-                self.graphs, step, "train.cuda_graphs",
-                f"the training step of a batch of {rows} captions of {length} tokens", "training")
+            what = f"the training step of a batch of {rows} captions of {length} tokens"
+            _, replay, self.failure = try_capture(self.graphs, step, "train.cuda_graphs", what, "training")
             if self.failure is None:
                 self.replays[(rows, length)] = replay
             else:

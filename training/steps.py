@@ -1,5 +1,4 @@
-"""The cross-entropy step objects: eager, or CUDA graphs; both run training_update, so they
-cannot drift apart."""
+"""The cross-entropy steps, eager or CUDA graphs: both run training_update, so they cannot drift apart."""
 from __future__ import annotations
 
 from loader.batches import CaptionBatch
@@ -9,7 +8,6 @@ from utils import CudaGraphs
 
 
 class EagerSteps:
-
     def __init__(self, model, optimizer, train_config):
         self.model, self.optimizer, self.train_config = model, optimizer, train_config
 

@@ -1,18 +1,9 @@
-"""A clip specification: plain JSON that says exactly what happens in every frame of a clip.
-
-    {"id", "kind", "n_frames", "frame_size", "background": [r, g, b],
-     "pixel_noise_std", "pixel_noise_seed", "feature_noise_seed",
-     "objects": [{"colour", "shape", "dissolve_seed",
-                  "segments": [{"action", "start", "end", "from": STATE, "to": STATE}]}]}
-    STATE = {"x", "y", "size", "visible"}   (centre and half-size in pixels, visible in [0, 1])
-
-An object is on screen from its first segment's start to its last segment's end (frames are
-half-open ranges) and its state moves linearly from "from" to "to" inside each segment. The
-rest of the clip is empty background. Kinds of clip:
-    one_event    one object does one action
-    two_objects  object A alone does its action and leaves, then object B (another colour)
-    two_actions  one object does two actions one after the other
-"""
+"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md):
+{"id", "kind", "n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed",
+"feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
+"end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
+visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
+Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other)."""
 from __future__ import annotations
 
 import math
@@ -33,11 +24,10 @@ SMALL_HALF_SIZE = (0.08, 0.10)    # the small end of a grow or shrink
 GROW_FACTOR = (1.7, 2.1)          # large end = small end x this
 MOVE_DISTANCE = (0.30, 0.45)      # how far a move action goes
 MARGIN = 1.0                      # pixels kept between an object and the frame border
-
 SEED_LIMIT = 2**31                # seeds stored in the spec, for the renderer's own generators
+STATE_KEYS = ("x", "y", "size", "visible")
 
 
-# ---------------------------------------------------------------- building specs by hand
 def state(x: float, y: float, size: float, visible: float = 1.0) -> dict:
     return {"x": float(x), "y": float(y), "size": float(size), "visible": float(visible)}
 
@@ -53,19 +43,16 @@ def segment(action: str, start: int, end: int, start_state: dict, end_state: dic
 def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0) -> dict:
     if colour not in COLOUR_ORDER or shape not in SHAPES:
         raise ValueError(f"unknown colour {colour!r} or shape {shape!r}")
-    for before, after in zip(segments, segments[1:]):
-        if before["end"] != after["start"]:
-            raise ValueError("the segments of one object must follow each other without gaps")
-    return {"colour": colour, "shape": shape, "dissolve_seed": int(dissolve_seed),
-            "segments": list(segments)}
+    if any(before["end"] != after["start"] for before, after in zip(segments, segments[1:])):
+        raise ValueError("the segments of one object must follow each other without gaps")
+    return {"colour": colour, "shape": shape, "dissolve_seed": int(dissolve_seed), "segments": list(segments)}
 
 
 def clip_spec(clip_id: str, kind: str, n_frames: int, objects: list, background=(90, 90, 90),
               pixel_noise_seed: int = 0, feature_noise_seed: int = 0,
               pixel_noise_std: float = PIXEL_NOISE_STD, frame_size: int = FRAME_SIZE) -> dict:
-    for obj in objects:
-        if obj["segments"][-1]["end"] > n_frames:
-            raise ValueError(f"clip {clip_id}: an object ends after the clip's {n_frames} frames")
+    if any(obj["segments"][-1]["end"] > n_frames for obj in objects):
+        raise ValueError(f"clip {clip_id}: an object ends after the clip's {n_frames} frames")
     return {"id": clip_id, "kind": kind, "n_frames": int(n_frames), "frame_size": int(frame_size),
             "background": [int(c) for c in background], "pixel_noise_std": float(pixel_noise_std),
             "pixel_noise_seed": int(pixel_noise_seed), "feature_noise_seed": int(feature_noise_seed),
@@ -74,18 +61,17 @@ def clip_spec(clip_id: str, kind: str, n_frames: int, objects: list, background=
 
 def object_track(obj: dict, n_frames: int) -> dict:
     """Per-frame arrays x, y, size, visible (float64) and present (bool), each of shape (T,)."""
-    track = {key: np.zeros(n_frames) for key in ("x", "y", "size", "visible")}
+    track = {key: np.zeros(n_frames) for key in STATE_KEYS}
     track["present"] = np.zeros(n_frames, dtype=bool)
     for seg in obj["segments"]:
         start, end = seg["start"], seg["end"]
-        progress = (np.arange(end - start) / max(end - start - 1, 1))
-        for key in ("x", "y", "size", "visible"):
+        progress = np.arange(end - start) / max(end - start - 1, 1)
+        for key in STATE_KEYS:
             track[key][start:end] = seg["from"][key] + progress * (seg["to"][key] - seg["from"][key])
         track["present"][start:end] = True
     return track
 
 
-# ---------------------------------------------------------------- sampling specs at random
 def _uniform(rng, bounds, scale: float = 1.0) -> float:
     return float(rng.uniform(bounds[0], bounds[1])) * scale
 
@@ -99,11 +85,9 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
         small = _uniform(rng, SMALL_HALF_SIZE, frame_size)
         large = small * _uniform(rng, GROW_FACTOR)
         sizes = [small, large] if size_action == "grow" else [large, small]
-    move_action = next((a for a in actions_in_time if action_group(a) == "move"), None)
-    dx, dy = 0.0, 0.0
-    if move_action is not None:
-        distance = _uniform(rng, MOVE_DISTANCE, frame_size)
-        dx, dy = (distance * d for d in MOVE_DIRECTIONS[move_action])
+    move_action = next((a for a in actions_in_time if a in MOVE_DIRECTIONS), None)
+    distance = _uniform(rng, MOVE_DISTANCE, frame_size) if move_action else 0.0
+    dx, dy = (distance * d for d in MOVE_DIRECTIONS.get(move_action, (0, 0)))
     reach = max(sizes) + MARGIN  # the whole path, at the largest size, stays inside the frame
     x = float(rng.uniform(reach - min(dx, 0), frame_size - reach - max(dx, 0)))
     y = float(rng.uniform(reach - min(dy, 0), frame_size - reach - max(dy, 0)))
@@ -128,13 +112,9 @@ def _random_action(rng, groups=tuple(ACTION_GROUPS)) -> str:
 
 def _two_actions_in_time(rng) -> list:
     """Two actions from different groups, in an order that can happen: appear first, disappear last."""
-    first_group, second_group = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
-    actions = [_random_action(rng, [first_group]), _random_action(rng, [second_group])]
-    if "appear" in actions:
-        return sorted(actions, key=lambda a: a != "appear")
-    if "disappear" in actions:
-        return sorted(actions, key=lambda a: a == "disappear")
-    return actions  # already in random order
+    groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
+    actions = [_random_action(rng, [group]) for group in groups]
+    return sorted(actions, key=lambda a: (a != "appear", a == "disappear"))  # else the random order stays
 
 
 def _event_windows(rng, n_frames: int, n_events: int, gap_allowed: bool) -> list:
@@ -143,33 +123,24 @@ def _event_windows(rng, n_frames: int, n_events: int, gap_allowed: bool) -> list
     lengths = [int(rng.integers(min(EVENT_FRAMES[0], longest), longest + 1)) for _ in range(n_events)]
     spare = n_frames - sum(lengths)
     gap = int(rng.integers(0, min(MAX_GAP_FRAMES, spare) + 1)) if gap_allowed and n_events > 1 else 0
-    start = int(rng.integers(0, spare - gap + 1))
-    windows = []
-    for length in lengths:
-        windows.append((start, start + length))
-        start += length + gap
-    return windows
+    starts = int(rng.integers(0, spare - gap + 1)) + np.cumsum([0] + [length + gap for length in lengths[:-1]])
+    return [(int(s), int(s) + length) for s, length in zip(starts, lengths)]
 
 
 def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_SIZE) -> dict:
     """A random clip specification; the same generator state always gives the same clip."""
     n_frames = int(round(math.exp(rng.uniform(math.log(CLIP_FRAMES[0]), math.log(CLIP_FRAMES[1])))))
     kind = str(rng.choice(list(KIND_WEIGHTS), p=list(KIND_WEIGHTS.values())))
-    if kind == "one_event":
-        windows = _event_windows(rng, n_frames, 1, gap_allowed=False)
-        objects = [_random_object(rng, str(rng.choice(COLOUR_ORDER)), [_random_action(rng)], windows,
-                                  frame_size)]
-    elif kind == "two_objects":
-        windows = _event_windows(rng, n_frames, 2, gap_allowed=True)
+    windows = _event_windows(rng, n_frames, 1 if kind == "one_event" else 2, kind == "two_objects")
+    if kind == "two_objects":
         colours = rng.choice(COLOUR_ORDER, size=2, replace=False)  # random time order
         objects = [_random_object(rng, str(colour), [_random_action(rng)], [window], frame_size)
                    for colour, window in zip(colours, windows)]
     else:
-        windows = _event_windows(rng, n_frames, 2, gap_allowed=False)
-        objects = [_random_object(rng, str(rng.choice(COLOUR_ORDER)), _two_actions_in_time(rng),
-                                  windows, frame_size)]
+        colour = str(rng.choice(COLOUR_ORDER))
+        actions = [_random_action(rng)] if kind == "one_event" else _two_actions_in_time(rng)
+        objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
-    background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)
-    return clip_spec(clip_id, kind, n_frames, objects, background,
-                     pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
+    background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel
+    return clip_spec(clip_id, kind, n_frames, objects, background, pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
                      feature_noise_seed=int(rng.integers(SEED_LIMIT)), frame_size=frame_size)

@@ -1,45 +1,32 @@
-"""The two feature streams of the demo, hand-designed and computed from the pixels only.
-
-APPEARANCE (each frame on its own, like the paper's 2-D CNN stream) and MOTION (from the
-neighbouring frames t-1 and t+1, like its 3-D CNN stream). Colour, shape, geometry and motion
-live in separate parts of the vectors and add up; no channel describes colour and shape
-together. So a clip's mean feature cannot tell "red square moves left, then blue circle grows"
-from "blue square moves left, then red circle grows": only looking at the right frames binds
-colour to shape (README: the demo corpus).
-"""
+"""The demo's two feature streams, from the pixels only: APPEARANCE (each frame alone, like the paper's
+2-D CNN) and MOTION (frames t-1 and t+1, like its 3-D CNN). Colour, shape, geometry and motion sit in
+separate parts that add up, so only looking at the right frames binds colour to shape (docs/demo.md)."""
 from __future__ import annotations
 
 import numpy as np
 
-APPEARANCE = "Appearance"
-MOTION = "Motion"
+APPEARANCE, MOTION = "Appearance", "Motion"
 
 FOREGROUND_THRESHOLD = 40      # max |pixel - background| over channels; pixel noise std is 6
 COLOUR_BINS = 4                # per channel: a 4 x 4 x 4 joint RGB histogram of foreground pixels
-SHAPE_GRID = 8                 # the foreground mask cropped to its bounding box, resized to 8 x 8
-SHAPE_SUPERSAMPLE = 3          # samples per shape cell side, averaged (area-like resize)
+SHAPE_GRID, SHAPE_SUPERSAMPLE = 8, 3  # the foreground's bounding box resized to 8 x 8, 3 x 3 samples a cell
 OCCUPANCY_GRID = 4             # coarse spatial grid of foreground fractions
 PROFILE_BINS = 8               # motion: signed difference summed along rows / columns
 MOTION_OFFSET = 1              # motion compares frames t - 1 and t + 1
-DIFF_GAIN = 4.0                # scale the sparse frame differences towards unit size
-RATE_GAIN = 10.0               # scale relative per-frame changes towards unit size
+DIFF_GAIN, RATE_GAIN = 4.0, 10.0  # scale sparse frame differences and relative changes towards unit size
 FEATURE_NOISE_STD = 0.02       # Gaussian noise added to every feature
 
-# Which part of each vector describes what (the parts are disjoint and add up).
-APPEARANCE_PARTS = {
-    "colour": slice(0, COLOUR_BINS ** 3),                                         # 64
-    "shape": slice(COLOUR_BINS ** 3, COLOUR_BINS ** 3 + SHAPE_GRID ** 2),         # 64
-    "geometry": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2, COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7),
-    "occupancy": slice(COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7,
-                       COLOUR_BINS ** 3 + SHAPE_GRID ** 2 + 7 + OCCUPANCY_GRID ** 2),
-}
+
+def _parts(**sizes) -> dict:
+    """Which part of a vector describes what: consecutive, disjoint slices of the given sizes."""
+    ends = dict(zip(sizes, np.cumsum(list(sizes.values())).tolist()))
+    return {name: slice(ends[name] - size, ends[name]) for name, size in sizes.items()}
+
+
+APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7,
+                          occupancy=OCCUPANCY_GRID ** 2)
 APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                              # 151
-MOTION_PARTS = {
-    "difference_grid": slice(0, 2 * OCCUPANCY_GRID ** 2),                        # 32: + and - parts
-    "difference_profiles": slice(2 * OCCUPANCY_GRID ** 2, 2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS),
-    "rates": slice(2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS,
-                   2 * OCCUPANCY_GRID ** 2 + 2 * PROFILE_BINS + 7),
-}
+MOTION_PARTS = _parts(difference_grid=2 * OCCUPANCY_GRID ** 2, difference_profiles=2 * PROFILE_BINS, rates=7)
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
 
 
@@ -61,10 +48,8 @@ def _grid_pool(values: np.ndarray, cells: int) -> np.ndarray:
 def _bounding_boxes(masks: np.ndarray):
     """Per frame y0, y1, x0, x1 (inclusive) of the foreground; zeros where there is none."""
     rows, cols = masks.any(axis=2), masks.any(axis=1)
-    h, w = masks.shape[1:]
-    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)
-    y1, x1 = h - 1 - rows[:, ::-1].argmax(axis=1), w - 1 - cols[:, ::-1].argmax(axis=1)
-    return y0, y1, x0, x1
+    return (rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1),
+            cols.argmax(axis=1), cols.shape[1] - 1 - cols[:, ::-1].argmax(axis=1))
 
 
 def _colour_histograms(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -77,16 +62,12 @@ def _colour_histograms(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def _shape_descriptors(masks: np.ndarray, boxes) -> np.ndarray:
-    y0, y1, x0, x1 = boxes
     samples = SHAPE_GRID * SHAPE_SUPERSAMPLE
     offsets = (np.arange(samples) + 0.5) / samples
-    ys = (y0[:, None] + offsets[None] * (y1 - y0 + 1)[:, None]).astype(np.int64)
-    xs = (x0[:, None] + offsets[None] * (x1 - x0 + 1)[:, None]).astype(np.int64)
-    frame = np.arange(masks.shape[0])[:, None, None]
-    crop = masks[frame, ys[:, :, None], xs[:, None, :]].astype(np.float64)
-    t = masks.shape[0]
-    return (crop.reshape(t, SHAPE_GRID, SHAPE_SUPERSAMPLE, SHAPE_GRID, SHAPE_SUPERSAMPLE)
-            .mean(axis=(2, 4)).reshape(t, -1))
+    ys, xs = ((low[:, None] + offsets[None] * (high - low + 1)[:, None]).astype(np.int64)
+              for low, high in (boxes[:2], boxes[2:]))  # boxes: y0, y1, x0, x1
+    crop = masks[np.arange(len(masks))[:, None, None], ys[:, :, None], xs[:, None, :]]
+    return _grid_pool(crop.astype(np.float64), SHAPE_GRID)
 
 
 def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
@@ -95,9 +76,8 @@ def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
     y0, y1, x0, x1 = boxes
     area = masks.sum(axis=(1, 2)).astype(np.float64)
     present = area > 0
-    safe_area = np.maximum(area, 1)
-    cy = (masks.sum(axis=2) * (np.arange(h) + 0.5)).sum(axis=1) / safe_area
-    cx = (masks.sum(axis=1) * (np.arange(w) + 0.5)).sum(axis=1) / safe_area
+    cy = (masks.sum(axis=2) * (np.arange(h) + 0.5)).sum(axis=1) / np.maximum(area, 1)
+    cx = (masks.sum(axis=1) * (np.arange(w) + 0.5)).sum(axis=1) / np.maximum(area, 1)
     box_w, box_h = (x1 - x0 + 1) * present, (y1 - y0 + 1) * present
     fill = area / np.maximum(box_w * box_h, 1)
     return np.stack([present, area / (h * w), cx / w * present, cy / h * present,
@@ -107,21 +87,16 @@ def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
 def appearance_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """(T, APPEARANCE_DIM): colour histogram | shape 8x8 | geometry | occupancy grid, per frame."""
     boxes = _bounding_boxes(masks)
-    return np.concatenate([_colour_histograms(frames, masks), _shape_descriptors(masks, boxes),
-                           _geometry(masks, boxes), _grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)],
-                          axis=1)
+    parts = [_colour_histograms(frames, masks), _shape_descriptors(masks, boxes), _geometry(masks, boxes)]
+    return np.concatenate(parts + [_grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)], axis=1)
 
 
 def motion_features(masks: np.ndarray) -> np.ndarray:
-    """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends); never sees colour.
-
-    Signed foreground difference pooled on a grid (+ and - parts) and summed into column and
-    row profiles; then rates per frame: centroid velocity x, y (pixels), box width and height
-    change (pixels), relative area change, fill-ratio change, and appearance of the foreground.
-    """
+    """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends), colour-blind: the signed foreground
+    difference on a grid (+ and - parts) and as column and row profiles, then per-frame rates of the
+    centroid, box width and height, area, fill ratio and presence."""
     t, h, w = masks.shape
-    frame = np.arange(t)
-    before, after = np.maximum(frame - MOTION_OFFSET, 0), np.minimum(frame + MOTION_OFFSET, t - 1)
+    before, after = np.maximum(np.arange(t) - MOTION_OFFSET, 0), np.minimum(np.arange(t) + MOTION_OFFSET, t - 1)
     span = np.maximum(after - before, 1).astype(np.float64)
     diff = masks[after].astype(np.float64) - masks[before].astype(np.float64)
     grid = np.concatenate([_grid_pool(np.maximum(diff, 0), OCCUPANCY_GRID),
@@ -129,20 +104,14 @@ def motion_features(masks: np.ndarray) -> np.ndarray:
     columns = diff.sum(axis=1).reshape(t, PROFILE_BINS, w // PROFILE_BINS).sum(axis=2) / h
     rows = diff.sum(axis=2).reshape(t, PROFILE_BINS, h // PROFILE_BINS).sum(axis=2) / w
     profiles = np.concatenate([columns, rows], axis=1) * DIFF_GAIN
-
     geometry = _geometry(masks, _bounding_boxes(masks))
-    present, area, cx, cy, box_w, box_h, fill = geometry.T
+    present, area = geometry[:, 0], geometry[:, 1]
     both = present[before] * present[after]  # rates only where the object is there at both ends
     mean_area = np.maximum((area[before] + area[after]) / 2, 1.0 / (h * w))
-    rates = np.stack([
-        (cx[after] - cx[before]) * w / span * both,
-        (cy[after] - cy[before]) * h / span * both,
-        (box_w[after] - box_w[before]) * w / span * both,
-        (box_h[after] - box_h[before]) * h / span * both,
-        (area[after] - area[before]) / mean_area / span * both * RATE_GAIN,
-        (fill[after] - fill[before]) / span * both * RATE_GAIN,
-        present[after] - present[before],
-    ], axis=1)
+    d_present, d_area, d_cx, d_cy, d_width, d_height, d_fill = (geometry[after] - geometry[before]).T
+    rates = np.stack([d_cx * w / span * both, d_cy * h / span * both, d_width * w / span * both,
+                      d_height * h / span * both, d_area / mean_area / span * both * RATE_GAIN,
+                      d_fill / span * both * RATE_GAIN, d_present], axis=1)
     return np.concatenate([grid, profiles, rates], axis=1)
 
 

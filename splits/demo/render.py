@@ -8,11 +8,7 @@ from splits.demo.world import COLOURS
 
 
 def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """Which pixels a shape covers, from pixel offsets to its centre and its half-size.
-
-    All three shapes have the same bounding box (2 x size on each side), so position and
-    size mean the same thing for every shape.
-    """
+    """Which pixels a shape covers, from offsets to its centre and its half-size (one bounding box for all)."""
     if shape == "square":
         return np.maximum(np.abs(dx), np.abs(dy)) <= size
     if shape == "circle":
@@ -22,26 +18,20 @@ def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> 
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def object_masks(obj: dict, n_frames: int, frame_size: int) -> np.ndarray:
-    """Boolean (T, H, W): where the object is visible in each frame."""
-    track = object_track(obj, n_frames)
-    centres = np.arange(frame_size) + 0.5  # pixel centres
-    dx = centres[None, None, :] - track["x"][:, None, None]
-    dy = centres[None, :, None] - track["y"][:, None, None]
-    covered = shape_mask(obj["shape"], dx, dy, track["size"][:, None, None])
-    # appear / disappear dissolve: a pixel shows once the visible fraction passes its threshold
-    dissolve = np.random.default_rng(obj["dissolve_seed"]).random((frame_size, frame_size))
-    shown = dissolve[None] < track["visible"][:, None, None]
-    return covered & shown & track["present"][:, None, None]
-
-
 def render_frames(spec: dict) -> np.ndarray:
     """uint8 (T, H, W, 3) frames of a clip specification (see clips.py); identical on every call."""
     n_frames, size = spec["n_frames"], spec["frame_size"]
-    image = np.empty((n_frames, size, size, 3), dtype=np.float32)
-    image[...] = np.asarray(spec["background"], dtype=np.float32)
+    image = np.full((n_frames, size, size, 3), np.asarray(spec["background"], dtype=np.float32), dtype=np.float32)
+    centres = np.arange(size) + 0.5  # pixel centres
     for obj in spec["objects"]:
-        image[object_masks(obj, n_frames, size)] = np.asarray(COLOURS[obj["colour"]], dtype=np.float32)
+        track = object_track(obj, n_frames)
+        dx = centres[None, None, :] - track["x"][:, None, None]
+        dy = centres[None, :, None] - track["y"][:, None, None]
+        covered = shape_mask(obj["shape"], dx, dy, track["size"][:, None, None])
+        # appear / disappear dissolve: a pixel shows once the visible fraction passes its threshold
+        dissolve = np.random.default_rng(obj["dissolve_seed"]).random((size, size))
+        shown = (dissolve[None] < track["visible"][:, None, None]) & track["present"][:, None, None]
+        image[covered & shown] = np.asarray(COLOURS[obj["colour"]], dtype=np.float32)
     noise = np.random.default_rng(spec["pixel_noise_seed"]).standard_normal(image.shape, dtype=np.float32)
     image += spec["pixel_noise_std"] * noise
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
