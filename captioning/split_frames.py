@@ -1,6 +1,5 @@
 """The frames behind a prepared split's features, for its attention pictures: demo clips re-rendered,
-a real corpus's read from its video files (--videos) with the sampling its features record, or
-frame numbers alone."""
+a real corpus's read from --videos as its features were sampled, or frame numbers alone."""
 from __future__ import annotations
 
 import json
@@ -35,7 +34,7 @@ class SplitFrames:
         self.demo_specs = (self._demo_specs(paths, prepare_command(config))
                            if config.corpus.name == "Demo" else None)
         self.every_n, self.n_frames = every_n, None
-        self.files, self.noted = {}, set()     # videos whose missing thumbnails were reported
+        self.files, self.noted = {}, set()
         if self.demo_specs is not None:
             return
         record = read_prepared(paths, split, prepare_command(config))
@@ -63,7 +62,7 @@ class SplitFrames:
             raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
 
     def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
-        """{video id: file}, by file stem, or MSVD's YouTube clip id."""
+        """{video id: file}, by file stem or MSVD's YouTube clip id."""
         mapping = {}
         mapping_file = os.path.join(paths.annotations, MSVD_MAPPING_FILE)
         if os.path.isfile(mapping_file):
@@ -113,7 +112,7 @@ class SplitFrames:
         return sampled
 
     def _note(self, vid: str, message: str) -> None:
-        """Report once per video: the page and the pictures ask for the same frames."""
+        """Once per video: the page and the pictures ask for the same frames."""
         if vid not in self.noted:
             self.noted.add(vid)
             self.report(message)

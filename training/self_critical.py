@@ -1,6 +1,4 @@
-"""Self-critical sequence training (Rennie et al. 2017) after cross-entropy: K sampled captions per
-clip rewarded with CIDEr-D (no Java), baseline the mean of the clip's other samples (Luo 2020) or
-its greedy caption's reward."""
+"""Self-critical training after cross-entropy: sampled captions rewarded with CIDEr-D (no Java)."""
 from __future__ import annotations
 
 import math
@@ -36,16 +34,13 @@ def reward_model(data, config) -> CiderD:
     return CiderD(tokenized_captions(data.train.references, config.loader), data.vocab)
 
 
-def clip_batches(n_clips: int, batch_size: int, generator: torch.Generator) -> list:
-    return list(torch.randperm(n_clips, generator=generator).split(batch_size))
-
-
 def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writer, step: int) -> tuple:
     """One pass over the training clips; (mean loss, mean reward, mean baseline, step)."""
     t = config.train
     model.train()
     generator = torch.Generator().manual_seed(t.seed * 1000 + epoch)
-    batches = clip_batches(len(data.train), t.scst_batch_size or config.loader.batch_size, generator)
+    batches = list(torch.randperm(len(data.train), generator=generator).split(
+        t.scst_batch_size or config.loader.batch_size))
     device = data.train.features.device
     totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
     bar = tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True)
