@@ -52,28 +52,23 @@ def rounded_scores(scores: dict) -> dict:
     return {name: round(float(value), 2) for name, value in scores.items() if name in PAGE_METRICS}
 
 
-def attention_rows(attention, n_real: int) -> list:
-    weights = np.asarray(attention, dtype=np.float64)[:, :n_real]
-    return np.rint(weights * ATTENTION_SCALE).astype(int).tolist()
-
-
 def page_data(predictions: list, videos, scores: dict, config, checkpoint_path: str, frames=None) -> dict:
     """frames: a SplitFrames or None."""
     per_video = scores.get(PER_VIDEO_KEY, {})
     stored = dict(zip(videos.video_ids, videos.n_frames))
     category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
     references = dict(zip(videos.video_ids, videos.references))
-    search = {k: v for k, v in vars(config.eval).items() if k != "metrics"}
     header = {"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
-              "search": search}
+              "search": {k: v for k, v in vars(config.eval).items() if k != "metrics"}}
     rows = []
     for p in predictions:
         vid = p["video_id"]
         seen = frames.frames(vid, stored[vid]) if frames is not None else None
         run = {"caption": p["caption"], "scores": rounded_scores(per_video.get(vid, {}))}
-        if seen is not None:
+        if seen is not None:   # attention over the real frames in integer thousandths
+            weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
             run.update(frames=list(map(int, seen.numbers)),
-                       attention=attention_rows(p["attention"], len(seen.numbers)))
+                       attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
             if seen.images is not None:
                 run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
         rows.append({"id": vid, "category": category[vid], "references": references[vid], "runs": [run]})
@@ -90,16 +85,13 @@ def present_metrics(rows: list) -> list:
     return [m for m in PAGE_METRICS if any(m in run["scores"] for row in rows for run in row["runs"])]
 
 
-def html(data: dict) -> str:
+def write_page(path: str, data: dict) -> None:
     """The template with the data inlined ('<' escaped, so no caption can end the script)."""
     with open(TEMPLATE, encoding="utf-8") as handle:
         template = handle.read()
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
-    return template.replace(DATA_START + DATA_END, DATA_START + payload + DATA_END, 1)
-
-
-def write_page(path: str, data: dict) -> None:
-    atomic_write_bytes(path, lambda handle: handle.write(html(data).encode("utf-8")))
+    text = template.replace(DATA_START + DATA_END, DATA_START + payload + DATA_END, 1)
+    atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,

@@ -157,9 +157,7 @@ class DecoderStep(nn.Module):
         """(h_t, c_t) from the gates' three inputs, in nn.LSTMCell's order: i, f, g, o."""
         if self.fused_cell and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
             # nn.LSTMCell's own CUDA kernel: the sum and the update in one launch
-            hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates,
-                                                                   hidden_gates, cell)
-            return hidden, cell
+            return torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates, hidden_gates, cell)[:2]
         gates = word_gates + hidden_gates + context_gates
         in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)
         cell = torch.addcmul(forget_gate.sigmoid() * cell, in_gate.sigmoid(), cell_gate.tanh())
@@ -211,7 +209,6 @@ class SALSTM(nn.Module):
         self.encoder = FrameEncoder(feature_size, c.hidden_size, c.frame_projection, c.init_from_mean)
         size = self.encoder.output_size
         self.decoder = DecoderStep(vocab_size, size, c, build_attention(size, c, n_frames), fused_cell)
-        self.vocab_size = vocab_size
         self.fast_teacher_forcing = fast_teacher_forcing
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor, rows_per_clip: int = 1) -> EncodedClips:

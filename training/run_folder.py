@@ -54,19 +54,15 @@ def readable_name(config) -> str:
     search = getattr(SEARCHES.get(config.eval.search), "tag", config.eval.search)
     return (f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
             f"_{attention}{'' if search == 'beam' else '_' + search}"
-            f"_h{m.hidden_size}_{t.optimizer}"
-            f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
-            f"{'_tf32' if t.tf32 else ''}"
+            f"_h{m.hidden_size}_{t.optimizer}_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}"
+            f"{'_bf16' if t.autocast_bf16 else ''}{'_tf32' if t.tf32 else ''}"
             f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
             f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
 
 
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
-
-
 def run_id(config) -> str:
-    return safe(config.train.run_name or f"{readable_name(config)}_{config_hash(config)}")
+    name = config.train.run_name or f"{readable_name(config)}_{config_hash(config)}"
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
 def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
@@ -80,12 +76,6 @@ def learning_changes(saved: dict, current: dict, self_critical_started: bool) ->
             if f"{section}.{name}" in fixed and current[section][name] != value]
 
 
-def other_changes(saved: dict, current: dict) -> list:
-    return [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
-            for section, fields in saved.items() for name, value in fields.items()
-            if current.get(section, {}).get(name) != value]
-
-
 def check_resumable(saved_config: dict, config, last_path: str, progress: dict) -> None:
     current = config.to_dict()
     changes = learning_changes(saved_config, current, progress.get("phase") == "scst")
@@ -93,7 +83,10 @@ def check_resumable(saved_config: dict, config, last_path: str, progress: dict) 
         raise DataError(f"{last_path} belongs to a run with another config, and these fields change "
                         f"what it learns: {'; '.join(changes)}. Start a new run with --new_run (a "
                         "new folder beside it), or give the saved values to go on with this one")
-    if notes := other_changes(saved_config, current):
+    notes = [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
+             for section, fields in saved_config.items() for name, value in fields.items()
+             if current.get(section, {}).get(name) != value]
+    if notes:
         print("note: the config differs from the one last.pt was saved with: " + "; ".join(notes))
 
 
