@@ -110,6 +110,9 @@ class Rows:
     def lengths(self) -> torch.Tensor:
         return self.mask.sum(1)
 
+    def caption_log_probs(self) -> torch.Tensor:
+        return (self.log_probs * self.mask).sum(1)
+
 
 def decode_rows(model, features, mask, rows_per_clip: int, choose, max_len: int, min_len: int,
                 stop_early: bool = True) -> Rows:
