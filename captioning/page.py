@@ -1,11 +1,8 @@
-"""One self-contained HTML page per evaluation: browse, sort, filter, see each word's attention,
-and compare two evaluations of the same split.
+"""One self-contained HTML page per evaluation (run.py writes <split>_page.html, its data as JSON in
+the template page.html): browse, sort, filter, see each word's attention, and compare two evaluations.
 
     python -m captioning.page compare EVAL_A EVAL_B --out compare.html [--split test]
 
-run.py writes <split>_page.html beside the predictions. The page (template page.html, nothing
-fetched from the network) holds its data as JSON: the header, and per video its references and per
-evaluation the caption, scores, attention (thousandths) and a thumbnail strip when frames are known.
 An EVAL is a folder written by run.py (or a file in it): its page, else its predictions and scores.
 """
 from __future__ import annotations
@@ -36,8 +33,7 @@ def page_name(split: str) -> str:
 
 
 def thumbnail_strip(images: np.ndarray) -> tuple:
-    """The frames side by side as one image's data URI (WebP, smaller than JPEG at the same look;
-    JPEG where Pillow lacks WebP), and its height."""
+    """The frames side by side as one WebP (JPEG without Pillow's WebP) data URI, and its height."""
     from PIL import Image, features
     height = max(8, min(2 * THUMB_WIDTH, round(THUMB_WIDTH * images.shape[1] / images.shape[2])))
     strip = Image.new("RGB", (THUMB_WIDTH * len(images), height))

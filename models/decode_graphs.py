@@ -25,8 +25,7 @@ def graphed_decode(model, features, mask, eval_config, search):
 
 def capture_failure(model):
     """Why this model's decode could not be captured; None when it was (or is yet to be)."""
-    graphs = _BY_MODEL.get(model)
-    return graphs.failure if graphs is not None else None
+    return getattr(_BY_MODEL.get(model), "failure", None)
 
 
 def all_steps(model, features, mask, eval_config, search):
@@ -57,10 +56,8 @@ class DecodeGraphs:
         self.failure = None                # why a capture failed: eager decoding from then on
 
     def __call__(self, model, features, mask, eval_config, search):
-        e = eval_config
-        run = lambda f, m: all_steps(model, f, m, e, search)
         if self.failure is not None:
-            return search.run(model, features, mask, e)
+            return search.run(model, features, mask, eval_config)
         addresses = [(t.data_ptr(), t.dtype, t.shape)
                      for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
@@ -68,7 +65,7 @@ class DecodeGraphs:
             self.addresses = addresses
         # everything that changes the recorded kernels
         key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
-               model.step, eval_fields(e), torch.is_autocast_enabled(),
+               model.step, eval_fields(eval_config), torch.is_autocast_enabled(),
                torch.backends.cuda.matmul.allow_tf32)
         captured = self.shapes.get(key)
         if captured is not None:
@@ -78,10 +75,11 @@ class DecodeGraphs:
             replay()
             return finished(outputs)
         static_features, static_mask = features.clone(), mask.clone()
-        decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
-        outputs, replay, self.failure = try_capture(
-            self.graphs, lambda: run(static_features, static_mask), "eval.cuda_graphs",
-            f"the decode of a batch of {features.shape[0]} clips", "decoding")
+        run = lambda: all_steps(model, static_features, static_mask, eval_config, search)
+        decoded = finished(self.graphs.warm_up(run))
+        outputs, replay, self.failure = try_capture(self.graphs, run, "eval.cuda_graphs",
+                                                    f"the decode of a batch of {features.shape[0]} clips",
+                                                    "decoding")
         if self.failure is None:
             self.shapes[key] = (static_features, static_mask, outputs, replay)
         else:

@@ -32,8 +32,7 @@ def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: s
 
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,
                 label_smoothing: float = 0.0) -> torch.Tensor:
-    """The caption loss; validation calls it with eps = 0, comparable across runs with and without
-    smoothing."""
+    """The caption loss; validation calls it with eps = 0, comparable across runs."""
     return reduce_captions(token_losses(logits, targets, label_smoothing)[1], targets, reduction)
 
 

@@ -64,8 +64,7 @@ def may_end(step: int, min_len: int, max_len) -> bool:
 
 
 def forbid_words(scores, step: int, min_len: int = 0, max_len=float("inf")) -> None:
-    """In place, -inf on the words that may not come next: never <pad> or <bos>, <eos> only after
-    min_len words, only <eos> after max_len."""
+    """In place, -inf on <pad>, <bos>, <eos> before min_len words, and all but <eos> after max_len."""
     scores[:, :EOS_ID] = float("-inf")
     if not may_end(step, min_len, max_len):
         scores[:, EOS_ID] = float("-inf")
@@ -88,8 +87,7 @@ def draw(probabilities: torch.Tensor, generator=None) -> torch.Tensor:
 
 
 def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Top-p (Holtzman et al. 2020): the most likely words reaching top_p together, the rest 0;
-    not renormalised, as draw needs no sum of 1."""
+    """Top-p (Holtzman et al. 2020), not renormalised: draw needs no sum of 1."""
     if top_p >= 1.0:
         return probabilities
     ordered, order = probabilities.sort(dim=-1, descending=True)
@@ -178,8 +176,7 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1,
 
 # ---- beam search ----------------------------------------------------------------------------
 class BeamHistory:
-    """Beam search's steps as back-pointers, the captions rebuilt once at the end. Rows are numbered
-    across all steps, plus a last "nothing" row: its own parent, word <pad>, zero attention."""
+    """Beam search's steps as back-pointers; rows numbered across steps, the last one "nothing"."""
 
     def __init__(self, batch: int, device):
         self.batch, self.device = batch, device
@@ -325,8 +322,7 @@ class GreedySearch(Search):
 
 @register_search
 class SampleSearch(Search):
-    """eval.samples drawn captions per clip, the best log-probability per word wins; a generator
-    seeded with eval.seed at each call makes a rerun give the same captions."""
+    """eval.samples drawn captions per clip, the best log-probability per word wins; seeded per call."""
 
     name, tag, fields = "sample", "sample", ("samples", "temperature", "top_p", "seed")
 

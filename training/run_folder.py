@@ -20,14 +20,10 @@ try:
 except ImportError:                    # Windows: runs there are not locked
     fcntl = None
 
-MAY_CHANGE = frozenset({
-    "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
-    "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
-})
-SELF_CRITICAL = frozenset({
-    "train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
-    "train.scst_batch_size",
-})
+MAY_CHANGE = frozenset({"train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
+                        "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs"})
+SELF_CRITICAL = frozenset({"train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
+                           "train.scst_batch_size"})
 LOCK_FILE = "run.lock"
 
 
