@@ -60,8 +60,7 @@ class TemporalAttention(Attention):
     @classmethod
     def build(cls, feature_size: int, model_config, n_frames: int) -> "TemporalAttention":
         c = model_config
-        return cls(feature_size, c.hidden_size, c.attention_size or feature_size, n_frames,
-                   c.frame_positions)
+        return cls(feature_size, c.hidden_size, c.attention_size or feature_size, n_frames, c.frame_positions)
 
     def query_map(self):
         return self.query

@@ -219,8 +219,7 @@ class SALSTM(nn.Module):
         return self.decoder(words, state, clips, width)
 
     def forward(self, features, mask, inputs, own_word_probability: float = 0.0):
-        """Teacher forcing: inputs (B, T) -> logits (B, T, V), alpha (B, T, K); own_word_probability
-        > 0: scheduled sampling."""
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V), alpha (B, T, K)."""
         if own_word_probability > 0 or not self.fast_teacher_forcing:
             return self.step_loop(features, mask, inputs, own_word_probability)
         step = self.decoder
@@ -242,8 +241,7 @@ class SALSTM(nn.Module):
         return logits, torch.stack(alphas, 1)
 
     def step_loop(self, features, mask, inputs, own_word_probability: float = 0.0):
-        """Teacher forcing as the plain loop over step(); with own_word_probability, each input is
-        the model's own drawn word (Bengio et al. 2015), by torch's global generator."""
+        """The plain loop over step(); own_word_probability: scheduled sampling (Bengio et al. 2015)."""
         clips = self.encode(features, mask)
         state, logits, alphas = clips.state, [], []
         for t in range(inputs.shape[1]):
