@@ -1,16 +1,9 @@
-"""One self-contained HTML page per evaluation: browse, sort, filter, see each word's attention,
-and compare two evaluations of the same split.
+"""One self-contained HTML page per evaluation (run.py writes <split>_page.html, its data as JSON in
+the template page.html): browse, sort, filter, see each word's attention, and compare two evaluations.
 
     python -m captioning.page compare EVAL_A EVAL_B --out compare.html [--split test]
 
-run.py writes <split>_page.html beside the predictions (split_page). The page holds its data as
-JSON inside the file (read_page reads it back): the header (checkpoint, corpus, split, search
-settings, corpus scores), and per video its references, category, and per evaluation the caption,
-per-video scores, attention over the K frames (thousandths, one row per word and <eos>), the
-frame numbers, and a thumbnail strip (one small image per video) when the frames are known.
-page.html is the template: plain HTML, CSS and JavaScript, nothing fetched from the network.
-An EVAL of the comparison is a folder written by run.py (or a file in it): its page when there is
-one, else its predictions and scores files (then without attention and thumbnails).
+An EVAL is a folder written by run.py (or a file in it): its page, else its predictions and scores.
 """
 from __future__ import annotations
 
@@ -40,8 +33,7 @@ def page_name(split: str) -> str:
 
 
 def thumbnail_strip(images: np.ndarray) -> tuple:
-    """The frames side by side, THUMB_WIDTH pixels each, as one image's data URI (WebP: a third
-    of JPEG's size at the same look; JPEG where Pillow lacks WebP), and its height in pixels."""
+    """The frames side by side as one WebP (JPEG without Pillow's WebP) data URI, and its height."""
     from PIL import Image, features
     height = max(8, min(2 * THUMB_WIDTH, round(THUMB_WIDTH * images.shape[1] / images.shape[2])))
     strip = Image.new("RGB", (THUMB_WIDTH * len(images), height))
@@ -56,32 +48,31 @@ def rounded_scores(scores: dict) -> dict:
     return {name: round(float(value), 2) for name, value in scores.items() if name in PAGE_METRICS}
 
 
-def attention_rows(attention, n_real: int) -> list:
-    """(words + 1, K) weights -> rows of integer thousandths over the real frames."""
-    weights = np.asarray(attention, dtype=np.float64)[:, :n_real]
-    return np.rint(weights * ATTENTION_SCALE).astype(int).tolist()
-
-
 def page_data(predictions: list, videos, scores: dict, config, checkpoint_path: str, frames=None) -> dict:
-    """The page's data of one evaluated split; frames: a SplitFrames (numbers, thumbnails) or None."""
+    """frames: a SplitFrames or None."""
     per_video = scores.get(PER_VIDEO_KEY, {})
     stored = dict(zip(videos.video_ids, videos.n_frames))
     category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
     references = dict(zip(videos.video_ids, videos.references))
-    search = {k: v for k, v in vars(config.eval).items() if k != "metrics"}
     header = {"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
-              "search": search, "scores": {k: round(v, 2) for k, v in numeric(scores).items()}}
+              "search": {k: v for k, v in vars(config.eval).items() if k != "metrics"}}
     rows = []
     for p in predictions:
         vid = p["video_id"]
         seen = frames.frames(vid, stored[vid]) if frames is not None else None
         run = {"caption": p["caption"], "scores": rounded_scores(per_video.get(vid, {}))}
-        if seen is not None:
+        if seen is not None:   # attention over the real frames in integer thousandths
+            weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
             run.update(frames=list(map(int, seen.numbers)),
-                       attention=attention_rows(p["attention"], len(seen.numbers)))
+                       attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
             if seen.images is not None:
                 run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
         rows.append({"id": vid, "category": category[vid], "references": references[vid], "runs": [run]})
+    return one_evaluation(header, scores, rows)
+
+
+def one_evaluation(header: dict, scores: dict, rows: list) -> dict:
+    header["scores"] = {k: round(v, 2) for k, v in numeric(scores).items()}
     return {"runs": [header], "metrics": present_metrics(rows), "attention_scale": ATTENTION_SCALE,
             "thumb_width": THUMB_WIDTH, "videos": rows}
 
@@ -90,49 +81,40 @@ def present_metrics(rows: list) -> list:
     return [m for m in PAGE_METRICS if any(m in run["scores"] for row in rows for run in row["runs"])]
 
 
-def html(data: dict) -> str:
-    """The page: the template with the data inlined ('<' escaped, so no caption can end the script)."""
+def write_page(path: str, data: dict) -> None:
+    """The template with the data inlined ('<' escaped, so no caption can end the script)."""
     with open(TEMPLATE, encoding="utf-8") as handle:
         template = handle.read()
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
-    return template.replace(DATA_START + DATA_END, DATA_START + payload + DATA_END, 1)
-
-
-def write_page(path: str, data: dict) -> None:
-    atomic_write_bytes(path, lambda handle: handle.write(html(data).encode("utf-8")))
+    text = template.replace(DATA_START + DATA_END, DATA_START + payload + DATA_END, 1)
+    atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,
                frames=None) -> str:
-    """run.py's page of the split it evaluated, beside its predictions; returns its path."""
     path = os.path.join(out_dir, page_name(videos.name))
     write_page(path, page_data(predictions, videos, scores, config, checkpoint_path, frames))
     return path
 
 
+def read_text(path: str, parse, problem: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse(handle.read())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path}{problem} ({type(error).__name__}: {error}); write it again with run.py") from None
+
+
+def page_json(text: str) -> dict:
+    start = text.index(DATA_START) + len(DATA_START)
+    return json.loads(text[start:text.index(DATA_END, start)])
+
+
 def read_page(path: str) -> dict:
-    """The data of a page written here."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-        start = text.index(DATA_START) + len(DATA_START)
-        return json.loads(text[start:text.index(DATA_END, start)])
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not a page written by run.py ({type(error).__name__}: {error}); "
-                        "write it again with run.py") from None
-
-
-def read_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path} cannot be read ({type(error).__name__}: {error}); write it again "
-                        "with run.py") from None
+    return read_text(path, page_json, ": not a page written by run.py")
 
 
 def load_evaluation(path: str, split: str) -> dict:
-    """An evaluation's page data: from its page, else from its predictions and scores files."""
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     page = path if path.endswith(".html") else os.path.join(folder, page_name(split))
     if os.path.isfile(page):
@@ -142,19 +124,15 @@ def load_evaluation(path: str, split: str) -> dict:
         raise DataError(f"{path}: neither {page_name(split)} nor {split}_predictions.json is there; give "
                         f"a folder written by `python run.py --out FOLDER` (or pass --split)")
     scores_path = os.path.join(folder, f"{split}_scores.json")
-    scores = read_json(scores_path) if os.path.isfile(scores_path) else {}
+    scores = read_text(scores_path, json.loads, " cannot be read") if os.path.isfile(scores_path) else {}
     per_video = scores.get(PER_VIDEO_KEY, {})
     rows = [{"id": p["video_id"], "category": None, "references": p["references"],
              "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
-            for p in read_json(predictions_path)]
-    header = {"checkpoint": folder, "corpus": None, "split": split, "search": {},
-              "scores": {k: round(v, 2) for k, v in numeric(scores).items()}}
-    return {"runs": [header], "metrics": present_metrics(rows), "attention_scale": ATTENTION_SCALE,
-            "thumb_width": THUMB_WIDTH, "videos": rows}
+            for p in read_text(predictions_path, json.loads, " cannot be read")]
+    return one_evaluation({"checkpoint": folder, "corpus": None, "split": split, "search": {}}, scores, rows)
 
 
 def compare(a: dict, b: dict, names=("A", "B")) -> dict:
-    """One page of two evaluations of the same videos: each video's two runs side by side."""
     b_rows = {row["id"]: row for row in b["videos"]}
     a_ids = [row["id"] for row in a["videos"]]
     if set(a_ids) != set(b_rows):

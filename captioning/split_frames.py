@@ -1,13 +1,10 @@
 """The frames behind a prepared split's features, for its attention pictures: demo clips re-rendered,
-a real corpus's read from its video files (--videos) with the sampling its features record, or
-frame numbers alone."""
+a real corpus's read from --videos as its features were sampled, or frame numbers alone."""
 from __future__ import annotations
 
 import json
 import os
 from typing import Callable, Optional
-
-import numpy as np
 
 from captioning.attention_map import SeenFrames
 from captioning.video import DEFAULT_EVERY_N
@@ -19,8 +16,6 @@ from splits.layout import corpus_paths, prepare_command, read_prepared
 from utils import DataError
 
 THUMB_SHORT_SIDE = 64   # decode small: thumbnails are a few dozen pixels wide
-DEMO_CLIPS_FILE = "clips.json"
-MSVD_MAPPING_FILE = "youtube_mapping.txt"
 
 
 class SplitFrames:
@@ -35,7 +30,7 @@ class SplitFrames:
         self.demo_specs = (self._demo_specs(paths, prepare_command(config))
                            if config.corpus.name == "Demo" else None)
         self.every_n, self.n_frames = every_n, None
-        self.files, self.noted = {}, set()     # videos whose missing thumbnails were reported
+        self.files, self.noted = {}, set()
         if self.demo_specs is not None:
             return
         record = read_prepared(paths, split, prepare_command(config))
@@ -52,7 +47,7 @@ class SplitFrames:
 
     @staticmethod
     def _demo_specs(paths, rebuild: str) -> dict:
-        path = os.path.join(paths.annotations, DEMO_CLIPS_FILE)
+        path = os.path.join(paths.annotations, "clips.json")
         fix = f"rebuild the demo corpus: {rebuild}"
         try:
             with open(path, encoding="utf-8") as handle:
@@ -63,9 +58,8 @@ class SplitFrames:
             raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
 
     def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
-        """{video id: file}, by file stem, or MSVD's YouTube clip id."""
-        mapping = {}
-        mapping_file = os.path.join(paths.annotations, MSVD_MAPPING_FILE)
+        """{video id: file}, by file stem or MSVD's YouTube clip id."""
+        mapping, mapping_file = {}, os.path.join(paths.annotations, "youtube_mapping.txt")
         if os.path.isfile(mapping_file):
             from splits.msvd_annotations import read_mapping
             mapping = read_mapping(mapping_file)
@@ -89,11 +83,8 @@ class SplitFrames:
             self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
                             "thumbnails")
         sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
-        if sampled is None:
-            return self._numbers_only(chosen)
-        return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
-
-    def _numbers_only(self, chosen: np.ndarray) -> SeenFrames:
+        if sampled is not None:
+            return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
         if self.every_n:  # stored feature i is frame i * every_n
             return SeenFrames((chosen * self.every_n).tolist())
         return SeenFrames(chosen.tolist(), axis_label="stored feature")
@@ -113,7 +104,7 @@ class SplitFrames:
         return sampled
 
     def _note(self, vid: str, message: str) -> None:
-        """Report once per video: the page and the pictures ask for the same frames."""
+        """Once per video: the page and the pictures ask for the same frames."""
         if vid not in self.noted:
             self.noted.add(vid)
             self.report(message)

@@ -1,11 +1,9 @@
 """Attentions over the K frames, registered by name (model.attention); docs/extending.md adds one.
 
-An attention is one class under @register_attention: name (what model.attention says), tag (its
-short name in run folders), fields (the model config fields it reads beyond the common ones),
-build(feature_size, model_config, n_frames), keys(frames) (computed once per clip),
-weights(hidden, clips, width, query) -> alpha (B, width, K), and frame_energy(hidden, frame, index)
-(its e_i written plainly, which the tests hold weights() to). query_map() may offer a bias-free
-nn.Linear of h_{t-1} for the decoder to stack into its one product over h_{t-1}.
+An attention is a class under @register_attention with name, tag (for run folders), fields (the
+model fields it reads), build(feature_size, model_config, n_frames), keys(frames) (once per clip),
+weights(hidden, clips, width, query) -> alpha (B, width, K) and frame_energy(hidden, frame, index)
+(e_i written plainly, for the tests); query_map() may offer a bias-free nn.Linear of h_{t-1}.
 """
 from __future__ import annotations
 
@@ -19,7 +17,6 @@ ATTENTIONS = config_module.VARIANTS["model.attention"] = {}      # name -> class
 
 
 def register_attention(cls):
-    """Class decorator: makes cls choosable as model.attention = cls.name."""
     if cls.name in ATTENTIONS and ATTENTIONS[cls.name] is not cls:
         raise ValueError(f"an attention named {cls.name!r} is registered already")
     ATTENTIONS[cls.name] = cls
@@ -32,8 +29,6 @@ def build_attention(feature_size: int, model_config, n_frames: int) -> nn.Module
 
 
 class Attention(nn.Module):
-    """What every attention has; subclasses set name, tag and fields and write the members above."""
-
     name = tag = None
     fields = ()
 
@@ -42,15 +37,14 @@ class Attention(nn.Module):
 
     @staticmethod
     def masked_softmax(energy: torch.Tensor, clips) -> torch.Tensor:
-        """energy (B, width, K) -> alpha: softmax over each clip's real frames, 0 on padded ones."""
+        """energy (B, width, K) -> alpha over each clip's real frames."""
         padding = ~clips.mask.unsqueeze(1)
         return torch.softmax(energy.masked_fill(padding, float("-inf")), dim=-1)
 
 
 @register_attention
 class TemporalAttention(Attention):
-    """The paper's soft attention: e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a); alpha = softmax
-    over real frames. U_a v_i does not depend on t: keys() computes it once per clip."""
+    """The paper's soft attention: e_i = w^T tanh(W_a h_{t-1} + U_a v_i + b_a), U_a v_i once per clip."""
 
     name, tag, fields = "soft", "att", ("attention_size", "frame_positions")
 
@@ -66,8 +60,7 @@ class TemporalAttention(Attention):
     @classmethod
     def build(cls, feature_size: int, model_config, n_frames: int) -> "TemporalAttention":
         c = model_config
-        return cls(feature_size, c.hidden_size, c.attention_size or feature_size, n_frames,
-                   c.frame_positions)
+        return cls(feature_size, c.hidden_size, c.attention_size or feature_size, n_frames, c.frame_positions)
 
     def query_map(self):
         return self.query
@@ -79,7 +72,7 @@ class TemporalAttention(Attention):
         return keys
 
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
-        """query = W_a h_{t-1} (from the decoder's stacked product, or here) -> alpha (B, width, K)."""
+        """query = W_a h_{t-1} (from the decoder's stacked product, or here) -> alpha."""
         query = self.query(hidden) if query is None else query
         batch, n_frames, size = clips.keys.shape
         keys = clips.keys.unsqueeze(1)                                        # (B, 1, K, A)
@@ -118,8 +111,7 @@ class MeanPooling(Attention):
 
 @register_attention
 class GeneralAttention(Attention):
-    """Luong et al. 2015's multiplicative ("general") attention: e_i = h_{t-1}^T W v_i, with W v_i
-    kept per clip (cheaper than W^T h_{t-1} at every step and row)."""
+    """Luong et al. 2015's "general" attention: e_i = h_{t-1}^T W v_i, W v_i kept per clip."""
 
     name, tag = "general", "general"
 

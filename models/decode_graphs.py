@@ -1,15 +1,7 @@
-"""Decoding as CUDA graphs (eval.cuda_graphs, beyond the paper): a decode's small operators are
-recorded once and replayed with one launch, since the GPU otherwise waits for the CPU's launches.
-
-A graph replays fixed kernels on fixed memory, so:
-- one graph per batch shape and decoding settings, each reading its batch from its own buffers;
-- it runs every step up to eval.max_len (stopping early needs a host read); an ended hypothesis
-  never goes on, so the captions are the eager search's;
-- a shape's first batch is decoded eagerly (the lazy set-up capture forbids), then it is captured;
-- a replay reads the weights where they are: weights trained in place are decoded as they are now,
-  weights moved elsewhere (model.to, an assigning load_state_dict) make every shape be captured anew;
-- should a capture fail (an operator of another torch version), decoding says why and stays eager.
-The graphs stay with the model (a weak reference: they go when it goes).
+"""Decoding as CUDA graphs (eval.cuda_graphs): a decode's small operators recorded once and replayed
+with one launch. One graph per batch shape and settings, running every step to eval.max_len (the
+eager search's captions); a shape's first batch is decoded eagerly, then captured; weights moved
+elsewhere make every shape be captured anew; a failed capture is reported and decoding stays eager.
 """
 from __future__ import annotations
 
@@ -21,11 +13,10 @@ import torch
 
 from utils import CudaGraphs, try_capture
 
-_BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs
+_BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs, gone with the model
 
 
 def graphed_decode(model, features, mask, eval_config, search):
-    """search's decode through this model's graphs (made on first use, on the features' device)."""
     graphs = _BY_MODEL.get(model)
     if graphs is None:
         graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
@@ -34,19 +25,16 @@ def graphed_decode(model, features, mask, eval_config, search):
 
 def capture_failure(model):
     """Why this model's decode could not be captured; None when it was (or is yet to be)."""
-    graphs = _BY_MODEL.get(model)
-    return graphs.failure if graphs is not None else None
+    return getattr(_BY_MODEL.get(model), "failure", None)
 
 
 def all_steps(model, features, mask, eval_config, search):
-    """What one graph records: the decode with every step run and no host sync; returns what
-    finished() turns into captions (beam search's history, or a Decoded)."""
+    """What one graph records: every step, no host sync (beam search's history, or a Decoded)."""
     return search.run(model, features, mask, eval_config, stop_early=False)
 
 
 def finished(outputs):
-    """The captions (a Decoded) of all_steps' outputs, in new tensors (the next replay overwrites
-    outputs), as long as the longest caption, as the eager search's."""
+    """all_steps' captions in new tensors (the next replay overwrites outputs), cut as the eager's."""
     if hasattr(outputs, "rebuild"):
         return outputs.rebuild()
     length = int(outputs.lengths.max())
@@ -56,14 +44,11 @@ def finished(outputs):
 
 
 def eval_fields(eval_config) -> tuple:
-    """Every eval field as (name, value), lists as tuples: part of a graph's key."""
     return tuple((f.name, tuple(v) if isinstance(v := getattr(eval_config, f.name), list) else v)
                  for f in dataclasses.fields(eval_config))
 
 
 class DecodeGraphs:
-    """The decodes of one model, each batch shape replayed as one graph."""
-
     def __init__(self, graphs):
         self.graphs = graphs               # utils.CudaGraphs, or the tests' stand-in
         self.shapes = {}                   # key -> (static features, static mask, outputs, replay)
@@ -71,19 +56,16 @@ class DecodeGraphs:
         self.failure = None                # why a capture failed: eager decoding from then on
 
     def __call__(self, model, features, mask, eval_config, search):
-        e = eval_config
-        run = lambda f, m: all_steps(model, f, m, e, search)
         if self.failure is not None:
-            return search.run(model, features, mask, e)
+            return search.run(model, features, mask, eval_config)
         addresses = [(t.data_ptr(), t.dtype, t.shape)
                      for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
-        # everything that changes the recorded kernels: every eval field, the model's step (a test
-        # may replace it), dropout, an outer autocast and the TF32 flag however it was set
+        # everything that changes the recorded kernels
         key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
-               model.step, eval_fields(e), torch.is_autocast_enabled(),
+               model.step, eval_fields(eval_config), torch.is_autocast_enabled(),
                torch.backends.cuda.matmul.allow_tf32)
         captured = self.shapes.get(key)
         if captured is not None:
@@ -93,10 +75,11 @@ class DecodeGraphs:
             replay()
             return finished(outputs)
         static_features, static_mask = features.clone(), mask.clone()
-        decoded = finished(self.graphs.warm_up(lambda: run(static_features, static_mask)))
-        outputs, replay, self.failure = try_capture(
-            self.graphs, lambda: run(static_features, static_mask), "eval.cuda_graphs",
-            f"the decode of a batch of {features.shape[0]} clips", "decoding")
+        run = lambda: all_steps(model, static_features, static_mask, eval_config, search)
+        decoded = finished(self.graphs.warm_up(run))
+        outputs, replay, self.failure = try_capture(self.graphs, run, "eval.cuda_graphs",
+                                                    f"the decode of a batch of {features.shape[0]} clips",
+                                                    "decoding")
         if self.failure is None:
             self.shapes[key] = (static_features, static_mask, outputs, replay)
         else:

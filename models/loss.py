@@ -1,5 +1,4 @@
-"""Training loss: caption NLL (optionally label-smoothed) plus the doubly stochastic attention penalty
-(L2 is weight decay)."""
+"""Training loss: caption NLL, optionally label-smoothed, plus the doubly stochastic attention penalty."""
 from __future__ import annotations
 
 import torch
@@ -9,11 +8,8 @@ from loader.vocabulary import BOS_ID, PAD_ID
 
 
 def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> tuple:
-    """(nll, smoothed), each (B, T), 0 at <pad> targets; smoothed is nll itself when eps = 0.
-
-    label_smoothing eps > 0 (beyond the paper): each token's target is (1 - eps) on the true word
-    plus eps spread evenly over every word the model may emit: all but <pad> and <bos>, which are
-    never targets."""
+    """(nll, smoothed), each (B, T), 0 at <pad>; smoothed (nll itself at eps 0) puts eps evenly on
+    every word but <pad> and <bos>, which are never targets."""
     batch, steps, vocab = logits.shape
     flat_logits, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
     nll = F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction="none")
@@ -28,8 +24,7 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
 
 
 def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
-    """caption_sum: summed over each caption's tokens (<eos> included), mean over captions (the
-    paper's); token_mean: mean over all real tokens."""
+    """caption_sum: summed over each caption, mean over captions (the paper's); token_mean: per token."""
     if reduction == "caption_sum":
         return per_token.sum(1).mean()
     return per_token.sum() / (targets != PAD_ID).sum().clamp(min=1)
@@ -37,9 +32,7 @@ def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: s
 
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,
                 label_smoothing: float = 0.0) -> torch.Tensor:
-    """The caption loss, reduced (see reduce_captions), smoothed when label_smoothing > 0. The
-    validation loss calls this with eps = 0: it measures the model, not the training objective,
-    and stays comparable across runs with and without smoothing."""
+    """The caption loss; validation calls it with eps = 0, comparable across runs."""
     return reduce_captions(token_losses(logits, targets, label_smoothing)[1], targets, reduction)
 
 
@@ -52,8 +45,7 @@ def attention_penalty(alphas: torch.Tensor, targets: torch.Tensor, frame_mask: t
 
 
 def training_loss(logits, alphas, targets, frame_mask, train_config) -> tuple:
-    """(total, nll) so the logs can show the plain NLL on its own (comparable with loss/val);
-    total holds the label smoothing and the attention penalty when they are on."""
+    """(total, nll): the logs show the plain NLL, comparable with loss/val."""
     nll, smoothed = token_losses(logits, targets, train_config.label_smoothing)
     nll = reduce_captions(nll, targets, train_config.loss_reduction)
     total = nll if smoothed is nll else reduce_captions(smoothed, targets, train_config.loss_reduction)

@@ -10,10 +10,8 @@ word y_{t-1}, the state (h_{t-1}, c_{t-1}) and a clip's frames v_1..v_K:
              c_t = sigma(f) c_{t-1} + sigma(i) tanh(g),  h_t = sigma(o) tanh(c_t)
   output     p(y_t) = softmax(W_p tanh(W_o h_t + E[y_{t-1}] + W_c phi_t + b_o) + b_p)
 
-Each line is one method of DecoderStep; the parameters keep nn.LSTMCell's layout and names, and
-everything that reads h_{t-1} (W_h, w_beta, the attention's query map) is one matrix product.
-The surface every search, the CUDA graphs and SCST's sampler use, and nothing else: encode(),
-step() and forward() (teacher forcing, the terms that do not read h_{t-1} computed for all steps).
+Each line is one method of DecoderStep, whose parameters keep nn.LSTMCell's names; everything that
+reads h_{t-1} is one matrix product. Searches and SCST use encode() and step(), training forward().
 """
 from __future__ import annotations
 
@@ -29,7 +27,6 @@ from models.searches import draw, forbid_words
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the real frames only: (B, K, D), (B, K) -> (B, D)."""
     weights = mask.to(values.dtype)
     return (values * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
 
@@ -44,14 +41,12 @@ class EncodedClips:
     cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, name, make):
-        """make(), computed once for these clips (weight views, projected frames, biases)."""
         if name not in self.cache:
             self.cache[name] = make()
         return self.cache[name]
 
     def padding_bias(self, width: int) -> torch.Tensor:
-        """(B * width * K, 1): -inf on padded frames, 0 on real ones, for attention to fold its mask
-        into its energy product."""
+        """(B * width * K, 1): -inf on padded frames, for attention to fold its mask into a product."""
         def make():
             padding = ~self.mask.unsqueeze(1).expand(-1, width, -1)
             return torch.zeros(padding.shape, dtype=self.keys.dtype, device=self.keys.device).masked_fill(
@@ -59,7 +54,7 @@ class EncodedClips:
         return self.cached(("padding_bias", width), make)
 
     def mean_weights(self) -> torch.Tensor:
-        """(B, 1, K): each frame's share of the masked mean, 1 / (real frames) on real ones."""
+        """(B, 1, K): each frame's share of the masked mean."""
         def make():
             one_hot = torch.eye(self.mask.shape[1], dtype=self.frames.dtype, device=self.frames.device)
             return masked_mean(one_hot.expand(self.mask.shape[0], -1, -1), self.mask).unsqueeze(1)
@@ -92,9 +87,9 @@ class FrameEncoder(nn.Module):
 @dataclass
 class StepMaps:
     """The weights as the equations use them, views taken once per batch (gradients reach them)."""
-    hidden_weight: torch.Tensor   # [W_h; query map; w_beta]: everything that reads h_{t-1}
+    hidden_weight: torch.Tensor   # [W_h; query map; w_beta]
     hidden_bias: torch.Tensor
-    hidden_parts: list            # rows of each, absent ones left out
+    hidden_parts: list            # rows of each
     has_query: bool
     word_weight: torch.Tensor     # W_y
     context_weight: torch.Tensor  # W_phi
@@ -162,16 +157,14 @@ class DecoderStep(nn.Module):
         """(h_t, c_t) from the gates' three inputs, in nn.LSTMCell's order: i, f, g, o."""
         if self.fused_cell and cell.is_cuda and word_gates.dtype == hidden_gates.dtype == cell.dtype:
             # nn.LSTMCell's own CUDA kernel: the sum and the update in one launch
-            hidden, cell, _ = torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates,
-                                                                   hidden_gates, cell)
-            return hidden, cell
+            return torch.ops.aten._thnn_fused_lstm_cell(word_gates + context_gates, hidden_gates, cell)[:2]
         gates = word_gates + hidden_gates + context_gates
         in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=-1)
         cell = torch.addcmul(forget_gate.sigmoid() * cell, in_gate.sigmoid(), cell_gate.tanh())
         return out_gate.sigmoid() * torch.tanh(cell), cell
 
     def output_context(self, context: torch.Tensor):
-        """W_c phi_t, the attended feature's share of the deep output (None without it)."""
+        """W_c phi_t (None without the deep output)."""
         return self.out_context(context) if self.out_context is not None else None
 
     def output(self, hidden: torch.Tensor, embedded: torch.Tensor, output_context) -> torch.Tensor:
@@ -184,10 +177,8 @@ class DecoderStep(nn.Module):
 
     def projected_context(self, alpha, beta, clips, maps: StepMaps) -> tuple:
         """(W_phi phi_t, W_c phi_t or None) from [W_phi; W_c] applied to each clip's frames once."""
-        if self.out_context is None:
-            stacked = maps.context_weight
-        else:
-            stacked = torch.cat([maps.context_weight, self.out_context.weight])
+        stacked = maps.context_weight if self.out_context is None else torch.cat(
+            [maps.context_weight, self.out_context.weight])
         projected = clips.cached("projected", lambda: F.linear(clips.frames, stacked))
         mapped = self.context(alpha, beta, projected)
         if self.out_context is None:
@@ -195,8 +186,7 @@ class DecoderStep(nn.Module):
         return tuple(mapped.split([4 * self.hidden_size, self.out_context.out_features], dim=-1))
 
     def forward(self, previous_word, state, clips, width: int = 1):
-        """previous_word (B*W,), state (h, c) of B*W rows, `width` consecutive rows per clip ->
-        logits (B*W, V), new state, alpha (B*W, K)."""
+        """previous_word (B*W,), state of B*W rows, `width` rows per clip -> logits, state, alpha."""
         maps = clips.cached("maps", self.maps)
         hidden, cell = state
         hidden_gates, query, beta = self.read_hidden(hidden, maps)
@@ -219,11 +209,9 @@ class SALSTM(nn.Module):
         self.encoder = FrameEncoder(feature_size, c.hidden_size, c.frame_projection, c.init_from_mean)
         size = self.encoder.output_size
         self.decoder = DecoderStep(vocab_size, size, c, build_attention(size, c, n_frames), fused_cell)
-        self.vocab_size = vocab_size
         self.fast_teacher_forcing = fast_teacher_forcing
 
     def encode(self, features: torch.Tensor, mask: torch.Tensor, rows_per_clip: int = 1) -> EncodedClips:
-        """rows_per_clip: the most rows per clip the caller will step (beam width, samples)."""
         frames, state = self.encoder(features, mask)
         return EncodedClips(frames, self.decoder.attention.keys(frames), mask, state, rows_per_clip)
 
@@ -231,8 +219,7 @@ class SALSTM(nn.Module):
         return self.decoder(words, state, clips, width)
 
     def forward(self, features, mask, inputs, own_word_probability: float = 0.0):
-        """Teacher forcing: inputs (B, T) -> logits (B, T, V) and attention (B, T, K).
-        own_word_probability > 0: scheduled sampling (train.scheduled_sampling)."""
+        """Teacher forcing: inputs (B, T) -> logits (B, T, V), alpha (B, T, K)."""
         if own_word_probability > 0 or not self.fast_teacher_forcing:
             return self.step_loop(features, mask, inputs, own_word_probability)
         step = self.decoder
@@ -254,22 +241,18 @@ class SALSTM(nn.Module):
         return logits, torch.stack(alphas, 1)
 
     def step_loop(self, features, mask, inputs, own_word_probability: float = 0.0):
-        """Teacher forcing as the plain loop over step(). own_word_probability > 0: each step's
-        input is, with that probability, a word drawn from the model's previous output (Bengio et
-        al. 2015), by torch's global generator of the features' device."""
+        """The plain loop over step(); own_word_probability: scheduled sampling (Bengio et al. 2015)."""
         clips = self.encode(features, mask)
         state, logits, alphas = clips.state, [], []
-        words = inputs[:, 0]
         for t in range(inputs.shape[1]):
+            words = inputs[:, t]
             if t > 0 and own_word_probability > 0:
                 with torch.no_grad():
                     own_logits = logits[-1].float().clone()
                     forbid_words(own_logits, t)
                     own = draw(torch.softmax(own_logits, dim=-1))
                     use_own = torch.rand(own.shape, device=own.device) < own_word_probability
-                words = torch.where(use_own & (inputs[:, t] != PAD_ID), own, inputs[:, t])
-            elif t > 0:
-                words = inputs[:, t]
+                words = torch.where(use_own & (words != PAD_ID), own, words)
             step_logits, state, alpha = self.step(words, state, clips)
             logits.append(step_logits)
             alphas.append(alpha)
@@ -278,7 +261,6 @@ class SALSTM(nn.Module):
 
 def build_model(config, vocab_size: int, feature_size: int, fused_cell: bool = True,
                 fast_teacher_forcing: bool = True) -> SALSTM:
-    """fused_cell and fast_teacher_forcing False (the tests and the benchmark): the update and
-    teacher forcing as written, which the fast arrangements are checked against."""
+    """fused_cell and fast_teacher_forcing False: the plain paths the tests check the fast ones against."""
     return SALSTM(vocab_size, feature_size, config.model, config.features.n_frames, fused_cell,
                   fast_teacher_forcing)

@@ -1,11 +1,9 @@
 """Decoding strategies, registered by name (eval.search); docs/extending.md adds one.
 
-A search is one class under @register_search: name (what eval.search says), tag (its short name in
-run folders), fields (the eval fields it reads beyond max_len and min_len), graphable (whether,
-called with stop_early False, it runs every step with no host sync, so a CUDA graph may record it),
-check(eval_config) (optional, a ConfigError for a bad combination of its fields) and
-run(model, features, mask, eval_config, stop_early) -> Decoded. A search uses nothing of the model
-but encode() and step(), and the one word rule below.
+A search is a class under @register_search with name, tag (for run folders), fields (the eval fields
+it reads), graphable (stop_early False runs with no host sync), an optional check(eval_config), and
+run(model, features, mask, eval_config, stop_early) -> Decoded, using only encode(), step() and the
+word rule below.
 """
 from __future__ import annotations
 
@@ -24,7 +22,6 @@ SEARCHES = config_module.VARIANTS["eval.search"] = {}      # name -> search (an 
 
 
 def register_search(cls):
-    """Class decorator: makes cls choosable as eval.search = cls.name."""
     if cls.name in SEARCHES and type(SEARCHES[cls.name]) is not cls:
         raise ValueError(f"a search named {cls.name!r} is registered already")
     SEARCHES[cls.name] = cls()
@@ -32,23 +29,21 @@ def register_search(cls):
 
 
 def check_search_config(eval_config) -> None:
-    """ConfigError naming the field when eval.* asks for something no search can do."""
     check_section("eval", eval_config)
     config_module.check_variant("eval.search", eval_config)
 
 
 @dataclass
 class Decoded:
-    """What every search returns: one caption per clip."""
-    tokens: torch.Tensor      # (B, L) word ids, <eos> then <pad> after the caption
-    log_probs: torch.Tensor   # (B,) sum of the log-probabilities of the words and <eos>
-    attention: torch.Tensor   # (B, L, K) attention weights of each generated token
+    """One caption per clip."""
+    tokens: torch.Tensor      # (B, L) word ids, <eos> then <pad>
+    log_probs: torch.Tensor   # (B,) summed over the words and <eos>
+    attention: torch.Tensor   # (B, L, K)
     lengths: torch.Tensor     # (B,) tokens including <eos>
 
 
 def decode(model, features, mask, eval_config) -> Decoded:
-    """One caption per clip by eval.search, under eval.autocast_bf16 and eval.tf32; with
-    eval.cuda_graphs, on CUDA, a graphable search's decode replayed as a CUDA graph per batch shape."""
+    """One caption per clip by eval.search; with eval.cuda_graphs on CUDA, replayed as a CUDA graph."""
     check_search_config(eval_config)
     search = SEARCHES[eval_config.search]
     graphed = eval_config.cuda_graphs and features.is_cuda and search.graphable
@@ -63,29 +58,22 @@ def decode(model, features, mask, eval_config) -> Decoded:
 assert (PAD_ID, BOS_ID) == (0, 1) and EOS_ID == 2        # one slice names <pad> and <bos>
 
 
-def must_end(step: int, max_len) -> bool:
-    """Step t (from 0) chooses the word after t words: after max_len words only <eos> is left."""
-    return step >= max_len
-
-
 def may_end(step: int, min_len: int, max_len) -> bool:
-    return step >= min_len or must_end(step, max_len)
+    """Step t (from 0) chooses the word after t words."""
+    return step >= min_len or step >= max_len
 
 
 def forbid_words(scores, step: int, min_len: int = 0, max_len=float("inf")) -> None:
-    """In place, -inf on the words that may not come next (scores (rows, V): logits or log-probs):
-    never <pad> or <bos>, <eos> only once min_len words are said, only <eos> after max_len."""
+    """In place, -inf on <pad>, <bos>, <eos> before min_len words, and all but <eos> after max_len."""
     scores[:, :EOS_ID] = float("-inf")
     if not may_end(step, min_len, max_len):
         scores[:, EOS_ID] = float("-inf")
-    if must_end(step, max_len):
+    if step >= max_len:
         scores[:, :EOS_ID] = float("-inf")
         scores[:, EOS_ID + 1:] = float("-inf")
 
 
 class Search:
-    """What every search has; subclasses set name, tag and fields and write run()."""
-
     name = tag = None
     fields = ()
     graphable = False
@@ -93,15 +81,13 @@ class Search:
 
 # ---- one word per row and step: greedy and sampled captions ----------------------------------
 def draw(probabilities: torch.Tensor, generator=None) -> torch.Tensor:
-    """One index per row in proportion to its probabilities: torch.multinomial(p, 1)'s draws from
-    the same generator (argmax of p / q, q ~ Exp(1)) without its input checks' host reads."""
+    """torch.multinomial(p, 1)'s draws (argmax of p / q, q ~ Exp(1)) without its host reads."""
     race = torch.empty_like(probabilities).exponential_(1, generator=generator)
     return (probabilities / race).argmax(-1)
 
 
 def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Top-p (Holtzman et al. 2020): each row's most likely words whose probabilities first reach
-    top_p together (at least one), the rest 0; not renormalised (draw needs no sum of 1)."""
+    """Top-p (Holtzman et al. 2020), not renormalised: draw needs no sum of 1."""
     if top_p >= 1.0:
         return probabilities
     ordered, order = probabilities.sort(dim=-1, descending=True)
@@ -113,10 +99,10 @@ def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
 @dataclass
 class Rows:
     tokens: torch.Tensor      # (N, L) word ids, <eos> then <pad>
-    log_probs: torch.Tensor   # (N, L) log-probability of each token as the chooser scored it
-    mask: torch.Tensor        # (N, L) True for the caption's tokens, <eos> included
+    log_probs: torch.Tensor   # (N, L) as the chooser scored each token
+    mask: torch.Tensor        # (N, L) True up to <eos>
     attention: torch.Tensor   # (N, L, K), zero after the caption
-    total: torch.Tensor       # (N,) sum of log_probs, step by step
+    total: torch.Tensor       # (N,) sum of log_probs
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -128,9 +114,8 @@ class Rows:
 
 def decode_rows(model, features, mask, rows_per_clip: int, choose, max_len: int, min_len: int,
                 stop_early: bool = True) -> Rows:
-    """rows_per_clip rows per clip (clip-major: clip b's rows are b*K .. b*K + K - 1), each step's
-    words from choose(logits, step, min_len, max_len) -> (words, their log-probabilities); a row
-    stops at <eos>. stop_early False runs all max_len + 1 steps with no host sync."""
+    """rows_per_clip rows per clip, clip-major, each step's words from choose(logits, step, min_len,
+    max_len) -> (words, log-probs) until <eos>; stop_early False runs every step with no host sync."""
     width, device = rows_per_clip, features.device
     clips = model.encode(features, mask, rows_per_clip=width)
     state = clips.state if width == 1 else tuple(s.repeat_interleave(width, dim=0) for s in clips.state)
@@ -157,7 +142,6 @@ def decode_rows(model, features, mask, rows_per_clip: int, choose, max_len: int,
 
 
 def most_likely(logits, step: int, min_len: int, max_len: int) -> tuple:
-    """Greedy search's choice: the most likely allowed word, scored by the model's log-probability."""
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     forbid_words(log_probs, step, min_len, max_len)
     best, words = log_probs.max(-1)
@@ -165,9 +149,8 @@ def most_likely(logits, step: int, min_len: int, max_len: int) -> tuple:
 
 
 def sampled(temperature: float = 1.0, top_p: float = 1.0, generator=None, policy_log_probs: bool = True):
-    """A choice that draws each word from softmax(logits / temperature) over the allowed words,
-    cut to the top_p nucleus; temperature 0 takes the most likely word. policy_log_probs: a word
-    scored under that policy (what SCST differentiates), else under the model (what sample ranks by)."""
+    """Draws from softmax(logits / temperature) cut to top_p (temperature 0: argmax), scored under
+    that policy (what SCST differentiates) or, without policy_log_probs, under the model."""
     def choose(logits, step: int, min_len: int, max_len: int) -> tuple:
         logits = logits.float()
         policy = logits / temperature if temperature > 0 else logits.clone()
@@ -193,10 +176,7 @@ def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1,
 
 # ---- beam search ----------------------------------------------------------------------------
 class BeamHistory:
-    """Beam search's steps as back-pointers (one index a step, where copying every beam's history
-    would cost several), and the captions rebuilt from them once at the end. Rows are numbered
-    across all steps, with one extra "nothing" row at the end: its own parent, word <pad>, zero
-    attention."""
+    """Beam search's steps as back-pointers; rows numbered across steps, the last one "nothing"."""
 
     def __init__(self, batch: int, device):
         self.batch, self.device = batch, device
@@ -207,7 +187,7 @@ class BeamHistory:
         self.row_tables = {}
 
     def row_table(self, live: int, per_beam: int) -> torch.Tensor:
-        """(B, live * per_beam): the row (video * live + beam) of each candidate; once per shape."""
+        """(B, live * per_beam): the row (video * live + beam) of each candidate."""
         key = (live, per_beam)
         if key not in self.row_tables:
             candidates = torch.arange(live * per_beam, device=self.device)
@@ -216,14 +196,13 @@ class BeamHistory:
         return self.row_tables[key]
 
     def add_end(self, step: int, raw: torch.Tensor, beam: torch.Tensor, normalised) -> torch.Tensor:
-        """The best hypothesis (raw score, beam) of each video that ends at `step`; its score."""
         score = normalised(raw, step + 1)
         self.ends.append((step, score, raw, beam))
         return score
 
     def rebuild(self) -> Decoded:
-        """Each video's best hypothesis, back from the row it ended at: ended at step e, it holds
-        the words fed at steps 1..e, then <eos>, and its rows' attention at steps 0..e."""
+        """Each video's best hypothesis, back from the row it ended at (step e): the words fed at
+        steps 1..e, then <eos>, and its rows' attention at steps 0..e."""
         batch, device = self.batch, self.device
         steps, scores, raws, beams = zip(*self.ends)
         # the earliest step of the best score, as beam search's strict "better than" kept it
@@ -269,25 +248,19 @@ class BeamHistory:
 @torch.no_grad()
 def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, min_len: int = 1,
                 length_penalty: float = 0.0, stop_early: bool = True):
-    """Best caption per video by sum of log-probs / length**length_penalty (length with <eos>),
-    batched over videos and beams. Each step the W best candidates that are not <eos> go on (from
-    one start beam; a video's beams share its clip); the best <eos> candidate ends a hypothesis when
-    it ranks among the W best of all (so width 1 is greedy search). A video stops when no live beam
-    can beat its best ended one. stop_early False runs all max_len + 1 steps with no host sync and
-    returns the BeamHistory, whose rebuild() gives the same captions."""
-    batch, device = features.shape[0], features.device
-    width = beam_size
+    """Best caption per video by sum of log-probs / length**length_penalty (<eos> counted). Each
+    step the W best non-<eos> candidates go on; the best <eos> ends a hypothesis when it ranks among
+    the W best of all (width 1 is greedy). A video stops when no live beam can beat its best ended
+    one. stop_early False runs every step with no host sync and returns the BeamHistory."""
+    batch, device, width = features.shape[0], features.device, beam_size
     clips = model.encode(features, mask, rows_per_clip=width)
-    state = clips.state
-    live = 1
+    state, live = clips.state, 1
     live_scores = torch.zeros(batch, 1, device=device)
     words = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     best_score = torch.full((batch,), float("-inf"), device=device)
     history = BeamHistory(batch, device)
-    if length_penalty:
-        normalised = lambda scores, length: scores / float(length) ** length_penalty
-    else:
-        normalised = lambda scores, length: scores
+    normalised = ((lambda scores, length: scores / float(length) ** length_penalty) if length_penalty
+                  else (lambda scores, length: scores))
 
     for step in range(max_len + 1):
         logits, state, alpha = model.step(words, state, clips, live)
@@ -297,7 +270,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         ends_allowed = may_end(step, min_len, max_len)
         if ends_allowed:   # <eos> is ranked apart from the words, one candidate per beam
             eos_scores = (live_scores.view(-1) + log_probs[:, EOS_ID]).view(batch, live)
-        if must_end(step, max_len):
+        if step >= max_len:
             history.add_end(step, *eos_scores.max(1), normalised)
             break
         log_probs[:, EOS_ID] = float("-inf")
@@ -307,8 +280,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         if ends_allowed:
             end_raw, end_beam = eos_scores.max(1)
             if live_scores.shape[1] == width:
-                # the best <eos> ranks among the W best unless W words beat it (it wins ties, as
-                # greedy search's max picks the lowest id); the other <eos> rank below it
+                # the best <eos> ranks among the W best unless W words beat it (it wins ties)
                 end_raw = end_raw.masked_fill(end_raw < live_scores[:, -1], float("-inf"))
             end_score = history.add_end(step, end_raw, end_beam, normalised)
             if stop_early:
@@ -319,8 +291,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         history.words.append(words)
         state = tuple(s[parent_rows] for s in state)
         live = live_scores.shape[1]
-        # Log-probs only fall: a live beam can at best keep its score, normalised at the length
-        # that flatters it most (the longest for a positive penalty, the next step's otherwise).
+        # log-probs only fall: a live beam at best keeps its score, at the length that flatters it
         best_length = max_len + 1 if length_penalty >= 0 else step + 2
         if (stop_early and ends_allowed
                 and bool((best_score >= normalised(live_scores[:, 0], best_length)).all())):
@@ -331,8 +302,6 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
 # ---- the registered searches ------------------------------------------------------------------
 @register_search
 class BeamSearch(Search):
-    """The paper's: eval.beam_size beams, scores / length**eval.length_penalty; width 1 is greedy."""
-
     name, tag, fields, graphable = "beam", "beam", ("beam_size", "length_penalty"), True
 
     def run(self, model, features, mask, eval_config, stop_early: bool = True):
@@ -345,8 +314,6 @@ class BeamSearch(Search):
 
 @register_search
 class GreedySearch(Search):
-    """The most likely word at each step."""
-
     name, tag, graphable = "greedy", "greedy", True
 
     def run(self, model, features, mask, eval_config, stop_early: bool = True) -> Decoded:
@@ -355,9 +322,7 @@ class GreedySearch(Search):
 
 @register_search
 class SampleSearch(Search):
-    """eval.samples captions drawn per clip from softmax(logits / eval.temperature), cut to the
-    eval.top_p nucleus; the best log-probability per word (<eos> counted) under the model wins.
-    Draws come from a generator seeded with eval.seed at each call: a rerun gives the same captions."""
+    """eval.samples drawn captions per clip, the best log-probability per word wins; seeded per call."""
 
     name, tag, fields = "sample", "sample", ("samples", "temperature", "top_p", "seed")
 

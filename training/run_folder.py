@@ -1,6 +1,5 @@
-"""The folder a run lives in, named by what it learns and used by one process at a time: a readable
-name plus a hash of every field that changes what is learned, leaving out the fields that may change
-on resume and self-critical training's (fixed only once its phase starts)."""
+"""The folder a run lives in, used by one process at a time: a readable name plus a hash of the fields
+that change what is learned (not those that may change on resume, nor SCST's, fixed once it starts)."""
 from __future__ import annotations
 
 import contextlib
@@ -21,27 +20,21 @@ try:
 except ImportError:                    # Windows: runs there are not locked
     fcntl = None
 
-MAY_CHANGE = frozenset({
-    "train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
-    "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs",
-})
-SELF_CRITICAL = frozenset({
-    "train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
-    "train.scst_batch_size",
-})
+MAY_CHANGE = frozenset({"train.epochs", "train.scst_epochs", "train.log_every", "train.device", "train.cuda_graphs",
+                        "train.run_root", "train.run_name", "eval.metrics", "eval.cuda_graphs"})
+SELF_CRITICAL = frozenset({"train.scst_lr", "train.scst_baseline", "train.scst_samples", "train.scst_temperature",
+                           "train.scst_batch_size"})
 LOCK_FILE = "run.lock"
 
 
 def learning_fields(values: dict) -> dict:
-    """{section.field: value} of a config dict, without the fields that may change on resume."""
     return {f"{section}.{name}": value for section, fields in values.items()
             for name, value in fields.items()
             if f"{section}.{name}" not in MAY_CHANGE | SELF_CRITICAL}
 
 
 def config_hash(config) -> str:
-    """8 hex digits over the learning fields that differ from the defaults, so that a new field at
-    its default renames no run."""
+    """Over the learning fields that differ from the defaults: a new field at its default renames no run."""
     defaults = learning_fields(config_module.Config().to_dict())
     changed = {key: value for key, value in learning_fields(config.to_dict()).items()
                if value != defaults.get(key)}
@@ -51,33 +44,24 @@ def config_hash(config) -> str:
 
 
 def readable_name(config) -> str:
-    """The part of the name a person reads: the hyperparameters people compare."""
+    """The hyperparameters people compare."""
     m, t = config.model, config.train
-    attention, search = m.attention, config.eval.search    # their tags, once registered
-    attention = getattr(ATTENTIONS.get(attention), "tag", attention)
-    search = getattr(SEARCHES.get(search), "tag", search)
+    attention = getattr(ATTENTIONS.get(m.attention), "tag", m.attention)
+    search = getattr(SEARCHES.get(config.eval.search), "tag", config.eval.search)
     return (f"{config.corpus.name}_{'+'.join(config.features.backbones)}"
             f"_{attention}{'' if search == 'beam' else '_' + search}"
-            f"_h{m.hidden_size}_{t.optimizer}"
-            f"_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}{'_bf16' if t.autocast_bf16 else ''}"
-            f"{'_tf32' if t.tf32 else ''}"
+            f"_h{m.hidden_size}_{t.optimizer}_lr{t.lr:g}_bs{config.loader.batch_size}_seed{t.seed}"
+            f"{'_bf16' if t.autocast_bf16 else ''}{'_tf32' if t.tf32 else ''}"
             f"{f'_ls{t.label_smoothing:g}' if t.label_smoothing else ''}"
             f"{f'_ss{t.scheduled_sampling:g}' if t.scheduled_sampling else ''}")
 
 
-def safe(name: str) -> str:
+def run_id(config) -> str:
+    name = config.train.run_name or f"{readable_name(config)}_{config_hash(config)}"
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
-def run_id(config) -> str:
-    """The run's folder name: train.run_name when given, else readable name + hash."""
-    if config.train.run_name:
-        return safe(config.train.run_name)
-    return safe(f"{readable_name(config)}_{config_hash(config)}")
-
-
 def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
-    """'field: saved -> now' for every field that changes what is learned and differs."""
     try:
         saved = config_module.Config.from_dict(saved).to_dict()     # a missing field: its default
     except config_module.ConfigError as error:
@@ -88,29 +72,23 @@ def learning_changes(saved: dict, current: dict, self_critical_started: bool) ->
             if f"{section}.{name}" in fixed and current[section][name] != value]
 
 
-def other_changes(saved: dict, current: dict) -> list:
-    return [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
-            for section, fields in saved.items() for name, value in fields.items()
-            if current.get(section, {}).get(name) != value]
-
-
 def check_resumable(saved_config: dict, config, last_path: str, progress: dict) -> None:
-    """A clear error when last.pt's run learned under another config; a note for the rest."""
     current = config.to_dict()
     changes = learning_changes(saved_config, current, progress.get("phase") == "scst")
     if changes:
         raise DataError(f"{last_path} belongs to a run with another config, and these fields change "
                         f"what it learns: {'; '.join(changes)}. Start a new run with --new_run (a "
                         "new folder beside it), or give the saved values to go on with this one")
-    notes = other_changes(saved_config, current)
+    notes = [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
+             for section, fields in saved_config.items() for name, value in fields.items()
+             if current.get(section, {}).get(name) != value]
     if notes:
         print("note: the config differs from the one last.pt was saved with: " + "; ".join(notes))
 
 
 def choose_folder(config, new_run: bool) -> str:
-    """This config's run folder: its own, or a free one beside it with new_run."""
-    root = config.train.run_root
-    run_dir = os.path.join(root, run_id(config))
+    """This config's run folder, or with new_run a free one beside it."""
+    run_dir = os.path.join(config.train.run_root, run_id(config))
     if new_run:
         base, n = run_dir, 2
         while os.path.exists(run_dir):
@@ -119,8 +97,7 @@ def choose_folder(config, new_run: bool) -> str:
 
 
 class FolderLock:
-    """The run folder held by this process (flock: a process that dies holds nothing); another
-    process that asks for it stops at once, naming the holder."""
+    """The run folder held by this process (flock: a dead process holds nothing); another stops at once."""
 
     def __init__(self, run_dir: str):
         self.run_dir = run_dir
@@ -144,7 +121,7 @@ class FolderLock:
         self.handle.flush()
 
     def release(self) -> None:
-        """Unlock; a folder holding nothing but the lock is removed."""
+        """Unlock; a folder holding only the lock is removed."""
         if self.handle.closed:
             return
         self.handle.close()

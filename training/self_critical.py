@@ -1,6 +1,4 @@
-"""Self-critical sequence training (Rennie et al. 2017) after cross-entropy: K sampled captions per
-clip rewarded with CIDEr-D (no Java), baseline the mean of the clip's other samples (Luo 2020) or
-its greedy caption's reward."""
+"""Self-critical training after cross-entropy: sampled captions rewarded with CIDEr-D (no Java)."""
 from __future__ import annotations
 
 import math
@@ -36,21 +34,17 @@ def reward_model(data, config) -> CiderD:
     return CiderD(tokenized_captions(data.train.references, config.loader), data.vocab)
 
 
-def clip_batches(n_clips: int, batch_size: int, generator: torch.Generator) -> list:
-    return list(torch.randperm(n_clips, generator=generator).split(batch_size))
-
-
 def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writer, step: int) -> tuple:
     """One pass over the training clips; (mean loss, mean reward, mean baseline, step)."""
     t = config.train
     model.train()
     generator = torch.Generator().manual_seed(t.seed * 1000 + epoch)
-    batches = clip_batches(len(data.train), t.scst_batch_size or config.loader.batch_size, generator)
+    batches = list(torch.randperm(len(data.train), generator=generator).split(
+        t.scst_batch_size or config.loader.batch_size))
     device = data.train.features.device
     totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
-    bar = tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True)
     with tf32_products(t.tf32):       # the model's products; CIDEr-D has none
-        for rows in bar:
+        for rows in tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True):
             rows = to_device(rows, device)
             features, mask = data.train.features[rows], data.train.frame_mask[rows]
             owners = rows.repeat_interleave(t.scst_samples)
@@ -96,9 +90,9 @@ def self_critical_phase(run, scorer, make_optimizer) -> None:
         lr = t.scst_lr if t.scst_lr is not None else t.lr / 10
         run.optimizer = make_optimizer(model, t, lr=lr)
         progress.update(phase="scst", scst_epoch=0, finished=True)
-        epochs = f"{t.scst_epochs} epoch{'s' if t.scst_epochs != 1 else ''}"
-        print(f"self-critical training from {run.best_path} (epoch {best['epoch']}): "
-              f"{epochs}, lr {lr:g}, {t.scst_samples} samples per clip, baseline {t.scst_baseline}")
+        print(f"self-critical training from {run.best_path} (epoch {best['epoch']}): {t.scst_epochs} "
+              f"epoch{'s' if t.scst_epochs != 1 else ''}, lr {lr:g}, {t.scst_samples} samples per clip, "
+              f"baseline {t.scst_baseline}")
     rewards = reward_model(data, config)
     while progress["scst_epoch"] < t.scst_epochs:
         epoch = progress["epoch"] + 1

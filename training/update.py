@@ -10,8 +10,8 @@ from utils import autocast_bf16, tf32_products
 
 def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=None,
                     own_word_probability: float = 0.0, for_cuda_graph: bool = False) -> tuple:
-    """(loss, nll) detached, on the device (no sync). weigh: the rank's loss weights under torchrun;
-    for_cuda_graph: gradients zeroed in place and no autocast cache, as capture requires."""
+    """(loss, nll) detached, no sync. weigh: the rank's loss weights under torchrun; for_cuda_graph:
+    gradients zeroed in place and no autocast cache, as capture requires."""
     t = train_config
     with tf32_products(t.tf32):            # backward's products too
         with autocast_bf16(batch.features.device.type, t.autocast_bf16, cache=not for_cuda_graph):
@@ -27,7 +27,6 @@ def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=N
 
 
 def batch_loss(model, batch: CaptionBatch, train_config, own_word_probability: float) -> tuple:
-    """(loss, nll); a function of its own so that the logits, the step's largest tensor, are freed
-    before backward."""
+    """A function of its own so that the logits are freed before backward."""
     logits, alphas = model(batch.features, batch.frame_mask, batch.inputs, own_word_probability)
     return training_loss(logits, alphas, batch.targets, batch.frame_mask, train_config)
