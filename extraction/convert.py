@@ -1,12 +1,9 @@
 """Import frame features made by other tools into <data_root>/<corpus>/features/<corpus>_<name>.hdf5.
 
     python -m extraction.convert feats/ --corpus.name MSVD --name ResNet152 --every_n 5
-    python -m extraction.convert vgg16.hdf5 --corpus.name MSR-VTT --name VGG16 --n_frames 80
 
-SOURCE is a folder of one file per video (.npy, .npz, with --allow_pickle .pkl) or an HDF5 file (one
-dataset per video, or one (N, T, D) array with a 1-D list of N video ids); the names, stripped of
-extensions and feature suffixes, must be videos of the corpus. State the frame sampling the features
-were made with. With any problem nothing is written (exit status 2). Layouts and fixes: docs/sharing.md.
+SOURCE: a folder of one file per video (.npy, .npz, .pkl) or an HDF5 file. With any problem nothing
+is written (exit status 2). Layouts and fixes: docs/sharing.md.
 """
 from __future__ import annotations
 
@@ -34,7 +31,6 @@ SHOWN = 5
 
 
 def strip_extensions(name: str) -> str:
-    """'abc.avi.npy' -> 'abc': the file's and then the video's extension."""
     for extensions in (FILE_EXTENSIONS + (".h5", ".hdf5"), VIDEO_EXTENSIONS):
         stem, extension = os.path.splitext(name)
         if extension.lower() in extensions:
@@ -51,7 +47,6 @@ def candidate_names(stem: str) -> list:
 
 
 def corpus_videos(config, annotations: Optional[str]) -> tuple:
-    """(corpus video ids, feature_key) of config's corpus, read by its splits module."""
     name = config.corpus.name
     try:
         module = importlib.import_module(f"splits.{name}")
@@ -66,7 +61,7 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
 
 
 def as_array(value, where: str, allow_pickle: bool):
-    """A numeric array, or the one line that says why value is none."""
+    """A numeric array, or the line saying why value is none."""
     array = np.asarray(value)
     if array.dtype == object and allow_pickle:
         try:
@@ -79,7 +74,6 @@ def as_array(value, where: str, allow_pickle: bool):
 
 
 def read_file(path: str, allow_pickle: bool, key: Optional[str]):
-    """The array of one per-video file, or a problem line."""
     extension = os.path.splitext(path)[1].lower()
     if extension in PICKLE_EXTENSIONS and not allow_pickle:
         return (f"{path} is a pickle, which can run code when read; add --allow_pickle if you trust "
@@ -109,7 +103,7 @@ def read_file(path: str, allow_pickle: bool, key: Optional[str]):
 
 def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature: Optional[str],
                    notes: list) -> list:
-    """(where, names to try, read() -> array or problem line) for each feature file of a folder."""
+    """(where, names to try, read() -> array or problem line) for each feature file."""
     entries, skipped = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -127,7 +121,6 @@ def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature:
 
 
 def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
-    """(where, names to try, read() -> array or problem line) for each video of an open HDF5 file."""
     datasets = {}
 
     def collect(name, item) -> None:          # visititems stops at the first value returned
@@ -177,8 +170,7 @@ def problems_of(where: str, array) -> Optional[str]:
 def convert(source: str, output: str, name: str, sampling: str, ids: list, feature_key,
             allow_pickle: bool = False, key: Optional[str] = None, feature: Optional[str] = None,
             allow_missing: bool = False, report=print) -> int:
-    """Write source's features of the corpus videos ids into output, one video at a time; their number.
-    On any problem the DataError holds one line per problem, and nothing is written."""
+    """The number of videos written; on any problem a DataError of one line each, and nothing written."""
     if os.path.exists(output):
         raise DataError(f"{output} exists; move it away or choose another --name (it is left as it is)")
     notes, problems = [], []
