@@ -56,7 +56,8 @@ def default_output(args, argv: list, backbone_name: str) -> str:
         raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
                         f"<data_root>/MSVD/features/MSVD_{backbone_name}.hdf5; or give --output PATH")
     config = config_module.from_args(args)
-    return corpus_paths(config.corpus.data_root, config.corpus.name).feature_file(config.corpus.name, backbone_name)
+    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
+    return paths.feature_file(config.corpus.name, backbone_name)
 
 
 def main(argv=None) -> int:

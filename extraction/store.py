@@ -94,8 +94,8 @@ class FeatureStore:
     def _check_record(self, file) -> None:
         """Only the preprocessing must match: the weights' location may change."""
         stored, wanted = file.attrs.get("preprocessing"), self.record.get("preprocessing")
-        if stored is not None and wanted is not None and _text(stored) != wanted:
-            raise DataError(f"feature file {self.path} was extracted with the preprocessing {_text(stored)}, "
+        if stored is not None and wanted is not None and as_text(stored) != wanted:
+            raise DataError(f"feature file {self.path} was extracted with the preprocessing {as_text(stored)}, "
                             f"but this run's weights ({self.record.get('weights')}) state {wanted}; one file "
                             "holds one preprocessing: choose another --output or the same weights")
 
@@ -128,7 +128,7 @@ class FeatureStore:
         return False
 
     def _damage(self, entry) -> Optional[str]:
-        """Why an entry is not a complete video; one without a CRC (another tool's) only for a frame of zeros."""
+        """Why an entry is incomplete; one without a CRC (another tool's) only for a frame of zeros."""
         if not (isinstance(entry, h5py.Dataset) and entry.ndim == 2 and entry.shape[0] > 0
                 and entry.shape[1] == self.feature_size):
             return f"invalid ({entry.shape if isinstance(entry, h5py.Dataset) else 'a group'})"
@@ -248,5 +248,5 @@ def _plain(value):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
