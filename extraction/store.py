@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import zlib
-
 from typing import Callable, Optional
 
 try:
@@ -43,7 +42,7 @@ class FeatureStore:
         self.pending = path + ".pending"
         self.identity = {"backbone": backbone, "feature_size": feature_size, "sampling": sampling}
         self.record = record or {}
-        self.attrs, self.stored, self.dropped, self.reader = {}, set(), set(), None
+        self.attrs, self.stored, self.dropped, self.reader, self.closed = {}, set(), set(), None, False
         self._claim_pending()
         if os.path.exists(path):
             try:
@@ -60,7 +59,6 @@ class FeatureStore:
                 raise DataError(f"feature file {path} cannot be read ({error}); another extraction may "
                                 "be writing it, or another program damaged it: then move it away and run "
                                 f"again (the videos in {self.pending} are kept)") from None
-        self.closed = False
 
     def _claim_pending(self) -> None:
         os.makedirs(self.pending, exist_ok=True)
@@ -185,14 +183,13 @@ class FeatureStore:
             for name in self.dropped & set(file):
                 del file[name]
             for vid in added:
-                with np.load(self._pending_file(vid), allow_pickle=False) as saved:
-                    values, attrs = saved["values"], json.loads(str(saved["attrs"]))
+                values, attrs = self.read(vid)
                 file.create_dataset(vid, data=values).attrs.update({**attrs, CHECKSUM: checksum(values)})
             file.close()
             sync(tmp)
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as error:       # h5py raises either for a failed write
-            if not disk_full(error):
+            if not (_has_errno(error, errno.ENOSPC) or _has_errno(error, errno.EFBIG)):
                 raise
             self.unflushable = file      # closing it again fails inside HDF5; it dies with the process
             if os.path.exists(tmp):
@@ -227,19 +224,12 @@ def checksum(values: np.ndarray) -> int:
 
 
 def sync(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def disk_full(error: Exception) -> bool:
-    """HDF5 names the errno in its message, not always in OSError.errno."""
-    return _has_errno(error, errno.ENOSPC) or _has_errno(error, errno.EFBIG)
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def _has_errno(error: Exception, code: int) -> bool:
+    """HDF5 names the errno in its message, not always in OSError.errno."""
     return getattr(error, "errno", None) == code or f"errno = {code}," in str(error)
 
 
