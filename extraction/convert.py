@@ -19,6 +19,7 @@ import numpy as np
 
 import config as config_module
 from extraction.store import FeatureStore
+from extraction.video import sampling_name
 from splits.layout import corpus_paths
 from utils import DataError, exit_status
 
@@ -28,6 +29,10 @@ PICKLE_EXTENSIONS = (".pkl", ".pickle")
 SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features' files beside the features
 LENGTH_NAMES = ("lengths", "n_frames")
 SHOWN = 5
+
+
+def shown(items: list, count: int = SHOWN) -> str:
+    return ", ".join(items[:count]) + (", ..." if len(items) > count else "")
 
 
 def strip_extensions(name: str) -> str:
@@ -115,18 +120,14 @@ def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature:
         stem = stem[:-len(feature) - 1] if feature is not None else stem
         entries.append((path, candidate_names(stem), lambda path=path: read_file(path, allow_pickle, key)))
     if skipped:
-        notes.append(f"{len(skipped)} files of {folder} are no feature files and were left out "
-                     f"({', '.join(skipped[:SHOWN])}{', ...' if len(skipped) > SHOWN else ''})")
+        notes.append(f"{len(skipped)} files of {folder} are no feature files and were left out ({shown(skipped)})")
     return entries
 
 
 def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
-    datasets = {}
-
-    def collect(name, item) -> None:          # visititems stops at the first value returned
-        if isinstance(item, h5py.Dataset):
-            datasets[name] = item
-    source.visititems(collect)
+    names = []
+    source.visit(names.append)
+    datasets = {name: source[name] for name in names if isinstance(source[name], h5py.Dataset)}
     stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
     id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
     if len(stacked) == 1 and id_lists:         # one (N, T, D) array and its list of video ids
@@ -215,14 +216,12 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
                                                          {"source": os.path.abspath(source)}))
             store.write(vid, array)
         if len(sizes) > 1:
-            problems.append("mixed feature sizes: " + "; ".join(
-                f"D={size} in {len(wheres)} ({', '.join(wheres[:2])}{', ...' if len(wheres) > 2 else ''})"
-                for size, wheres in sizes.items()) + "; one file holds one kind of feature")
+            problems.append("mixed feature sizes: " + "; ".join(f"D={size} in {len(wheres)} ({shown(wheres, 2)})"
+                            for size, wheres in sizes.items()) + "; one file holds one kind of feature")
         missing = [vid for vid in ids if vid not in origin]
         if missing and not allow_missing:
             problems.append(f"{len(missing)} of the {len(ids)} corpus videos have no features in {source} "
-                            f"({', '.join(missing[:SHOWN])}{', ...' if len(missing) > SHOWN else ''}); "
-                            "add them, or import the others alone with --allow_missing")
+                            f"({shown(missing)}); add them, or import the others alone with --allow_missing")
         if store is None and not problems:
             problems.append(f"{source} holds no features of the corpus's videos")
         if problems:
@@ -245,10 +244,9 @@ def main(argv=None) -> int:
     sampling.add_argument("--fps", type=float, metavar="F", help="of F frames per second")
     parser.add_argument("--feature", metavar="NAME", help="take only the files named <video>_NAME (or <video>/NAME)")
     parser.add_argument("--key", help="the array of each .npz file to take")
-    parser.add_argument("--allow_pickle", action="store_true",
-                        help="read pickled files (.pkl, object arrays): only files you trust")
-    parser.add_argument("--allow_missing", action="store_true",
-                        help="write the features found even when corpus videos have none")
+    for flag, text in (("--allow_pickle", "read pickled files (.pkl, object arrays): only files you trust"),
+                       ("--allow_missing", "write the features found even when corpus videos have none")):
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument("--annotations", metavar="DIR",
                         help="the corpus's annotation folder (default: as splits/ finds it)")
     parser.add_argument("--output", metavar="PATH", help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
@@ -258,8 +256,7 @@ def main(argv=None) -> int:
         parser.error("name the corpus the features belong to: --corpus.name MSVD (or MSR-VTT)")
     if any(value is not None and value <= 0 for value in (args.every_n, args.n_frames, args.fps)):
         parser.error("--every_n, --n_frames and --fps must be positive")
-    sampling_text = (f"every_n={args.every_n}" if args.every_n else f"n_frames={args.n_frames}"
-                     if args.n_frames else f"fps={args.fps:g}")
+    sampling_text = f"fps={args.fps:g}" if args.fps else sampling_name(args.every_n, args.n_frames)
 
     def run() -> None:
         config = config_module.from_args(args)

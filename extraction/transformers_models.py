@@ -108,13 +108,11 @@ def read_preprocessing(weights: str, backbone: str) -> tuple:
     mean = config.get("image_mean", [0.0] * 3) if config.get("do_normalize", True) else [0.0] * 3
     std = config.get("image_std", [1.0] * 3) if config.get("do_normalize", True) else [1.0] * 3
     # (x * scale - mean) / std == (x - mean / scale) / (std / scale), in the 0..255 units of frames
-    preprocess = Preprocess(resize, crop, tuple(m / scale for m in mean), tuple(s / scale for s in std),
-                            crop_offset="floor")
-    return preprocess, RESAMPLE_TO_SWSCALE.get(int(config.get("resample", 3)), "BICUBIC")
+    return Preprocess(resize, crop, tuple(m / scale for m in mean), tuple(s / scale for s in std),
+                      crop_offset="floor"), RESAMPLE_TO_SWSCALE.get(int(config.get("resample", 3)), "BICUBIC")
 
 
 def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Module:
-    import_transformers()
     config = _read_json(weights, "config.json", backbone)
     if config.get("model_type") not in model_types:
         raise DataError(f"the weights {weights} are a {config.get('model_type')!r} model, not one "
@@ -131,8 +129,7 @@ def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Mo
             raise
         raise DataError(f"the {backbone} weights in {weights} are damaged (SafetensorError: {error}): "
                         "download them again (model.safetensors)") from None
-    if info.get("missing_keys"):
-        missing = sorted(info["missing_keys"])
+    if missing := sorted(info.get("missing_keys") or []):
         raise DataError(f"the weights {weights} lack {len(missing)} tensors {backbone} needs "
                         f"(e.g. {missing[:3]}); are they the weights of this very architecture?")
     return network
@@ -164,8 +161,7 @@ class VideoMAEFeatures(nn.Module):
         super().__init__()
         classifier.classifier = nn.Identity()
         self.classifier = classifier
-        self.feature_size = classifier.config.hidden_size
-        self.clip_length = classifier.config.num_frames
+        self.feature_size, self.clip_length = classifier.config.hidden_size, classifier.config.num_frames
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.classifier(pixel_values=clips).logits
