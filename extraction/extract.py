@@ -56,9 +56,8 @@ def _as_backbone(backbone: Union[str, Backbone], weights: Optional[str], device:
 
 
 def features_for_video(path: str, backbone: Union[str, Backbone] = DEFAULT_BACKBONE,
-                       every_n: int = DEFAULT_EVERY_N,
-                       n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
-                       weights: Optional[str] = None) -> np.ndarray:
+                       every_n: int = DEFAULT_EVERY_N, n_frames: Optional[int] = None, batch_size: int = 64,
+                       device: str = "auto", weights: Optional[str] = None) -> np.ndarray:
     """(n, D) float32 features of one video, sampled as extract_videos does. Raises VideoReadError."""
     backbone = _as_backbone(backbone, weights, device)
     return backbone.features(backbone.read(path, every_n, n_frames), batch_size)

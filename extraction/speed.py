@@ -57,21 +57,18 @@ def real_size_network(name: str):
     return VideoMAEFeatures(transformers.VideoMAEForVideoClassification(config)), VIDEOMAE
 
 
-def backbone(name: str, device: torch.device, folder: str) -> Backbone:
-    network, preprocessor = real_size_network(name)
-    with open(os.path.join(folder, "preprocessor_config.json"), "w", encoding="utf-8") as handle:
-        json.dump(preprocessor, handle)
-    preprocess, interpolation = read_preprocessing(folder, name)
-    spec = BACKBONES[name]
-    return Backbone(name, network, network.feature_size, preprocess, device, interpolation,
-                    network.clip_length, spec.clip_stride, "random weights", spec.output)
-
-
 def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        model = backbone(name, device, folder)
+    network, preprocessor = real_size_network(name)
+    with tempfile.TemporaryDirectory() as folder:          # the preprocessing read as the real backbone's
+        with open(os.path.join(folder, "preprocessor_config.json"), "w", encoding="utf-8") as handle:
+            json.dump(preprocessor, handle)
+        preprocess, interpolation = read_preprocessing(folder, name)
+    spec = BACKBONES[name]
+    model = Backbone(name, network, network.feature_size, preprocess, device, interpolation,
+                     network.clip_length, spec.clip_stride, "random weights", spec.output)
     sampled = model.read(str(CLIPS[0]), every_n=1)         # 120 frame positions of one real clip
     batch = frames * model.clip_length                     # Backbone counts a clip's frames
+
     def take(start: int):
         end = start + frames
         return replace(sampled, frames=sampled.frames[start:end], indices=sampled.indices[start:end],

@@ -43,7 +43,16 @@ class FeatureStore:
         self.identity = {"backbone": backbone, "feature_size": feature_size, "sampling": sampling}
         self.record = record or {}
         self.attrs, self.stored, self.dropped, self.reader, self.closed = {}, set(), set(), None, False
-        self._claim_pending()
+        os.makedirs(self.pending, exist_ok=True)
+        mark = os.path.join(self.pending, "identity.json")
+        if os.path.isfile(mark):
+            with open(mark, encoding="utf-8") as handle:
+                found = json.load(handle)
+            if found != self.identity:
+                raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
+                                f"{self.identity}; choose another --output or the same settings")
+        else:
+            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
         if os.path.exists(path):
             try:
                 with h5py.File(path, "r") as file:
@@ -59,18 +68,6 @@ class FeatureStore:
                 raise DataError(f"feature file {path} cannot be read ({error}); another extraction may "
                                 "be writing it, or another program damaged it: then move it away and run "
                                 f"again (the videos in {self.pending} are kept)") from None
-
-    def _claim_pending(self) -> None:
-        os.makedirs(self.pending, exist_ok=True)
-        mark = os.path.join(self.pending, "identity.json")
-        if os.path.isfile(mark):
-            with open(mark, encoding="utf-8") as handle:
-                found = json.load(handle)
-            if found != self.identity:
-                raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
-                                f"{self.identity}; choose another --output or the same settings")
-        else:
-            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
 
     def _file(self):
         if self.reader is None:

@@ -29,7 +29,7 @@ def import_transformers():
     return transformers
 
 
-def check_weights(weights: str, backbone: str) -> str:
+def check_weights(weights: str, backbone: str) -> None:
     """weights as given: an existing folder, or a Hugging Face id (owner/name)."""
     if os.path.isdir(weights):
         return weights
@@ -37,7 +37,6 @@ def check_weights(weights: str, backbone: str) -> str:
         raise DataError(f"--weights {weights} for {backbone} is neither a folder nor a Hugging Face "
                         "model id (owner/name): give the folder that holds config.json, the weights "
                         "and preprocessor_config.json, or the id")
-    return weights
 
 
 def not_available(weights: str, backbone: str, error: Exception) -> DataError:
