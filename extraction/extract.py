@@ -29,9 +29,8 @@ class ExtractionSummary:
     failed: dict = field(default_factory=dict)     # video path -> why it was skipped
 
     def __str__(self) -> str:
-        text = (f"{self.output_path}: {len(self.written)} videos written, {len(self.skipped)} "
-                f"already there, {len(self.failed)} failed")
-        return text + "".join(f"\n  failed: {message}" for message in self.failed.values())
+        return (f"{self.output_path}: {len(self.written)} videos written, {len(self.skipped)} already there, "
+                f"{len(self.failed)} failed") + "".join(f"\n  failed: {message}" for message in self.failed.values())
 
 
 def find_videos(paths: Iterable[str]) -> list:

@@ -27,8 +27,7 @@ VIDEOMAE = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, 
             "image_std": [0.229, 0.224, 0.225], "resample": 2, "rescale_factor": 1 / 255,
             "size": {"shortest_edge": 224}}
 # The vision towers of openai/clip-vit-{base-patch32, base-patch16, large-patch14}.
-CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32),
-               "ViT-B-16": dict(patch_size=16),
+CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32), "ViT-B-16": dict(patch_size=16),
                "ViT-L-14": dict(patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                                 num_attention_heads=16, projection_dim=768)}
 CLIPS = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "videos").glob("*.avi"))

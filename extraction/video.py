@@ -69,10 +69,8 @@ def sampling_name(every_n: Optional[int], n_frames: Optional[int]) -> str:
 def parse_sampling(text: Optional[str]) -> tuple:
     """sampling_name's inverse; (None, None) when nothing is recorded."""
     match = re.fullmatch(r"(every_n|n_frames)=(\d+)", text or "")
-    if not match:
-        return None, None
-    value = int(match.group(2))
-    return (value, None) if match.group(1) == "every_n" else (None, value)
+    value = int(match.group(2)) if match else None
+    return (value, None) if match and match.group(1) == "every_n" else (None, value)
 
 
 def read_frames(path: str, every_n: int = DEFAULT_EVERY_N, n_frames: Optional[int] = None,
