@@ -1,4 +1,4 @@
-"""Decode a video with PyAV into its sampled frames, scaled while decoding (samplings: docs/features.md)."""
+"""Decode a video with PyAV into its sampled frames (every Nth, or K equally spaced), scaled while decoding."""
 from __future__ import annotations
 
 import re
