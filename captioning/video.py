@@ -24,7 +24,7 @@ from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
-DEFAULT_EVERY_N = 5        # when the features record no sampling: the corpora's usual one
+from extraction.video import DEFAULT_EVERY_N  # when the features record no sampling
 TRAIN_ON_EXTRACTABLE = (
     "To caption your own videos, train on features this project extracts from video files "
     f"({', '.join(BACKBONES)}), for example:\n"

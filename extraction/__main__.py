@@ -1,14 +1,9 @@
 """Extract frame features from video files into <data_root>/<corpus>/features/<corpus>_<backbone>.hdf5.
 
     python -m extraction --videos data/MSVD/videos --corpus.name MSVD
-    python -m extraction --videos clips/ one.mp4 --backbone ResNet152 --weights resnet152-394f9c45.pth \\
-        --output features.hdf5 --n_frames 28
-    python -m extraction --videos data/MSVD/videos --corpus.name MSVD --backbone CLIP-ViT-B-32 \
-        --weights openai/clip-vit-base-patch32      # or a local folder of those weights
 
-Each video becomes one dataset (n_frames, D) named after the file's stem. Runs again skip the
-videos already extracted; an unreadable video is reported and skipped. Exit status: 0 when every
-video is in the file, 1 when some could not be read (the others are written), 2 on bad options.
+Runs again skip the videos already extracted. Exit status: 0 when every video is in the file, 1 when
+some could not be read (the others are written), 2 on bad options. Recipes: docs/features.md.
 """
 from __future__ import annotations
 
@@ -22,7 +17,7 @@ from extraction.backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone, ca
 from extraction.extract import find_videos
 from extraction.parts import extract_on_ranks
 from extraction.store import DiskFull
-from extraction.video import sampling_name
+from extraction.video import DEFAULT_EVERY_N, sampling_name
 from splits.layout import corpus_paths
 from utils import DataError
 
@@ -39,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "CLIP and VideoMAE a local folder or a Hugging Face id (default: the "
                              "published weights, downloaded by transformers where there is network)")
     sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--every_n", type=int, default=5, metavar="N",
-                          help="keep frames 0, N, 2N, ... (default 5)")
+    sampling.add_argument("--every_n", type=int, default=DEFAULT_EVERY_N, metavar="N",
+                          help=f"keep frames 0, N, 2N, ... (default {DEFAULT_EVERY_N})")
     sampling.add_argument("--n_frames", type=int, default=None, metavar="K",
                           help="keep K frames equally spaced over the whole clip instead")
     parser.add_argument("--output", default=None, metavar="PATH",
@@ -56,13 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _names_corpus(argv: list) -> bool:
-    """Whether the command line picks the corpus (the config's default one is a demo corpus)."""
-    return any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv)
-
-
 def default_output(args, argv: list, backbone_name: str) -> str:
-    if not _names_corpus(argv):
+    if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv):  # else the demo corpus
         raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
                         f"<data_root>/MSVD/features/MSVD_{backbone_name}.hdf5; or give --output PATH")
     config = config_module.from_args(args)

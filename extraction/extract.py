@@ -1,8 +1,4 @@
-"""Features of many videos into one HDF5 file (resumable), or of one video in memory.
-
-A video's id, the name of its dataset, is the file's stem: 3qqEKTPxLNs_1_15 for an MSVD clip
-(splits.MSVD accepts these clip ids as well as vidN), video123 for MSR-VTT.
-"""
+"""Features of many videos into one resumable HDF5 file (ids: the files' stems), or of one video in memory."""
 from __future__ import annotations
 
 import os
@@ -18,7 +14,7 @@ from tqdm import tqdm
 
 from extraction.backbones import DEFAULT_BACKBONE, Backbone, build_backbone
 from extraction.store import FeatureStore, NonFiniteFeatures
-from extraction.video import VideoReadError, check_sampling, require_pyav, sampling_name
+from extraction.video import DEFAULT_EVERY_N, VideoReadError, check_sampling, require_pyav, sampling_name
 from utils import DataError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
@@ -33,13 +29,11 @@ class ExtractionSummary:
     failed: dict = field(default_factory=dict)     # video path -> why it was skipped
 
     def __str__(self) -> str:
-        text = (f"{self.output_path}: {len(self.written)} videos written, {len(self.skipped)} "
-                f"already there, {len(self.failed)} failed")
-        return text + "".join(f"\n  failed: {message}" for message in self.failed.values())
+        return (f"{self.output_path}: {len(self.written)} videos written, {len(self.skipped)} already there, "
+                f"{len(self.failed)} failed") + "".join(f"\n  failed: {message}" for message in self.failed.values())
 
 
 def find_videos(paths: Iterable[str]) -> list:
-    """Video files from files and folders (a folder: its files with a video extension, sorted)."""
     found = []
     for path in paths:
         if os.path.isdir(path):
@@ -60,21 +54,19 @@ def _as_backbone(backbone: Union[str, Backbone], weights: Optional[str], device:
     return build_backbone(backbone, weights, device) if isinstance(backbone, str) else backbone
 
 
-def features_for_video(path: str, backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = 5,
-                       n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
-                       weights: Optional[str] = None) -> np.ndarray:
+def features_for_video(path: str, backbone: Union[str, Backbone] = DEFAULT_BACKBONE,
+                       every_n: int = DEFAULT_EVERY_N, n_frames: Optional[int] = None, batch_size: int = 64,
+                       device: str = "auto", weights: Optional[str] = None) -> np.ndarray:
     """(n, D) float32 features of one video, sampled as extract_videos does. Raises VideoReadError."""
     backbone = _as_backbone(backbone, weights, device)
     return backbone.features(backbone.read(path, every_n, n_frames), batch_size)
 
 
 def _prefetch(paths: list, read: Callable, workers: int):
-    """(path, future of read(path)) in order, decoding up to workers + 1 videos ahead."""
     pending = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         try:
-            upcoming = iter(paths)
-            for path in upcoming:
+            for path in paths:
                 pending.append((path, pool.submit(read, path)))
                 if len(pending) > workers:
                     yield pending.popleft()
@@ -86,34 +78,30 @@ def _prefetch(paths: list, read: Callable, workers: int):
 
 
 def report_on_stderr(message: str) -> None:
-    """The default `report` of extraction's notes (a video skipped, ...): on stderr, through tqdm,
-    so a progress bar is not broken by them."""
+    """Through tqdm, so that notes do not break the progress bar."""
     tqdm.write(message, file=sys.stderr)
 
 
 def extract_videos(video_paths: Iterable[str], output_path: str,
-                   backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = 5,
+                   backbone: Union[str, Backbone] = DEFAULT_BACKBONE, every_n: int = DEFAULT_EVERY_N,
                    n_frames: Optional[int] = None, batch_size: int = 64, device: str = "auto",
                    weights: Optional[str] = None, workers: int = 2, progress: bool = True,
                    report: Callable[[str], None] = report_on_stderr) -> ExtractionSummary:
-    """Extract the features of every video into output_path, one dataset per video id.
-
-    Frames: every every_n-th frame, or n_frames equally spaced over the clip when n_frames is
-    given. Videos already in the file are skipped; a video that cannot be read, or whose
-    features are not finite (NaN, inf), is reported (report(message), naming the file), left out
-    and listed in the summary, never fatal.
-    workers threads decode the next videos while the backbone runs.
-    """
+    """Videos already in the file are skipped; one unreadable or with NaN/inf features is reported,
+    left out and listed in the summary; workers threads decode ahead while the backbone runs."""
     check_sampling(every_n, n_frames)
     require_pyav()                 # once, not as a failure of every video
     backbone = _as_backbone(backbone, weights, device)
     summary = ExtractionSummary(output_path)
+
+    def fail(path: str, message: str) -> None:
+        summary.failed[path] = message
+        report(message)
     paths_by_id = {}
     for path in video_paths:
         vid = video_id(path)
         if vid in paths_by_id:
-            summary.failed[path] = f"{path}: same video id {vid!r} as {paths_by_id[vid]}; left out"
-            report(summary.failed[path])
+            fail(path, f"{path}: same video id {vid!r} as {paths_by_id[vid]}; left out")
         else:
             paths_by_id[vid] = path
 
@@ -125,13 +113,11 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
         if summary.skipped:
             report(f"{output_path}: {len(summary.skipped)} videos already extracted, skipping them")
 
-        def read(path):
-            return backbone.read(path, every_n, n_frames)
-
         bar = tqdm(total=len(todo), unit="video", desc=f"{backbone.name} on {backbone.device}",
                    disable=not progress, file=sys.stderr,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]")
-        decoded = _prefetch([paths_by_id[vid] for vid in todo], read, max(1, workers))
+        decoded = _prefetch([paths_by_id[vid] for vid in todo],
+                            lambda path: backbone.read(path, every_n, n_frames), max(1, workers))
         finished = 0
         with bar, closing(decoded):
             for path, future in decoded:
@@ -139,12 +125,9 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                 try:
                     sampled = future.result()
                 except VideoReadError as error:
-                    summary.failed[path] = f"{error}; skipped"
-                    report(summary.failed[path])
+                    fail(path, f"{error}; skipped")
                 except Exception as error:  # a decoder failure PyAV does not classify; still not fatal
-                    summary.failed[path] = (f"cannot read video {path} "
-                                            f"({type(error).__name__}: {error}); skipped")
-                    report(summary.failed[path])
+                    fail(path, f"cannot read video {path} ({type(error).__name__}: {error}); skipped")
                 else:
                     features = backbone.features(sampled, batch_size, done=bar.update)
                     try:
@@ -152,8 +135,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                                     total_frames=sampled.total_frames, fps=sampled.fps)
                         summary.written.append(vid)
                     except NonFiniteFeatures as error:   # this video only; the others go on
-                        summary.failed[path] = f"{error}; skipped"
-                        report(summary.failed[path])
+                        fail(path, f"{error}; skipped")
                 finished += 1
                 bar.update(finished - bar.n)         # a whole video, after its batches' parts
                 bar.set_postfix(failed=len(summary.failed), refresh=False)

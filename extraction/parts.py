@@ -1,11 +1,5 @@
-"""Extraction over torchrun's ranks: each rank writes its share of the videos into its own part
-file beside the output (<output>.part<rank>), and rank 0 merges the part files into the one
-feature file at the end. Nothing but rank 0 ever opens the output, so no two processes write
-one HDF5 file.
-
-Resuming: before a run shares out the videos, rank 0 merges the part files an interrupted run
-left (of any number of ranks), so a video in the output or in a part file is not extracted again.
-"""
+"""Extraction over torchrun's ranks: each writes its share into <output>.part<rank>, and only rank 0
+merges them into the output (before a run too, so an interrupted run's parts are not redone)."""
 from __future__ import annotations
 
 import glob
@@ -16,7 +10,7 @@ from typing import Callable
 from distributed import Ranks, shard
 from extraction.extract import ExtractionSummary, extract_videos, report_on_stderr, video_id
 from extraction.store import FeatureStore
-from extraction.video import sampling_name
+from extraction.video import DEFAULT_EVERY_N, sampling_name
 from utils import DataError
 
 PART_SUFFIX = re.compile(r"\.part\d+$")
@@ -32,8 +26,7 @@ def part_files(output_path: str) -> list:
 
 
 def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str], None]) -> set:
-    """Move the entries of every part file into the output (those it lacks), delete the part
-    files, and return the ids of the videos the output holds."""
+    """The ids of the videos the output holds once every part file's entries are in it."""
     identity = (backbone.name, backbone.feature_size, sampling)
     with FeatureStore(output_path, *identity, report, backbone.record()) as store:
         for path in part_files(output_path):
@@ -47,8 +40,6 @@ def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str
 
 
 def merge_shares(output_path: str, shares: list, backbone, sampling: str, report) -> set:
-    """merge_parts, once every rank's part file is seen here (several machines need --output on
-    a file system they share)."""
     unseen = [share.output_path for share in shares
               if share.written and not os.path.exists(share.output_path)]
     if unseen:
@@ -58,11 +49,10 @@ def merge_shares(output_path: str, shares: list, backbone, sampling: str, report
     return merge_parts(output_path, backbone, sampling, report)
 
 
-def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks, every_n: int = 5,
-                     n_frames=None, report: Callable[[str], None] = report_on_stderr,
-                     **options) -> ExtractionSummary:
-    """extract_videos with one rank; with several, each extracts its share of the videos into
-    its part file and rank 0 merges them. Every rank returns the summary of the whole run."""
+def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks,
+                     every_n: int = DEFAULT_EVERY_N, n_frames=None,
+                     report: Callable[[str], None] = report_on_stderr, **options) -> ExtractionSummary:
+    """Every rank returns the summary of the whole run."""
     if not ranks.active:
         return extract_videos(video_paths, output_path, backbone, every_n=every_n, n_frames=n_frames,
                               report=report, **options)

@@ -1,8 +1,4 @@
-"""From decoded frames (short side already scaled, see video.py) to a CNN's input batch.
-
-Together with the scaling done while decoding this is the usual ImageNet evaluation transform:
-scale the short side to 256, crop the centre 224 x 224, normalise each channel.
-"""
+"""From decoded frames (short side already scaled while decoding) to a network's input batch."""
 from __future__ import annotations
 
 from dataclasses import dataclass

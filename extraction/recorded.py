@@ -1,23 +1,18 @@
-"""What extraction recorded in the feature files behind a prepared split: each backbone's weights
-and preprocessing (Backbone.record), for the checkpoint, so that captioning a new video computes
-the features the model was trained on."""
+"""Each backbone's weights and preprocessing recorded in a prepared split's feature files, for the
+checkpoint, so that captioning a new video computes the features the model was trained on."""
 from __future__ import annotations
 
 from typing import Optional
 
+from extraction.store import as_text
 from splits.layout import corpus_paths, open_hdf5, prepare_command, read_prepared
 from utils import DataError
 
 RECORD_KEYS = ("weights", "preprocessing")
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def recorded_extraction(config, split: str = "train") -> dict:
-    """{backbone: {"weights", "preprocessing"}} of config's backbones whose files record them;
-    {} for a split that is not prepared or files written by other extractors."""
+    """{backbone: {"weights", "preprocessing"}}; {} for a split not prepared or other extractors' files."""
     paths = corpus_paths(config.corpus.data_root, config.corpus.name)
     fix = prepare_command(config)
     try:
@@ -31,7 +26,7 @@ def recorded_extraction(config, split: str = "train") -> dict:
             with open_hdf5(paths.split_features(split, backbone), fix) as links:
                 attrs = links[first].file.attrs      # the linked feature file's, not the link file's
                 if all(key in attrs for key in RECORD_KEYS):
-                    found[backbone] = {key: _text(attrs[key]) for key in RECORD_KEYS}
+                    found[backbone] = {key: as_text(attrs[key]) for key in RECORD_KEYS}
         except (DataError, KeyError, OSError, RuntimeError, ValueError):  # never fail a checkpoint save
             continue
     return found

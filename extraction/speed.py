@@ -1,12 +1,5 @@
-"""Frames per second of the transformers backbones at their real sizes, with random weights.
-
-    python -m extraction.speed [--device cpu|cuda] [--frames 16] [--names CLIP-ViT-B-32,...]
-
-Each architecture is built from its published configuration (random weights: nothing is
-downloaded) and runs on frames decoded from tests/fixtures/videos, through Backbone.features,
-preprocessing included and decoding not. A frame is one sampled frame position: one image for
-CLIP, one 16-frame clip around it for VideoMAE. One warm-up batch, then the timed batches.
-"""
+"""Frames per second of the transformers backbones at their real sizes, with random weights
+(nothing downloaded), preprocessing included and decoding not; docs/speed.md."""
 from __future__ import annotations
 
 import argparse
@@ -34,26 +27,19 @@ VIDEOMAE = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, 
             "image_std": [0.229, 0.224, 0.225], "resample": 2, "rescale_factor": 1 / 255,
             "size": {"shortest_edge": 224}}
 # The vision towers of openai/clip-vit-{base-patch32, base-patch16, large-patch14}.
-CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32),
-               "ViT-B-16": dict(patch_size=16),
+CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32), "ViT-B-16": dict(patch_size=16),
                "ViT-L-14": dict(patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                                 num_attention_heads=16, projection_dim=768)}
 CLIPS = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "videos").glob("*.avi"))
 
 
-def log(message: str) -> None:
-    """Progress goes to stderr: stdout holds only the JSON lines."""
-    print(message, file=sys.stderr, flush=True)
-
-
 def timed(device: torch.device, fn, *args) -> float:
-    """Seconds of fn(*args), synchronised on CUDA so that the GPU's queued work counts."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    """Synchronised on CUDA, so that the GPU's queued work counts."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda device: None
+    sync(device)
     start = time.perf_counter()
     fn(*args)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -63,42 +49,33 @@ def real_size_network(name: str):
         tag = name[len("CLIP-"):].removesuffix("-pooled")
         config = transformers.CLIPVisionConfig(image_size=224, **{"projection_dim": 512, **CLIP_TOWERS[tag]})
         projection = not name.endswith("-pooled")
-        tower_class = (transformers.CLIPVisionModelWithProjection if projection
-                       else transformers.CLIPVisionModel)
+        tower_class = transformers.CLIPVisionModelWithProjection if projection else transformers.CLIPVisionModel
         tower = tower_class(config)
         return ClipImageFeatures(tower, projection), CLIP
     config = transformers.VideoMAEConfig(num_labels=400, use_mean_pooling=True)   # ViT-B, 16 frames, 224
     return VideoMAEFeatures(transformers.VideoMAEForVideoClassification(config)), VIDEOMAE
 
 
-def backbone(name: str, device: torch.device, folder: str) -> Backbone:
-    network, preprocessor = real_size_network(name)
-    with open(os.path.join(folder, "preprocessor_config.json"), "w", encoding="utf-8") as handle:
-        json.dump(preprocessor, handle)
-    preprocess, interpolation = read_preprocessing(folder, name)
-    spec = BACKBONES[name]
-    return Backbone(name, network, network.feature_size, preprocess, device, interpolation,
-                    network.clip_length, spec.clip_stride, "random weights", spec.output)
-
-
 def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        model = backbone(name, device, folder)
+    network, preprocessor = real_size_network(name)
+    with tempfile.TemporaryDirectory() as folder:          # the preprocessing read as the real backbone's
+        with open(os.path.join(folder, "preprocessor_config.json"), "w", encoding="utf-8") as handle:
+            json.dump(preprocessor, handle)
+        preprocess, interpolation = read_preprocessing(folder, name)
+    spec = BACKBONES[name]
+    model = Backbone(name, network, network.feature_size, preprocess, device, interpolation,
+                     network.clip_length, spec.clip_stride, "random weights", spec.output)
     sampled = model.read(str(CLIPS[0]), every_n=1)         # 120 frame positions of one real clip
     batch = frames * model.clip_length                     # Backbone counts a clip's frames
-    take = lambda start: _slice(sampled, start, frames)
+
+    def take(start: int):
+        end = start + frames
+        return replace(sampled, frames=sampled.frames[start:end], indices=sampled.indices[start:end],
+                       windows=None if sampled.windows is None else sampled.windows[start:end])
     model.features(take(0), batch)                         # warm-up
     seconds = sum(timed(device, model.features, take((i + 1) * frames % 100), batch) for i in range(batches))
     return {"backbone": name, "D": model.feature_size, "frames_per_batch": frames,
             "frames_per_second": round(frames * batches / seconds, 2)}
-
-
-def _slice(sampled, start: int, count: int):
-    """count consecutive frame positions of sampled (with their clips)."""
-    end = start + count
-    windows = None if sampled.windows is None else sampled.windows[start:end]
-    return replace(sampled, frames=sampled.frames[start:end], indices=sampled.indices[start:end],
-                   windows=windows)
 
 
 def main(argv=None) -> int:
@@ -114,13 +91,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     torch.manual_seed(0)
-    log(f"{device_description(device)}, torch {torch.__version__}, transformers "
-        f"{import_transformers().__version__}, {torch.get_num_threads()} threads, load {load_average()}")
+    print(f"{device_description(device)}, torch {torch.__version__}, transformers "   # stdout: JSON lines only
+          f"{import_transformers().__version__}, {torch.get_num_threads()} threads, load {load_average()}",
+          file=sys.stderr, flush=True)
     for name in args.names.split(","):
         with torch.inference_mode():
             result = measure(name, device, args.frames, args.batches)
         print(json.dumps(result), flush=True)
-    log(f"load average at the end {load_average()}")
+    print(f"load average at the end {load_average()}", file=sys.stderr, flush=True)
     return 0
 
 

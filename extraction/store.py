@@ -1,15 +1,7 @@
-"""The HDF5 feature file an extraction writes into, safe to stop and run again.
+"""The HDF5 feature file an extraction writes into, safe to stop and run again (docs/data.md).
 
-Layout (splits/layout.py): one float32 dataset (n_frames, D) per video id. The file records the
-backbone, D and the frame sampling, so that a second run cannot mix in other features, and how
-frames became the backbone's input (Backbone.record: the weights, resize, crop, normalisation,
-clip length), so that captioning a new video can do the same. Features with NaN or inf are
-refused: nothing of that video is written. HDF5 keeps no journal (a full disk or a kill while it
-writes can damage the whole file), so the file is never written in place: each video goes to its
-own file in <output>.pending/ (written to a temporary name, synced, renamed), and closing the store
-writes a copy of the feature file with them, synced, and renames it over the file. A stop at any
-moment leaves the file as it was and each pending video complete or absent; the next run picks
-them up. Each entry carries the CRC-32 of its values, checked when a run starts.
+HDF5 keeps no journal, so the file is never written in place: each video goes atomically to
+<output>.pending/, and closing the store renames a synced copy holding them over the file.
 """
 from __future__ import annotations
 
@@ -18,12 +10,12 @@ import json
 import os
 import shutil
 import zlib
+from typing import Callable, Optional
 
 try:
     import resource
 except ImportError:                    # not on Windows
     resource = None
-from typing import Callable, Optional
 
 import h5py
 import numpy as np
@@ -35,15 +27,14 @@ CHECKSUM = "crc32"            # of the float32 values, written with them
 
 
 class NonFiniteFeatures(DataError):
-    """A video's features hold NaN or inf; the message names the video and the file."""
+    pass
 
 
 class DiskFull(DataError):
-    """The device ran out of space (or the file size limit was reached) while writing."""
+    pass
 
 
 class FeatureStore:
-    """The feature file of one backbone and frame sampling, for adding videos."""
 
     def __init__(self, path: str, backbone: str, feature_size: int, sampling: str,
                  report: Callable[[str], None] = print, record: Optional[dict] = None):
@@ -51,8 +42,17 @@ class FeatureStore:
         self.pending = path + ".pending"
         self.identity = {"backbone": backbone, "feature_size": feature_size, "sampling": sampling}
         self.record = record or {}
-        self.attrs, self.stored, self.dropped, self.reader = {}, set(), set(), None
-        self._claim_pending()
+        self.attrs, self.stored, self.dropped, self.reader, self.closed = {}, set(), set(), None, False
+        os.makedirs(self.pending, exist_ok=True)
+        mark = os.path.join(self.pending, "identity.json")
+        if os.path.isfile(mark):
+            with open(mark, encoding="utf-8") as handle:
+                found = json.load(handle)
+            if found != self.identity:
+                raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
+                                f"{self.identity}; choose another --output or the same settings")
+        else:
+            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
         if os.path.exists(path):
             try:
                 with h5py.File(path, "r") as file:
@@ -68,20 +68,6 @@ class FeatureStore:
                 raise DataError(f"feature file {path} cannot be read ({error}); another extraction may "
                                 "be writing it, or another program damaged it: then move it away and run "
                                 f"again (the videos in {self.pending} are kept)") from None
-        self.closed = False
-
-    def _claim_pending(self) -> None:
-        """The pending folder, made by a run of the same backbone and sampling (or made now)."""
-        os.makedirs(self.pending, exist_ok=True)
-        mark = os.path.join(self.pending, "identity.json")
-        if os.path.isfile(mark):
-            with open(mark, encoding="utf-8") as handle:
-                found = json.load(handle)
-            if found != self.identity:
-                raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
-                                f"{self.identity}; choose another --output or the same settings")
-        else:
-            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
 
     def _file(self):
         if self.reader is None:
@@ -101,11 +87,10 @@ class FeatureStore:
                             "--output or the same settings")
 
     def _check_record(self, file) -> None:
-        """The preprocessing must be the one the file's features were made with; the weights'
-        location may change (a folder moved, an id downloaded to a folder)."""
+        """Only the preprocessing must match: the weights' location may change."""
         stored, wanted = file.attrs.get("preprocessing"), self.record.get("preprocessing")
-        if stored is not None and wanted is not None and _text(stored) != wanted:
-            raise DataError(f"feature file {self.path} was extracted with the preprocessing {_text(stored)}, "
+        if stored is not None and wanted is not None and as_text(stored) != wanted:
+            raise DataError(f"feature file {self.path} was extracted with the preprocessing {as_text(stored)}, "
                             f"but this run's weights ({self.record.get('weights')}) state {wanted}; one file "
                             "holds one preprocessing: choose another --output or the same weights")
 
@@ -113,13 +98,11 @@ class FeatureStore:
         return os.path.join(self.pending, f"{video_id}.npz")
 
     def entries(self) -> list:
-        """The ids of the videos the file holds or a pending file adds."""
         pending = {name[:-4] for name in os.listdir(self.pending)
                    if name.endswith(".npz") and not name.startswith(".tmp-")}
         return sorted((self.stored - self.dropped) | pending)
 
     def read(self, video_id: str) -> tuple:
-        """(values, attrs) of a video, pending or in the file."""
         if os.path.isfile(self._pending_file(video_id)):
             with np.load(self._pending_file(video_id), allow_pickle=False) as saved:
                 return saved["values"], json.loads(str(saved["attrs"]))
@@ -127,7 +110,7 @@ class FeatureStore:
         return entry[()], {key: _plain(value) for key, value in entry.attrs.items()}
 
     def is_done(self, video_id: str) -> bool:
-        """True if video_id has a complete entry; an invalid one is dropped (to be redone)."""
+        """An invalid entry is dropped, to be redone."""
         if os.path.isfile(self._pending_file(video_id)):
             return True
         if video_id not in self.stored or video_id in self.dropped:
@@ -140,8 +123,7 @@ class FeatureStore:
         return False
 
     def _damage(self, entry) -> Optional[str]:
-        """Why an entry is not a complete video, or None. An entry without a CRC (written by
-        another tool) is refused only for a frame of zeros, which a backbone does not give."""
+        """Why an entry is incomplete; one without a CRC (another tool's) only for a frame of zeros."""
         if not (isinstance(entry, h5py.Dataset) and entry.ndim == 2 and entry.shape[0] > 0
                 and entry.shape[1] == self.feature_size):
             return f"invalid ({entry.shape if isinstance(entry, h5py.Dataset) else 'a group'})"
@@ -175,8 +157,7 @@ class FeatureStore:
                            "free space and run the same command again") from None
 
     def close(self, assemble: bool = True) -> None:
-        """Write the feature file anew with the pending videos (a copy, renamed over it); with
-        assemble False (a full disk), leave them pending for the next run."""
+        """assemble False (a full disk) leaves the videos pending for the next run."""
         if self.closed:
             return
         self.closed = True
@@ -199,23 +180,21 @@ class FeatureStore:
             for name in self.dropped & set(file):
                 del file[name]
             for vid in added:
-                with np.load(self._pending_file(vid), allow_pickle=False) as saved:
-                    values, attrs = saved["values"], json.loads(str(saved["attrs"]))
+                values, attrs = self.read(vid)
                 file.create_dataset(vid, data=values).attrs.update({**attrs, CHECKSUM: checksum(values)})
             file.close()
             sync(tmp)
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as error:       # h5py raises either for a failed write
-            if not disk_full(error):
+            if not (_has_errno(error, errno.ENOSPC) or _has_errno(error, errno.EFBIG)):
                 raise
             self.unflushable = file      # closing it again fails inside HDF5; it dies with the process
             if os.path.exists(tmp):
                 os.remove(tmp)
-            raise self._full(len(added), _errno_name(error)) from None
+            raise self._full(len(added), "EFBIG" if _has_errno(error, errno.EFBIG) else "ENOSPC") from None
         shutil.rmtree(self.pending, ignore_errors=True)
 
     def _check_room(self, added: list) -> None:
-        """Stop before HDF5 writes what the device or the file size limit cannot hold."""
         needed = (os.path.getsize(self.path) if os.path.exists(self.path) else 0) + 65536 + sum(
             os.path.getsize(self._pending_file(vid)) + 4096 for vid in added)
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -242,29 +221,19 @@ def checksum(values: np.ndarray) -> int:
 
 
 def sync(path: str) -> None:
-    """The file's bytes on the disk, not only in the system's cache (a power cut)."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
-def disk_full(error: Exception) -> bool:
+def _has_errno(error: Exception, code: int) -> bool:
     """HDF5 names the errno in its message, not always in OSError.errno."""
-    return (getattr(error, "errno", None) in (errno.ENOSPC, errno.EFBIG)
-            or any(f"errno = {code}," in str(error) for code in (errno.ENOSPC, errno.EFBIG)))
-
-
-def _errno_name(error: Exception) -> str:
-    return "EFBIG" if getattr(error, "errno", None) == errno.EFBIG or f"errno = {errno.EFBIG}," in str(error) else "ENOSPC"
+    return getattr(error, "errno", None) == code or f"errno = {code}," in str(error)
 
 
 def _plain(value):
-    """An HDF5 attribute as a JSON-able Python value."""
     value = value.item() if isinstance(value, np.generic) else value
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

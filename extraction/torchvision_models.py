@@ -1,10 +1,4 @@
-"""Any torchvision image classifier (ResNet-101/152, VGG, DenseNet, ...) as a feature extractor.
-
-torchvision is optional: it must be the build made for the installed torch, which pip does not
-always find (PyPI's torchvision does not import beside a local CPU build of torch). Weights come
-from a local file (--weights), never from a download at run time, e.g. the file torchvision
-itself fetches: resnet152-394f9c45.pth (IMAGENET1K_V1) or resnet152-f82ba261.pth (V2).
-"""
+"""Any torchvision image classifier as a feature extractor, with weights from a local file only."""
 from __future__ import annotations
 
 from torch import nn
@@ -43,12 +37,10 @@ def classifier_names() -> list:
 
 
 def crop_sizes(model_name: str) -> tuple:
-    """(short side to scale to, centre crop) that the model's published weights expect."""
     return _CROP.get(model_name, (256, 224))
 
 
 def build_classifier_features(model_name: str, weights: str, display_name: str) -> nn.Module:
-    """torchvision's model_name with its last Linear layer removed: (n, 3, S, S) -> (n, D)."""
     names = classifier_names()
     if model_name not in names:
         raise DataError(f"{model_name} is not a torchvision image classifier; choose one of "
@@ -60,8 +52,7 @@ def build_classifier_features(model_name: str, weights: str, display_name: str) 
 
 
 class PenultimateFeatures(nn.Module):
-    """A classifier whose last Linear layer is replaced by the identity, so that it returns
-    what that layer reads: the pooled penultimate features (2048 for ResNet-152, 4096 for VGG)."""
+    """A classifier returning what its last Linear layer reads: the pooled penultimate features."""
 
     def __init__(self, classifier: nn.Module, name: str):
         super().__init__()

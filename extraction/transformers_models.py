@@ -1,11 +1,5 @@
-"""CLIP's vision tower and VideoMAE (Kinetics-400) from Hugging Face transformers, as feature extractors.
-
-transformers is needed by these backbones only, so it is imported here, when one is built.
-Weights: a Hugging Face model id (transformers downloads it into its cache on a machine with
-network, later runs read the cache) or a local folder holding config.json, the weights and
-preprocessor_config.json (what `save_pretrained` or huggingface_hub's `hf download` writes).
-The preprocessing is the model's own, read from its preprocessor_config.json.
-"""
+"""CLIP's vision tower and VideoMAE from transformers (imported only when one is built), with the
+preprocessing their preprocessor_config.json states; weights: docs/features.md."""
 from __future__ import annotations
 
 import json
@@ -35,17 +29,14 @@ def import_transformers():
     return transformers
 
 
-def check_weights(weights: str, backbone: str) -> str:
-    """weights as given: an existing folder, or a Hugging Face id (owner/name); else a clear error."""
+def check_weights(weights: str, backbone: str) -> None:
+    """weights as given: an existing folder, or a Hugging Face id (owner/name)."""
     if os.path.isdir(weights):
         return weights
-    looks_like_path = (os.path.exists(weights) or weights.startswith((".", "/", "~"))
-                       or weights.count("/") != 1)
-    if looks_like_path:
+    if os.path.exists(weights) or weights.startswith((".", "/", "~")) or weights.count("/") != 1:
         raise DataError(f"--weights {weights} for {backbone} is neither a folder nor a Hugging Face "
                         "model id (owner/name): give the folder that holds config.json, the weights "
                         "and preprocessor_config.json, or the id")
-    return weights
 
 
 def not_available(weights: str, backbone: str, error: Exception) -> DataError:
@@ -93,7 +84,6 @@ def _read_json(weights: str, filename: str, backbone: str) -> dict:
 
 
 def _edge(value, field: str, path: str) -> int:
-    """A size of preprocessor_config.json: an int, or {shortest_edge} / {height == width}."""
     if isinstance(value, int):
         return value
     if isinstance(value, dict) and "shortest_edge" in value:
@@ -105,26 +95,23 @@ def _edge(value, field: str, path: str) -> int:
 
 
 def read_preprocessing(weights: str, backbone: str) -> tuple:
-    """(Preprocess, libswscale filter name) as the model's preprocessor_config.json states them."""
+    """(Preprocess, libswscale filter name)."""
     config = _read_json(weights, "preprocessor_config.json", backbone)
     where = f"preprocessor_config.json of {weights}"
     resize = _edge(config.get("size", 224), "size", where) if config.get("do_resize", True) else None
-    crop = resize
-    if config.get("do_center_crop", True):
-        crop = _edge(config.get("crop_size", resize), "crop_size", where)
+    crop = (_edge(config.get("crop_size", resize), "crop_size", where)
+            if config.get("do_center_crop", True) else resize)
     if resize is None or crop is None:
         raise DataError(f"{where}: frames need a resize (do_resize) to one size")
     scale = float(config.get("rescale_factor", 1 / 255)) if config.get("do_rescale", True) else 1.0
     mean = config.get("image_mean", [0.0] * 3) if config.get("do_normalize", True) else [0.0] * 3
     std = config.get("image_std", [1.0] * 3) if config.get("do_normalize", True) else [1.0] * 3
     # (x * scale - mean) / std == (x - mean / scale) / (std / scale), in the 0..255 units of frames
-    preprocess = Preprocess(resize, crop, tuple(m / scale for m in mean), tuple(s / scale for s in std),
-                            crop_offset="floor")
-    return preprocess, RESAMPLE_TO_SWSCALE.get(int(config.get("resample", 3)), "BICUBIC")
+    return Preprocess(resize, crop, tuple(m / scale for m in mean), tuple(s / scale for s in std),
+                      crop_offset="floor"), RESAMPLE_TO_SWSCALE.get(int(config.get("resample", 3)), "BICUBIC")
 
 
 def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Module:
-    import_transformers()
     config = _read_json(weights, "config.json", backbone)
     if config.get("model_type") not in model_types:
         raise DataError(f"the weights {weights} are a {config.get('model_type')!r} model, not one "
@@ -141,22 +128,19 @@ def _load(model_class, weights: str, backbone: str, model_types: tuple) -> nn.Mo
             raise
         raise DataError(f"the {backbone} weights in {weights} are damaged (SafetensorError: {error}): "
                         "download them again (model.safetensors)") from None
-    if info.get("missing_keys"):
-        missing = sorted(info["missing_keys"])
+    if missing := sorted(info.get("missing_keys") or []):
         raise DataError(f"the weights {weights} lack {len(missing)} tensors {backbone} needs "
                         f"(e.g. {missing[:3]}); are they the weights of this very architecture?")
     return network
 
 
 class ClipImageFeatures(nn.Module):
-    """CLIP's vision tower: (n, 3, S, S) -> (n, D), the projected image embedding or the pooled output."""
+    """(n, 3, S, S) -> (n, D), the projected image embedding or the pooled output."""
 
     def __init__(self, tower: nn.Module, projection: bool):
         super().__init__()
-        self.tower, self.projection = tower, projection
-        config = tower.config
-        self.feature_size = config.projection_dim if projection else config.hidden_size
-        self.clip_length = 1
+        self.tower, self.projection, self.clip_length = tower, projection, 1
+        self.feature_size = tower.config.projection_dim if projection else tower.config.hidden_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         output = self.tower(pixel_values=images)
@@ -170,21 +154,18 @@ def build_clip(weights: str, backbone: str, projection: bool) -> ClipImageFeatur
 
 
 class VideoMAEFeatures(nn.Module):
-    """VideoMAE fine-tuned on Kinetics: (n, T, 3, S, S) clips -> (n, D), what its classifier reads
-    (the normed mean of the patch tokens)."""
+    """(n, T, 3, S, S) clips -> (n, D), what its classifier reads (the normed mean of the patch tokens)."""
 
     def __init__(self, classifier: nn.Module):
         super().__init__()
         classifier.classifier = nn.Identity()
         self.classifier = classifier
-        self.feature_size = classifier.config.hidden_size
-        self.clip_length = classifier.config.num_frames
+        self.feature_size, self.clip_length = classifier.config.hidden_size, classifier.config.num_frames
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.classifier(pixel_values=clips).logits
 
 
 def build_videomae(weights: str, backbone: str) -> VideoMAEFeatures:
-    transformers = import_transformers()
-    classifier = _load(transformers.VideoMAEForVideoClassification, weights, backbone, ("videomae",))
-    return VideoMAEFeatures(classifier)
+    return VideoMAEFeatures(_load(import_transformers().VideoMAEForVideoClassification, weights, backbone,
+                                  ("videomae",)))

@@ -1,14 +1,4 @@
-"""Decode a video with PyAV and keep the sampled frames, scaled so the short side is fixed.
-
-Two samplings: every Nth frame (frames 0, N, 2N, ...; N = 5 is the usual convention for
-MSVD / MSR-VTT feature files), or K frames equally spaced over the whole clip (the clip cut
-into K equal chunks, the middle frame of each). Frames are scaled by libswscale while they are
-converted to RGB, so a long or high-resolution video never sits in memory at full size.
-
-A video backbone reads a clip of frames around each sampled frame (clip_length frames,
-clip_stride apart, the sampled frame in the middle, repeated at the video's ends), so that it
-gives one feature per sampled frame, as an image backbone does.
-"""
+"""Decode a video with PyAV into its sampled frames (every Nth, or K equally spaced), scaled while decoding."""
 from __future__ import annotations
 
 import re
@@ -19,12 +9,12 @@ import numpy as np
 
 from utils import DataError
 
+DEFAULT_EVERY_N = 5        # the MSVD / MSR-VTT feature files' usual sampling
 # Headers may miscount a few frames; fewer than this share decoded means the file is cut off.
 MIN_DECODED_SHARE = 0.9
 
 
 def require_pyav():
-    """The av module; a clear error where PyAV is missing (only reading video files needs it)."""
     try:
         import av
     except ImportError as error:
@@ -34,7 +24,7 @@ def require_pyav():
 
 
 class VideoReadError(RuntimeError):
-    """A video that cannot be opened or decoded; the message names the file."""
+    pass
 
 
 @dataclass
@@ -73,53 +63,40 @@ def check_sampling(every_n: Optional[int], n_frames: Optional[int]) -> None:
 
 
 def sampling_name(every_n: Optional[int], n_frames: Optional[int]) -> str:
-    """How frames were chosen, as stored in the feature file ('every_n=5' or 'n_frames=28')."""
     return f"n_frames={n_frames}" if n_frames is not None else f"every_n={every_n}"
 
 
 def parse_sampling(text: Optional[str]) -> tuple:
-    """sampling_name's inverse: 'every_n=5' -> (5, None), 'n_frames=28' -> (None, 28),
-    anything else (nothing recorded) -> (None, None)."""
+    """sampling_name's inverse; (None, None) when nothing is recorded."""
     match = re.fullmatch(r"(every_n|n_frames)=(\d+)", text or "")
-    if not match:
-        return None, None
-    value = int(match.group(2))
-    return (value, None) if match.group(1) == "every_n" else (None, value)
+    value = int(match.group(2)) if match else None
+    return (value, None) if match and match.group(1) == "every_n" else (None, value)
 
 
-def read_frames(path: str, every_n: int = 5, n_frames: Optional[int] = None,
+def read_frames(path: str, every_n: int = DEFAULT_EVERY_N, n_frames: Optional[int] = None,
                 short_side: int = 256, clip_length: int = 1, clip_stride: int = 1,
                 interpolation: str = "BILINEAR") -> SampledFrames:
-    """The sampled RGB frames of one video; n_frames (K equally spaced) wins over every_n.
-
-    clip_length > 1: also the clip around each sampled frame (SampledFrames.context, .windows).
-    interpolation: libswscale's scaling filter (BILINEAR, BICUBIC, ...).
-
-    Raises VideoReadError naming the file when it cannot be opened, has no video stream, has
-    no decodable frame, breaks off with a decoding error, or decodes to far fewer frames than
-    its header announces (a truncated or damaged file).
-    """
+    """The sampled RGB frames of one video (with clip_length > 1, the clip around each); raises
+    VideoReadError naming a file that is unreadable, damaged or truncated."""
     check_sampling(every_n, n_frames)
     if n_frames is None and clip_length == 1:
         return _decode(path, lambda i: i % every_n == 0, short_side, interpolation)
     # The count the container reports is usually exact; when decoding finds another number
     # (a damaged index, a dropped frame), sample again over the frames really decoded.
     total = _count_frames(path)
-    sampled = _decode_clips(path, total, every_n, n_frames, short_side, clip_length, clip_stride,
-                            interpolation)
-    if sampled.total_frames != total:
-        total = sampled.total_frames
+    for attempt in range(2):
         sampled = _decode_clips(path, total, every_n, n_frames, short_side, clip_length, clip_stride,
                                 interpolation)
-        if sampled.total_frames != total:
+        if sampled.total_frames == total:
+            return sampled
+        if attempt:
             raise VideoReadError(f"video {path} decodes to {total} frames, then to "
                                  f"{sampled.total_frames}; it is damaged")
-    return sampled
+        total = sampled.total_frames
 
 
 def _decode_clips(path: str, total: int, every_n, n_frames, short_side: int, clip_length: int,
                   clip_stride: int, interpolation: str) -> SampledFrames:
-    """The sampled frames of a video of (about) total frames, with their clips when clip_length > 1."""
     positions = sampled_positions(total, every_n, n_frames)
     windows = [clip_window(p, total, clip_length, clip_stride) for p in positions]
     needed = set(positions).union(*windows)
@@ -131,7 +108,7 @@ def _decode_clips(path: str, total: int, every_n, n_frames, short_side: int, cli
     if clip_length == 1:
         return SampledFrames(frames, positions, total, decoded.fps)
     return SampledFrames(frames, positions, total, decoded.fps, decoded.frames,
-                         np.array([[row[i] for i in window] for window in windows], dtype=np.int64))
+                         np.array([[row[i] for i in w] for w in windows], dtype=np.int64))
 
 
 def _open(path: str):

@@ -1,8 +1,4 @@
-"""Load a local weights file into a network, with errors that say what does not fit.
-
-Weights are only ever read from a file the user (or an installed package) provides: nothing is
-downloaded at run time.
-"""
+"""Load a local weights file (nothing is downloaded) into a network, saying what does not fit."""
 from __future__ import annotations
 
 import os
@@ -15,8 +11,7 @@ from utils import DataError
 
 
 def read_state_dict(path: str) -> dict:
-    """A state dict from a .pth/.pt file: a bare state dict, or a checkpoint holding one under
-    'state_dict' or 'model'; 'module.' prefixes (DataParallel) are removed."""
+    """A bare state dict, or one under 'state_dict' or 'model', without DataParallel's 'module.' prefixes."""
     if not os.path.isfile(path):
         raise DataError(f"weights file {path} does not exist")
     try:
@@ -32,8 +27,7 @@ def read_state_dict(path: str) -> dict:
 
 
 def load_state_dict(network: nn.Module, path: str, name: str, unused_prefixes: tuple = ()) -> None:
-    """Load path into network; every parameter must fit, except those under unused_prefixes
-    (e.g. auxiliary classifiers that evaluation never runs)."""
+    """Every parameter must fit, except those under unused_prefixes (auxiliary classifiers)."""
     state = read_state_dict(path)
     try:
         result = network.load_state_dict(state, strict=False)
