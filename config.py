@@ -204,49 +204,29 @@ _DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 
 # Each field's allowed values (a legal but unusual value, such as n_frames 1, is allowed).
 RULES = {
-    "features.n_frames": _at_least(1),
-    "loader.min_count": _at_least(1),
-    "loader.max_vocab": _optional(_at_least(1)),
-    "loader.max_caption_words": _at_least(1),
-    "loader.batch_size": _at_least(1),
-    "loader.eval_batch_size": _at_least(1),
-    "model.frame_projection": _optional(_at_least(1)),
-    "model.embedding_size": _at_least(1),
-    "model.hidden_size": _at_least(1),
-    "model.attention_size": _optional(_at_least(1)),
+    "features.n_frames": _at_least(1), "loader.min_count": _at_least(1),
+    "loader.max_vocab": _optional(_at_least(1)), "loader.max_caption_words": _at_least(1),
+    "loader.batch_size": _at_least(1), "loader.eval_batch_size": _at_least(1),
+    "model.frame_projection": _optional(_at_least(1)), "model.embedding_size": _at_least(1),
+    "model.hidden_size": _at_least(1), "model.attention_size": _optional(_at_least(1)),
     "model.dropout": _between(0.0, 1.0, high_open=True),
-    "train.epochs": _at_least(1),
-    "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
-    "train.lr": _POSITIVE,
-    "train.weight_decay": _at_least(0.0),
-    "train.adadelta_rho": _between(0.0, 1.0),
-    "train.adadelta_eps": _POSITIVE,
-    "train.clip_norm": _at_least(0.0),
-    "train.loss_reduction": _one_of("caption_sum", "token_mean"),
-    "train.attention_penalty": _at_least(0.0),
-    "train.label_smoothing": _between(0.0, 1.0, high_open=True),
+    "train.epochs": _at_least(1), "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
+    "train.lr": _POSITIVE, "train.weight_decay": _at_least(0.0),
+    "train.adadelta_rho": _between(0.0, 1.0), "train.adadelta_eps": _POSITIVE,
+    "train.clip_norm": _at_least(0.0), "train.loss_reduction": _one_of("caption_sum", "token_mean"),
+    "train.attention_penalty": _at_least(0.0), "train.label_smoothing": _between(0.0, 1.0, high_open=True),
     "train.lr_decay_factor": (lambda v: 0 < v <= 1, "above 0 and at most 1 (1: never decay)"),
-    "train.lr_patience": _at_least(0),
-    "train.early_stop_patience": _at_least(0),
+    "train.lr_patience": _at_least(0), "train.early_stop_patience": _at_least(0),
     "train.seed": _between(0, 2**32 - 1),
     "train.device": (lambda v: _DEVICE.fullmatch(v) is not None, "auto, cpu, cuda, cuda:N or mps"),
-    "train.scheduled_sampling": _between(0.0, 1.0),
-    "train.scheduled_sampling_step": _at_least(0.0),
-    "train.scheduled_sampling_every": _at_least(1),
-    "train.scst_epochs": _at_least(0),
-    "train.scst_lr": _optional(_POSITIVE),
-    "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
-    "train.scst_samples": _at_least(1),
-    "train.scst_temperature": _POSITIVE,
-    "train.scst_batch_size": _optional(_at_least(1)),
-    "train.log_every": _at_least(1),
-    "eval.beam_size": _at_least(1),
-    "eval.max_len": _at_least(1),
-    "eval.min_len": _at_least(0),
-    "eval.samples": _at_least(1),
-    "eval.temperature": _at_least(0.0),
-    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
-    "eval.seed": _between(0, 2**32 - 1),
+    "train.scheduled_sampling": _between(0.0, 1.0), "train.scheduled_sampling_step": _at_least(0.0),
+    "train.scheduled_sampling_every": _at_least(1), "train.scst_epochs": _at_least(0),
+    "train.scst_lr": _optional(_POSITIVE), "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
+    "train.scst_samples": _at_least(1), "train.scst_temperature": _POSITIVE,
+    "train.scst_batch_size": _optional(_at_least(1)), "train.log_every": _at_least(1),
+    "eval.beam_size": _at_least(1), "eval.max_len": _at_least(1), "eval.min_len": _at_least(0),
+    "eval.samples": _at_least(1), "eval.temperature": _at_least(0.0),
+    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"), "eval.seed": _between(0, 2**32 - 1),
 }
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths
@@ -357,6 +337,9 @@ def _field_type(section_obj, name: str):
     return typing.get_type_hints(type(section_obj))[name]
 
 
+_BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
+
+
 def _coerce(value, hint, key: str):
     origin = typing.get_origin(hint)
     args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -370,15 +353,9 @@ def _coerce(value, hint, key: str):
         return list(value)
     try:
         if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            return _BOOLEANS[value.lower()] if isinstance(value, str) else bool(value)
         return hint(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise ConfigError(f"config field {key} expects {getattr(hint, '__name__', hint)}, got {value!r}")
 
 

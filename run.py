@@ -30,11 +30,6 @@ from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device
 
 
-def fixed_by_the_weights(args) -> list:
-    return [key for key in config_module.all_keys()
-            if key.startswith("model.") and getattr(args, key, None) is not None]
-
-
 def check_split(config, split: str, checkpoint_path: str) -> None:
     c = config.corpus
     splits, paths = (c.train_split, c.val_split, c.test_split), corpus_paths(c.data_root, c.name)
@@ -93,7 +88,8 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     model.to(device)
     from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
     frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                         report=report_note if pictures > 0 or videos_dir else lambda note: None)
+                         report=(lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir
+                         else lambda note: None)
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
@@ -116,10 +112,6 @@ def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None
                        prediction["caption"], frames.frames(vid, stored[vid]),
                        f"{vid}: {prediction['caption']}")
     print(f"{len(predictions)} attention pictures written to {out_dir}")
-
-
-def report_note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
 
 
 def caption_video_files(args) -> int:
@@ -152,7 +144,7 @@ def main(argv=None) -> int:
     if args.preset is not None:
         parser.error("--preset: run.py starts from the checkpoint's config; override single fields "
                      "instead (e.g. --eval.beam_size 3)")
-    fixed = fixed_by_the_weights(args)
+    fixed = [key for key in config_module.given_keys(args) if key.startswith("model.")]
     if fixed:
         parser.error(f"{', '.join('--' + key for key in fixed)}: the checkpoint's weights fix the model; "
                      "train a new one with train.py to change it")

@@ -35,8 +35,6 @@ from training.self_critical import check_scst_config, self_critical_phase
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
-FUSED_ADAM_DEVICES = ("cuda", "cpu")
-
 
 def make_optimizer(model, t, lr: float | None = None):
     lr = t.lr if lr is None else lr
@@ -44,7 +42,7 @@ def make_optimizer(model, t, lr: float | None = None):
     if t.optimizer in ("adam", "amsgrad"):
         settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad", **graphs)
         # torch checks a fused kernel's device only at the first step, too late for the except
-        if all(p.device.type in FUSED_ADAM_DEVICES for p in model.parameters()):
+        if all(p.device.type in ("cuda", "cpu") for p in model.parameters()):
             try:
                 return torch.optim.Adam(model.parameters(), fused=True, **settings)
             except RuntimeError:       # a torch version without it
@@ -70,10 +68,6 @@ def summary_writer(run_dir: str):
               "below and last.pt's history hold the same numbers", file=sys.stderr, flush=True)
         return distributed.NullWriter()
     return SummaryWriter(run_dir)
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric != "loss"
 
 
 def own_word_probability(t, epoch: int) -> float:
@@ -167,13 +161,6 @@ def rng_state() -> dict:
     return state
 
 
-def restore_rng(state: dict) -> None:
-    """RNG states must be CPU tensors, whatever device last.pt was loaded onto."""
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
-
-
 def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=distributed.Ranks()) -> dict:
     """Load last.pt into this run's model, optimizer, scheduler and RNGs; returns its progress.
     Read onto the CPU: torch.set_rng_state refuses RNG states on a GPU."""
@@ -189,7 +176,10 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     model.load_state_dict(state["model"])
     load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    restore_rng(distributed.own_rng_state(state, ranks, last_path))
+    rng = distributed.own_rng_state(state, ranks, last_path)
+    torch.set_rng_state(rng["torch"].cpu())
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([generator.cpu() for generator in rng["cuda"]])
     return state["progress"]
 
 
@@ -267,7 +257,7 @@ class Run:
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
         """Validation of the epoch just trained (counted over both phases); best.pt if better."""
         config, progress = self.config, self.progress
-        better = higher_is_better(config.train.select_metric)
+        better = config.train.select_metric != "loss"
         seconds = {"train": time.perf_counter() - started}
         val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
         if not math.isfinite(val_loss):
@@ -368,7 +358,7 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
-    scheduler = make_scheduler(optimizer, config.train, higher_is_better(config.train.select_metric))
+    scheduler = make_scheduler(optimizer, config.train, config.train.select_metric != "loss")
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
 

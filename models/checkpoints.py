@@ -92,14 +92,9 @@ def learned_on(config, splits: list, dims: dict, extraction: dict) -> dict:
                                   for split in splits}}}
 
 
-def recorded_backbones(payload: dict) -> list:
-    if isinstance(payload.get("backbones"), list):
-        return [entry["name"] for entry in payload["backbones"]]
-    return list(payload["config"]["features"]["backbones"])
-
-
 def check_backbones(payload: dict, backbones: list, path: str) -> None:
-    trained = recorded_backbones(payload)
+    trained = ([entry["name"] for entry in payload["backbones"]] if isinstance(payload.get("backbones"), list)
+               else list(payload["config"]["features"]["backbones"]))
     if list(backbones) != trained:
         raise DataError(f"{path} was trained on the backbones {','.join(trained)} (in this order), but "
                         f"--features.backbones asks for {','.join(backbones)}; features are concatenated "

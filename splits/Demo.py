@@ -33,17 +33,13 @@ FORMAT_VERSION = 1
 DEMO_SEED = 1234                     # the corpus's own: training seeds do not change it
 
 
-def clip_rng(seed: int, split_index: int, index: int) -> np.random.Generator:
-    """Clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones."""
-    return np.random.default_rng([seed, split_index, index])
-
-
 def sample_corpus(seed: int, split_sizes: dict) -> list:
     """[{"id", "split", "category", "captions", "spec"}] for every clip (no pixels)."""
     clips, number = [], 0
     for split_index, (split, size) in enumerate(split_sizes.items()):
         for index in range(size):
-            rng = clip_rng(seed, split_index, index)
+            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
+            rng = np.random.default_rng([seed, split_index, index])
             spec = sample_clip(rng, f"demo{number:04d}")
             clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
                           "captions": describe(spec, rng), "spec": spec})

@@ -23,17 +23,9 @@ from utils import DataError, atomic_save_json
 class CorpusPaths:
     root: str
 
-    @property
-    def annotations(self) -> str:
-        return os.path.join(self.root, "annotations")
-
-    @property
-    def features(self) -> str:
-        return os.path.join(self.root, "features")
-
-    @property
-    def prepared(self) -> str:
-        return os.path.join(self.root, "prepared")
+    annotations = property(lambda self: os.path.join(self.root, "annotations"))
+    features = property(lambda self: os.path.join(self.root, "features"))
+    prepared = property(lambda self: os.path.join(self.root, "prepared"))
 
     def feature_file(self, corpus: str, backbone: str) -> str:
         return os.path.join(self.features, f"{corpus}_{backbone}.hdf5")
