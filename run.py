@@ -39,10 +39,8 @@ def check_split(config, split: str, checkpoint_path: str) -> None:
 
 
 def apply_overrides(config, args) -> None:
-    for key in config_module.all_keys():
-        value = getattr(args, key, None)
-        if value is not None:
-            config_module.set_field(config, key, value)
+    for key in config_module.given_keys(args):
+        config_module.set_field(config, key, getattr(args, key))
     config_module.check(config, config_module.given_keys(args))
 
 
@@ -87,14 +85,13 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     out_dir = output_folder(checkpoint_path, out_dir, split, config.eval)
     model.to(device)
     from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
+    report = (lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir else None
     frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                         report=(lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir
-                         else lambda note: None)
+                         report=report or (lambda note: None))
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
-    write_predictions(predictions, videos, scores, out_dir, split,
-                      made_by(checkpoint_path, split, config.eval))
+    write_predictions(predictions, videos, scores, out_dir, split, made_by(checkpoint_path, split, config.eval))
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
     print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")

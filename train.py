@@ -236,8 +236,7 @@ def check_select_metric(config) -> None:
 
 def model_payload(model, config, data, extraction: dict | None = None) -> dict:
     """What run.py needs to rebuild and use the model from a checkpoint alone."""
-    if extraction is None:
-        extraction = recorded_extraction(config)
+    extraction = recorded_extraction(config) if extraction is None else extraction
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling,
             "feature_extraction": extraction,
@@ -257,7 +256,6 @@ class Run:
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
         """Validation of the epoch just trained (counted over both phases); best.pt if better."""
         config, progress = self.config, self.progress
-        better = config.train.select_metric != "loss"
         seconds = {"train": time.perf_counter() - started}
         val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
         if not math.isfinite(val_loss):
@@ -265,15 +263,13 @@ class Run:
                             "not finite; training stopped, and last.pt and best.pt are those of the "
                             "epochs before. Lower --train.lr or --train.clip_norm")
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
-        improved = progress["best_score"] is None or (
-            metric > progress["best_score"] if better else metric < progress["best_score"])
+        best = progress["best_score"]
+        improved = best is None or (metric < best if config.train.select_metric == "loss" else metric > best)
         lr, writer = self.optimizer.param_groups[0]["lr"], self.writer
-        writer.add_scalar("loss/val", val_loss, epoch)
-        writer.add_scalar("lr", lr, epoch)
-        for name, value in {**numeric(scores), **(extra or {})}.items():
-            writer.add_scalar(name if "/" in name else f"val/{name}", value, epoch)
-        for name, value in seconds.items():
-            writer.add_scalar(f"seconds/{name}", value, epoch)
+        scalars = {"loss/val": val_loss, "lr": lr, **{f"seconds/{n}": v for n, v in seconds.items()},
+                   **{n if "/" in n else f"val/{n}": v for n, v in {**numeric(scores), **(extra or {})}.items()}}
+        for name, value in scalars.items():
+            writer.add_scalar(name, value, epoch)
         shown_extra = "".join(f", {name} {value:.3f}" for name, value in (extra or {}).items())
         print(f"epoch {epoch}: train loss {train_loss:.3f}{shown_extra}, val loss {val_loss:.3f}, "
               f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
@@ -354,14 +350,12 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
           f"features {data.feature_size}-d, device {device}")
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
-
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
     scheduler = make_scheduler(optimizer, config.train, config.train.select_metric != "loss")
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
-
     if distributed.run_to_resume(ranks, last_path):
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
@@ -392,7 +386,6 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     run.saves.wait()
     if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
         return {}
-
     best = checkpoints.load(best_path, map_location=device)
     model.load_state_dict(best["model"])
     test = data.test.to(device)            # on the CPU until now (loader/corpus.py)

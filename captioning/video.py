@@ -126,14 +126,6 @@ def report_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
-def frame_sampling(payload: dict, every_n: Optional[int]) -> tuple:
-    """(every_n, n_sampled) for new videos: --every_n, else the training features' record."""
-    if every_n is not None:
-        return every_n, None
-    recorded_every_n, recorded_count = parse_sampling(payload.get("feature_sampling"))
-    return recorded_every_n or DEFAULT_EVERY_N, recorded_count
-
-
 def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None,
                   weights: Optional[list] = None, pictures_dir: Optional[str] = None,
                   config_overrides: Optional[Callable] = None,
@@ -156,7 +148,10 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
     check_preprocessing(extractors, recorded, checkpoint_path)
     model.to(device)
-    every_n, n_sampled = frame_sampling(payload, every_n)
+    n_sampled = None
+    if every_n is None:            # the training features' recorded sampling
+        every_n, n_sampled = parse_sampling(payload.get("feature_sampling"))
+        every_n = every_n or DEFAULT_EVERY_N
     predictions, failed = [], {}
     for path in files:
         try:

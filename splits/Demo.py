@@ -65,9 +65,8 @@ def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) 
 
 
 def is_built(paths: CorpusPaths, splits: list) -> bool:
-    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES]
+    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES] + [paths.split_json(s) for s in splits]
     needed += [os.path.join(paths.annotations, ANNOTATIONS_FILE)]
-    needed += [paths.split_json(split) for split in splits]
     needed += [paths.split_features(split, name) for split in splits for name in BACKBONES]
     return all(os.path.isfile(path) for path in needed)
 
