@@ -260,10 +260,8 @@ def check_section(section: str, values) -> None:
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} is {value}; give a finite number (--{key} VALUE)")
-        if key in RULES:
-            accepts, allowed = RULES[key]
-            if not accepts(value):
-                raise ConfigError(f"{key} must be {allowed}, not {value!r}; set it with --{key} VALUE")
+        if key in RULES and not RULES[key][0](value):
+            raise ConfigError(f"{key} must be {RULES[key][1]}, not {value!r}; set it with --{key} VALUE")
     if section == "eval" and values.min_len > values.max_len:
         raise ConfigError(f"eval.min_len ({values.min_len}) is above eval.max_len ({values.max_len}): no "
                           "caption could be generated; lower --eval.min_len or raise --eval.max_len")
@@ -348,9 +346,7 @@ def _coerce(value, hint, key: str):
             return None
         return _coerce(value, args[0], key)
     if hint is list or origin is list:
-        if isinstance(value, str):
-            return [v for v in value.split(",") if v]
-        return list(value)
+        return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
     try:
         if hint is bool:
             return _BOOLEANS[value.lower()] if isinstance(value, str) else bool(value)

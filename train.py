@@ -155,10 +155,8 @@ def validation_loss(model, data, config) -> float:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    return {"torch": torch.get_rng_state(), **cuda}
 
 
 def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=distributed.Ranks()) -> dict:

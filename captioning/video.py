@@ -126,10 +126,9 @@ def report_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
-def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None,
-                  weights: Optional[list] = None, pictures_dir: Optional[str] = None,
-                  config_overrides: Optional[Callable] = None,
-                  show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
+def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
+                  pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
+                  show: Callable = print, report: Callable = report_error) -> tuple:
     """(predictions, failed) of every video file in paths, each shown as it is done."""
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)

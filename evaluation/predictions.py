@@ -69,8 +69,7 @@ def per_category(scores: dict, videos) -> dict:
             for category, rows in sorted(groups.items())}
 
 
-# The eval fields each search reads besides those all read (a search not named here: every field
-# that can change captions).
+# The eval fields each search reads besides those all read (a search not named here: every decoding field).
 SEARCH_FIELDS = {"beam": ("beam_size", "length_penalty"), "greedy": (),
                  "sample": ("samples", "temperature", "top_p", "seed")}
 ALL_SEARCHES = ("max_len", "min_len", "autocast_bf16", "tf32")

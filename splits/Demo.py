@@ -126,8 +126,6 @@ def main(argv=None) -> None:
     parser.add_argument("--split_sizes", default=",".join(map(str, SPLIT_SIZES)),
                         help="clips in train,val,test (default %(default)s)")
     args = parser.parse_args(argv)
-    if args.preset is None:
-        args.preset = "Demo"
     sizes = [int(n) for n in args.split_sizes.split(",")]
     if len(sizes) != 3 or min(sizes) < 1:
         parser.error("--split_sizes needs three positive numbers: train,val,test")

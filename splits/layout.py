@@ -51,9 +51,8 @@ def open_hdf5(path: str, fix: str) -> h5py.File:
                         f"re-create it ({fix})") from None
 
 
-def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
-                   backbones: list, feature_key: Optional[Callable[[h5py.File, str], Optional[str]]] = None,
-                   fix: str = "") -> dict:
+def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, backbones: list,
+                   feature_key: Optional[Callable] = None, fix: str = "") -> dict:
     """Check the features of one split and write <split>.json and <split>_<backbone>.hdf5.
     feature_key(file, video_id): a video's dataset name in a feature file (default: its id), or None."""
     feature_key = feature_key or (lambda f, vid: vid if vid in f else None)
