@@ -186,8 +186,7 @@ def _at_least(low):
 
 
 def _optional(rule):
-    check, allowed = rule
-    return lambda v: v is None or check(v), f"None or {allowed}"
+    return lambda v: v is None or rule[0](v), f"None or {rule[1]}"
 
 
 def _between(low, high, high_open=False):
@@ -382,8 +381,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str]
                             help=f"start from a preset (default: {default_preset})")
     config = Config()
     for key in all_keys():
-        section, name = key.split(".")
-        default = getattr(getattr(config, section), name)
+        default = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         names = f" (registered: {', '.join(sorted(VARIANTS[key]))})" if key in VARIANTS else ""
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
                             help=f"default {json.dumps(default)}{names}")

@@ -53,7 +53,7 @@ def make_optimizer(model, t, lr: float | None = None):
 
 
 def make_scheduler(optimizer, t, higher_better: bool):
-    factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12
+    factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12   # 1: a constant rate
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_better else "min", factor=factor,
         patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
@@ -358,7 +358,6 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
         say_why_nothing_trains(progress, config)
-
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)

@@ -38,9 +38,8 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
     started = time.perf_counter()
     predictions = caption_videos(model, videos, vocab, config.eval, config.loader.eval_batch_size)
     decoded = time.perf_counter()
-    references = dict(zip(videos.video_ids, videos.references))
-    hypotheses = {p["video_id"]: p["caption"] for p in predictions}
-    scores = scorer.score(references, hypotheses)
+    scores = scorer.score(dict(zip(videos.video_ids, videos.references)),
+                          {p["video_id"]: p["caption"] for p in predictions})
     if split_cider_d.wanted(config):
         split_cider_d.add_cider_d(scores, predictions, videos, vocab, config.loader)
     if seconds is not None:
@@ -107,7 +106,6 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
         csv.writer(text).writerows([["video_id", "caption", "references"]] + [
             [row["video_id"], row["caption"], " | ".join(row["references"])] for row in rows])
         handle.write(text.getvalue().encode("utf-8"))
-
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
     if scores:
         atomic_save_json({**scores, "made_by": origin or {}}, scores_path)

@@ -30,8 +30,7 @@ class VideoSplit:
         return len(self.video_ids)
 
     def to(self, device) -> "VideoSplit":
-        self.features = self.features.to(device)
-        self.frame_mask = self.frame_mask.to(device)
+        self.features, self.frame_mask = self.features.to(device), self.frame_mask.to(device)
         return self
 
     def subset(self, indices) -> "VideoSplit":
@@ -40,8 +39,7 @@ class VideoSplit:
         return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
                           self.frame_mask[index], [self.references[i] for i in indices],
                           [self.categories[i] for i in indices] if self.categories else [],
-                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling,
-                          self.dims)
+                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling, self.dims)
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:

@@ -3,8 +3,7 @@
     python -m splits.Demo [--force] [--seed N] [--split_sizes 1200,100,670] [--corpus.data_root DIR]
 
 writes <data_root>/Demo/ (features/, annotations/clips.json with every clip's specification, and
-prepared/), all from the corpus's own seed, not the training seed.
-"""
+prepared/), all from the corpus's own seed, not the training seed."""
 from __future__ import annotations
 
 import json
@@ -85,8 +84,7 @@ def _parts(parts: dict) -> dict:
     return {name: [part.start, part.stop] for name, part in parts.items()}
 
 
-def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
-               show_progress: bool = True) -> CorpusPaths:
+def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, show_progress: bool = True):
     """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there (or force)."""
     paths = corpus_paths(config.corpus.data_root, DEMO_CORPUS)
     splits = [config.corpus.train_split, config.corpus.val_split, config.corpus.test_split]
