@@ -6,11 +6,10 @@
     python run.py --checkpoint runs/<run id>/best.pt --pictures 10 [--videos data/MSVD/videos]
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
-A split: <split>_predictions.json/.csv, <split>_scores.json and <split>_page.html go to --out, or
-beside the checkpoint in eval/<split>_<search>[_<setting><value>...]/. Video files: one line
-`video_id<TAB>caption` each; an unreadable video is reported and skipped (exit status 1).
-The config is the checkpoint's: any field but --model.* may be overridden. Without Java,
---eval.metrics "" writes the captions without COCO scores (docs/ tell more).
+A split: <split>_predictions.json/.csv, _scores.json and _page.html go to --out, or beside the
+checkpoint in eval/<split>_<search>[_<setting><value>...]/. Video files: one `video_id<TAB>caption`
+line each; an unreadable video is reported and skipped (exit status 1). The config is the
+checkpoint's: any field but --model.* may be overridden; --eval.metrics "" needs no Java.
 """
 from __future__ import annotations
 

@@ -134,8 +134,7 @@ def validate(model, data, config, scorer, seconds: dict) -> tuple:
     started = time.perf_counter()
     val_loss = validation_loss(model, data, config)
     seconds["val_loss"] = time.perf_counter() - started
-    scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
-    return val_loss, scores, seconds
+    return val_loss, evaluate(model, data.val, data.vocab, config, scorer, seconds)[0], seconds
 
 
 @torch.no_grad()
@@ -328,7 +327,6 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
     seed_everything(config.train.seed)
     check_cuda_graphs_config(config, ranks.device, ranks.world_size)
     held = []                          # rank 0's lock on the run folder, for this whole run
-
     def claim_folder() -> str:
         held.append(FolderLock(choose_folder(config, new_run)))
         return held[0].run_dir

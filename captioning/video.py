@@ -122,13 +122,10 @@ def caption_clip(model, vocab, config, clip: Clip, device) -> dict:
     return caption_videos(model, videos, vocab, config.eval, batch_size=1)[0]
 
 
-def report_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-
-
 def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
                   pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
-                  show: Callable = print, report: Callable = report_error) -> tuple:
+                  show: Callable = print,
+                  report: Callable = lambda message: print(f"error: {message}", file=sys.stderr, flush=True)) -> tuple:
     """(predictions, failed) of every video file in paths, each shown as it is done."""
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
