@@ -314,7 +314,7 @@ def train(config, new_run: bool = False) -> dict:
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
-                                        "process for now: start it with python train.py, not torchrun")
+                                        "process: start it with python train.py, not torchrun")
     if not ranks.is_main:                      # rank 0 alone scores
         return train_with(config, NoScorer(), new_run, ranks)
     with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
