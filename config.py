@@ -1,14 +1,5 @@
-"""Every setting of a run, in one place.
-
-Edit the defaults here, pick a preset (``--preset MSVD``) or override any single field on the
-command line of any entry script (``python train.py --model.hidden_size 256``); ``--help``
-lists them all. The whole config is saved in every checkpoint, so ``run.py`` needs nothing else
-(it starts from the checkpoint's config, takes no preset, and refuses ``--model.*``: the weights
-fix them).
-
-Nothing here depends on when or where it is imported: run ids and timestamps are made by
-``train.py`` when a run starts.
-"""
+"""Every setting of a run: defaults, presets (``--preset MSVD``) and one ``--section.field`` option
+per field; the whole config is saved in every checkpoint, so ``run.py`` needs nothing else."""
 from __future__ import annotations
 
 import argparse
@@ -34,8 +25,7 @@ class CorpusConfig:
 
 @dataclass
 class FeatureConfig:
-    # One HDF5 file per backbone, concatenated along the feature axis in this order
-    # (appearance first, then motion, as the paper's 2-D CNN + 3-D CNN streams).
+    # one HDF5 file per backbone, concatenated along the feature axis in this order
     backbones: list = field(default_factory=lambda: ["Appearance", "Motion"])
     n_frames: int = 28                # K: frames sampled equally spaced over the whole clip
 
@@ -79,34 +69,21 @@ class TrainConfig:
     clip_norm: float = 5.0            # global gradient norm
     loss_reduction: str = "caption_sum"  # caption_sum: sum over tokens, mean over captions | token_mean
     attention_penalty: float = 0.0    # lambda of the doubly stochastic penalty (authors 0.70602)
-    # Beyond the paper: label smoothing eps; each target word keeps 1 - eps and eps is spread over
-    # every word but <pad> and <bos>. Training loss only: validation NLL stays plain (0: off).
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0      # beyond the paper; training loss only (0: off)
     lr_decay_factor: float = 0.5      # learning rate times this when the metric plateaus (1: never)
     lr_patience: int = 3              # epochs without improvement before decaying
     early_stop_patience: int = 10     # epochs without improvement before stopping (0: never)
-    # validation metric that picks the best checkpoint: a COCO score (CIDEr), loss, or CIDEr-D
-    # (computed in-process, no Java: evaluation/split_cider_d.py)
-    select_metric: str = "CIDEr"
+    select_metric: str = "CIDEr"      # picks the best checkpoint: a COCO score, loss, or CIDEr-D (no Java)
     seed: int = 1234
     device: str = "auto"              # auto | cpu | cuda | cuda:N
-    # Beyond the paper: training steps in bfloat16 autocast (faster, other numbers).
+    # Beyond the paper (faster, other numbers): bfloat16 autocast, TF32 products and CUDA graphs.
     autocast_bf16: bool = False
-    # Beyond the paper: on CUDA, the float32 matrix products of the training steps (SCST's too)
-    # and the validation loss on TF32 tensor cores (Ampere and later; faster, other numbers).
     tf32: bool = False
-    # Beyond the paper: each batch shape's training step replayed as one CUDA graph (CUDA only;
-    # one process; teacher forcing): far fewer kernel launches, other dropout draws.
     cuda_graphs: bool = False
-    # Beyond the paper: scheduled sampling (Bengio et al. 2015). Each training input word is the
-    # model's own sampled word with probability eps = min(scheduled_sampling,
-    # scheduled_sampling_step * ((epoch - 1) // scheduled_sampling_every)); 0 is off.
-    scheduled_sampling: float = 0.0
+    scheduled_sampling: float = 0.0   # beyond the paper: Bengio et al. 2015's top probability (0: off)
     scheduled_sampling_step: float = 0.05
     scheduled_sampling_every: int = 5
-    # Beyond the paper: self-critical sequence training (Rennie et al. 2017) on CIDEr-D after the
-    # cross-entropy epochs, from the best checkpoint; 0 epochs is off.
-    scst_epochs: int = 0
+    scst_epochs: int = 0              # beyond the paper: SCST epochs on CIDEr-D after cross-entropy
     scst_lr: Optional[float] = None   # None: train.lr / 10
     scst_baseline: str = "mean_of_samples"  # mean_of_samples (Luo 2020) | greedy (Rennie et al.)
     scst_samples: int = 5             # sampled captions per clip
@@ -128,14 +105,11 @@ class EvalConfig:
     temperature: float = 1.0          # search sample: softmax(logits / temperature); 0 is greedy
     top_p: float = 1.0                # search sample: draw from the smallest set of this mass (1: all)
     seed: int = 1234                  # search sample: its own generator's seed, at each batch
-    # COCO metrics (need Java and pycocoevalcap); empty (--eval.metrics "") for none at all:
-    # captions only, the best checkpoint by validation loss (evaluation/scorer.py)
+    # COCO metrics (need Java and pycocoevalcap); --eval.metrics "" for none
     metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
     tf32: bool = False                # beyond the paper: on CUDA, decode with TF32 products (faster)
-    # beyond the paper: on CUDA, each batch shape's decode captured once as a CUDA graph and
-    # replayed (models/decode_graphs.py); the same captions; no effect on other devices
-    cuda_graphs: bool = False
+    cuda_graphs: bool = False         # beyond the paper: on CUDA, decode replayed as CUDA graphs
 
 
 @dataclass
@@ -163,8 +137,7 @@ class Config:
         return config
 
 
-# Fields that format-1 checkpoints may hold and this version does not read (use_attention false is
-# read as attention mean).
+# Fields that format-1 checkpoints may hold and this version does not read.
 _NOT_READ = {"model.use_attention", "model.fused_cell", "train.fast_teacher_forcing"}
 
 
@@ -208,14 +181,12 @@ class ConfigError(ValueError):
     """A config field that does not exist, or a value of the wrong type."""
 
 
-# ---- start-up checks: every value in range before any data is loaded -----------------------
 def _at_least(low):
     return lambda v: v >= low, f"at least {low}"
 
 
 def _optional(rule):
-    check, allowed = rule
-    return lambda v: v is None or check(v), f"None or {allowed}"
+    return lambda v: v is None or rule[0](v), f"None or {rule[1]}"
 
 
 def _between(low, high, high_open=False):
@@ -232,49 +203,29 @@ _DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 
 # Each field's allowed values (a legal but unusual value, such as n_frames 1, is allowed).
 RULES = {
-    "features.n_frames": _at_least(1),
-    "loader.min_count": _at_least(1),
-    "loader.max_vocab": _optional(_at_least(1)),
-    "loader.max_caption_words": _at_least(1),
-    "loader.batch_size": _at_least(1),
-    "loader.eval_batch_size": _at_least(1),
-    "model.frame_projection": _optional(_at_least(1)),
-    "model.embedding_size": _at_least(1),
-    "model.hidden_size": _at_least(1),
-    "model.attention_size": _optional(_at_least(1)),
+    "features.n_frames": _at_least(1), "loader.min_count": _at_least(1),
+    "loader.max_vocab": _optional(_at_least(1)), "loader.max_caption_words": _at_least(1),
+    "loader.batch_size": _at_least(1), "loader.eval_batch_size": _at_least(1),
+    "model.frame_projection": _optional(_at_least(1)), "model.embedding_size": _at_least(1),
+    "model.hidden_size": _at_least(1), "model.attention_size": _optional(_at_least(1)),
     "model.dropout": _between(0.0, 1.0, high_open=True),
-    "train.epochs": _at_least(1),
-    "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
-    "train.lr": _POSITIVE,
-    "train.weight_decay": _at_least(0.0),
-    "train.adadelta_rho": _between(0.0, 1.0),
-    "train.adadelta_eps": _POSITIVE,
-    "train.clip_norm": _at_least(0.0),
-    "train.loss_reduction": _one_of("caption_sum", "token_mean"),
-    "train.attention_penalty": _at_least(0.0),
-    "train.label_smoothing": _between(0.0, 1.0, high_open=True),
+    "train.epochs": _at_least(1), "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
+    "train.lr": _POSITIVE, "train.weight_decay": _at_least(0.0),
+    "train.adadelta_rho": _between(0.0, 1.0), "train.adadelta_eps": _POSITIVE,
+    "train.clip_norm": _at_least(0.0), "train.loss_reduction": _one_of("caption_sum", "token_mean"),
+    "train.attention_penalty": _at_least(0.0), "train.label_smoothing": _between(0.0, 1.0, high_open=True),
     "train.lr_decay_factor": (lambda v: 0 < v <= 1, "above 0 and at most 1 (1: never decay)"),
-    "train.lr_patience": _at_least(0),
-    "train.early_stop_patience": _at_least(0),
+    "train.lr_patience": _at_least(0), "train.early_stop_patience": _at_least(0),
     "train.seed": _between(0, 2**32 - 1),
     "train.device": (lambda v: _DEVICE.fullmatch(v) is not None, "auto, cpu, cuda, cuda:N or mps"),
-    "train.scheduled_sampling": _between(0.0, 1.0),
-    "train.scheduled_sampling_step": _at_least(0.0),
-    "train.scheduled_sampling_every": _at_least(1),
-    "train.scst_epochs": _at_least(0),
-    "train.scst_lr": _optional(_POSITIVE),
-    "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
-    "train.scst_samples": _at_least(1),
-    "train.scst_temperature": _POSITIVE,
-    "train.scst_batch_size": _optional(_at_least(1)),
-    "train.log_every": _at_least(1),
-    "eval.beam_size": _at_least(1),
-    "eval.max_len": _at_least(1),
-    "eval.min_len": _at_least(0),
-    "eval.samples": _at_least(1),
-    "eval.temperature": _at_least(0.0),
-    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"),
-    "eval.seed": _between(0, 2**32 - 1),
+    "train.scheduled_sampling": _between(0.0, 1.0), "train.scheduled_sampling_step": _at_least(0.0),
+    "train.scheduled_sampling_every": _at_least(1), "train.scst_epochs": _at_least(0),
+    "train.scst_lr": _optional(_POSITIVE), "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
+    "train.scst_samples": _at_least(1), "train.scst_temperature": _POSITIVE,
+    "train.scst_batch_size": _optional(_at_least(1)), "train.log_every": _at_least(1),
+    "eval.beam_size": _at_least(1), "eval.max_len": _at_least(1), "eval.min_len": _at_least(0),
+    "eval.samples": _at_least(1), "eval.temperature": _at_least(0.0),
+    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"), "eval.seed": _between(0, 2**32 - 1),
 }
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths
@@ -282,7 +233,6 @@ _METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's
 
 
 def _has_type(value, hint) -> bool:
-    """Whether value is of the field's type (an int passes for a float, a bool for nothing else)."""
     if typing.get_origin(hint) is typing.Union:                       # Optional[X]
         return value is None or _has_type(value, typing.get_args(hint)[0])
     if hint is list or typing.get_origin(hint) is list:
@@ -301,8 +251,7 @@ def _type_name(hint) -> str:
 
 
 def check_section(section: str, values) -> None:
-    """One section's fields (config.eval, say): type, finiteness and RULES, and its combinations;
-    a ConfigError that names the field, what it allows and how to set it."""
+    """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
     for field in dataclasses.fields(values):
         key, value = f"{section}.{field.name}", getattr(values, field.name)
         hint = _field_type(values, field.name)
@@ -310,23 +259,18 @@ def check_section(section: str, values) -> None:
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} is {value}; give a finite number (--{key} VALUE)")
-        if key in RULES:
-            accepts, allowed = RULES[key]
-            if not accepts(value):
-                raise ConfigError(f"{key} must be {allowed}, not {value!r}; set it with --{key} VALUE")
+        if key in RULES and not RULES[key][0](value):
+            raise ConfigError(f"{key} must be {RULES[key][1]}, not {value!r}; set it with --{key} VALUE")
     if section == "eval" and values.min_len > values.max_len:
         raise ConfigError(f"eval.min_len ({values.min_len}) is above eval.max_len ({values.max_len}): no "
                           "caption could be generated; lower --eval.min_len or raise --eval.max_len")
 
 
-# The fields that pick a registered variant by name, each with its registry ({name: variant});
-# models/attention.py and models/searches.py enter theirs. A variant's `fields` are the fields of
-# its section that it reads and some other variant does not.
+# The fields that pick a registered variant by name, each with its registry ({name: variant}).
 VARIANTS = {}
 
 
 def check_variant(key: str, values) -> None:
-    """ConfigError when values (a config section) names no registered variant for key."""
     registry, chosen = VARIANTS[key], getattr(values, key.split(".")[1])
     if chosen not in registry:
         raise ConfigError(f"{key} {chosen!r} is not registered; choose one of {', '.join(sorted(registry))}")
@@ -335,8 +279,7 @@ def check_variant(key: str, values) -> None:
 
 
 def check_unread(config: "Config", given) -> None:
-    """A field the chosen variant does not read, away from its default: a ConfigError when given on
-    the command line (given: its keys), a note when a preset set it."""
+    """An unread non-default field: a ConfigError when given (keys in given), else a note."""
     for key, registry in VARIANTS.items():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
@@ -353,9 +296,7 @@ def check_unread(config: "Config", given) -> None:
 
 
 def check(config: "Config", given=None) -> None:
-    """Every field's type, range and combination, before any work: a ConfigError that names the
-    field, what it allows and how to set it. given (the keys set on a command line): also the
-    fields the chosen variants do not read."""
+    """Every field's type, range and combination, before any work; given: the command line's keys."""
     for section in dataclasses.fields(config):
         check_section(section.name, getattr(config, section.name))
     for key in VARIANTS:
@@ -390,12 +331,13 @@ def check(config: "Config", given=None) -> None:
 
 
 def _field_type(section_obj, name: str):
-    hints = typing.get_type_hints(type(section_obj))
-    return hints[name]
+    return typing.get_type_hints(type(section_obj))[name]
+
+
+_BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
 
 
 def _coerce(value, hint, key: str):
-    """Turn a command-line string (or a JSON value) into the field's type."""
     origin = typing.get_origin(hint)
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if origin is typing.Union:  # Optional[X]
@@ -403,20 +345,12 @@ def _coerce(value, hint, key: str):
             return None
         return _coerce(value, args[0], key)
     if hint is list or origin is list:
-        if isinstance(value, str):
-            return [v for v in value.split(",") if v]
-        return list(value)
+        return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
     try:
         if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            return _BOOLEANS[value.lower()] if isinstance(value, str) else bool(value)
         return hint(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise ConfigError(f"config field {key} expects {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
@@ -435,49 +369,41 @@ def all_keys() -> list:
 
 
 def argument_parser(description: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
-    """The parser every command line here starts from: the description printed as written, and
-    no abbreviated options (a mistyped config field is an error, not a guess)."""
+    """No abbreviated options: a mistyped config field is an error, not a guess."""
     return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str] = DEFAULT_PRESET) -> None:
-    """One --section.field option for every config field, plus --preset unless default_preset is
-    None (run.py: the checkpoint's config is where it starts)."""
+    """One --section.field option per config field, plus --preset unless default_preset is None."""
     if default_preset is not None:
         parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
                             help=f"start from a preset (default: {default_preset})")
     config = Config()
     for key in all_keys():
-        section, name = key.split(".")
-        default = getattr(getattr(config, section), name)
+        default = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         names = f" (registered: {', '.join(sorted(VARIANTS[key]))})" if key in VARIANTS else ""
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
                             help=f"default {json.dumps(default)}{names}")
 
 
 def given_keys(args: argparse.Namespace) -> list:
-    """The --section.field options given on the command line."""
     return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
 def from_args(args: argparse.Namespace) -> Config:
     """Defaults, then the preset, then every --section.field given on the command line."""
-    config = Config()
-    preset = getattr(args, "preset", None) or DEFAULT_PRESET
-    for key, value in PRESETS[preset].items():
-        set_field(config, key, value)
+    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
     for key in given_keys(args):
         set_field(config, key, getattr(args, key))
     check(config, given_keys(args))
     return config
 
 
+
 def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:
     """Config from Python: build("MSVD", **{"train.lr": 1e-4})."""
     config = Config()
-    for key, value in PRESETS[preset].items():
-        set_field(config, key, value)
-    for key, value in overrides.items():
+    for key, value in {**PRESETS[preset], **overrides}.items():
         set_field(config, key, value)
     return config

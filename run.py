@@ -6,23 +6,10 @@
     python run.py --checkpoint runs/<run id>/best.pt --pictures 10 [--videos data/MSVD/videos]
     python run.py --checkpoint runs/<run id>/best.pt --video clip.mp4 more_clips/ [--pictures DIR]
 
-A split: writes <split>_predictions.json / .csv (video id, caption, references) and
-<split>_scores.json (BLEU-1..4, METEOR, ROUGE-L, CIDEr ×100, per-video scores, and the checkpoint,
-search and settings that made them) into --out, or beside the checkpoint in
-eval/<split>_<search>[_<setting><value>...]/ (train.py's own files are never overwritten), and
-<split>_page.html to browse them (captioning/page.py). The features must be those the checkpoint
-learned on (its backbones in order, its corpus: a relative corpus.data_root is the folder it named
-at training time). --pictures N draws the attention of the split's first N videos into
-<out>/attention/<video id>.png (thumbnails, there and on the page: demo clips are re-rendered, a
-real corpus needs --videos DIR with its video files).
-Video files (--video): features are extracted with the checkpoint's backbones (with the frame
-sampling recorded with its training features, or every --every_n frames), and one line
-`video_id<TAB>caption` is printed per video; an unreadable video is reported and skipped
-(exit status 1). --pictures DIR: one PNG per video.
-The config is the checkpoint's: any field may be overridden (--corpus.data_root, --eval.*,
---train.device cpu) except the model's (--model.*), which its weights fix. Scoring needs Java and
-pycocoevalcap; without them, --eval.metrics "" writes the captions without COCO scores (with the
-CIDEr-D computed in-process when train.select_metric is CIDEr-D, the checkpoint's or given).
+A split: <split>_predictions.json/.csv, _scores.json and _page.html go to --out, or beside the
+checkpoint in eval/<split>_<search>[_<setting><value>...]/. Video files: one `video_id<TAB>caption`
+line each; an unreadable video is reported and skipped (exit status 1). The config is the
+checkpoint's: any field but --model.* may be overridden; --eval.metrics "" needs no Java.
 """
 from __future__ import annotations
 
@@ -42,14 +29,7 @@ from evaluation.scorer import open_scorer
 from utils import DataError, exit_status, pick_device
 
 
-def fixed_by_the_weights(args) -> list:
-    """The --model.* fields given: the checkpoint's weights fix every one of them."""
-    return [key for key in config_module.all_keys()
-            if key.startswith("model.") and getattr(args, key, None) is not None]
-
-
 def check_split(config, split: str, checkpoint_path: str) -> None:
-    """A split of the corpus: one of the config's three, or one prepared under another name."""
     c = config.corpus
     splits, paths = (c.train_split, c.val_split, c.test_split), corpus_paths(c.data_root, c.name)
     if split not in splits and not os.path.isfile(paths.split_json(split)):
@@ -58,21 +38,16 @@ def check_split(config, split: str, checkpoint_path: str) -> None:
 
 
 def apply_overrides(config, args) -> None:
-    """The command line's --section.field values over the checkpoint's config, then the checks."""
-    for key in config_module.all_keys():
-        value = getattr(args, key, None)
-        if value is not None:
-            config_module.set_field(config, key, value)
+    for key in config_module.given_keys(args):
+        config_module.set_field(config, key, getattr(args, key))
     config_module.check(config, config_module.given_keys(args))
 
 
 def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_config) -> str:
-    """--out, else <checkpoint's folder>/eval/<split>_<search> with the decoding settings that
-    differ from the defaults, so that train.py's files and other searches' stay as they are."""
+    """--out, else <checkpoint's folder>/eval/<split>_<search> with the settings off their defaults."""
     if out:
         return out
-    search = search_settings(eval_config)
-    defaults = search_settings(config_module.EvalConfig())
+    search, defaults = search_settings(eval_config), search_settings(config_module.EvalConfig())
     name = "_".join([split, search.pop("search")] + [f"{key}{value:g}" if isinstance(value, float) else
                                                       f"{key}{value}" for key, value in search.items()
                                                       if value != defaults.get(key)])
@@ -109,13 +84,13 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     out_dir = output_folder(checkpoint_path, out_dir, split, config.eval)
     model.to(device)
     from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
+    report = (lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir else None
     frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                         report=report_note if pictures > 0 or videos_dir else lambda note: None)
+                         report=report or (lambda note: None))
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
-    write_predictions(predictions, videos, scores, out_dir, split,
-                      made_by(checkpoint_path, split, config.eval))
+    write_predictions(predictions, videos, scores, out_dir, split, made_by(checkpoint_path, split, config.eval))
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
     print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
@@ -125,7 +100,6 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
 
 
 def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None:
-    """Attention pictures from the evaluation's own predictions: nothing is decoded twice."""
     from captioning.attention_map import draw_attention
     stored = dict(zip(videos.video_ids, videos.n_frames))
     for prediction in predictions:
@@ -136,12 +110,7 @@ def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None
     print(f"{len(predictions)} attention pictures written to {out_dir}")
 
 
-def report_note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
-
-
 def caption_video_files(args) -> int:
-    """--video mode: print one caption per video; 1 when some video could not be read."""
     from captioning.video import caption_files
     _, failed = caption_files(args.checkpoint, args.video, args.every_n, args.weights, args.pictures,
                               config_overrides=lambda config: apply_overrides(config, args),
@@ -153,34 +122,25 @@ def caption_video_files(args) -> int:
 
 def main(argv=None) -> int:
     parser = config_module.argument_parser(__doc__, prog="python run.py")
-    parser.add_argument("--checkpoint", required=True, help="a best.pt written by train.py, a folder of "
-                        "python -m sharing export, or its Hugging Face Hub id (user/name)")
+    parser.add_argument("--checkpoint", required=True, help="a best.pt, a shared folder or a Hub id (user/name)")
     parser.add_argument("--split", default=None, help="split to caption (default: the test split)")
-    parser.add_argument("--out", default=None, help="output folder (default: eval/<split>_<search...>/ "
-                                                    "beside the checkpoint)")
+    parser.add_argument("--out", default=None, help="output folder (default: eval/... beside the checkpoint)")
     parser.add_argument("--video", nargs="+", default=None, metavar="FILE_OR_DIR",
-                        help="caption these video files (or the video files of these folders) "
-                             "instead of a split")
+                        help="caption these video files (or those in these folders) instead of a split")
     parser.add_argument("--every_n", type=int, default=None, metavar="N",
-                        help="with --video: features of every Nth frame (default: the sampling recorded with "
-                             "the checkpoint's training features, else 5); for split pictures: the sampling "
-                             "assumed when a feature file records none (default 5)")
+                        help="features of every Nth frame (default: the training features' sampling, else 5)")
     parser.add_argument("--weights", nargs="+", default=None, metavar="NAME=PATH",
-                        help="with --video: weights of a backbone that needs them: a file "
-                             "(ResNet152=resnet152.pth), or for CLIP and VideoMAE a folder or Hugging "
-                             "Face id (default: the one recorded with the training features)")
+                        help="with --video: a backbone's weights (default: those recorded with the features)")
     parser.add_argument("--pictures", default=None, metavar="N_OR_DIR",
-                        help="attention pictures: with --video, a folder for one PNG per video; for a "
-                             "split, how many of its first videos to draw into <out>/attention/ (default 0)")
-    parser.add_argument("--videos", default=None, metavar="DIR",
-                        help="for split pictures and the page: the corpus's video files, for thumbnails")
+                        help="attention pictures: a folder with --video, else how many of the split's first videos")
+    parser.add_argument("--videos", default=None, metavar="DIR", help="the corpus's video files, for thumbnails")
     config_module.add_arguments(parser, default_preset=None)    # the checkpoint's config, no preset
     parser.add_argument("--preset", help=argparse.SUPPRESS)     # only to say why it is refused
     args = parser.parse_args(argv)
     if args.preset is not None:
         parser.error("--preset: run.py starts from the checkpoint's config; override single fields "
                      "instead (e.g. --eval.beam_size 3)")
-    fixed = fixed_by_the_weights(args)
+    fixed = [key for key in config_module.given_keys(args) if key.startswith("model.")]
     if fixed:
         parser.error(f"{', '.join('--' + key for key in fixed)}: the checkpoint's weights fix the model; "
                      "train a new one with train.py to change it")

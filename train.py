@@ -2,12 +2,8 @@
 
     python train.py                       # the built-in demo (built on first use)
     python train.py --preset MSVD         # MSVD with the re-implementation's settings
-    python train.py --seeds 1,2,3,4,5     # one run per seed, then their mean ± std (docs/sharing.md)
-    python train.py --help                # every config field can be overridden
-    python train.py --preset MSVD --eval.metrics "" --train.select_metric loss
-                                          # without Java or pycocoevalcap: no COCO scores
-    python train.py --eval.metrics "" --train.select_metric CIDEr-D --train.scst_epochs 5
-                                          # the same, chosen by CIDEr-D computed in-process
+    python train.py --seeds 1,2,3,4,5     # one run per seed, then their mean ± std
+    python train.py --eval.metrics "" --train.select_metric CIDEr-D   # without Java
 """
 from __future__ import annotations
 
@@ -39,21 +35,14 @@ from training.self_critical import check_scst_config, self_critical_phase
 from training.steps import training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
-FUSED_ADAM_DEVICES = ("cuda", "cpu")
-
 
 def make_optimizer(model, t, lr: float | None = None):
-    """train.optimizer over the model's parameters, at train.lr unless lr is given."""
     lr = t.lr if lr is None else lr
-    # capturable: the update may be captured in a CUDA graph (train.cuda_graphs, CUDA only)
     graphs = dict(capturable=True) if t.cuda_graphs else {}
     if t.optimizer in ("adam", "amsgrad"):
         settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad", **graphs)
-        # The fused kernel (CUDA, and CPU since torch 2.4) updates all parameters in one pass:
-        # 7 ms instead of 35 ms a step for the MSVD model on the 2-core CPU. Other devices (and
-        # meta, the tests' stand-in GPU) take the plain one: torch checks the device only at the
-        # first step, too late for the except below.
-        if all(p.device.type in FUSED_ADAM_DEVICES for p in model.parameters()):
+        # torch checks a fused kernel's device only at the first step, too late for the except
+        if all(p.device.type in ("cuda", "cpu") for p in model.parameters()):
             try:
                 return torch.optim.Adam(model.parameters(), fused=True, **settings)
             except RuntimeError:       # a torch version without it
@@ -64,17 +53,13 @@ def make_optimizer(model, t, lr: float | None = None):
 
 
 def make_scheduler(optimizer, t, higher_better: bool):
-    """Learning rate times lr_decay_factor after lr_patience epochs without a better metric;
-    a factor of 1 keeps it constant (the paper's Adadelta)."""
-    factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12
+    factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12   # 1: a constant rate
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if higher_better else "min", factor=factor,
         patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
 
 
 def summary_writer(run_dir: str):
-    """TensorBoard scalars in run_dir, or none (with a note) without tensorboardX: the printed
-    lines and last.pt's history keep every number anyway."""
     try:
         from tensorboardX import SummaryWriter
     except ImportError as error:      # absent, or a package it needs (protobuf) absent
@@ -83,10 +68,6 @@ def summary_writer(run_dir: str):
               "below and last.pt's history hold the same numbers", file=sys.stderr, flush=True)
         return distributed.NullWriter()
     return SummaryWriter(run_dir)
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric != "loss"
 
 
 def own_word_probability(t, epoch: int) -> float:
@@ -98,10 +79,7 @@ def own_word_probability(t, epoch: int) -> float:
 
 def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
                 ranks=distributed.Ranks(), steps=None) -> tuple:
-    """One epoch; under torchrun each rank trains on its slice of every global batch.
-
-    steps: what runs each batch's update (training/steps.py), kept across epochs by train();
-    None: the eager step (or, with train.cuda_graphs, graphs captured anew for this epoch)."""
+    """One epoch; under torchrun each rank trains on its slice of every global batch."""
     model.train()
     if steps is None:
         steps = training_steps(model, optimizer, data, config)
@@ -134,8 +112,6 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
 
 
 def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, data, epoch: int) -> None:
-    """Training stops at a NaN or infinite loss, naming the batch's videos: nothing of this epoch
-    is saved, so last.pt and best.pt stay those of the epochs before."""
     if math.isfinite(loss_sum):
         return
     index = int(first_bad)
@@ -155,12 +131,10 @@ def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, 
 
 
 def validate(model, data, config, scorer, seconds: dict) -> tuple:
-    """(validation loss, validation scores, seconds) of the epoch; seconds gains their times."""
     started = time.perf_counter()
     val_loss = validation_loss(model, data, config)
     seconds["val_loss"] = time.perf_counter() - started
-    scores, _ = evaluate(model, data.val, data.vocab, config, scorer, seconds)
-    return val_loss, scores, seconds
+    return val_loss, evaluate(model, data.val, data.vocab, config, scorer, seconds)[0], seconds
 
 
 @torch.no_grad()
@@ -180,27 +154,13 @@ def validation_loss(model, data, config) -> float:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    """RNG states must be CPU tensors, whatever device last.pt was loaded onto."""
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([generator.cpu() for generator in state["cuda"]])
+    cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
+    return {"torch": torch.get_rng_state(), **cuda}
 
 
 def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=distributed.Ranks()) -> dict:
-    """Load last.pt, saved on any device, into this run's model, optimizer, scheduler and RNGs,
-    wherever they are; returns its progress.
-
-    It is read onto the CPU (map_location=<GPU> would put the RNG states on the GPU, where
-    torch.set_rng_state refuses them): the weights are copied into the parameters where they
-    are, and the optimizer moves its state to each parameter's device (fused Adam's step counts
-    included). Under torchrun each rank takes its own RNG stream (distributed/resume.py)."""
+    """Load last.pt into this run's model, optimizer, scheduler and RNGs; returns its progress.
+    Read onto the CPU: torch.set_rng_state refuses RNG states on a GPU."""
     try:
         state = checkpoints.load(last_path, map_location="cpu")
         checkpoints.check_contents(state, last_path, checkpoints.RESUME_PARTS)
@@ -213,12 +173,14 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     model.load_state_dict(state["model"])
     load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
-    restore_rng(distributed.own_rng_state(state, ranks, last_path))
+    rng = distributed.own_rng_state(state, ranks, last_path)
+    torch.set_rng_state(rng["torch"].cpu())
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([generator.cpu() for generator in rng["cuda"]])
     return state["progress"]
 
 
 def damaged_last_fix(last_path: str) -> str:
-    """What a user can do when last.pt cannot be read: best.pt, when it can, is still theirs."""
     best_path = os.path.join(os.path.dirname(last_path), "best.pt")
     fix = "--new_run starts a new run folder beside this one"
     try:
@@ -229,14 +191,11 @@ def damaged_last_fix(last_path: str) -> str:
             f"python run.py --checkpoint {best_path}; {fix}")
 
 
-# How this run's optimizer computes, chosen for its device and config by make_optimizer: a
-# saved run's choice (fused on the CPU, capturable for CUDA graphs) must not carry over.
+# A saved run's implementation choices must not carry over to this device and config.
 IMPLEMENTATION_CHOICES = ("fused", "foreach", "capturable")
 
 
 def load_optimizer_state(optimizer, saved: dict) -> None:
-    """The saved state and hyperparameters (the learning rate the scheduler reached included),
-    with this optimizer's own implementation choices kept."""
     own = [{key: group[key] for key in IMPLEMENTATION_CHOICES if key in group}
            for group in optimizer.param_groups]
     optimizer.load_state_dict(saved)
@@ -273,10 +232,8 @@ def check_select_metric(config) -> None:
 
 
 def model_payload(model, config, data, extraction: dict | None = None) -> dict:
-    """What run.py needs to rebuild and use the model from a checkpoint alone, and what it
-    learned on; extraction: what recorded_extraction(config) gives, read when not given."""
-    if extraction is None:
-        extraction = recorded_extraction(config)
+    """What run.py needs to rebuild and use the model from a checkpoint alone."""
+    extraction = recorded_extraction(config) if extraction is None else extraction
     return {"model": model.state_dict(), "config": config.to_dict(), "vocab": data.vocab.to_list(),
             "feature_size": data.feature_size, "feature_sampling": data.train.sampling,
             "feature_extraction": extraction,
@@ -284,11 +241,9 @@ def model_payload(model, config, data, extraction: dict | None = None) -> dict:
 
 
 class Run:
-    """What both training phases share at the end of an epoch: validation, the best checkpoint,
-    the logs, and last.pt (from which an interrupted run resumes)."""
+    """What both training phases share at the end of an epoch: validation, checkpoints, logs."""
 
-    def __init__(self, model, optimizer, scheduler, data, config, writer, progress, last_path, best_path,
-                 ranks):
+    def __init__(self, model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.data, self.config, self.writer, self.progress = data, config, writer, progress
         self.last_path, self.best_path, self.ranks = last_path, best_path, ranks
@@ -296,30 +251,22 @@ class Run:
         self.extraction = recorded_extraction(config)   # read once: every checkpoint carries it
 
     def validate(self, scorer, epoch: int, started: float, train_loss: float, extra: dict | None = None):
-        """Validation loss and scores of the epoch just trained; the best checkpoint if it is better.
-
-        epoch counts every epoch of the run (cross-entropy then SCST), so the logs have one axis.
-        Under torchrun rank 0 validates and every rank gets its result."""
+        """Validation of the epoch just trained (counted over both phases); best.pt if better."""
         config, progress = self.config, self.progress
-        better = higher_is_better(config.train.select_metric)
         seconds = {"train": time.perf_counter() - started}
-        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer,
-                                                       seconds)
+        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
         if not math.isfinite(val_loss):
             raise DataError(f"the validation loss is {val_loss} after epoch {epoch}: the model is "
                             "not finite; training stopped, and last.pt and best.pt are those of the "
                             "epochs before. Lower --train.lr or --train.clip_norm")
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
-        improved = progress["best_score"] is None or (
-            metric > progress["best_score"] if better else metric < progress["best_score"])
-        lr = self.optimizer.param_groups[0]["lr"]
-        writer = self.writer
-        writer.add_scalar("loss/val", val_loss, epoch)
-        writer.add_scalar("lr", lr, epoch)
-        for name, value in {**numeric(scores), **(extra or {})}.items():
-            writer.add_scalar(name if "/" in name else f"val/{name}", value, epoch)
-        for name, value in seconds.items():
-            writer.add_scalar(f"seconds/{name}", value, epoch)
+        best = progress["best_score"]
+        improved = best is None or (metric < best if config.train.select_metric == "loss" else metric > best)
+        lr, writer = self.optimizer.param_groups[0]["lr"], self.writer
+        scalars = {"loss/val": val_loss, "lr": lr, **{f"seconds/{n}": v for n, v in seconds.items()},
+                   **{n if "/" in n else f"val/{n}": v for n, v in {**numeric(scores), **(extra or {})}.items()}}
+        for name, value in scalars.items():
+            writer.add_scalar(name, value, epoch)
         shown_extra = "".join(f", {name} {value:.3f}" for name, value in (extra or {}).items())
         print(f"epoch {epoch}: train loss {train_loss:.3f}{shown_extra}, val loss {val_loss:.3f}, "
               f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
@@ -349,8 +296,6 @@ class Run:
 
 
 def say_why_nothing_trains(progress: dict, config) -> None:
-    """A run that stopped early trains no more epochs when --train.epochs is raised: say so, and how
-    to go on (early_stop_patience shapes what is learned, so a new value is a new run folder)."""
     t = config.train
     if progress["finished"] and progress["epoch"] < t.epochs:
         print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
@@ -362,19 +307,16 @@ def say_why_nothing_trains(progress: dict, config) -> None:
 
 
 def train(config, new_run: bool = False) -> dict:
-    """Train (or resume) the run of this config; returns the test scores of its best checkpoint
-    (the in-process CIDEr-D alone, or nothing, when eval.metrics is empty: no COCO scoring; empty
-    on the ranks other than 0 under torchrun)."""
+    """Train (or resume) the run of this config; returns its best checkpoint's test scores."""
     config_module.check(config)
     check_select_metric(config)
     check_scst_config(config)
     ranks = distributed.join(pick_device(config.train.device))   # one rank without torchrun
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
-                                        "process for now: start it with python train.py, not torchrun")
+                                        "process: start it with python train.py, not torchrun")
     if not ranks.is_main:                      # rank 0 alone scores
         return train_with(config, NoScorer(), new_run, ranks)
-    # First: a missing Java or pycocoevalcap stops the run before any work, naming the option.
     with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
                                   "(with --train.select_metric loss) or by the CIDEr-D computed "
                                   f"without Java (--train.select_metric {CIDER_D})") as scorer:
@@ -383,10 +325,8 @@ def train(config, new_run: bool = False) -> dict:
 
 def train_with(config, scorer, new_run: bool, ranks) -> dict:
     seed_everything(config.train.seed)
-    device = ranks.device
-    check_cuda_graphs_config(config, device, ranks.world_size)
+    check_cuda_graphs_config(config, ranks.device, ranks.world_size)
     held = []                          # rank 0's lock on the run folder, for this whole run
-
     def claim_folder() -> str:
         held.append(FolderLock(choose_folder(config, new_run)))
         return held[0].run_dir
@@ -399,29 +339,23 @@ def train_with(config, scorer, new_run: bool, ranks) -> dict:
 
 
 def train_in(run_dir: str, config, scorer, ranks) -> dict:
-    """The run in run_dir, which this process holds: data, model, epochs, the test scores."""
     device = ranks.device
     ranks.on_main(ensure_corpus, config)                       # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
           f"features {data.feature_size}-d, device {device}")
-
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
-
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     ranks.seed_own_stream(config.train.seed)
     optimizer = make_optimizer(model, config.train)
-    better = higher_is_better(config.train.select_metric)
-    scheduler = make_scheduler(optimizer, config.train, better)
+    scheduler = make_scheduler(optimizer, config.train, config.train.select_metric != "loss")
     progress = {"epoch": 0, "step": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0,
                 "finished": False, "history": []}
-
     if distributed.run_to_resume(ranks, last_path):
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
         say_why_nothing_trains(progress, config)
-
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
@@ -447,7 +381,6 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     run.saves.wait()
     if not ranks.is_main:                  # the test split is decoded and scored once, on rank 0
         return {}
-
     best = checkpoints.load(best_path, map_location=device)
     model.load_state_dict(best["model"])
     test = data.test.to(device)            # on the CPU until now (loader/corpus.py)
@@ -462,15 +395,12 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
 def main(argv=None) -> int:
     parser = config_module.argument_parser(__doc__, prog="python train.py")
     config_module.add_arguments(parser)
-    parser.add_argument("--new_run", action="store_true",
-                        help="start a new run folder instead of resuming the one of this config")
+    parser.add_argument("--new_run", action="store_true", help="start a new run folder instead of resuming")
     parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
-                        help="train the config once per seed, then write the mean ± std table of their "
-                             "test scores (python -m evaluation.summary) into train.run_root")
+                        help="one run per seed, then their mean ± std table in train.run_root")
     args = parser.parse_args(argv)
     if args.seeds and args.new_run:
         parser.error("--seeds goes without --new_run: each seed has its own run folder")
-    # Ctrl-C: train_with writes the pending checkpoints first
     again = ("the same command again, with --train.run_name <the new run folder's name> instead of "
              "--new_run," if args.new_run else "the same command again")
     try:

@@ -1,6 +1,5 @@
 """Caption video files with a trained checkpoint, each clip going through what the training features
-went through: the recorded frame sampling, the checkpoint's backbones and preprocessing, the loader's
-K-frame sampling and the checkpoint's evaluation settings."""
+went through: frame sampling, backbones, preprocessing and the loader's K-frame sampling."""
 from __future__ import annotations
 
 import json
@@ -43,7 +42,7 @@ class Clip:
 
 
 def parse_weights(items: list, backbones: list) -> dict:
-    """--weights 'NAME=PATH' items (a bare PATH for one backbone) -> {name: path}."""
+    """--weights NAME=PATH items (a bare PATH for one backbone) -> {name: path}."""
     weights = {}
     for item in items or []:
         name, sep, path = item.partition("=")
@@ -61,7 +60,6 @@ def parse_weights(items: list, backbones: list) -> dict:
 
 
 def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> None:
-    """One error naming every backbone the checkpoint needs that no video can give."""
     missing = [b for b in backbones if canonical_name(b) is None and b not in weights]
     if missing:
         raise DataError(
@@ -74,8 +72,7 @@ def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> N
 
 def load_backbones(backbones: list, weights: dict, device: str, recorded: Optional[dict] = None) -> list:
     """The checkpoint's backbones: --weights, else the weights the features recorded, else the default."""
-    recorded = recorded or {}
-    built = []
+    recorded, built = recorded or {}, []
     for name in backbones:
         spec = BACKBONES.get(canonical_name(name))
         source = weights.get(name) or (recorded_weights(recorded, name) if spec and spec.build else None)
@@ -88,7 +85,6 @@ def load_backbones(backbones: list, weights: dict, device: str, recorded: Option
 
 
 def check_preprocessing(extractors: list, recorded: dict, checkpoint_path: str) -> None:
-    """Each backbone must turn frames into its input as it did for the training features."""
     for backbone in extractors:
         stored = (recorded.get(backbone.name) or {}).get("preprocessing")
         if stored is not None and json.loads(stored) != backbone.preprocessing():
@@ -101,8 +97,7 @@ def check_preprocessing(extractors: list, recorded: dict, checkpoint_path: str) 
 
 def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False,
               n_sampled: Optional[int] = None) -> Clip:
-    """Features of every every_n-th frame (or n_sampled frames) from each backbone, concatenated,
-    sampled to K frames; VideoReadError for a video that cannot be decoded."""
+    """Features of every every_n-th frame (or n_sampled frames) from each backbone, sampled to K."""
     decoded, streams = {}, []
     for backbone in backbones:  # backbones that decode alike share one decoding
         if backbone.decoding not in decoded:
@@ -117,36 +112,21 @@ def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool
     chosen = sample_frame_indices(len(features), k)
     padded, mask = pad_frames(features[chosen], k)
     sampled = decoded[backbones[0].decoding]
-    seen = SeenFrames([sampled.indices[i] for i in chosen],
-                      sampled.frames[chosen] if thumbnails else None)
+    seen = SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen] if thumbnails else None)
     return Clip(video_id(path), padded, mask, seen)
 
 
 def caption_clip(model, vocab, config, clip: Clip, device) -> dict:
-    """{"video_id", "caption", "log_prob", "attention" (L, K)} from the evaluation decoder."""
     videos = VideoSplit("videos", [clip.video_id], torch.from_numpy(clip.features)[None].to(device),
                         torch.from_numpy(clip.mask)[None].to(device), [[]])
     return caption_videos(model, videos, vocab, config.eval, batch_size=1)[0]
 
 
-def report_error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-
-
-def frame_sampling(payload: dict, every_n: Optional[int]) -> tuple:
-    """(every_n, n_sampled) for new videos: --every_n, else the training features' record."""
-    if every_n is not None:
-        return every_n, None
-    recorded_every_n, recorded_count = parse_sampling(payload.get("feature_sampling"))
-    return recorded_every_n or DEFAULT_EVERY_N, recorded_count
-
-
-def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None,
-                  weights: Optional[list] = None, pictures_dir: Optional[str] = None,
-                  config_overrides: Optional[Callable] = None,
-                  show: Callable[[str], None] = print, report: Callable[[str], None] = report_error) -> tuple:
-    """(predictions, failed) of every video file in paths, each shown as it is done; an unreadable
-    video is reported and skipped, a checkpoint that cannot caption videos raises DataError."""
+def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
+                  pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
+                  show: Callable = print,
+                  report: Callable = lambda message: print(f"error: {message}", file=sys.stderr, flush=True)) -> tuple:
+    """(predictions, failed) of every video file in paths, each shown as it is done."""
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if config_overrides is not None:
@@ -157,20 +137,21 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     files = find_videos(paths)
     if not files:
         raise DataError(f"no video files in {' '.join(paths)}")
-    require_pyav()                 # once, not as a failure of every video
+    require_pyav()
     device = pick_device(config.train.device)
     recorded = payload.get("feature_extraction") or {}
     extractors = load_backbones(backbones, chosen_weights, str(device), recorded)
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
     check_preprocessing(extractors, recorded, checkpoint_path)
     model.to(device)
-
-    every_n, n_sampled = frame_sampling(payload, every_n)
+    n_sampled = None
+    if every_n is None:            # the training features' recorded sampling
+        every_n, n_sampled = parse_sampling(payload.get("feature_sampling"))
+        every_n = every_n or DEFAULT_EVERY_N
     predictions, failed = [], {}
     for path in files:
         try:
-            clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir),
-                             n_sampled)
+            clip = read_clip(path, extractors, every_n, config.features.n_frames, bool(pictures_dir), n_sampled)
         except (VideoReadError, NonFiniteFeatures) as error:
             failed[path] = f"{error}; skipped"
         except Exception as error:  # a failure PyAV does not classify: still only this file
@@ -181,8 +162,7 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
         prediction = caption_clip(model, vocab, config, clip, device)
         show(f"{clip.video_id}\t{prediction['caption']}")
         if pictures_dir:
-            picture = os.path.join(pictures_dir, f"{clip.video_id}.png")
-            draw_attention(picture, prediction["attention"].numpy(), prediction["caption"], clip.frames,
-                           f"{clip.video_id}: {prediction['caption']}")
+            draw_attention(os.path.join(pictures_dir, f"{clip.video_id}.png"), prediction["attention"].numpy(),
+                           prediction["caption"], clip.frames, f"{clip.video_id}: {prediction['caption']}")
         predictions.append(prediction)
     return predictions, failed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 import time
 
@@ -17,38 +18,28 @@ from utils import atomic_save_json, atomic_write_bytes, to_device
 
 @torch.no_grad()
 def caption_videos(model, videos, vocab, eval_config, batch_size: int) -> list:
-    """One prediction per video: {"video_id", "caption", "log_prob", "attention" (L, K)}.
-    Each batch goes to the model's device (nothing to do where the split is already there)."""
+    """One prediction per video: {"video_id", "caption", "log_prob", "attention" (L, K)}."""
     model.eval()
     device = next(model.parameters()).device
     predictions = []
     for rows, features, mask in video_batches(videos, batch_size):
         result = decode(model, to_device(features, device), to_device(mask, device), eval_config)
         tokens, lengths = result.tokens.cpu(), result.lengths.cpu()
-        # float32 on the CPU: greedy search under bf16 autocast gives bf16 weights, which
-        # numpy (attention pictures) cannot take
+        # float32: numpy (attention pictures) cannot take the bf16 weights of autocast decoding
         attention, log_probs = result.attention.float().cpu(), result.log_probs.cpu()
         for j, row in enumerate(rows):
-            predictions.append({
-                "video_id": videos.video_ids[row],
-                "caption": vocab.decode(tokens[j]),
-                "log_prob": float(log_probs[j]),
-                "attention": attention[j, :int(lengths[j])],
-            })
+            predictions.append({"video_id": videos.video_ids[row], "caption": vocab.decode(tokens[j]),
+                                "log_prob": float(log_probs[j]), "attention": attention[j, :int(lengths[j])]})
     return predictions
 
 
 def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) -> tuple:
-    """(scores, predictions) of the split: COCO metrics ×100 and per-video CIDEr, and the
-    in-process CIDEr-D ×100 when train.select_metric is CIDEr-D (with or without COCO metrics).
-
-    seconds, when given, receives the wall time of "decode" and "score"."""
+    """(scores, predictions) of the split; seconds, when given, receives the times of decode and score."""
     started = time.perf_counter()
     predictions = caption_videos(model, videos, vocab, config.eval, config.loader.eval_batch_size)
     decoded = time.perf_counter()
-    references = dict(zip(videos.video_ids, videos.references))
-    hypotheses = {p["video_id"]: p["caption"] for p in predictions}
-    scores = scorer.score(references, hypotheses)
+    scores = scorer.score(dict(zip(videos.video_ids, videos.references)),
+                          {p["video_id"]: p["caption"] for p in predictions})
     if split_cider_d.wanted(config):
         split_cider_d.add_cider_d(scores, predictions, videos, vocab, config.loader)
     if seconds is not None:
@@ -59,17 +50,14 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
 
 
 def numeric(scores: dict) -> dict:
-    """The corpus-level scores (per-video and per-category tables left out)."""
     return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
 
 
 def shown(scores: dict) -> str:
-    """The corpus scores on one line; "not scored" when there are none (eval.metrics empty)."""
     return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items()) or "not scored"
 
 
 def per_category(scores: dict, videos) -> dict:
-    """Mean per-video score of each category (MSR-VTT's genre, the demo's clip kind)."""
     per_video = scores.get(PER_VIDEO_KEY, {})
     groups = {}
     for vid, category in zip(videos.video_ids, videos.categories):
@@ -80,8 +68,7 @@ def per_category(scores: dict, videos) -> dict:
             for category, rows in sorted(groups.items())}
 
 
-# The eval fields each search reads besides those all read (a search not named here: every field
-# that can change captions).
+# The eval fields each search reads besides those all read (a search not named here: every decoding field).
 SEARCH_FIELDS = {"beam": ("beam_size", "length_penalty"), "greedy": (),
                  "sample": ("samples", "temperature", "top_p", "seed")}
 ALL_SEARCHES = ("max_len", "min_len", "autocast_bf16", "tf32")
@@ -89,7 +76,6 @@ NOT_DECODING = ("search", "metrics", "cuda_graphs")
 
 
 def search_settings(eval_config) -> dict:
-    """{"search": name, field: value, ...}: the decoding settings that made a set of captions."""
     fields = SEARCH_FIELDS.get(eval_config.search)
     if fields is None:
         fields = [f.name for f in dataclasses.fields(eval_config) if f.name not in NOT_DECODING]
@@ -105,9 +91,7 @@ def made_by(checkpoint_path: str, split: str, eval_config) -> dict:
 
 def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str,
                       origin: dict | None = None) -> None:
-    """<name>_predictions.json / .csv (video id, caption, references) and <name>_scores.json with
-    origin (what made them) under "made_by"; without scores, no scores file (none of zeros, and
-    an older one is removed, so that the folder's predictions and scores never disagree)."""
+    """<name>_predictions.json/.csv and <name>_scores.json; without scores, a stale scores file is removed."""
     os.makedirs(out_dir, exist_ok=True)
     scores_path = os.path.join(out_dir, f"{name}_scores.json")
     if os.path.exists(scores_path):
@@ -118,14 +102,10 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
     atomic_save_json(rows, os.path.join(out_dir, f"{name}_predictions.json"))
 
     def write_csv(handle):
-        import io
         text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(["video_id", "caption", "references"])
-        for row in rows:
-            writer.writerow([row["video_id"], row["caption"], " | ".join(row["references"])])
+        csv.writer(text).writerows([["video_id", "caption", "references"]] + [
+            [row["video_id"], row["caption"], " | ".join(row["references"])] for row in rows])
         handle.write(text.getvalue().encode("utf-8"))
-
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
     if scores:
         atomic_save_json({**scores, "made_by": origin or {}}, scores_path)

@@ -30,8 +30,7 @@ class VideoSplit:
         return len(self.video_ids)
 
     def to(self, device) -> "VideoSplit":
-        self.features = self.features.to(device)
-        self.frame_mask = self.frame_mask.to(device)
+        self.features, self.frame_mask = self.features.to(device), self.frame_mask.to(device)
         return self
 
     def subset(self, indices) -> "VideoSplit":
@@ -40,12 +39,10 @@ class VideoSplit:
         return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
                           self.frame_mask[index], [self.references[i] for i in indices],
                           [self.categories[i] for i in indices] if self.categories else [],
-                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling,
-                          self.dims)
+                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling, self.dims)
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
-    """(N, K, D) features of the videos and the sampling their feature file recorded."""
     with open_hdf5(path, fix) as features:
         out, sampling, not_finite = np.zeros((len(video_ids), k, dim), dtype=np.float32), None, []
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
@@ -76,14 +73,13 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
 
 
 def _recorded_sampling(dataset) -> Optional[str]:
-    value = dataset.file.attrs.get("sampling")     # the linked file's attributes, not the link file's
+    value = dataset.file.attrs.get("sampling")     # the linked file's, not the link file's
     return value.decode() if isinstance(value, bytes) else value
 
 
 def recorded_sampling(config, split: str) -> Optional[str]:
     """The frame sampling of a prepared split's first backbone, without loading its features."""
-    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-    fix = prepare_command(config)
+    paths, fix = corpus_paths(config.corpus.data_root, config.corpus.name), prepare_command(config)
     record = read_prepared(paths, split, fix)
     with open_hdf5(paths.split_features(split, config.features.backbones[0]), fix) as features:
         try:
@@ -93,8 +89,7 @@ def recorded_sampling(config, split: str) -> Optional[str]:
 
 
 def check_captions(videos: list, path: str, split: str, scored: bool, fix: str) -> None:
-    """Captions are strings, and a scored split's videos each have a non-empty one; a training
-    video without one is named in a note (it teaches nothing)."""
+    """Captions are strings, and every video of a scored split has a non-empty one."""
     silent = []
     for video in videos:
         captions = video["captions"]
@@ -113,7 +108,6 @@ def check_captions(videos: list, path: str, split: str, scored: bool, fix: str) 
 
 
 def check_memory(split: str, count: int, k: int, dim: int, longest: int) -> None:
-    """features.n_frames so large that the split's (N, K, D) array cannot be held: one line."""
     needed = count * k * dim * 4
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -127,10 +121,7 @@ def check_memory(split: str, count: int, k: int, dim: int, longest: int) -> None
 
 
 def load_split(config, split: str) -> VideoSplit:
-    """Read one prepared split of config.corpus with config.features.backbones."""
-    corpus = config.corpus.name
-    paths = corpus_paths(config.corpus.data_root, corpus)
-    fix = prepare_command(config)
+    paths, fix = corpus_paths(config.corpus.data_root, config.corpus.name), prepare_command(config)
     record = read_prepared(paths, split, fix)
     missing = [b for b in config.features.backbones if b not in record["backbones"]]
     if missing:
@@ -140,18 +131,12 @@ def load_split(config, split: str) -> VideoSplit:
     if not videos:
         raise DataError(f"{paths.split_json(split)} holds no video; run `{fix}` again")
     check_captions(videos, paths.split_json(split), split, split != config.corpus.train_split, fix)
-    ids = [v["id"] for v in videos]
-    counts = [v["n_frames"] for v in videos]
-    k = config.features.n_frames
+    ids, counts, k = [v["id"] for v in videos], [v["n_frames"] for v in videos], config.features.n_frames
     dims = {b: record["backbones"][b]["dim"] for b in config.features.backbones}
     check_memory(split, len(ids), k, sum(dims.values()), max(counts))
-    streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k,
-                                              record["backbones"][b]["dim"], fix)
+    streams, samplings = zip(*(_read_backbone(paths.split_features(split, b), ids, counts, k, dims[b], fix)
                                for b in config.features.backbones))
     mask = np.stack([pad_frames(np.zeros((min(c, k), 1), np.float32), k)[1] for c in counts])
-    return VideoSplit(
-        name=split, video_ids=ids,
-        features=torch.from_numpy(np.concatenate(streams, axis=2)),
-        frame_mask=torch.from_numpy(mask),
-        references=[list(v["captions"]) for v in videos],
-        categories=[v.get("category") for v in videos], n_frames=counts, sampling=samplings[0], dims=dims)
+    return VideoSplit(split, ids, torch.from_numpy(np.concatenate(streams, axis=2)), torch.from_numpy(mask),
+                      [list(v["captions"]) for v in videos], [v.get("category") for v in videos], counts,
+                      samplings[0], dims)

@@ -1,11 +1,7 @@
 """Checkpoints: written atomically, loaded with weights_only=True, checked before use.
 
-best.pt holds what run.py needs and nothing else: weights, config and vocabulary, and what the
-model learned on (plain JSON-able entries): "backbones", in order, each {"name", "feature_size",
-"extraction"}, and "corpus" {"data_root" as an absolute path, "splits": {name: digest of its
-videos and captions}}. last.pt adds what resuming needs: optimizer, scheduler, epoch, best score
-and RNG states.
-"""
+best.pt holds weights, config, vocabulary and what the model learned on ("backbones" in order,
+"corpus" with its split digests); last.pt adds what resuming needs (optimizer, scheduler, RNGs)."""
 from __future__ import annotations
 
 import hashlib
@@ -52,7 +48,6 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
 
 
 def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS, fix: str = "") -> None:
-    """A clear error for a checkpoint that lacks what its reader needs (required: key -> type)."""
     missing = [key for key, kind in required.items() if not isinstance(payload.get(key), kind)]
     if missing:
         raise DataError(f"checkpoint {path} lacks {', '.join(missing)} (or holds another kind of "
@@ -60,7 +55,6 @@ def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS, fix: 
 
 
 def model_from_checkpoint(payload: dict, path: str = "checkpoint"):
-    """(model, config, vocabulary) rebuilt from the checkpoint alone."""
     check_contents(payload, path)
     try:
         config = config_module.Config.from_dict(payload["config"])
@@ -86,14 +80,11 @@ def check_features_fit(payload: dict, feature_size: int, path: str) -> None:
 
 
 def split_digest(video_ids: list, references: list) -> str:
-    """What a split holds (its videos and their captions, in order), in 16 hex digits."""
     text = json.dumps([list(video_ids), [list(r) for r in references]], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def learned_on(config, splits: list, dims: dict, extraction: dict) -> dict:
-    """The payload entries that say what a model learned on: the backbones in order (each with
-    its feature size and extraction record) and the corpus (absolute data root, split digests)."""
     return {"backbones": [{"name": name, "feature_size": dims.get(name),
                            "extraction": extraction.get(name)} for name in config.features.backbones],
             "corpus": {"data_root": os.path.abspath(config.corpus.data_root),
@@ -101,16 +92,9 @@ def learned_on(config, splits: list, dims: dict, extraction: dict) -> dict:
                                   for split in splits}}}
 
 
-def recorded_backbones(payload: dict) -> list:
-    """The backbone names a checkpoint learned on, in order."""
-    if isinstance(payload.get("backbones"), list):
-        return [entry["name"] for entry in payload["backbones"]]
-    return list(payload["config"]["features"]["backbones"])
-
-
 def check_backbones(payload: dict, backbones: list, path: str) -> None:
-    """The features must come from the checkpoint's backbones, in its order."""
-    trained = recorded_backbones(payload)
+    trained = ([entry["name"] for entry in payload["backbones"]] if isinstance(payload.get("backbones"), list)
+               else list(payload["config"]["features"]["backbones"]))
     if list(backbones) != trained:
         raise DataError(f"{path} was trained on the backbones {','.join(trained)} (in this order), but "
                         f"--features.backbones asks for {','.join(backbones)}; features are concatenated "
@@ -119,8 +103,7 @@ def check_backbones(payload: dict, backbones: list, path: str) -> None:
 
 def check_split_fits(payload: dict, split_name: str, video_ids: list, references: list, dims: dict,
                      data_root: str, path: str, fix: str) -> None:
-    """The split read now is the one the checkpoint was trained with, its backbones of the sizes
-    it learned on."""
+    """The split read now is the one the checkpoint was trained with, at the same feature sizes."""
     for entry in payload.get("backbones") or []:
         if entry["feature_size"] is not None and dims.get(entry["name"]) != entry["feature_size"]:
             raise DataError(f"{path} was trained on {entry['name']} features of size {entry['feature_size']}, "

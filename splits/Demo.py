@@ -2,16 +2,8 @@
 
     python -m splits.Demo [--force] [--seed N] [--split_sizes 1200,100,670] [--corpus.data_root DIR]
 
-writes <data_root>/Demo/:
-    features/Demo_Appearance.hdf5, features/Demo_Motion.hdf5   (n_frames, D) float32 per clip
-    annotations/clips.json     per clip: id, split, captions and the full specification, so
-                               splits.demo.render_frames(spec) redraws its frames exactly
-    prepared/<split>.json + <split>_<backbone>.hdf5             (splits/layout.py)
-
-Everything follows from the corpus's own seed (DEMO_SEED unless --seed is given; not the training
-seed), recorded in clips.json with the split sizes. train.py calls build_demo(config) when the
-demo is selected; it returns at once when the corpus exists.
-"""
+writes <data_root>/Demo/ (features/, annotations/clips.json with every clip's specification, and
+prepared/), all from the corpus's own seed, not the training seed."""
 from __future__ import annotations
 
 import json
@@ -40,17 +32,13 @@ FORMAT_VERSION = 1
 DEMO_SEED = 1234                     # the corpus's own: training seeds do not change it
 
 
-def clip_rng(seed: int, split_index: int, index: int) -> np.random.Generator:
-    """Clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones."""
-    return np.random.default_rng([seed, split_index, index])
-
-
 def sample_corpus(seed: int, split_sizes: dict) -> list:
-    """[{"id", "split", "captions", "spec"}] for every clip, specs and captions only (no pixels)."""
+    """[{"id", "split", "category", "captions", "spec"}] for every clip (no pixels)."""
     clips, number = [], 0
     for split_index, (split, size) in enumerate(split_sizes.items()):
         for index in range(size):
-            rng = clip_rng(seed, split_index, index)
+            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
+            rng = np.random.default_rng([seed, split_index, index])
             spec = sample_clip(rng, f"demo{number:04d}")
             clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
                           "captions": describe(spec, rng), "spec": spec})
@@ -59,7 +47,7 @@ def sample_corpus(seed: int, split_sizes: dict) -> list:
 
 
 def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) -> None:
-    """Render every clip and write both feature files (to temporary names, renamed when complete)."""
+    """Render every clip and write both feature files (renamed into place when complete)."""
     os.makedirs(paths.features, exist_ok=True)
     targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
     files = {name: h5py.File(path + ".tmp", "w") for name, path in targets.items()}
@@ -76,9 +64,8 @@ def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) 
 
 
 def is_built(paths: CorpusPaths, splits: list) -> bool:
-    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES]
+    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES] + [paths.split_json(s) for s in splits]
     needed += [os.path.join(paths.annotations, ANNOTATIONS_FILE)]
-    needed += [paths.split_json(split) for split in splits]
     needed += [paths.split_features(split, name) for split in splits for name in BACKBONES]
     return all(os.path.isfile(path) for path in needed)
 
@@ -97,13 +84,8 @@ def _parts(parts: dict) -> dict:
     return {name: [part.start, part.stop] for name, part in parts.items()}
 
 
-def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None,
-               show_progress: bool = True) -> CorpusPaths:
-    """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there.
-
-    split_sizes: clips in the train, val and test splits (named by config.corpus.*_split).
-    seed: defaults to DEMO_SEED. force: rebuild even if the files exist.
-    """
+def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, show_progress: bool = True):
+    """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there (or force)."""
     paths = corpus_paths(config.corpus.data_root, DEMO_CORPUS)
     splits = [config.corpus.train_split, config.corpus.val_split, config.corpus.test_split]
     seed = DEMO_SEED if seed is None else int(seed)
@@ -142,8 +124,6 @@ def main(argv=None) -> None:
     parser.add_argument("--split_sizes", default=",".join(map(str, SPLIT_SIZES)),
                         help="clips in train,val,test (default %(default)s)")
     args = parser.parse_args(argv)
-    if args.preset is None:
-        args.preset = "Demo"
     sizes = [int(n) for n in args.split_sizes.split(",")]
     if len(sizes) != 3 or min(sizes) < 1:
         parser.error("--split_sizes needs three positive numbers: train,val,test")

@@ -1,15 +1,8 @@
-"""The data layout that splits/ writes and loader/ reads.
+"""The data layout that splits/ writes and loader/ reads (docs/data.md).
 
-    <data_root>/<corpus>/annotations/   captions and split lists (shipped for MSVD and MSR-VTT)
-    <data_root>/<corpus>/features/      <corpus>_<backbone>.hdf5, one dataset per video id,
-                                        shape (n_frames, D), as feature extractors write them
-    <data_root>/<corpus>/prepared/      what the loader reads, one set per split:
-        <split>.json                    {"corpus", "split", "backbones": {name: {"file", "source",
-                                        "dim"}}, "videos": [{"id", "captions", "category",
-                                        "n_frames"}]}
-        <split>_<backbone>.hdf5         one HDF5 external link per video id into the feature file
-                                        (relative, so the corpus folder can move; no feature is
-                                        copied: a link is a few hundred bytes)
+    <data_root>/<corpus>/annotations/   captions and split lists
+    <data_root>/<corpus>/features/      <corpus>_<backbone>.hdf5, one (n_frames, D) dataset per video
+    <data_root>/<corpus>/prepared/      <split>.json and <split>_<backbone>.hdf5 (links into features/)
 """
 from __future__ import annotations
 
@@ -30,17 +23,9 @@ from utils import DataError, atomic_save_json
 class CorpusPaths:
     root: str
 
-    @property
-    def annotations(self) -> str:
-        return os.path.join(self.root, "annotations")
-
-    @property
-    def features(self) -> str:
-        return os.path.join(self.root, "features")
-
-    @property
-    def prepared(self) -> str:
-        return os.path.join(self.root, "prepared")
+    annotations = property(lambda self: os.path.join(self.root, "annotations"))
+    features = property(lambda self: os.path.join(self.root, "features"))
+    prepared = property(lambda self: os.path.join(self.root, "prepared"))
 
     def feature_file(self, corpus: str, backbone: str) -> str:
         return os.path.join(self.features, f"{corpus}_{backbone}.hdf5")
@@ -57,7 +42,6 @@ def corpus_paths(data_root: str, corpus: str) -> CorpusPaths:
 
 
 def open_hdf5(path: str, fix: str) -> h5py.File:
-    """Open a feature file for reading, or raise one clear error naming it and the fix."""
     if not os.path.isfile(path):
         raise DataError(f"feature file {path} does not exist; {fix}")
     try:
@@ -67,20 +51,14 @@ def open_hdf5(path: str, fix: str) -> h5py.File:
                         f"re-create it ({fix})") from None
 
 
-def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
-                   backbones: list, feature_key: Optional[Callable[[h5py.File, str], Optional[str]]] = None,
-                   fix: str = "") -> dict:
+def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, backbones: list,
+                   feature_key: Optional[Callable] = None, fix: str = "") -> dict:
     """Check the features of one split and write <split>.json and <split>_<backbone>.hdf5.
-
-    videos: dicts {"id", "captions", optional "category"}; feature_key(file, video_id) gives the
-    dataset name of a video in a feature file (default: the id itself), or None if absent.
-    Raises DataError naming the file, the video and the fix for every inconsistency.
-    """
+    feature_key(file, video_id): a video's dataset name in a feature file (default: its id), or None."""
     feature_key = feature_key or (lambda f, vid: vid if vid in f else None)
     fix = fix or f"extract features into {paths.features}/{corpus}_<backbone>.hdf5 (see README)"
     os.makedirs(paths.prepared, exist_ok=True)
-    frames = {}
-    meta = {}
+    frames, meta = {}, {}
     for backbone in backbones:
         source = os.path.abspath(paths.feature_file(corpus, backbone))
         with open_hdf5(source, fix) as features:
@@ -116,8 +94,7 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list,
                                 "such features) or leave these videos out")
         split_file = paths.split_features(split, backbone)
         tmp = split_file + ".tmp"
-        # Relative to the link file, which HDF5 resolves from the link file's own folder: the
-        # corpus folder can move as a whole.
+        # relative to the link file's folder, so the corpus folder can move as a whole
         target = os.path.relpath(source, os.path.dirname(os.path.abspath(split_file)))
         with h5py.File(tmp, "w") as links:
             for vid, key in keys.items():
@@ -143,9 +120,7 @@ PREPARED_CORPORA = ("Demo", "MSR-VTT", "MSVD")      # the splits.<name> scripts
 
 
 def prepare_command(config) -> str:
-    """The command that prepares config's corpus as config asks, also over damaged files: its
-    backbones (a bare `python -m splits.MSVD` prepares its preset's; the demo always writes its
-    own two), its data root and its split names."""
+    """The command that prepares config's corpus as config asks, also over damaged files."""
     corpus, backbones = config.corpus.name, list(config.features.backbones)
     if corpus not in PREPARED_CORPORA:
         return (f"corpus.name {corpus!r} is none this project prepares ({', '.join(sorted(PREPARED_CORPORA))}); "
@@ -168,7 +143,6 @@ def prepare_command(config) -> str:
 
 
 def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
-    """The split's metadata, or a clear error telling how to prepare it."""
     path = paths.split_json(split)
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist; prepare the corpus first: {prepare_hint}")
@@ -185,7 +159,6 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
 
 
 def well_formed(record) -> bool:
-    """Whether a <split>.json holds what the loader reads, of the right kinds."""
     try:
         return (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
                 and all(isinstance(meta["dim"], int) and meta["dim"] > 0
