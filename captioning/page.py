@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from evaluation.coco import PER_VIDEO_KEY
-from evaluation.predictions import numeric
+from evaluation.predictions import numeric, search_settings
 from evaluation.split_cider_d import CIDER_D
 from utils import DataError, atomic_write_bytes, exit_status
 
@@ -55,7 +55,7 @@ def page_data(predictions: list, videos, scores: dict, config, checkpoint_path: 
     category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
     references = dict(zip(videos.video_ids, videos.references))
     header = {"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
-              "search": {k: v for k, v in vars(config.eval).items() if k != "metrics"}}
+              "search": search_settings(config.eval)}
     rows = []
     for p in predictions:
         vid = p["video_id"]

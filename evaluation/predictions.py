@@ -10,7 +10,7 @@ import time
 import torch
 
 from loader.batches import video_batches
-from models.searches import decode
+from models.searches import SEARCHES, decode
 from evaluation import split_cider_d
 from evaluation.coco import PER_VIDEO_KEY
 from utils import atomic_save_json, atomic_write_bytes, to_device
@@ -68,19 +68,16 @@ def per_category(scores: dict, videos) -> dict:
             for category, rows in sorted(groups.items())}
 
 
-# The eval fields each search reads besides those all read (a search not named here: every decoding field).
-SEARCH_FIELDS = {"beam": ("beam_size", "length_penalty"), "greedy": (),
-                 "sample": ("samples", "temperature", "top_p", "seed")}
-ALL_SEARCHES = ("max_len", "min_len", "autocast_bf16", "tf32")
 NOT_DECODING = ("search", "metrics", "cuda_graphs")
 
 
 def search_settings(eval_config) -> dict:
-    fields = SEARCH_FIELDS.get(eval_config.search)
-    if fields is None:
-        fields = [f.name for f in dataclasses.fields(eval_config) if f.name not in NOT_DECODING]
+    """The search and the eval fields it reads: its own, and those that no search claims for itself."""
+    claimed = {name for search in SEARCHES.values() for name in search.fields}
+    own = SEARCHES[eval_config.search].fields
     return {"search": eval_config.search,
-            **{name: getattr(eval_config, name) for name in (*fields, *ALL_SEARCHES)}}
+            **{f.name: getattr(eval_config, f.name) for f in dataclasses.fields(eval_config)
+               if f.name not in NOT_DECODING and (f.name in own or f.name not in claimed)}}
 
 
 def made_by(checkpoint_path: str, split: str, eval_config) -> dict:
