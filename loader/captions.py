@@ -1,12 +1,37 @@
-"""Training targets: every normalised caption as a row of token ids, with its video."""
+"""Caption normalisation (callables str -> str, also for the in-process CIDEr-D; references for the COCO
+scores stay raw for the PTB tokenizer) and training targets: every caption as a row of token ids."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import torch
 
-from loader.transforms import caption_transforms, tokenize
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+
+
+def to_ascii(text: str) -> str:
+    """Fold accents (café -> cafe) and drop what has no ASCII form."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def strip_punctuation(text: str) -> str:
+    """Punctuation becomes a space, as in the English MSVD release (lc_nopunc)."""
+    return _PUNCTUATION.sub(" ", text)
+
+
+def caption_transforms(loader_config) -> list:
+    switches = (("ascii_only", to_ascii), ("lowercase", str.lower), ("strip_punctuation", strip_punctuation))
+    return [transform for flag, transform in switches if getattr(loader_config, flag)]
+
+
+def tokenize(text: str, transforms: list) -> list:
+    for transform in transforms:
+        text = transform(text)
+    return text.split()
 
 
 @dataclass

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from sharing.folder import CONFIG, read_folder
-from sharing.hub import download
+from sharing.hub import CONFIG, download, read_folder
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 

@@ -1,8 +1,82 @@
-"""A shared model folder on the Hugging Face Hub: downloaded by id, uploaded with one command."""
+"""A shared model folder, on disk or on the Hugging Face Hub (downloaded by id, uploaded with one command):
+config.json (best.pt's entries but weights and vocabulary), vocab.json,
+model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is refused),
+test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
 from __future__ import annotations
 
-from sharing.folder import FILES, read_folder
-from utils import DataError
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from utils import DataError, atomic_save_json
+
+CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors",
+                                        "test_scores.json", "README.md")
+FILES = (CONFIG, VOCAB, WEIGHTS, SCORES, CARD)
+REMEDY = "export it again with `python -m sharing export runs/<run id>`"
+
+
+def sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_folder(folder: str, shown: str = "") -> dict:
+    from safetensors import SafetensorError, safe_open
+    shown = shown or folder
+    for name in (CONFIG, VOCAB, WEIGHTS):
+        if not os.path.isfile(os.path.join(folder, name)):
+            raise DataError(f"shared model {shown} has no {name}; {REMEDY}")
+    weights = os.path.join(folder, WEIGHTS)
+    try:
+        with safe_open(weights, framework="pt", device="cpu") as handle:
+            recorded = handle.metadata() or {}
+            state = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DataError(f"{weights} cannot be read ({error}); it is truncated or damaged: download "
+                        f"or {REMEDY}") from None
+    for name in (CONFIG, VOCAB):
+        if recorded.get(name) != sha256(os.path.join(folder, name)):
+            raise DataError(f"{os.path.join(folder, name)} is not the file exported with {WEIGHTS} "
+                            f"(it was edited or replaced); restore it, or {REMEDY}")
+    entries, vocab = (_read_json(os.path.join(folder, name)) for name in (CONFIG, VOCAB))
+    return {**entries, "vocab": vocab, "model": state}
+
+
+def _read_json(path: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} cannot be read as JSON ({error}); {REMEDY}") from None
+
+
+def write_folder(payload: dict, out: str, scores_path: str, card: str) -> None:
+    """Write a best.pt's payload as a new folder out, renamed from a temporary one when complete."""
+    from safetensors.torch import save_file
+    if os.path.exists(out):
+        raise DataError(f"{out} exists; remove it or give another --out (it is left as it is)")
+    entries = {key: value for key, value in payload.items() if key not in ("model", "vocab")}
+    for key, value in entries.items():
+        if json.loads(json.dumps(value)) != value:
+            raise DataError(f"entry {key!r} of the checkpoint ({type(value).__name__}) does not survive "
+                            "JSON; the checkpoint comes from another version of this project")
+    partial = out.rstrip("/") + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    try:
+        atomic_save_json(entries, os.path.join(partial, CONFIG))
+        atomic_save_json(payload["vocab"], os.path.join(partial, VOCAB))
+        hashes = {name: sha256(os.path.join(partial, name)) for name in (CONFIG, VOCAB)}
+        tensors = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in payload["model"].items()}
+        save_file(tensors, os.path.join(partial, WEIGHTS), metadata=hashes)
+        if scores_path and os.path.isfile(scores_path):
+            shutil.copyfile(scores_path, os.path.join(partial, SCORES))
+        Path(partial, CARD).write_text(card, encoding="utf-8")
+        os.replace(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def download(repo_id: str) -> str:

@@ -17,10 +17,9 @@ from tqdm import tqdm
 
 import config as config_module
 from splits.demo.captions import describe
-from splits.demo.clips import sample_clip
+from splits.demo.clips import render_frames, sample_clip
 from splits.demo.features import (APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS, MOTION, MOTION_DIM,
                                   MOTION_PARTS, clip_features)
-from splits.demo.render import render_frames
 from splits.layout import CorpusPaths, corpus_paths, prepare_command, write_prepared
 from utils import atomic_save_json
 

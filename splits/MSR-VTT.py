@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from splits import annotations, cli
-from splits.corpus import CorpusSplits, check_corpus_name, write_splits
+from splits import annotations
+from splits.corpus import CorpusSplits, check_corpus_name, run, write_splits
 from utils import DataError
 
 CORPUS = "MSR-VTT"
@@ -76,7 +76,7 @@ def prepare(config, annotations_dir: str | None = None) -> dict:
 def main(argv=None) -> int:
     help = ("read the videodatainfo JSON files (.json or .json.gz) and *.list from DIR "
             "(default: <data_root>/MSR-VTT/annotations, then the shipped copy)")
-    return cli.run(CORPUS, __doc__, {"--annotations": ("DIR", help)},
+    return run(CORPUS, __doc__, {"--annotations": ("DIR", help)},
                    lambda config, args: read_corpus(config, args.annotations), argv)
 
 

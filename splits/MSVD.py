@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
-from splits import annotations, cli
-from splits.corpus import CorpusSplits, check_corpus_name, write_splits
+from splits import annotations
+from splits.corpus import CorpusSplits, check_corpus_name, run, write_splits
 from splits.msvd_annotations import (HOW_TO_GET, MAPPING_FILE, RELEASE_FILES, SPLIT_RANGES, read_csv,
                                      read_mapping, read_release, split_vids)
 from utils import DataError
@@ -58,7 +58,7 @@ def prepare(config, annotations_dir: str | None = None, csv: str | None = None) 
 
 
 def main(argv=None) -> int:
-    return cli.run(CORPUS, __doc__, {
+    return run(CORPUS, __doc__, {
         "--csv": ("PATH", "read captions from Microsoft's 'MSR Video Description Corpus.csv' (English rows) "
                           "instead of the shipped English release"),
         "--annotations": ("DIR", "read youtube_mapping.txt, sents_*_lc_nopunc.txt and *.list from DIR (default: "

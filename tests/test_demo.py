@@ -10,10 +10,10 @@ import pytest
 import config as config_module
 from splits.Demo import ANNOTATIONS_FILE, BACKBONES, DEMO_CORPUS, build_demo, main
 from splits.demo.captions import CAPTIONS_PER_CLIP, PARTICIPLE, PRESENT, SHAPE_WORDS, describe
-from splits.demo.clips import clip_spec, object_spec, object_track, sample_clip, segment, state
+from splits.demo.clips import (clip_spec, object_spec, object_track, render_frames, sample_clip, segment,
+                               state)
 from splits.demo.features import (APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS, MOTION, MOTION_DIM,
                                   clip_features)
-from splits.demo.render import render_frames
 from splits.demo.world import ACTION_ORDER, COLOUR_ORDER, FRAME_SIZE
 from splits.layout import corpus_paths, read_prepared
 

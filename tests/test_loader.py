@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 import config as config_module
-from loader.captions import build_vocabulary, encode_targets
+from loader.captions import build_vocabulary, caption_transforms, encode_targets, tokenize
 from loader.frames import pad_frames, sample_frame_indices
-from loader.transforms import caption_transforms, tokenize
 from loader.vocabulary import BOS_ID, EOS_ID, UNK_ID, Vocabulary
 
 

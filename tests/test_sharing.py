@@ -14,8 +14,7 @@ import torch
 import train as train_module
 from models import checkpoints
 from sharing import hub
-from sharing.__main__ import main as sharing_main
-from sharing.card import training_command
+from sharing.__main__ import main as sharing_main, training_command
 from tests.small_demo import build_small_demo, run_py, single_thread, small_config
 
 SMALL = {"model.hidden_size": 16, "model.embedding_size": 8, "model.attention_size": 8,

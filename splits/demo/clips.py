@@ -3,14 +3,15 @@
 "feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
 "end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
 visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
-Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other)."""
+Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other).
+render_frames(spec) gives its exact pixels, all frames at once by broadcasting."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from splits.demo.world import (ACTION_GROUPS, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER,
+from splits.demo.world import (ACTION_GROUPS, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER, COLOURS,
                                FRAME_SIZE, MOVE_DIRECTIONS, PIXEL_NOISE_STD, SHAPES, action_group)
 
 CLIP_FRAMES = (16, 160)        # drawn log-uniformly: about a quarter are shorter than K = 28
@@ -144,3 +145,33 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
     background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel
     return clip_spec(clip_id, kind, n_frames, objects, background, pixel_noise_seed=int(rng.integers(SEED_LIMIT)),
                      feature_noise_seed=int(rng.integers(SEED_LIMIT)), frame_size=frame_size)
+
+
+def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Which pixels a shape covers, from offsets to its centre and its half-size (one bounding box for all)."""
+    if shape == "square":
+        return np.maximum(np.abs(dx), np.abs(dy)) <= size
+    if shape == "circle":
+        return dx * dx + dy * dy <= size * size
+    if shape == "triangle":  # apex up, base at the bottom
+        return (np.abs(dy) <= size) & (2 * np.abs(dx) <= dy + size)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def render_frames(spec: dict) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames of a clip specification; identical on every call."""
+    n_frames, size = spec["n_frames"], spec["frame_size"]
+    image = np.full((n_frames, size, size, 3), np.asarray(spec["background"], dtype=np.float32), dtype=np.float32)
+    centres = np.arange(size) + 0.5  # pixel centres
+    for obj in spec["objects"]:
+        track = object_track(obj, n_frames)
+        dx = centres[None, None, :] - track["x"][:, None, None]
+        dy = centres[None, :, None] - track["y"][:, None, None]
+        covered = shape_mask(obj["shape"], dx, dy, track["size"][:, None, None])
+        # appear / disappear dissolve: a pixel shows once the visible fraction passes its threshold
+        dissolve = np.random.default_rng(obj["dissolve_seed"]).random((size, size))
+        shown = (dissolve[None] < track["visible"][:, None, None]) & track["present"][:, None, None]
+        image[covered & shown] = np.asarray(COLOURS[obj["colour"]], dtype=np.float32)
+    noise = np.random.default_rng(spec["pixel_noise_seed"]).standard_normal(image.shape, dtype=np.float32)
+    image += spec["pixel_noise_std"] * noise
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
