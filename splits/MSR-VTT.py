@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from splits import annotations
-from splits.corpus import CorpusSplits, check_corpus_name, run, write_splits
+from splits.corpus import (CorpusSplits, check_corpus_name, check_split_lists, read_json, require, run,
+                           search_dirs, write_splits)
 from utils import DataError
 
 CORPUS = "MSR-VTT"
@@ -35,9 +35,9 @@ def _entries(data, key: str, path: str, needs: tuple, fields: str):
 
 def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
     check_corpus_name(config, CORPUS)
-    dirs = annotations.search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
-    files = [annotations.require(dirs, name, HOW_TO_GET) for name in INFO_FILES]  # all found before any is read
-    contents = [(annotations.read_json(path), path) for path in files]
+    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    files = [require(dirs, name, HOW_TO_GET) for name in INFO_FILES]  # all found before any is read
+    contents = [(read_json(path), path) for path in files]
     videos, captions, empty = {}, {}, 0
     for data, path in contents:  # every video first: a sentence may name either file's
         for _, (vid, split, category) in _entries(data, "videos", path, ("split", "category"),
@@ -59,7 +59,7 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
                 captions.setdefault(vid, []).append(caption.strip())
             else:
                 empty += 1
-    annotations.check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
+    check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
                                          for split in OFFICIAL_SPLIT.values()})
     splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
                       for vid, video in videos.items() if vid in captions and video["split"] == split]

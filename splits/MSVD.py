@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from splits import annotations
-from splits.corpus import CorpusSplits, check_corpus_name, run, write_splits
+from splits.corpus import CorpusSplits, check_corpus_name, check_split_lists, require, run, search_dirs, write_splits
 from splits.msvd_annotations import (HOW_TO_GET, MAPPING_FILE, RELEASE_FILES, SPLIT_RANGES, read_csv,
                                      read_mapping, read_release, split_vids)
 from utils import DataError
@@ -21,8 +20,8 @@ FEATURE_FIX = (f"extract features into <data_root>/{CORPUS}/features/{CORPUS}_<b
 def read_corpus(config, annotations_dir: str | None = None, csv: str | None = None) -> CorpusSplits:
     """Captions of every official split, from the English release (default) or the raw CSV."""
     check_corpus_name(config, CORPUS)
-    dirs = annotations.search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
-    mapping = read_mapping(annotations.require(dirs, MAPPING_FILE, HOW_TO_GET))
+    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    mapping = read_mapping(require(dirs, MAPPING_FILE, HOW_TO_GET))
     if csv is not None:
         if not os.path.isfile(csv):
             raise DataError(f"MSVD corpus CSV {csv} does not exist; download 'MSR Video Description "
@@ -30,7 +29,7 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
                             "details.aspx?id=52422) or leave out --csv to use the shipped English release")
         captions, notes = read_csv(csv, mapping)
     else:
-        captions, notes = read_release([annotations.require(dirs, f, HOW_TO_GET)
+        captions, notes = read_release([require(dirs, f, HOW_TO_GET)
                                         for f in RELEASE_FILES.values()])
 
     def listed(path, clip):  # the shipped .list files name YouTube clip ids
@@ -38,7 +37,7 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
             raise DataError(f"split list {path} names clip {clip}, which is not in {MAPPING_FILE}; "
                             "restore the shipped list or delete it")
         return mapping[clip]
-    annotations.check_split_lists(dirs, {s: set(split_vids(s)) for s in SPLIT_RANGES}, listed)
+    check_split_lists(dirs, {s: set(split_vids(s)) for s in SPLIT_RANGES}, listed)
     videos = {split: [{"id": vid, "captions": captions[vid], "category": None}
                       for vid in split_vids(split) if vid in captions] for split in SPLIT_RANGES}
     uncaptioned = {split: len(split_vids(split)) - len(videos[split]) for split in SPLIT_RANGES}

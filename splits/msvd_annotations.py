@@ -8,7 +8,7 @@ import io
 import re
 from collections import defaultdict
 
-from splits.annotations import lines, read_text
+from splits.corpus import lines, read_text
 from utils import DataError
 
 SPLIT_RANGES = {"train": (1, 1200), "val": (1201, 1300), "test": (1301, 1970)}

@@ -12,7 +12,7 @@ import pytest
 import config as config_module
 import train as train_module
 from extraction import convert
-from splits.annotations import shipped_dir
+from splits.corpus import shipped_dir
 from tests.small_demo import single_thread
 
 SPLITS = {"train": ["vid1", "vid2", "vid3", "vid4", "vid5", "vid6"], "val": ["vid1201", "vid1202"],

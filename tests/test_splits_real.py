@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import config
-from splits.annotations import shipped_dir
+from splits.corpus import shipped_dir
 from utils import DataError
 
 MSVD = importlib.import_module("splits.MSVD")
