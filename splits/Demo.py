@@ -33,15 +33,14 @@ DEMO_SEED = 1234                     # the corpus's own: training seeds do not c
 
 def sample_corpus(seed: int, split_sizes: dict) -> list:
     """[{"id", "split", "category", "captions", "spec"}] for every clip (no pixels)."""
-    clips, number = [], 0
+    clips = []
     for split_index, (split, size) in enumerate(split_sizes.items()):
         for index in range(size):
             # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
             rng = np.random.default_rng([seed, split_index, index])
-            spec = sample_clip(rng, f"demo{number:04d}")
+            spec = sample_clip(rng, f"demo{len(clips):04d}")
             clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
                           "captions": describe(spec, rng), "spec": spec})
-            number += 1
     return clips
 
 
@@ -62,13 +61,6 @@ def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) 
         os.replace(path + ".tmp", path)
 
 
-def is_built(paths: CorpusPaths, splits: list) -> bool:
-    needed = [paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES] + [paths.split_json(s) for s in splits]
-    needed += [os.path.join(paths.annotations, ANNOTATIONS_FILE)]
-    needed += [paths.split_features(split, name) for split in splits for name in BACKBONES]
-    return all(os.path.isfile(path) for path in needed)
-
-
 def demo_record(paths: CorpusPaths) -> dict:
     """{"seed", "split_sizes": [train, val, test]} of the demo corpus in paths, {} if unreadable."""
     try:
@@ -79,16 +71,15 @@ def demo_record(paths: CorpusPaths) -> dict:
         return {}
 
 
-def _parts(parts: dict) -> dict:
-    return {name: [part.start, part.stop] for name, part in parts.items()}
-
-
 def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, show_progress: bool = True):
     """Write the demo corpus under <config.corpus.data_root>/Demo unless it is already there (or force)."""
     paths = corpus_paths(config.corpus.data_root, DEMO_CORPUS)
     splits = [config.corpus.train_split, config.corpus.val_split, config.corpus.test_split]
     seed = DEMO_SEED if seed is None else int(seed)
-    if not force and is_built(paths, splits):
+    needed = [os.path.join(paths.annotations, ANNOTATIONS_FILE)]
+    needed += [paths.feature_file(DEMO_CORPUS, b) for b in BACKBONES] + [paths.split_json(s) for s in splits]
+    needed += [paths.split_features(s, b) for s in splits for b in BACKBONES]
+    if not force and all(os.path.isfile(path) for path in needed):
         if show_progress:
             recorded = demo_record(paths)
             print(f"demo corpus already in {paths.root} (seed {recorded.get('seed')}, split sizes "
@@ -101,8 +92,9 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, 
     write_features(paths, clips, show_progress)
     atomic_save_json({
         "corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
-        "features": {APPEARANCE: {"dim": APPEARANCE_DIM, "parts": _parts(APPEARANCE_PARTS)},
-                     MOTION: {"dim": MOTION_DIM, "parts": _parts(MOTION_PARTS)}},
+        "features": {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
+                     for name, dim, parts in ((APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS),
+                                              (MOTION, MOTION_DIM, MOTION_PARTS))},
         "clips": clips,
     }, os.path.join(paths.annotations, ANNOTATIONS_FILE))
     for split in splits:

@@ -30,15 +30,6 @@ MOTION_PARTS = _parts(difference_grid=2 * OCCUPANCY_GRID ** 2, difference_profil
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
 
 
-def foreground_masks(frames: np.ndarray) -> np.ndarray:
-    """Boolean (T, H, W): pixels far from their frame's background (its median colour)."""
-    t, h, w, _ = frames.shape
-    pixels = frames.reshape(t, h * w, 3).astype(np.int16)
-    background = np.median(pixels, axis=1).astype(np.int16)  # objects cover well under half a frame
-    distance = np.abs(pixels - background[:, None, :]).max(axis=2)
-    return (distance > FOREGROUND_THRESHOLD).reshape(t, h, w)
-
-
 def _grid_pool(values: np.ndarray, cells: int) -> np.ndarray:
     """(T, H, W) -> (T, cells * cells): the mean of each grid cell."""
     t, h, w = values.shape
@@ -84,14 +75,7 @@ def _geometry(masks: np.ndarray, boxes) -> np.ndarray:
                      box_w / w, box_h / h, fill], axis=1).astype(np.float64)
 
 
-def appearance_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """(T, APPEARANCE_DIM): colour histogram | shape 8x8 | geometry | occupancy grid, per frame."""
-    boxes = _bounding_boxes(masks)
-    parts = [_colour_histograms(frames, masks), _shape_descriptors(masks, boxes), _geometry(masks, boxes)]
-    return np.concatenate(parts + [_grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)], axis=1)
-
-
-def motion_features(masks: np.ndarray) -> np.ndarray:
+def motion_features(masks: np.ndarray, geometry: np.ndarray) -> np.ndarray:
     """(T, MOTION_DIM) from frames t-1 and t+1 (clamped at the ends), colour-blind: the signed foreground
     difference on a grid (+ and - parts) and as column and row profiles, then per-frame rates of the
     centroid, box width and height, area, fill ratio and presence."""
@@ -104,7 +88,6 @@ def motion_features(masks: np.ndarray) -> np.ndarray:
     columns = diff.sum(axis=1).reshape(t, PROFILE_BINS, w // PROFILE_BINS).sum(axis=2) / h
     rows = diff.sum(axis=2).reshape(t, PROFILE_BINS, h // PROFILE_BINS).sum(axis=2) / w
     profiles = np.concatenate([columns, rows], axis=1) * DIFF_GAIN
-    geometry = _geometry(masks, _bounding_boxes(masks))
     present, area = geometry[:, 0], geometry[:, 1]
     both = present[before] * present[after]  # rates only where the object is there at both ends
     mean_area = np.maximum((area[before] + area[after]) / 2, 1.0 / (h * w))
@@ -116,9 +99,16 @@ def motion_features(masks: np.ndarray) -> np.ndarray:
 
 
 def clip_features(frames: np.ndarray, feature_noise_seed: int) -> dict:
-    """{APPEARANCE: float32 (T, 151), MOTION: float32 (T, 55)} for uint8 frames (T, H, W, 3)."""
-    masks = foreground_masks(frames)
+    """{APPEARANCE: float32 (T, 151), colour histogram | shape 8x8 | geometry | occupancy grid per frame,
+    MOTION: float32 (T, 55)} for uint8 frames (T, H, W, 3)."""
+    t, h, w, _ = frames.shape
+    pixels = frames.reshape(t, h * w, 3).astype(np.int16)
+    background = np.median(pixels, axis=1).astype(np.int16)  # objects cover well under half a frame
+    masks = (np.abs(pixels - background[:, None, :]).max(axis=2) > FOREGROUND_THRESHOLD).reshape(t, h, w)
+    boxes = _bounding_boxes(masks)
+    geometry = _geometry(masks, boxes)
+    appearance = np.concatenate([_colour_histograms(frames, masks), _shape_descriptors(masks, boxes), geometry,
+                                 _grid_pool(masks.astype(np.float64), OCCUPANCY_GRID)], axis=1)
     noise = np.random.default_rng(feature_noise_seed)
-    streams = {APPEARANCE: appearance_features(frames, masks), MOTION: motion_features(masks)}
     return {name: (values + noise.normal(0.0, FEATURE_NOISE_STD, values.shape)).astype(np.float32)
-            for name, values in streams.items()}
+            for name, values in ((APPEARANCE, appearance), (MOTION, motion_features(masks, geometry)))}
