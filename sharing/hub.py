@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safe
                                         "test_scores.json", "README.md")
 FILES = (CONFIG, VOCAB, WEIGHTS, SCORES, CARD)
 REMEDY = "export it again with `python -m sharing export runs/<run id>`"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def sha256(path: str) -> str:
@@ -109,3 +111,23 @@ def upload(folder: str, repo_id: str, private: bool = False) -> str:
         raise DataError(f"uploading {folder} to {repo_id} failed ({type(error).__name__}: {reason}); "
                         "log in with `hf auth login` (a token with write access) and try again") from None
     return str(url)
+
+
+def is_shared(path: str) -> bool:
+    """A folder of this format, or a name that can only be a Hub id."""
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, CONFIG))
+    return (not os.path.exists(path) and HUB_ID.fullmatch(path) is not None
+            and not path.endswith((".pt", ".pth")))
+
+
+def output_folder(checkpoint: str) -> str:
+    """Where run.py writes by default: beside best.pt, in a shared folder, runs/<user>--<name> for a Hub id."""
+    if not os.path.exists(checkpoint) and is_shared(checkpoint):
+        return os.path.join("runs", checkpoint.replace("/", "--"))
+    return os.path.abspath(checkpoint) if os.path.isdir(checkpoint) else os.path.dirname(os.path.abspath(checkpoint))
+
+
+def load_shared(path: str) -> dict:
+    """The best.pt payload (models.checkpoints.load's) of a shared folder or Hub id."""
+    return read_folder(path) if os.path.isdir(path) else read_folder(download(path), shown=path)
