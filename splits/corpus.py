@@ -1,5 +1,5 @@
-"""A corpus script's parts: its annotation files, what its reader hands over (videos per official split),
-writing that with layout.py, and the command line (config options, one clear error, a summary).
+"""A corpus script's parts: its annotation files, what its reader hands over (videos per official
+split), writing that with layout.py, and the command line (config options, one clear error, a summary).
 Annotation files (``name.gz`` read as ``name``) are looked up in ``--annotations DIR`` alone when given, else in
 ``<data_root>/<corpus>/annotations`` and then in the repository's shipped ``data/<corpus>/annotations``."""
 from __future__ import annotations
@@ -132,17 +132,6 @@ def write_splits(config, corpus: CorpusSplits) -> dict:
     return records
 
 
-def summary(corpus: CorpusSplits, records: dict, data_root: str) -> str:
-    first = next(iter(records.values()))
-    backbones = ", ".join(f"{name} (D={meta['dim']})" for name, meta in first["backbones"].items())
-    rows = [f"{corpus.name} prepared in {os.path.abspath(corpus_paths(data_root, corpus.name).prepared)}; "
-            f"features: {backbones}"]
-    for split, record in records.items():
-        n_captions = sum(len(v["captions"]) for v in record["videos"])
-        rows.append(f"  {split:<8}{len(record['videos']):>7} videos{n_captions:>9} captions")
-    return "\n".join(rows + [f"  note: {note}" for note in corpus.notes])
-
-
 def run(corpus: str, description: str, options: dict, read_corpus, argv=None) -> int:
     """Options (flag -> (metavar, help)) and every config field; prepare and print a summary, or exit 2."""
     parser = config_module.argument_parser(description, prog=f"python -m splits.{corpus}")
@@ -153,6 +142,14 @@ def run(corpus: str, description: str, options: dict, read_corpus, argv=None) ->
 
     def prepare():
         config = config_module.from_args(args)
-        corpus_splits = read_corpus(config, args)
-        print(summary(corpus_splits, write_splits(config, corpus_splits), config.corpus.data_root))
+        corpus = read_corpus(config, args)
+        records = write_splits(config, corpus)
+        prepared = os.path.abspath(corpus_paths(config.corpus.data_root, corpus.name).prepared)
+        meta = next(iter(records.values()))["backbones"]
+        rows = [f"{corpus.name} prepared in {prepared}; features: "
+                + ", ".join(f"{name} (D={m['dim']})" for name, m in meta.items())]
+        for split, record in records.items():
+            n_captions = sum(len(v["captions"]) for v in record["videos"])
+            rows.append(f"  {split:<8}{len(record['videos']):>7} videos{n_captions:>9} captions")
+        print("\n".join(rows + [f"  note: {note}" for note in corpus.notes]))
     return exit_status(prepare)

@@ -152,19 +152,16 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); prepare the "
                         f"corpus again: {prepare_hint}") from None
-    if not well_formed(record):
+    try:
+        well_formed = (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
+                       and all(isinstance(meta["dim"], int) and meta["dim"] > 0
+                               for meta in record["backbones"].values())
+                       and all(isinstance(v["id"], str) and isinstance(v["captions"], list)
+                               and isinstance(v["n_frames"], int) and v["n_frames"] > 0
+                               for v in record["videos"]))
+    except (KeyError, TypeError):
+        well_formed = False
+    if not well_formed:
         raise DataError(f"{path} is not a prepared split of this project (its fields are not "
                         f"those splits/layout.py writes); prepare the corpus again: {prepare_hint}")
     return record
-
-
-def well_formed(record) -> bool:
-    try:
-        return (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
-                and all(isinstance(meta["dim"], int) and meta["dim"] > 0
-                        for meta in record["backbones"].values())
-                and all(isinstance(v["id"], str) and isinstance(v["captions"], list)
-                        and isinstance(v["n_frames"], int) and v["n_frames"] > 0
-                        for v in record["videos"]))
-    except (KeyError, TypeError):
-        return False
