@@ -11,21 +11,15 @@ import torch
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
-
-
-def to_ascii(text: str) -> str:
-    """Fold accents (café -> cafe) and drop what has no ASCII form."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-
-
-def strip_punctuation(text: str) -> str:
-    """Punctuation becomes a space, as in the English MSVD release (lc_nopunc)."""
-    return _PUNCTUATION.sub(" ", text)
+TRANSFORMS = {  # in the order they apply
+    "ascii_only": lambda text: unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii"),
+    "lowercase": str.lower,
+    "strip_punctuation": lambda text: _PUNCTUATION.sub(" ", text),  # a space, as in MSVD's lc_nopunc release
+}
 
 
 def caption_transforms(loader_config) -> list:
-    switches = (("ascii_only", to_ascii), ("lowercase", str.lower), ("strip_punctuation", strip_punctuation))
-    return [transform for flag, transform in switches if getattr(loader_config, flag)]
+    return [transform for flag, transform in TRANSFORMS.items() if getattr(loader_config, flag)]
 
 
 def tokenize(text: str, transforms: list) -> list:
