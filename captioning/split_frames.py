@@ -27,11 +27,18 @@ class SplitFrames:
         self.k = config.features.n_frames
         self.report = report
         paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-        self.demo_specs = (self._demo_specs(paths, prepare_command(config))
-                           if config.corpus.name == "Demo" else None)
-        self.every_n, self.n_frames = every_n, None
+        self.demo_specs, self.every_n, self.n_frames = None, every_n, None
         self.files, self.noted = {}, set()
-        if self.demo_specs is not None:
+        if config.corpus.name == "Demo":
+            path = os.path.join(paths.annotations, "clips.json")
+            fix = f"rebuild the demo corpus: {prepare_command(config)}"
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    self.demo_specs = {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
+            except FileNotFoundError:
+                raise DataError(f"{path} does not exist; the demo's pictures redraw its clips from it: {fix}") from None
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+                raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
             return
         record = read_prepared(paths, split, prepare_command(config))
         sampling = parse_sampling(recorded_sampling(config, split))
@@ -40,39 +47,22 @@ class SplitFrames:
         else:
             report(f"the feature files do not record their frame sampling; pictures assume every_n="
                    f"{every_n} (the usual convention; change it with --every_n)")
-        if videos_dir:
-            self.files = self._video_files(videos_dir, paths, {v["id"] for v in record["videos"]})
-        else:
+        if not videos_dir:
             report("no --videos folder: attention pictures show frame numbers without thumbnails")
-
-    @staticmethod
-    def _demo_specs(paths, rebuild: str) -> dict:
-        path = os.path.join(paths.annotations, "clips.json")
-        fix = f"rebuild the demo corpus: {rebuild}"
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
-        except FileNotFoundError:
-            raise DataError(f"{path} does not exist; the demo's pictures redraw its clips from it: {fix}") from None
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-            raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
-
-    def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
-        """{video id: file}, by file stem or MSVD's YouTube clip id."""
-        mapping, mapping_file = {}, os.path.join(paths.annotations, "youtube_mapping.txt")
-        if os.path.isfile(mapping_file):
+            return
+        split_ids, mapping = {v["id"] for v in record["videos"]}, {}
+        mapping_file = os.path.join(paths.annotations, "youtube_mapping.txt")
+        if os.path.isfile(mapping_file):   # a file is named by its video id or MSVD's YouTube clip id
             from splits.msvd_annotations import read_mapping
             mapping = read_mapping(mapping_file)
-        files = {}
         for path in find_videos([videos_dir]):
             stem = video_id(path)
             vid = stem if stem in split_ids else mapping.get(stem)
             if vid in split_ids:
-                files[vid] = path
-        if not files:
-            self.report(f"no video file in {videos_dir} is named after a video of this split; "
-                        "attention pictures show frame numbers without thumbnails")
-        return files
+                self.files[vid] = path
+        if not self.files:
+            report(f"no video file in {videos_dir} is named after a video of this split; "
+                   "attention pictures show frame numbers without thumbnails")
 
     def frames(self, vid: str, n_stored: int) -> SeenFrames:
         chosen = sample_frame_indices(n_stored, self.k)
