@@ -38,8 +38,7 @@ def check_java() -> str:
     return output.splitlines()[0] if output else java
 
 
-def _one_line(text: str) -> str:
-    """The tokenizer and METEOR read a sentence per line: a stray line break would shift the others."""
+def _one_line(text: str) -> str:   # the tokenizer and METEOR read a sentence per line
     return " ".join(text.split())
 
 
@@ -73,8 +72,7 @@ class _MeteorProcess:
         self._answers.put(None)  # end of stream: the process has exited
 
     def _fail(self, what: str):
-        """Kill the process (its replies no longer match the questions) and raise."""
-        self._kill()
+        self._kill()    # its replies no longer match the questions
         self._stderr.seek(0)
         stderr_tail = self._stderr.read().decode("utf-8", errors="replace").strip()[-1500:]
         self._failure = (f"METEOR failed: {what} (java exit code {self.process.returncode}). "
@@ -104,20 +102,17 @@ class _MeteorProcess:
 
     def _receive_float(self) -> float:
         answer = self._receive()
-        try:
+        with contextlib.suppress(ValueError):
             return float(answer)
-        except ValueError:
-            self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
+        self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
 
     def _stats(self, hypothesis: str, references: list) -> str:
         texts = [*references, hypothesis]
         self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in texts)]))
         stats = self._receive()
-        try:
+        with contextlib.suppress(ValueError):
             if [float(value) for value in stats.split()]:
                 return stats
-        except ValueError:
-            pass
         self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
 
     def compute_score(self, gts: dict, res: dict):
@@ -180,19 +175,16 @@ class CaptionScorer:
         gts, res = self._tokenize(references, hypotheses)
         ids = list(gts)
         corpus, per_video = {}, {video_id: {} for video_id in ids}
-
-        def record(name, corpus_value, video_values):
-            corpus[name] = 100.0 * float(corpus_value)
-            for video_id, value in zip(ids, video_values):
-                per_video[video_id][name] = 100.0 * float(value)
-
         for name in self.metrics:
             if name == "Bleu":
                 values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
-                for n in range(4):
-                    record(f"Bleu_{n + 1}", values[n], video_values[n])
+                results = [(f"Bleu_{n + 1}", values[n], video_values[n]) for n in range(4)]
             else:
-                record(name, *self._scorers[name].compute_score(gts, res))
+                results = [(name, *self._scorers[name].compute_score(gts, res))]
+            for metric, corpus_value, video_values in results:
+                corpus[metric] = 100.0 * float(corpus_value)
+                for video_id, value in zip(ids, video_values):
+                    per_video[video_id][metric] = 100.0 * float(value)
         corpus[PER_VIDEO_KEY] = per_video
         return corpus
 

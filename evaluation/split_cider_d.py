@@ -7,7 +7,7 @@ import torch
 from evaluation.cider_d import CiderD, padded_ids
 from evaluation.coco import PER_VIDEO_KEY
 from loader.captions import tokenized_captions
-from loader.vocabulary import EOS_ID, PAD_ID
+from loader.vocabulary import EOS_ID
 from utils import DataError
 
 CIDER_D = "CIDEr-D"
