@@ -93,8 +93,6 @@ def write_page(path: str, data: dict) -> None:
     atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-
-
 def read_text(path: str, parse, problem: str):
     try:
         with open(path, encoding="utf-8") as handle:

@@ -1,5 +1,4 @@
-"""The frames behind a prepared split's features, for its attention pictures: demo clips re-rendered,
-a real corpus's read from --videos as its features were sampled, or frame numbers alone."""
+"""The frames behind a prepared split's features, for its attention pictures."""
 from __future__ import annotations
 
 import json
@@ -72,26 +71,21 @@ class SplitFrames:
         if self.files and vid not in self.files:
             self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
                             "thumbnails")
-        sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
-        if sampled is not None:
-            return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
+        elif vid in self.files:   # the video's frames sampled as its features were, when they fit
+            path = self.files[vid]
+            try:
+                sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
+            except VideoReadError as error:
+                self._note(vid, f"{error}; the picture of {vid} has no thumbnails")
+            else:
+                if len(sampled.frames) == n_stored:
+                    return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
+                self._note(vid, f"{path} gives {len(sampled.frames)} frames sampled as the features were, "
+                                f"but {vid} has {n_stored} features: another cut of the video? its picture "
+                                "has no thumbnails")
         if self.every_n:  # stored feature i is frame i * every_n
             return SeenFrames((chosen * self.every_n).tolist())
         return SeenFrames(chosen.tolist(), axis_label="stored feature")
-
-    def _read(self, path: str, vid: str, n_stored: int):
-        """The video's frames sampled as its features were; None (reported) when they do not fit."""
-        try:
-            sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
-        except VideoReadError as error:
-            self._note(vid, f"{error}; the picture of {vid} has no thumbnails")
-            return None
-        if len(sampled.frames) != n_stored:
-            self._note(vid, f"{path} gives {len(sampled.frames)} frames sampled as the features were, but "
-                            f"{vid} has {n_stored} features: another cut of the video? its picture has no "
-                            "thumbnails")
-            return None
-        return sampled
 
     def _note(self, vid: str, message: str) -> None:
         """Once per video: the page and the pictures ask for the same frames."""

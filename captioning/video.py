@@ -1,11 +1,10 @@
-"""Caption video files with a trained checkpoint, each clip going through what the training features
-went through: frame sampling, backbones, preprocessing and the loader's K-frame sampling."""
+"""Caption video files with a checkpoint, through the training features' sampling and preprocessing."""
 from __future__ import annotations
 
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Callable, Optional
 
 import numpy as np
@@ -24,13 +23,9 @@ from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
 
-@dataclass
-class Clip:
-    """One video ready for the decoder: K padded features and the frames behind them."""
-    video_id: str
-    features: np.ndarray      # (K, D) float32, zero rows after the real frames
-    mask: np.ndarray          # (K,) bool, True for real frames
-    frames: SeenFrames        # video frame numbers (and thumbnails) of the real frames
+# one video ready for the decoder: (K, D) float32 features with zero rows after the real frames, their (K,)
+# mask, and the SeenFrames behind them
+Clip = namedtuple("Clip", "video_id features mask frames")
 
 
 def load_backbones(backbones: list, weights: dict, device: str, recorded: Optional[dict] = None) -> list:

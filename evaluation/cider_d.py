@@ -34,8 +34,7 @@ def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
-    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all rows at once; an
-    order-k n-gram is the key sum_j (id_j + 1) base^(k-1-j), so one sort handles every order."""
+    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all orders in one sort."""
     rows, width = tokens.shape
     digits = tokens + 1
     keys, valid = [], []
@@ -68,8 +67,7 @@ def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
 
 
 class CiderD:
-    """CIDEr-D of captions against their clips' references (per clip, token lists of strings, in the
-    split's order); document_references: the clips giving the document frequencies (None: these)."""
+    """CIDEr-D against per-clip reference token lists; document_references give the document frequencies."""
 
     def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
                  clipped: bool = True, length_penalty: bool = True,
@@ -91,26 +89,6 @@ class CiderD:
                              f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); "
                              "lower loader.max_vocab")
         self.n_clips, self.n_documents = len(references), len(documents)
-        self._build_tables(scored, scored_clip, document_rows, document_clip)
-        self._on_device = {}    # the tables per device
-
-    @staticmethod
-    def _encode(references: list, word_ids: dict) -> tuple:
-        """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
-        flat = [[word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens]
-                for captions in references for tokens in captions]
-        clip = [c for c, captions in enumerate(references) for _ in captions]
-        return padded_ids(flat), torch.tensor(clip, dtype=torch.long)
-
-    def _counts(self, ids: torch.Tensor) -> _NgramCounts:
-        parts = []
-        for start in range(0, len(ids), _REFERENCE_CHUNK):
-            chunk = ids[start:start + _REFERENCE_CHUNK]
-            row, key, count = ngram_counts(chunk, caption_lengths(chunk), self.n, self.base)
-            parts.append((row + start, key, count))
-        return _NgramCounts(*map(torch.cat, zip(*parts)))
-
-    def _build_tables(self, scored, scored_clip, document_rows, document_clip) -> None:
         refs = self._counts(scored)
         docs = refs if document_rows is scored else self._counts(document_rows)
         self.keys = torch.unique(torch.cat([refs.key, docs.key]))               # (U,) sorted
@@ -140,12 +118,28 @@ class CiderD:
         # every (clip, n-gram) -> (reference, tf) entry, sorted by clip * U + n-gram for searchsorted
         entry, by_entry = (scored_clip[refs.row] * n_keys + dense).sort()
         self.entry, self.entry_ref, self.entry_count = entry, local[refs.row][by_entry], refs.count[by_entry]
+        self._on_device = {}    # the tables per device
+
+    @staticmethod
+    def _encode(references: list, word_ids: dict) -> tuple:
+        """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
+        flat = [[word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens]
+                for captions in references for tokens in captions]
+        clip = [c for c, captions in enumerate(references) for _ in captions]
+        return padded_ids(flat), torch.tensor(clip, dtype=torch.long)
+
+    def _counts(self, ids: torch.Tensor) -> _NgramCounts:
+        parts = []
+        for start in range(0, len(ids), _REFERENCE_CHUNK):
+            chunk = ids[start:start + _REFERENCE_CHUNK]
+            row, key, count = ngram_counts(chunk, caption_lengths(chunk), self.n, self.base)
+            parts.append((row + start, key, count))
+        return _NgramCounts(*map(torch.cat, zip(*parts)))
 
     _TABLES = "keys idf ref_norm ref_length ref_mask refs_per_clip entry entry_ref entry_count".split()
 
     def score(self, candidates: torch.Tensor, video_index: torch.Tensor) -> torch.Tensor:
-        """(N,) float32 CIDEr-D of candidates (N, L) word ids (no <bos>, ended by <eos>) against the
-        references of video_index (N,), any number of rows per clip."""
+        """(N,) float32 CIDEr-D of candidates (N, L), ended by <eos>, against the clips video_index (N,)."""
         device = candidates.device
         if device not in self._on_device:
             self._on_device[device] = {name: getattr(self, name).to(device) for name in self._TABLES}

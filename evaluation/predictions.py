@@ -62,16 +62,14 @@ def shown(scores: dict) -> str:
     return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items()) or "not scored"
 
 
-NOT_DECODING = ("search", "metrics", "cuda_graphs")
-
-
 def search_settings(eval_config) -> dict:
     """The search and the eval fields it reads: its own, and those that no search claims for itself."""
     claimed = {name for search in SEARCHES.values() for name in search.fields}
     own = SEARCHES[eval_config.search].fields
     return {"search": eval_config.search,
             **{f.name: getattr(eval_config, f.name) for f in dataclasses.fields(eval_config)
-               if f.name not in NOT_DECODING and (f.name in own or f.name not in claimed)}}
+               if f.name not in ("search", "metrics", "cuda_graphs")
+               and (f.name in own or f.name not in claimed)}}
 
 
 def made_by(checkpoint_path: str, split: str, eval_config) -> dict:   # a Hub id as it is

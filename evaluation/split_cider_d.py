@@ -1,5 +1,4 @@
-"""A split's CIDEr-D x 100 for train.select_metric CIDEr-D, without Java: document frequencies over the
-split, as COCO counts them, on the loader's normalised words (not the PTB tokenizer's)."""
+"""A split's CIDEr-D x 100 without Java, on the loader's normalised words (not the PTB tokenizer's)."""
 from __future__ import annotations
 
 import torch
