@@ -23,19 +23,7 @@ class WriteError(DataError):
     pass
 
 
-def os_error_in(error: BaseException):
-    """The OSError behind error (torch.save wraps a full disk in a RuntimeError), or None."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, OSError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def describe_os_error(error: OSError) -> str:
-    """'No space left on device (ENOSPC)'."""
+def describe_os_error(error: OSError) -> str:   # 'No space left on device (ENOSPC)'
     name = errno.errorcode.get(error.errno) if error.errno is not None else None
     return f"{error.strerror or error} ({name})" if name else error.strerror or str(error)
 
@@ -125,8 +113,7 @@ class CudaGraphs:
             torch.cuda.current_stream().wait_stream(self.side)
         return result
 
-    def capture(self, fn) -> tuple:
-        """(fn's outputs, which each replay fills; replay)."""
+    def capture(self, fn) -> tuple:   # (fn's outputs, which each replay fills; replay)
         graph = torch.cuda.CUDAGraph()
         with (torch.cuda.device(self.device), no_autocast_cache(),
               torch.cuda.graph(graph, pool=self.pool, stream=self.side)):
@@ -175,8 +162,11 @@ def atomic_write_bytes(path: str, write) -> None:
     except BaseException as error:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        cause = os_error_in(error)
-        if cause is None:
+        cause, seen = error, set()   # the OSError behind it (torch.save wraps a full disk in a RuntimeError)
+        while cause is not None and not isinstance(cause, OSError) and id(cause) not in seen:
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+        if not isinstance(cause, OSError):
             raise
         kept = ("its previous contents are kept" if os.path.isfile(path) else "nothing was written there")
         raise WriteError(f"cannot write {path}: {describe_os_error(cause)}; {kept}") from None

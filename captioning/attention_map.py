@@ -1,5 +1,4 @@
-"""Attention pictures: one PNG per clip, the frames the model saw as thumbnails over a heat map of
-one row per word (and <eos>) and one column per frame, sized in pixels by K and the caption alone."""
+"""Attention pictures: the frames seen as thumbnails over a heat map of a row per word, a column per frame."""
 from __future__ import annotations
 
 import os

@@ -48,8 +48,9 @@ def rounded_scores(scores: dict) -> dict:
     return {name: round(float(value), 2) for name, value in scores.items() if name in PAGE_METRICS}
 
 
-def page_data(predictions: list, videos, scores: dict, config, checkpoint_path: str, frames=None) -> dict:
-    """frames: a SplitFrames or None."""
+def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,
+               frames=None) -> str:
+    """Write the split's page into out_dir; frames: a SplitFrames or None."""
     per_video = scores.get(PER_VIDEO_KEY, {})
     stored = dict(zip(videos.video_ids, videos.n_frames))
     category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
@@ -68,7 +69,9 @@ def page_data(predictions: list, videos, scores: dict, config, checkpoint_path: 
             if seen.images is not None:
                 run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
         rows.append({"id": vid, "category": category[vid], "references": references[vid], "runs": [run]})
-    return one_evaluation(header, scores, rows)
+    path = os.path.join(out_dir, page_name(videos.name))
+    write_page(path, one_evaluation(header, scores, rows))
+    return path
 
 
 def one_evaluation(header: dict, scores: dict, rows: list) -> dict:
@@ -90,13 +93,6 @@ def write_page(path: str, data: dict) -> None:
     atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,
-               frames=None) -> str:
-    path = os.path.join(out_dir, page_name(videos.name))
-    write_page(path, page_data(predictions, videos, scores, config, checkpoint_path, frames))
-    return path
-
-
 def read_text(path: str, parse, problem: str):
     try:
         with open(path, encoding="utf-8") as handle:
@@ -105,13 +101,11 @@ def read_text(path: str, parse, problem: str):
         raise DataError(f"{path}{problem} ({type(error).__name__}: {error}); write it again with run.py") from None
 
 
-def page_json(text: str) -> dict:
-    start = text.index(DATA_START) + len(DATA_START)
-    return json.loads(text[start:text.index(DATA_END, start)])
-
-
 def read_page(path: str) -> dict:
-    return read_text(path, page_json, ": not a page written by run.py")
+    def data(text: str) -> dict:
+        start = text.index(DATA_START) + len(DATA_START)
+        return json.loads(text[start:text.index(DATA_END, start)])
+    return read_text(path, data, ": not a page written by run.py")
 
 
 def load_evaluation(path: str, split: str) -> dict:
@@ -142,10 +136,9 @@ def compare(a: dict, b: dict, names=("A", "B")) -> dict:
                         f"(e.g. {sorted(only_b)[:3]}); compare two evaluations of one split")
     rows = []
     for row in a["videos"]:
-        run_a, run_b = row["runs"][0], dict(b_rows[row["id"]]["runs"][0])
-        if run_b.get("frames") == run_a.get("frames") and "thumbs" in run_a:
-            run_b.pop("thumbs", None)     # the same frames: one strip serves both
-            run_b.pop("thumbs_height", None)
+        run_a, run_b = row["runs"][0], b_rows[row["id"]]["runs"][0]
+        if run_b.get("frames") == run_a.get("frames") and "thumbs" in run_a:   # one strip serves both
+            run_b = {k: v for k, v in run_b.items() if k not in ("thumbs", "thumbs_height")}
         rows.append({**row, "category": row["category"] or b_rows[row["id"]]["category"],
                      "runs": [run_a, run_b]})
     return {**a, "runs": [a["runs"][0], b["runs"][0]], "names": list(names), "videos": rows,

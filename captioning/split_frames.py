@@ -1,5 +1,4 @@
-"""The frames behind a prepared split's features, for its attention pictures: demo clips re-rendered,
-a real corpus's read from --videos as its features were sampled, or frame numbers alone."""
+"""The frames behind a prepared split's features, for its attention pictures."""
 from __future__ import annotations
 
 import json
@@ -27,11 +26,18 @@ class SplitFrames:
         self.k = config.features.n_frames
         self.report = report
         paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-        self.demo_specs = (self._demo_specs(paths, prepare_command(config))
-                           if config.corpus.name == "Demo" else None)
-        self.every_n, self.n_frames = every_n, None
+        self.demo_specs, self.every_n, self.n_frames = None, every_n, None
         self.files, self.noted = {}, set()
-        if self.demo_specs is not None:
+        if config.corpus.name == "Demo":
+            path = os.path.join(paths.annotations, "clips.json")
+            fix = f"rebuild the demo corpus: {prepare_command(config)}"
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    self.demo_specs = {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
+            except FileNotFoundError:
+                raise DataError(f"{path} does not exist; the demo's pictures redraw its clips from it: {fix}") from None
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+                raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
             return
         record = read_prepared(paths, split, prepare_command(config))
         sampling = parse_sampling(recorded_sampling(config, split))
@@ -40,39 +46,22 @@ class SplitFrames:
         else:
             report(f"the feature files do not record their frame sampling; pictures assume every_n="
                    f"{every_n} (the usual convention; change it with --every_n)")
-        if videos_dir:
-            self.files = self._video_files(videos_dir, paths, {v["id"] for v in record["videos"]})
-        else:
+        if not videos_dir:
             report("no --videos folder: attention pictures show frame numbers without thumbnails")
-
-    @staticmethod
-    def _demo_specs(paths, rebuild: str) -> dict:
-        path = os.path.join(paths.annotations, "clips.json")
-        fix = f"rebuild the demo corpus: {rebuild}"
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return {clip["id"]: clip["spec"] for clip in json.load(handle)["clips"]}
-        except FileNotFoundError:
-            raise DataError(f"{path} does not exist; the demo's pictures redraw its clips from it: {fix}") from None
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-            raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); {fix}") from None
-
-    def _video_files(self, videos_dir: str, paths, split_ids: set) -> dict:
-        """{video id: file}, by file stem or MSVD's YouTube clip id."""
-        mapping, mapping_file = {}, os.path.join(paths.annotations, "youtube_mapping.txt")
-        if os.path.isfile(mapping_file):
+            return
+        split_ids, mapping = {v["id"] for v in record["videos"]}, {}
+        mapping_file = os.path.join(paths.annotations, "youtube_mapping.txt")
+        if os.path.isfile(mapping_file):   # a file is named by its video id or MSVD's YouTube clip id
             from splits.msvd_annotations import read_mapping
             mapping = read_mapping(mapping_file)
-        files = {}
         for path in find_videos([videos_dir]):
             stem = video_id(path)
             vid = stem if stem in split_ids else mapping.get(stem)
             if vid in split_ids:
-                files[vid] = path
-        if not files:
-            self.report(f"no video file in {videos_dir} is named after a video of this split; "
-                        "attention pictures show frame numbers without thumbnails")
-        return files
+                self.files[vid] = path
+        if not self.files:
+            report(f"no video file in {videos_dir} is named after a video of this split; "
+                   "attention pictures show frame numbers without thumbnails")
 
     def frames(self, vid: str, n_stored: int) -> SeenFrames:
         chosen = sample_frame_indices(n_stored, self.k)
@@ -82,26 +71,21 @@ class SplitFrames:
         if self.files and vid not in self.files:
             self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
                             "thumbnails")
-        sampled = self._read(self.files[vid], vid, n_stored) if vid in self.files else None
-        if sampled is not None:
-            return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
+        elif vid in self.files:   # the video's frames sampled as its features were, when they fit
+            path = self.files[vid]
+            try:
+                sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
+            except VideoReadError as error:
+                self._note(vid, f"{error}; the picture of {vid} has no thumbnails")
+            else:
+                if len(sampled.frames) == n_stored:
+                    return SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen])
+                self._note(vid, f"{path} gives {len(sampled.frames)} frames sampled as the features were, "
+                                f"but {vid} has {n_stored} features: another cut of the video? its picture "
+                                "has no thumbnails")
         if self.every_n:  # stored feature i is frame i * every_n
             return SeenFrames((chosen * self.every_n).tolist())
         return SeenFrames(chosen.tolist(), axis_label="stored feature")
-
-    def _read(self, path: str, vid: str, n_stored: int):
-        """The video's frames sampled as its features were; None (reported) when they do not fit."""
-        try:
-            sampled = read_frames(path, self.every_n or 1, self.n_frames, THUMB_SHORT_SIDE)
-        except VideoReadError as error:
-            self._note(vid, f"{error}; the picture of {vid} has no thumbnails")
-            return None
-        if len(sampled.frames) != n_stored:
-            self._note(vid, f"{path} gives {len(sampled.frames)} frames sampled as the features were, but "
-                            f"{vid} has {n_stored} features: another cut of the video? its picture has no "
-                            "thumbnails")
-            return None
-        return sampled
 
     def _note(self, vid: str, message: str) -> None:
         """Once per video: the page and the pictures ask for the same frames."""

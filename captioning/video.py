@@ -1,11 +1,10 @@
-"""Caption video files with a trained checkpoint, each clip going through what the training features
-went through: frame sampling, backbones, preprocessing and the loader's K-frame sampling."""
+"""Caption video files with a checkpoint, through the training features' sampling and preprocessing."""
 from __future__ import annotations
 
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Callable, Optional
 
 import numpy as np
@@ -18,56 +17,15 @@ from extraction.backbones import BACKBONES, build_backbone, canonical_name
 from extraction.extract import find_videos, video_id
 from extraction.recorded import recorded_weights
 from extraction.store import NonFiniteFeatures
-from extraction.video import VideoReadError, parse_sampling, require_pyav
+from extraction.video import DEFAULT_EVERY_N, VideoReadError, parse_sampling, require_pyav
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
-from extraction.video import DEFAULT_EVERY_N  # when the features record no sampling
-TRAIN_ON_EXTRACTABLE = (
-    "To caption your own videos, train on features this project extracts from video files "
-    f"({', '.join(BACKBONES)}), for example:\n"
-    "  python -m extraction --videos data/MSVD/videos --corpus.name MSVD\n"
-    "  python -m splits.MSVD --features.backbones EfficientNetLite0\n"
-    "  python train.py --preset MSVD --features.backbones EfficientNetLite0")
 
-
-@dataclass
-class Clip:
-    """One video ready for the decoder: K padded features and the frames behind them."""
-    video_id: str
-    features: np.ndarray      # (K, D) float32, zero rows after the real frames
-    mask: np.ndarray          # (K,) bool, True for real frames
-    frames: SeenFrames        # video frame numbers (and thumbnails) of the real frames
-
-
-def parse_weights(items: list, backbones: list) -> dict:
-    """--weights NAME=PATH items (a bare PATH for one backbone) -> {name: path}."""
-    weights = {}
-    for item in items or []:
-        name, sep, path = item.partition("=")
-        if not sep:
-            if len(backbones) != 1:
-                raise DataError(f"--weights {item}: the checkpoint has backbones {'+'.join(backbones)}; "
-                                "say which one the file is for with NAME=PATH")
-            name, path = backbones[0], item
-        match = [b for b in backbones if b.lower() == name.lower()]
-        if not match:
-            raise DataError(f"--weights {item}: {name} is not a backbone of the checkpoint "
-                            f"({'+'.join(backbones)})")
-        weights[match[0]] = path
-    return weights
-
-
-def check_extractable(backbones: list, weights: dict, checkpoint_path: str) -> None:
-    missing = [b for b in backbones if canonical_name(b) is None and b not in weights]
-    if missing:
-        raise DataError(
-            f"{checkpoint_path} was trained on {'+'.join(backbones)} features, and "
-            f"{', '.join(missing)} cannot be extracted from a video file (the demo's Appearance and "
-            "Motion streams exist only for its rendered clips; C3D, GoogLeNet and other published "
-            "feature files come from other extractors; a torchvision classifier needs --weights "
-            f"NAME=PATH). {TRAIN_ON_EXTRACTABLE}")
+# one video ready for the decoder: (K, D) float32 features with zero rows after the real frames, their (K,)
+# mask, and the SeenFrames behind them
+Clip = namedtuple("Clip", "video_id features mask frames")
 
 
 def load_backbones(backbones: list, weights: dict, device: str, recorded: Optional[dict] = None) -> list:
@@ -82,17 +40,6 @@ def load_backbones(backbones: list, weights: dict, device: str, recorded: Option
                             f"--weights {name}=FOLDER")
         built.append(build_backbone(canonical_name(name) or name, source, device))
     return built
-
-
-def check_preprocessing(extractors: list, recorded: dict, checkpoint_path: str) -> None:
-    for backbone in extractors:
-        stored = (recorded.get(backbone.name) or {}).get("preprocessing")
-        if stored is not None and json.loads(stored) != backbone.preprocessing():
-            raise DataError(
-                f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
-                f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
-                f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; "
-                f"give --weights {backbone.name}=<the weights the training features were extracted with>")
 
 
 def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool = False,
@@ -132,8 +79,31 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     if config_overrides is not None:
         config_overrides(config)
     backbones = list(config.features.backbones)
-    chosen_weights = parse_weights(weights, backbones)
-    check_extractable(backbones, chosen_weights, checkpoint_path)
+    chosen_weights = {}
+    for item in weights or []:   # --weights NAME=PATH items (a bare PATH for one backbone)
+        name, sep, path = item.partition("=")
+        if not sep:
+            if len(backbones) != 1:
+                raise DataError(f"--weights {item}: the checkpoint has backbones {'+'.join(backbones)}; "
+                                "say which one the file is for with NAME=PATH")
+            name, path = backbones[0], item
+        match = [b for b in backbones if b.lower() == name.lower()]
+        if not match:
+            raise DataError(f"--weights {item}: {name} is not a backbone of the checkpoint "
+                            f"({'+'.join(backbones)})")
+        chosen_weights[match[0]] = path
+    missing = [b for b in backbones if canonical_name(b) is None and b not in chosen_weights]
+    if missing:
+        raise DataError(
+            f"{checkpoint_path} was trained on {'+'.join(backbones)} features, and "
+            f"{', '.join(missing)} cannot be extracted from a video file (the demo's Appearance and "
+            "Motion streams exist only for its rendered clips; C3D, GoogLeNet and other published "
+            "feature files come from other extractors; a torchvision classifier needs --weights "
+            f"NAME=PATH). To caption your own videos, train on features this project extracts from video "
+            f"files ({', '.join(BACKBONES)}), for example:\n"
+            "  python -m extraction --videos data/MSVD/videos --corpus.name MSVD\n"
+            "  python -m splits.MSVD --features.backbones EfficientNetLite0\n"
+            "  python train.py --preset MSVD --features.backbones EfficientNetLite0")
     files = find_videos(paths)
     if not files:
         raise DataError(f"no video files in {' '.join(paths)}")
@@ -142,7 +112,14 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     recorded = payload.get("feature_extraction") or {}
     extractors = load_backbones(backbones, chosen_weights, str(device), recorded)
     checkpoints.check_features_fit(payload, sum(b.feature_size for b in extractors), checkpoint_path)
-    check_preprocessing(extractors, recorded, checkpoint_path)
+    for backbone in extractors:
+        stored = (recorded.get(backbone.name) or {}).get("preprocessing")
+        if stored is not None and json.loads(stored) != backbone.preprocessing():
+            raise DataError(
+                f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
+                f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
+                f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; "
+                f"give --weights {backbone.name}=<the weights the training features were extracted with>")
     model.to(device)
     n_sampled = None
     if every_n is None:            # the training features' recorded sampling

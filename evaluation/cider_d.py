@@ -1,14 +1,10 @@
-"""CIDEr-D (Vedantam et al. 2015, coco-caption's definition) as batched tensor ops, with no Java and no
-Python loop over clips: SCST's reward and train.select_metric CIDEr-D.
-
-Per order n, sim(c, r) = sum_g min(tf_c, tf_r) tf_r idf^2 / (|c| |r|) * exp(-(len_c - len_r)^2 /
-(2 sigma^2)), averaged over the clip's references, then over the orders, times 10; one document per
-clip. clipped=False and length_penalty=False together give plain CIDEr. A reference word outside the
-vocabulary gets an id no candidate can produce, so a candidate's <unk> matches nothing."""
+"""CIDEr-D (coco-caption's definition) as batched tensor ops, no Java: SCST's reward and train.select_metric.
+Per order n, sim(c, r) = sum_g min(tf_c, tf_r) tf_r idf^2 / (|c| |r|) * exp(-(len_c - len_r)^2 / (2 sigma^2)),
+averaged over references, then orders, times 10; clipped=False, length_penalty=False give plain CIDEr."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Optional
 
 import torch
@@ -18,13 +14,8 @@ from loader.vocabulary import EOS_ID, PAD_ID, SPECIALS, Vocabulary
 _NO_KEY = torch.iinfo(torch.long).max    # sorts after every real n-gram key
 _REFERENCE_CHUNK = 8192                  # reference rows keyed at once (bounds the memory)
 
-
-@dataclass
-class _NgramCounts:
-    """Distinct n-grams of each row, (M,) each, sorted by (row, key)."""
-    row: torch.Tensor
-    key: torch.Tensor     # the n-gram's ids + 1 as the digits of a base-`base` number
-    count: torch.Tensor   # term frequency in its row
+# distinct n-grams of each row sorted by (row, key); key: the ids + 1 as digits of a base-`base` number
+_NgramCounts = namedtuple("_NgramCounts", "row key count")
 
 
 def padded_ids(rows: list) -> torch.Tensor:
@@ -43,8 +34,7 @@ def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
-    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all rows at once; an
-    order-k n-gram is the key sum_j (id_j + 1) base^(k-1-j), so one sort handles every order."""
+    """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all orders in one sort."""
     rows, width = tokens.shape
     digits = tokens + 1
     keys, valid = [], []
@@ -77,8 +67,7 @@ def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
 
 
 class CiderD:
-    """CIDEr-D of captions against their clips' references (per clip, token lists of strings, in the
-    split's order); document_references: the clips giving the document frequencies (None: these)."""
+    """CIDEr-D against per-clip reference token lists; document_references give the document frequencies."""
 
     def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
                  clipped: bool = True, length_penalty: bool = True,
@@ -88,9 +77,8 @@ class CiderD:
                              "empty (tokenized_captions leaves empty ones out)")
         self.n, self.sigma, self.clipped, self.length_penalty = n, sigma, clipped, length_penalty
         self.vocab_size = len(vocab)
-        word_ids = dict(vocab.index)
-        for special in SPECIALS:            # a reference's "<unk>" is a plain word
-            word_ids.pop(special, None)
+        # a reference's "<unk>" is a plain word, with an id no candidate can produce
+        word_ids = {word: i for word, i in vocab.index.items() if word not in SPECIALS}
         scored, scored_clip = self._encode(references, word_ids)
         documents = references if document_references is None else document_references
         document_rows, document_clip = ((scored, scored_clip) if document_references is None
@@ -101,26 +89,6 @@ class CiderD:
                              f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); "
                              "lower loader.max_vocab")
         self.n_clips, self.n_documents = len(references), len(documents)
-        self._build_tables(scored, scored_clip, document_rows, document_clip)
-        self._on_device = {}
-
-    @staticmethod
-    def _encode(references: list, word_ids: dict) -> tuple:
-        """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
-        flat = [[word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens]
-                for captions in references for tokens in captions]
-        clip = [c for c, captions in enumerate(references) for _ in captions]
-        return padded_ids(flat), torch.tensor(clip, dtype=torch.long)
-
-    def _counts(self, ids: torch.Tensor) -> _NgramCounts:
-        parts = []
-        for start in range(0, len(ids), _REFERENCE_CHUNK):
-            chunk = ids[start:start + _REFERENCE_CHUNK]
-            counts = ngram_counts(chunk, caption_lengths(chunk), self.n, self.base)
-            parts.append(_NgramCounts(counts.row + start, counts.key, counts.count))
-        return _NgramCounts(*(torch.cat([getattr(p, f) for p in parts]) for f in ("row", "key", "count")))
-
-    def _build_tables(self, scored, scored_clip, document_rows, document_clip) -> None:
         refs = self._counts(scored)
         docs = refs if document_rows is scored else self._counts(document_rows)
         self.keys = torch.unique(torch.cat([refs.key, docs.key]))               # (U,) sorted
@@ -150,19 +118,32 @@ class CiderD:
         # every (clip, n-gram) -> (reference, tf) entry, sorted by clip * U + n-gram for searchsorted
         entry, by_entry = (scored_clip[refs.row] * n_keys + dense).sort()
         self.entry, self.entry_ref, self.entry_count = entry, local[refs.row][by_entry], refs.count[by_entry]
+        self._on_device = {}    # the tables per device
+
+    @staticmethod
+    def _encode(references: list, word_ids: dict) -> tuple:
+        """Token lists -> padded (R, L) ids (clip-major) and each row's clip; new words get fresh ids."""
+        flat = [[word_ids.setdefault(w, len(word_ids) + len(SPECIALS)) for w in tokens]
+                for captions in references for tokens in captions]
+        clip = [c for c, captions in enumerate(references) for _ in captions]
+        return padded_ids(flat), torch.tensor(clip, dtype=torch.long)
+
+    def _counts(self, ids: torch.Tensor) -> _NgramCounts:
+        parts = []
+        for start in range(0, len(ids), _REFERENCE_CHUNK):
+            chunk = ids[start:start + _REFERENCE_CHUNK]
+            row, key, count = ngram_counts(chunk, caption_lengths(chunk), self.n, self.base)
+            parts.append((row + start, key, count))
+        return _NgramCounts(*map(torch.cat, zip(*parts)))
 
     _TABLES = "keys idf ref_norm ref_length ref_mask refs_per_clip entry entry_ref entry_count".split()
 
-    def _tables(self, device: torch.device) -> dict:
+    def score(self, candidates: torch.Tensor, video_index: torch.Tensor) -> torch.Tensor:
+        """(N,) float32 CIDEr-D of candidates (N, L), ended by <eos>, against the clips video_index (N,)."""
+        device = candidates.device
         if device not in self._on_device:
             self._on_device[device] = {name: getattr(self, name).to(device) for name in self._TABLES}
-        return self._on_device[device]
-
-    def score(self, candidates: torch.Tensor, video_index: torch.Tensor) -> torch.Tensor:
-        """(N,) float32 CIDEr-D of candidates (N, L) word ids (no <bos>, ended by <eos>) against the
-        references of video_index (N,), any number of rows per clip."""
-        device = candidates.device
-        t, video_index = self._tables(device), video_index.to(device)
+        t, video_index = self._on_device[device], video_index.to(device)
         if candidates.dim() != 2 or video_index.shape != candidates.shape[:1]:
             raise ValueError(f"CiderD.score wants candidates (N, L) and video_index (N,), got "
                              f"{tuple(candidates.shape)} and {tuple(video_index.shape)}")

@@ -1,5 +1,4 @@
-"""The COCO caption metrics, standard protocol: pycocoevalcap's PTB tokenizer, then BLEU-1..4, METEOR,
-ROUGE-L and CIDEr (no SPICE: it downloads models at run time); imported lazily, so captioning needs no Java."""
+"""The COCO caption metrics: PTB tokenizer, BLEU-1..4, METEOR, ROUGE-L and CIDEr (no SPICE)."""
 from __future__ import annotations
 
 import contextlib
@@ -22,30 +21,12 @@ class MetricError(RuntimeError):
     pass
 
 
-def check_java() -> str:
-    """Java's version line; a MetricError with the fix when it is missing or broken."""
-    java = shutil.which("java")
-    if java is None:
-        raise MetricError(f"`java` was not found on PATH. {JAVA_INSTALL_HINT}")
-    try:
-        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise MetricError(f"`{java} -version` failed ({error}). {JAVA_INSTALL_HINT}") from error
-    output = (result.stderr or result.stdout).strip()  # java prints its version on stderr
-    if result.returncode != 0:
-        raise MetricError(f"`{java} -version` exited with code {result.returncode}: "
-                          f"{output[-500:]}. {JAVA_INSTALL_HINT}")
-    return output.splitlines()[0] if output else java
-
-
-def _one_line(text: str) -> str:
-    """The tokenizer and METEOR read a sentence per line: a stray line break would shift the others."""
+def _one_line(text: str) -> str:   # the tokenizer and METEOR read a sentence per line
     return " ".join(text.split())
 
 
 class _MeteorProcess:
-    """pycocoevalcap's METEOR 1.5 jar, whose own class hangs when java dies: answers are read by a thread
-    with a timeout, and any failure kills the process and raises MetricError quoting java's stderr."""
+    """pycocoevalcap's METEOR jar (its own class hangs when java dies), answers read with a timeout."""
 
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
@@ -73,8 +54,7 @@ class _MeteorProcess:
         self._answers.put(None)  # end of stream: the process has exited
 
     def _fail(self, what: str):
-        """Kill the process (its replies no longer match the questions) and raise."""
-        self._kill()
+        self._kill()    # its replies no longer match the questions
         self._stderr.seek(0)
         stderr_tail = self._stderr.read().decode("utf-8", errors="replace").strip()[-1500:]
         self._failure = (f"METEOR failed: {what} (java exit code {self.process.returncode}). "
@@ -104,20 +84,17 @@ class _MeteorProcess:
 
     def _receive_float(self) -> float:
         answer = self._receive()
-        try:
+        with contextlib.suppress(ValueError):
             return float(answer)
-        except ValueError:
-            self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
+        self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
 
     def _stats(self, hypothesis: str, references: list) -> str:
         texts = [*references, hypothesis]
         self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in texts)]))
         stats = self._receive()
-        try:
+        with contextlib.suppress(ValueError):
             if [float(value) for value in stats.split()]:
                 return stats
-        except ValueError:
-            pass
         self._fail(f"could not parse the METEOR statistics line {stats[:200]!r}")
 
     def compute_score(self, gts: dict, res: dict):
@@ -149,8 +126,7 @@ class _MeteorProcess:
 
 
 class CaptionScorer:
-    """The COCO metrics x 100; one per run, as METEOR's JVM loads slowly. CIDEr's document frequencies
-    come from the videos scored together."""
+    """The COCO metrics x 100; one per run, as METEOR's JVM loads slowly."""
 
     def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
         unknown = [name for name in metrics if name not in METRIC_NAMES]
@@ -158,7 +134,18 @@ class CaptionScorer:
             raise MetricError(f"unknown metrics {unknown} in {list(metrics)}; "
                               f"choose from {list(METRIC_NAMES)}")
         self.metrics = [name for name in METRIC_NAMES if name in metrics]
-        self.java_version = check_java()  # the tokenizer needs Java even without METEOR
+        java = shutil.which("java")   # the tokenizer needs Java even without METEOR
+        if java is None:
+            raise MetricError(f"`java` was not found on PATH. {JAVA_INSTALL_HINT}")
+        try:
+            result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise MetricError(f"`{java} -version` failed ({error}). {JAVA_INSTALL_HINT}") from error
+        output = (result.stderr or result.stdout).strip()  # java prints its version on stderr
+        if result.returncode != 0:
+            raise MetricError(f"`{java} -version` exited with code {result.returncode}: "
+                              f"{output[-500:]}. {JAVA_INSTALL_HINT}")
+        self.java_version = output.splitlines()[0] if output else java
         try:
             from pycocoevalcap.bleu.bleu import Bleu
             from pycocoevalcap.cider.cider import Cider
@@ -177,26 +164,6 @@ class CaptionScorer:
 
     def score(self, references: dict, hypotheses: dict):
         """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video."""
-        gts, res = self._tokenize(references, hypotheses)
-        ids = list(gts)
-        corpus, per_video = {}, {video_id: {} for video_id in ids}
-
-        def record(name, corpus_value, video_values):
-            corpus[name] = 100.0 * float(corpus_value)
-            for video_id, value in zip(ids, video_values):
-                per_video[video_id][name] = 100.0 * float(value)
-
-        for name in self.metrics:
-            if name == "Bleu":
-                values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
-                for n in range(4):
-                    record(f"Bleu_{n + 1}", values[n], video_values[n])
-            else:
-                record(name, *self._scorers[name].compute_score(gts, res))
-        corpus[PER_VIDEO_KEY] = per_video
-        return corpus
-
-    def _tokenize(self, references: dict, hypotheses: dict):
         if not references:
             raise MetricError("no videos to score: the references are empty")
         missing = [v for v in references if v not in hypotheses]
@@ -229,8 +196,22 @@ class CaptionScorer:
                 raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} "
                                   f"captions for {key[0]} of video {key[1]!r} instead of "
                                   f"{len(entries)}; see the java output above")
-        return ({video_id: tokens[("ref", video_id)] for video_id in references},
-                {video_id: tokens[("hyp", video_id)] for video_id in references})
+        gts = {video_id: tokens[("ref", video_id)] for video_id in references}
+        res = {video_id: tokens[("hyp", video_id)] for video_id in references}
+        ids = list(gts)
+        corpus, per_video = {}, {video_id: {} for video_id in ids}
+        for name in self.metrics:
+            if name == "Bleu":
+                values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
+                results = [(f"Bleu_{n + 1}", values[n], video_values[n]) for n in range(4)]
+            else:
+                results = [(name, *self._scorers[name].compute_score(gts, res))]
+            for metric, corpus_value, video_values in results:
+                corpus[metric] = 100.0 * float(corpus_value)
+                for video_id, value in zip(ids, video_values):
+                    per_video[video_id][metric] = 100.0 * float(value)
+        corpus[PER_VIDEO_KEY] = per_video
+        return corpus
 
     def close(self) -> None:
         if self._meteor is not None:

@@ -45,7 +45,12 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
     if seconds is not None:
         seconds.update(decode=decoded - started, score=time.perf_counter() - decoded)
     if scores and any(c is not None for c in videos.categories):
-        scores["by_category"] = per_category(scores, videos)
+        groups = {}
+        for vid, category in zip(videos.video_ids, videos.categories):
+            groups.setdefault(str(category), []).append(scores.get(PER_VIDEO_KEY, {}).get(vid, {}))
+        scores["by_category"] = {category: {"videos": len(rows), **{
+            metric: sum(r[metric] for r in rows) / len(rows) for metric in (rows[0] if rows else {})}}
+            for category, rows in sorted(groups.items())}
     return scores, predictions
 
 
@@ -57,31 +62,17 @@ def shown(scores: dict) -> str:
     return " ".join(f"{k} {v:.1f}" for k, v in numeric(scores).items()) or "not scored"
 
 
-def per_category(scores: dict, videos) -> dict:
-    per_video = scores.get(PER_VIDEO_KEY, {})
-    groups = {}
-    for vid, category in zip(videos.video_ids, videos.categories):
-        groups.setdefault(str(category), []).append(per_video.get(vid, {}))
-    return {category: {"videos": len(rows),
-                       **{metric: sum(r[metric] for r in rows) / len(rows)
-                          for metric in (rows[0] if rows else {})}}
-            for category, rows in sorted(groups.items())}
-
-
-NOT_DECODING = ("search", "metrics", "cuda_graphs")
-
-
 def search_settings(eval_config) -> dict:
     """The search and the eval fields it reads: its own, and those that no search claims for itself."""
     claimed = {name for search in SEARCHES.values() for name in search.fields}
     own = SEARCHES[eval_config.search].fields
     return {"search": eval_config.search,
             **{f.name: getattr(eval_config, f.name) for f in dataclasses.fields(eval_config)
-               if f.name not in NOT_DECODING and (f.name in own or f.name not in claimed)}}
+               if f.name not in ("search", "metrics", "cuda_graphs")
+               and (f.name in own or f.name not in claimed)}}
 
 
-def made_by(checkpoint_path: str, split: str, eval_config) -> dict:
-    """What a scores file records about its origin (a Hub id as it is)."""
+def made_by(checkpoint_path: str, split: str, eval_config) -> dict:   # a Hub id as it is
     checkpoint = os.path.abspath(checkpoint_path) if os.path.exists(checkpoint_path) else checkpoint_path
     return {"checkpoint": checkpoint, "split": split, **search_settings(eval_config)}
 
@@ -97,12 +88,10 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
     rows = [{"video_id": p["video_id"], "caption": p["caption"], "log_prob": p["log_prob"],
              "references": references[p["video_id"]]} for p in predictions]
     atomic_save_json(rows, os.path.join(out_dir, f"{name}_predictions.json"))
-
-    def write_csv(handle):
-        text = io.StringIO()
-        csv.writer(text).writerows([["video_id", "caption", "references"]] + [
-            [row["video_id"], row["caption"], " | ".join(row["references"])] for row in rows])
-        handle.write(text.getvalue().encode("utf-8"))
-    atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"), write_csv)
+    text = io.StringIO()
+    csv.writer(text).writerows([["video_id", "caption", "references"]] + [
+        [row["video_id"], row["caption"], " | ".join(row["references"])] for row in rows])
+    atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"),
+                       lambda handle: handle.write(text.getvalue().encode("utf-8")))
     if scores:
         atomic_save_json({**scores, "made_by": origin or {}}, scores_path)

@@ -1,5 +1,4 @@
-"""The scorer a command uses: eval.metrics' COCO metrics, or none when it is empty, so that a machine
-without Java trains and captions; a missing Java stops the command at start-up, never later."""
+"""The scorer a command uses: eval.metrics' COCO metrics, or none (a machine without Java trains)."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,5 +1,4 @@
-"""A split's CIDEr-D x 100 for train.select_metric CIDEr-D, without Java: document frequencies over the
-split, as COCO counts them, on the loader's normalised words (not the PTB tokenizer's)."""
+"""A split's CIDEr-D x 100 without Java, on the loader's normalised words (not the PTB tokenizer's)."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +6,7 @@ import torch
 from evaluation.cider_d import CiderD, padded_ids
 from evaluation.coco import PER_VIDEO_KEY
 from loader.captions import tokenized_captions
-from loader.vocabulary import EOS_ID, PAD_ID
+from loader.vocabulary import EOS_ID
 from utils import DataError
 
 CIDER_D = "CIDEr-D"

@@ -32,7 +32,6 @@ def seeds_of(text: str) -> list:
 
 
 def flat_settings(values: dict) -> dict:
-    """{"section.field": value} of a config's to_dict()."""
     return {f"{section}.{name}": value for section, fields in values.items() for name, value in fields.items()}
 
 
@@ -57,15 +56,16 @@ def read_run(run_dir: str) -> dict:
 
 
 def mean_std(values: list) -> tuple:
-    """(mean, sample standard deviation: nan for one value); (nan, nan) for none."""
+    """(mean, sample std: nan for one value); (nan, nan) for none."""
     if not values:
         return math.nan, math.nan
     mean = sum(values) / len(values)
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
 
 
-def group_runs(runs: list) -> tuple:
-    """([[run, ...] per configuration] in first-seen order, the settings that differ between them)."""
+def table_rows(runs: list) -> tuple:
+    """(rows, settings that differ, overall metrics, per-category metrics): {setting: value, "category", "n",
+    "seeds", metric: (mean, std)} per configuration (category "all") and per configuration and category."""
     groups = {}
     for run in runs:
         key = json.dumps({k: v for k, v in run["settings"].items() if k not in NOT_GROUPED}, sort_keys=True)
@@ -73,12 +73,6 @@ def group_runs(runs: list) -> tuple:
     groups = list(groups.values())
     keys = [k for k in groups[0][0]["settings"] if k not in NOT_GROUPED]
     differing = [k for k in keys if len({json.dumps(g[0]["settings"].get(k)) for g in groups}) > 1]
-    return groups, differing
-
-
-def table_rows(groups: list, differing: list) -> tuple:
-    """(rows, overall metrics, per-category metrics): {setting: value, "category", "n", "seeds", metric:
-    (mean, std)} per configuration (category "all") and per configuration and category."""
     overall = list(dict.fromkeys(m for g in groups for r in g for m in r["scores"]))
     per_category = list(dict.fromkeys(m for g in groups for r in g for c in r["by_category"].values()
                                       for m in c if m != "videos"))
@@ -92,7 +86,7 @@ def table_rows(groups: list, differing: list) -> tuple:
             rows.append({**settings, "category": category, "n": len(used),
                          "seeds": " ".join(str(r["seed"]) for r, _ in used),
                          **{m: mean_std([t[m] for _, t in used if m in t]) for m in metrics}})
-    return rows, overall, per_category
+    return rows, differing, overall, per_category
 
 
 def option_text(value) -> str:
@@ -111,17 +105,6 @@ def markdown(rows: list, columns: list) -> str:
                      + ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows])
 
 
-def csv_text(rows: list, differing: list, metrics: list) -> str:
-    """Every row of both tables; a metric is two columns, <metric>_mean and <metric>_std."""
-    out, columns = io.StringIO(), differing + ["category", "n", "seeds"]
-    writer = csv.writer(out)
-    writer.writerow(columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
-    for row in rows:
-        writer.writerow([option_text(row[c]) for c in columns]
-                        + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]])
-    return out.getvalue()
-
-
 def summarize(run_dirs: list, out_dir: str, report=print) -> str:
     """Write summary.md and summary.csv of the finished runs among run_dirs into out_dir; the Markdown."""
     runs = []
@@ -135,14 +118,20 @@ def summarize(run_dirs: list, out_dir: str, report=print) -> str:
     if not runs:
         raise DataError(f"no finished run among {' '.join(run_dirs) or '(nothing given)'}; give run folders "
                         "of train.py (runs/<run id>) that hold best.pt and the test scores")
-    groups, differing = group_runs(runs)
-    rows, overall, per_category = table_rows(groups, differing)
+    rows, differing, overall, per_category = table_rows(runs)
     text = markdown([r for r in rows if r["category"] == "all"], differing + ["n", "seeds"] + overall)
     if per_category:
         text += "\n\nPer category (mean per-video scores):\n\n" + markdown(
             [r for r in rows if r["category"] != "all"], differing + ["category", "n"] + per_category)
-    csv_file = csv_text(rows, differing, list(dict.fromkeys(overall + per_category)))
-    for name, content in (("summary.md", text + "\n"), ("summary.csv", csv_file)):
+    # summary.csv: every row of both tables; a metric is two columns, <metric>_mean and <metric>_std
+    metrics, columns = list(dict.fromkeys(overall + per_category)), differing + ["category", "n", "seeds"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    for row in rows:
+        writer.writerow([option_text(row[c]) for c in columns]
+                        + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]])
+    for name, content in (("summary.md", text + "\n"), ("summary.csv", out.getvalue())):
         atomic_write_bytes(os.path.join(out_dir, name), lambda f, content=content: f.write(content.encode("utf-8")))
     return text
 
