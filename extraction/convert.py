@@ -28,10 +28,9 @@ FILE_EXTENSIONS = (".npy", ".npz", ".pkl", ".pickle")
 PICKLE_EXTENSIONS = (".pkl", ".pickle")
 SIDE_FILES = ("_fps", "_timestamps_ms")        # v-iashin/video_features' files beside the features
 LENGTH_NAMES = ("lengths", "n_frames")
-SHOWN = 5
 
 
-def shown(items: list, count: int = SHOWN) -> str:
+def shown(items: list, count: int = 5) -> str:
     return ", ".join(items[:count]) + (", ..." if len(items) > count else "")
 
 

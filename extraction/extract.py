@@ -118,9 +118,8 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}{postfix}]")
         decoded = _prefetch([paths_by_id[vid] for vid in todo],
                             lambda path: backbone.read(path, every_n, n_frames), max(1, workers))
-        finished = 0
         with bar, closing(decoded):
-            for path, future in decoded:
+            for finished, (path, future) in enumerate(decoded, 1):
                 vid = video_id(path)
                 try:
                     sampled = future.result()
@@ -136,7 +135,6 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                         summary.written.append(vid)
                     except NonFiniteFeatures as error:   # this video only; the others go on
                         fail(path, f"{error}; skipped")
-                finished += 1
                 bar.update(finished - bar.n)         # a whole video, after its batches' parts
                 bar.set_postfix(failed=len(summary.failed), refresh=False)
     return summary

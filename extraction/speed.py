@@ -7,13 +7,12 @@ import json
 import os
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from bench.timing import device_description, load_average
+from bench.timing import Clock, device_description, load_average
 from extraction.backbones import BACKBONES, Backbone
 from extraction.transformers_models import (ClipImageFeatures, VideoMAEFeatures, import_transformers,
                                             read_preprocessing)
@@ -31,16 +30,6 @@ CLIP_TOWERS = {"ViT-B-32": dict(patch_size=32), "ViT-B-16": dict(patch_size=16),
                "ViT-L-14": dict(patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                                 num_attention_heads=16, projection_dim=768)}
 CLIPS = sorted((Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "videos").glob("*.avi"))
-
-
-def timed(device: torch.device, fn, *args) -> float:
-    """Synchronised on CUDA, so that the GPU's queued work counts."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda device: None
-    sync(device)
-    start = time.perf_counter()
-    fn(*args)
-    sync(device)
-    return time.perf_counter() - start
 
 
 def real_size_network(name: str):
@@ -73,7 +62,9 @@ def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
         return replace(sampled, frames=sampled.frames[start:end], indices=sampled.indices[start:end],
                        windows=None if sampled.windows is None else sampled.windows[start:end])
     model.features(take(0), batch)                         # warm-up
-    seconds = sum(timed(device, model.features, take((i + 1) * frames % 100), batch) for i in range(batches))
+    clock = Clock(device)
+    seconds = sum(clock(model.features, take((i + 1) * frames % 100), batch)[0]
+                  for i in range(batches))
     return {"backbone": name, "D": model.feature_size, "frames_per_batch": frames,
             "frames_per_second": round(frames * batches / seconds, 2)}
 

@@ -183,7 +183,8 @@ class FeatureStore:
                 values, attrs = self.read(vid)
                 file.create_dataset(vid, data=values).attrs.update({**attrs, CHECKSUM: checksum(values)})
             file.close()
-            sync(tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as error:       # h5py raises either for a failed write
             if not (_has_errno(error, errno.ENOSPC) or _has_errno(error, errno.EFBIG)):
@@ -218,11 +219,6 @@ class FeatureStore:
 
 def checksum(values: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-
-
-def sync(path: str) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
 
 
 def _has_errno(error: Exception, code: int) -> bool:

@@ -31,9 +31,8 @@ def import_transformers():
 
 def check_weights(weights: str, backbone: str) -> None:
     """weights as given: an existing folder, or a Hugging Face id (owner/name)."""
-    if os.path.isdir(weights):
-        return weights
-    if os.path.exists(weights) or weights.startswith((".", "/", "~")) or weights.count("/") != 1:
+    if not os.path.isdir(weights) and (os.path.exists(weights) or weights.startswith((".", "/", "~"))
+                                       or weights.count("/") != 1):
         raise DataError(f"--weights {weights} for {backbone} is neither a folder nor a Hugging Face "
                         "model id (owner/name): give the folder that holds config.json, the weights "
                         "and preprocessor_config.json, or the id")

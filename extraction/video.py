@@ -44,11 +44,6 @@ def equally_spaced(total: int, n_frames: int) -> list:
     return [int((k + 0.5) * total / n_frames) for k in range(n_frames)]
 
 
-def sampled_positions(total: int, every_n: Optional[int], n_frames: Optional[int]) -> list:
-    """The frames a sampling keeps of a video of total frames; n_frames wins over every_n."""
-    return equally_spaced(total, n_frames) if n_frames is not None else list(range(0, total, every_n))
-
-
 def clip_window(position: int, total: int, length: int, stride: int) -> list:
     """length frames stride apart with position in the middle, clamped to the video's frames."""
     first = position - stride * (length // 2)
@@ -97,7 +92,7 @@ def read_frames(path: str, every_n: int = DEFAULT_EVERY_N, n_frames: Optional[in
 
 def _decode_clips(path: str, total: int, every_n, n_frames, short_side: int, clip_length: int,
                   clip_stride: int, interpolation: str) -> SampledFrames:
-    positions = sampled_positions(total, every_n, n_frames)
+    positions = equally_spaced(total, n_frames) if n_frames is not None else list(range(0, total, every_n))
     windows = [clip_window(p, total, clip_length, clip_stride) for p in positions]
     needed = set(positions).union(*windows)
     decoded = _decode(path, needed.__contains__, short_side, interpolation)
@@ -147,7 +142,9 @@ def _decode(path: str, keep: Callable[[int], bool], short_side: int,
             for frame in container.decode(stream):
                 if keep(total):
                     # One size for the whole clip, should the resolution change midway.
-                    size = size or _scaled_size(frame.width, frame.height, short_side)
+                    scale = short_side / min(frame.width, frame.height)
+                    size = size or (max(short_side, round(frame.width * scale)),
+                                    max(short_side, round(frame.height * scale)))
                     frames.append(frame.to_ndarray(width=size[0], height=size[1], format="rgb24",
                                                    interpolation=interpolation))
                     indices.append(total)
@@ -163,8 +160,3 @@ def _decode(path: str, keep: Callable[[int], bool], short_side: int,
         raise VideoReadError(f"video {path} is truncated or damaged: {total} frames decoded of the "
                              f"{announced} its header announces")
     return SampledFrames(np.stack(frames), indices, total, fps)
-
-
-def _scaled_size(width: int, height: int, short_side: int) -> tuple:
-    scale = short_side / min(width, height)
-    return max(short_side, round(width * scale)), max(short_side, round(height * scale))
