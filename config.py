@@ -254,7 +254,7 @@ def check_section(section: str, values) -> None:
     """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
     for field in dataclasses.fields(values):
         key, value = f"{section}.{field.name}", getattr(values, field.name)
-        hint = _field_type(values, field.name)
+        hint = typing.get_type_hints(type(values))[field.name]
         if not _has_type(value, hint):
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
@@ -278,9 +278,14 @@ def check_variant(key: str, values) -> None:
         registry[chosen].check(values)
 
 
-def check_unread(config: "Config", given) -> None:
-    """An unread non-default field: a ConfigError when given (keys in given), else a note."""
-    for key, registry in VARIANTS.items():
+def check(config: "Config", given=None) -> None:
+    """Every field's type, range and combination, before any work; given: the command line's keys.
+    A field the chosen variant does not read is an error when given, else a note."""
+    for section in dataclasses.fields(config):
+        check_section(section.name, getattr(config, section.name))
+    for key in VARIANTS:
+        check_variant(key, getattr(config, key.split(".")[0]))
+    for key, registry in VARIANTS.items() if given is not None else ():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
         chosen = registry[getattr(values, field_name)]
@@ -293,16 +298,6 @@ def check_unread(config: "Config", given) -> None:
                 raise ConfigError(f"--{other}: {key} {chosen.name} does not read it ({readers} "
                                   f"does); drop it or choose another {key}")
             print(f"note: {other} {value!r} is not read by {key} {chosen.name}", file=sys.stderr)
-
-
-def check(config: "Config", given=None) -> None:
-    """Every field's type, range and combination, before any work; given: the command line's keys."""
-    for section in dataclasses.fields(config):
-        check_section(section.name, getattr(config, section.name))
-    for key in VARIANTS:
-        check_variant(key, getattr(config, key.split(".")[0]))
-    if given is not None:
-        check_unread(config, given)
     for key in _NAMES:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
@@ -330,10 +325,6 @@ def check(config: "Config", given=None) -> None:
             raise ConfigError(f"{key} {path!r} is a file, not a folder; give a folder (--{key} DIR)")
 
 
-def _field_type(section_obj, name: str):
-    return typing.get_type_hints(type(section_obj))[name]
-
-
 _BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
 
 
@@ -359,7 +350,7 @@ def set_field(config: Config, key: str, value) -> None:
     section_obj = getattr(config, section, None)
     if section_obj is None or not dataclasses.is_dataclass(section_obj) or not hasattr(section_obj, name):
         raise ConfigError(f"config field {key!r} does not exist; valid fields: {', '.join(all_keys())}")
-    setattr(section_obj, name, _coerce(value, _field_type(section_obj, name), key))
+    setattr(section_obj, name, _coerce(value, typing.get_type_hints(type(section_obj))[name], key))
 
 
 def all_keys() -> list:
@@ -391,14 +382,18 @@ def given_keys(args: argparse.Namespace) -> list:
     return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
-def from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the preset, then every --section.field given on the command line."""
-    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
+def override(config: Config, args: argparse.Namespace) -> None:
+    """Every --section.field given on the command line, then the checks."""
     for key in given_keys(args):
         set_field(config, key, getattr(args, key))
     check(config, given_keys(args))
-    return config
 
+
+def from_args(args: argparse.Namespace) -> Config:
+    """Defaults, then the preset, then every --section.field given on the command line."""
+    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
+    override(config, args)
+    return config
 
 
 def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:

@@ -37,12 +37,6 @@ def check_split(config, split: str, checkpoint_path: str) -> None:
                         f"{', '.join(splits)}, and no split of that name is prepared in {paths.prepared}")
 
 
-def apply_overrides(config, args) -> None:
-    for key in config_module.given_keys(args):
-        config_module.set_field(config, key, getattr(args, key))
-    config_module.check(config, config_module.given_keys(args))
-
-
 def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_config) -> str:
     """--out, else <checkpoint's folder>/eval/<split>_<search> with the settings off their defaults."""
     if out:
@@ -71,7 +65,7 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if args is not None:
-        apply_overrides(config, args)
+        config_module.override(config, args)
     checkpoints.check_backbones(payload, config.features.backbones, checkpoint_path)
     resolve_data_root(config, payload, getattr(args, "corpus.data_root", None), checkpoint_path)
     split = split or config.corpus.test_split
@@ -113,7 +107,7 @@ def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None
 def caption_video_files(args) -> int:
     from captioning.video import caption_files
     _, failed = caption_files(args.checkpoint, args.video, args.every_n, args.weights, args.pictures,
-                              config_overrides=lambda config: apply_overrides(config, args),
+                              config_overrides=lambda config: config_module.override(config, args),
                               show=lambda line: print(line, flush=True))
     if args.pictures:
         print(f"attention pictures written to {args.pictures}", file=sys.stderr)
