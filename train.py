@@ -199,8 +199,7 @@ def check_select_metric(config) -> None:
     metric, metrics = config.train.select_metric, config.eval.metrics
     if metric in ("loss", CIDER_D):            # computed without Java, whatever eval.metrics holds
         return
-    computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
-    computed |= set(metrics) - {"Bleu"}
+    computed = ({f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()) | set(metrics) - {"Bleu"}
     if not metrics:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
@@ -282,16 +281,6 @@ class Run:
                                              "progress": self.progress, **rng})
 
 
-def say_why_nothing_trains(progress: dict, t) -> None:
-    if progress["finished"] and progress["epoch"] < t.epochs:
-        print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
-              f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
-              f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
-              "follow. To train longer, start a run that stops later: the same command with "
-              f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
-              "new run folder", flush=True)
-
-
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns its best checkpoint's test scores."""
     config_module.check(config)
@@ -301,27 +290,22 @@ def train(config, new_run: bool = False) -> dict:
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
                                         "process: start it with python train.py, not torchrun")
-    if not ranks.is_main:                      # rank 0 alone scores
-        return train_with(config, NoScorer(), new_run, ranks)
-    with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
-                                  "(with --train.select_metric loss) or by the CIDEr-D computed "
-                                  f"without Java (--train.select_metric {CIDER_D})") as scorer:
-        return train_with(config, scorer, new_run, ranks)
-
-
-def train_with(config, scorer, new_run: bool, ranks) -> dict:
-    seed_everything(config.train.seed)
-    check_cuda_graphs_config(config, ranks.device, ranks.world_size)
-    held = []                          # rank 0's lock on the run folder, for this whole run
-    def claim_folder() -> str:
-        held.append(FolderLock(choose_folder(config, new_run)))
-        return held[0].run_dir
-    run_dir = ranks.on_main(claim_folder)
-    try:
-        return train_in(run_dir, config, scorer, ranks)
-    finally:
-        for lock in held:
-            lock.release()
+    with (NoScorer() if not ranks.is_main else      # rank 0 alone scores
+          open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
+                                   "(with --train.select_metric loss) or by the CIDEr-D computed "
+                                   f"without Java (--train.select_metric {CIDER_D})")) as scorer:
+        seed_everything(config.train.seed)
+        check_cuda_graphs_config(config, ranks.device, ranks.world_size)
+        held = []                          # rank 0's lock on the run folder, for this whole run
+        def claim_folder() -> str:
+            held.append(FolderLock(choose_folder(config, new_run)))
+            return held[0].run_dir
+        run_dir = ranks.on_main(claim_folder)
+        try:
+            return train_in(run_dir, config, scorer, ranks)
+        finally:
+            for lock in held:
+                lock.release()
 
 
 def train_in(run_dir: str, config, scorer, ranks) -> dict:
@@ -343,7 +327,14 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     if distributed.run_to_resume(ranks, last_path):
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
-        say_why_nothing_trains(progress, config.train)
+        t = config.train
+        if progress["finished"] and progress["epoch"] < t.epochs:
+            print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
+                  f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
+                  f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
+                  "follow. To train longer, start a run that stops later: the same command with "
+                  f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
+                  "new run folder", flush=True)
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
