@@ -145,28 +145,23 @@ _NOT_READ = {"model.use_attention", "model.fused_cell", "train.fast_teacher_forc
 _REIMPLEMENTATION = {  # hobincar/SA-LSTM, the popular PyTorch re-implementation
     "model.embedding_size": 468, "model.hidden_size": 512, "model.attention_size": 256,
     "train.optimizer": "amsgrad", "train.weight_decay": 1e-5, "train.clip_norm": 5.0,
-    "loader.batch_size": 200, "loader.min_count": 1, "loader.max_caption_words": 30,
-    "features.n_frames": 28, "train.select_metric": "CIDEr", "eval.beam_size": 5,
-}
+    "loader.batch_size": 200, "loader.min_count": 1, "loader.max_caption_words": 30, "features.n_frames": 28,
+    "train.select_metric": "CIDEr", "eval.beam_size": 5}
 _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-vid)
-    "model.embedding_size": 468, "model.hidden_size": 3518,
-    "train.optimizer": "adadelta", "train.lr": 1.0, "train.adadelta_rho": 0.95,
-    "train.adadelta_eps": 1e-6, "train.weight_decay": 1e-4, "train.clip_norm": 10.0,
-    "train.attention_penalty": 0.70602, "train.select_metric": "loss",
-    "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234,
-    "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
+    "model.embedding_size": 468, "model.hidden_size": 3518, "train.optimizer": "adadelta", "train.lr": 1.0,
+    "train.adadelta_rho": 0.95, "train.adadelta_eps": 1e-6, "train.weight_decay": 1e-4,
+    "train.clip_norm": 10.0, "train.attention_penalty": 0.70602, "train.select_metric": "loss",
+    "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234, "loader.batch_size": 64,
+    "loader.max_vocab": 20000, "loader.drop_long_captions": True,
     "loader.max_caption_words": 29,   # captions of 30+ tokens are dropped
     "features.n_frames": 28, "model.attention_size": None,   # attention space = feature size
     "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
-    "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0,
-}
+    "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0}
 PRESETS = {
-    "Demo": {
-        "corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"],
-        "train.epochs": 20, "train.lr": 2e-3, "loader.batch_size": 100,
-        "model.hidden_size": 256, "model.embedding_size": 128, "model.attention_size": 128,
-        "train.lr_patience": 2, "train.early_stop_patience": 6,
-    },
+    "Demo": {"corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"], "train.epochs": 20,
+             "train.lr": 2e-3, "loader.batch_size": 100, "model.hidden_size": 256,
+             "model.embedding_size": 128, "model.attention_size": 128, "train.lr_patience": 2,
+             "train.early_stop_patience": 6},
     "MSVD": {**_REIMPLEMENTATION, "corpus.name": "MSVD", "features.backbones": ["ResNet152"],
              "train.lr": 5e-5, "train.epochs": 50},
     "MSR-VTT": {**_REIMPLEMENTATION, "corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"],
@@ -204,16 +199,16 @@ _DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 # Each field's allowed values (a legal but unusual value, such as n_frames 1, is allowed).
 RULES = {
     "features.n_frames": _at_least(1), "loader.min_count": _at_least(1),
-    "loader.max_vocab": _optional(_at_least(1)), "loader.max_caption_words": _at_least(1),
+    "loader.max_caption_words": _at_least(1), "loader.max_vocab": _optional(_at_least(1)),
     "loader.batch_size": _at_least(1), "loader.eval_batch_size": _at_least(1),
     "model.frame_projection": _optional(_at_least(1)), "model.embedding_size": _at_least(1),
     "model.hidden_size": _at_least(1), "model.attention_size": _optional(_at_least(1)),
-    "model.dropout": _between(0.0, 1.0, high_open=True),
-    "train.epochs": _at_least(1), "train.optimizer": _one_of("amsgrad", "adam", "adadelta"),
-    "train.lr": _POSITIVE, "train.weight_decay": _at_least(0.0),
-    "train.adadelta_rho": _between(0.0, 1.0), "train.adadelta_eps": _POSITIVE,
-    "train.clip_norm": _at_least(0.0), "train.loss_reduction": _one_of("caption_sum", "token_mean"),
-    "train.attention_penalty": _at_least(0.0), "train.label_smoothing": _between(0.0, 1.0, high_open=True),
+    "model.dropout": _between(0.0, 1.0, high_open=True), "train.epochs": _at_least(1),
+    "train.optimizer": _one_of("amsgrad", "adam", "adadelta"), "train.lr": _POSITIVE,
+    "train.weight_decay": _at_least(0.0), "train.adadelta_rho": _between(0.0, 1.0),
+    "train.adadelta_eps": _POSITIVE, "train.clip_norm": _at_least(0.0),
+    "train.loss_reduction": _one_of("caption_sum", "token_mean"), "train.attention_penalty": _at_least(0.0),
+    "train.label_smoothing": _between(0.0, 1.0, high_open=True),
     "train.lr_decay_factor": (lambda v: 0 < v <= 1, "above 0 and at most 1 (1: never decay)"),
     "train.lr_patience": _at_least(0), "train.early_stop_patience": _at_least(0),
     "train.seed": _between(0, 2**32 - 1),
@@ -224,9 +219,8 @@ RULES = {
     "train.scst_samples": _at_least(1), "train.scst_temperature": _POSITIVE,
     "train.scst_batch_size": _optional(_at_least(1)), "train.log_every": _at_least(1),
     "eval.beam_size": _at_least(1), "eval.max_len": _at_least(1), "eval.min_len": _at_least(0),
-    "eval.samples": _at_least(1), "eval.temperature": _at_least(0.0),
-    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1"), "eval.seed": _between(0, 2**32 - 1),
-}
+    "eval.samples": _at_least(1), "eval.temperature": _at_least(0.0), "eval.seed": _between(0, 2**32 - 1),
+    "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1")}
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths
 _METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's
@@ -254,7 +248,7 @@ def check_section(section: str, values) -> None:
     """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
     for field in dataclasses.fields(values):
         key, value = f"{section}.{field.name}", getattr(values, field.name)
-        hint = _field_type(values, field.name)
+        hint = typing.get_type_hints(type(values))[field.name]
         if not _has_type(value, hint):
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
@@ -278,9 +272,14 @@ def check_variant(key: str, values) -> None:
         registry[chosen].check(values)
 
 
-def check_unread(config: "Config", given) -> None:
-    """An unread non-default field: a ConfigError when given (keys in given), else a note."""
-    for key, registry in VARIANTS.items():
+def check(config: "Config", given=None) -> None:
+    """Every field's type, range and combination, before any work; given: the command line's keys.
+    A field the chosen variant does not read is an error when given, else a note."""
+    for section in dataclasses.fields(config):
+        check_section(section.name, getattr(config, section.name))
+    for key in VARIANTS:
+        check_variant(key, getattr(config, key.split(".")[0]))
+    for key, registry in VARIANTS.items() if given is not None else ():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
         chosen = registry[getattr(values, field_name)]
@@ -293,16 +292,6 @@ def check_unread(config: "Config", given) -> None:
                 raise ConfigError(f"--{other}: {key} {chosen.name} does not read it ({readers} "
                                   f"does); drop it or choose another {key}")
             print(f"note: {other} {value!r} is not read by {key} {chosen.name}", file=sys.stderr)
-
-
-def check(config: "Config", given=None) -> None:
-    """Every field's type, range and combination, before any work; given: the command line's keys."""
-    for section in dataclasses.fields(config):
-        check_section(section.name, getattr(config, section.name))
-    for key in VARIANTS:
-        check_variant(key, getattr(config, key.split(".")[0]))
-    if given is not None:
-        check_unread(config, given)
     for key in _NAMES:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
@@ -330,10 +319,6 @@ def check(config: "Config", given=None) -> None:
             raise ConfigError(f"{key} {path!r} is a file, not a folder; give a folder (--{key} DIR)")
 
 
-def _field_type(section_obj, name: str):
-    return typing.get_type_hints(type(section_obj))[name]
-
-
 _BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
 
 
@@ -359,7 +344,7 @@ def set_field(config: Config, key: str, value) -> None:
     section_obj = getattr(config, section, None)
     if section_obj is None or not dataclasses.is_dataclass(section_obj) or not hasattr(section_obj, name):
         raise ConfigError(f"config field {key!r} does not exist; valid fields: {', '.join(all_keys())}")
-    setattr(section_obj, name, _coerce(value, _field_type(section_obj, name), key))
+    setattr(section_obj, name, _coerce(value, typing.get_type_hints(type(section_obj))[name], key))
 
 
 def all_keys() -> list:
@@ -391,14 +376,18 @@ def given_keys(args: argparse.Namespace) -> list:
     return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
-def from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the preset, then every --section.field given on the command line."""
-    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
+def override(config: Config, args: argparse.Namespace) -> None:
+    """Every --section.field given on the command line, then the checks."""
     for key in given_keys(args):
         set_field(config, key, getattr(args, key))
     check(config, given_keys(args))
-    return config
 
+
+def from_args(args: argparse.Namespace) -> Config:
+    """Defaults, then the preset, then every --section.field given on the command line."""
+    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
+    override(config, args)
+    return config
 
 
 def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:

@@ -37,12 +37,6 @@ def check_split(config, split: str, checkpoint_path: str) -> None:
                         f"{', '.join(splits)}, and no split of that name is prepared in {paths.prepared}")
 
 
-def apply_overrides(config, args) -> None:
-    for key in config_module.given_keys(args):
-        config_module.set_field(config, key, getattr(args, key))
-    config_module.check(config, config_module.given_keys(args))
-
-
 def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_config) -> str:
     """--out, else <checkpoint's folder>/eval/<split>_<search> with the settings off their defaults."""
     if out:
@@ -54,26 +48,21 @@ def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_con
     return os.path.join(sharing.output_folder(checkpoint_path), "eval", name)
 
 
-def resolve_data_root(config, payload: dict, given: Optional[str], checkpoint_path: str) -> None:
-    """A relative corpus.data_root means the folder it named when the model was trained."""
-    recorded = (payload.get("corpus") or {}).get("data_root")
-    if given is not None or os.path.isabs(config.corpus.data_root) or recorded is None:
-        return
-    if not os.path.isdir(recorded):
-        raise DataError(f"{checkpoint_path} was trained on the corpus in {recorded} (corpus.data_root "
-                        f"{config.corpus.data_root!r} at training time), which is not there; give "
-                        "--corpus.data_root DIR, the folder that holds it now")
-    config.corpus.data_root = recorded
-
-
 def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[str], args=None,
                   pictures: int = 0, videos_dir=None) -> dict:
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     if args is not None:
-        apply_overrides(config, args)
+        config_module.override(config, args)
     checkpoints.check_backbones(payload, config.features.backbones, checkpoint_path)
-    resolve_data_root(config, payload, getattr(args, "corpus.data_root", None), checkpoint_path)
+    recorded = (payload.get("corpus") or {}).get("data_root")   # a relative data_root: the one trained on
+    given = getattr(args, "corpus.data_root", None)
+    if given is None and not os.path.isabs(config.corpus.data_root) and recorded is not None:
+        if not os.path.isdir(recorded):
+            raise DataError(f"{checkpoint_path} was trained on the corpus in {recorded} (corpus.data_root "
+                            f"{config.corpus.data_root!r} at training time), which is not there; give "
+                            "--corpus.data_root DIR, the folder that holds it now")
+        config.corpus.data_root = recorded
     split = split or config.corpus.test_split
     check_split(config, split, checkpoint_path)
     device = pick_device(config.train.device)
@@ -95,25 +84,21 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
     print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
     if pictures > 0:
-        draw_split_pictures(predictions[:pictures], videos, frames, os.path.join(out_dir, "attention"))
+        from captioning.attention_map import draw_attention
+        stored, folder = dict(zip(videos.video_ids, videos.n_frames)), os.path.join(out_dir, "attention")
+        for prediction in predictions[:pictures]:
+            vid = prediction["video_id"]
+            draw_attention(os.path.join(folder, f"{vid}.png"), prediction["attention"].numpy(),
+                           prediction["caption"], frames.frames(vid, stored[vid]),
+                           f"{vid}: {prediction['caption']}")
+        print(f"{len(predictions[:pictures])} attention pictures written to {folder}")
     return scores
-
-
-def draw_split_pictures(predictions: list, videos, frames, out_dir: str) -> None:
-    from captioning.attention_map import draw_attention
-    stored = dict(zip(videos.video_ids, videos.n_frames))
-    for prediction in predictions:
-        vid = prediction["video_id"]
-        draw_attention(os.path.join(out_dir, f"{vid}.png"), prediction["attention"].numpy(),
-                       prediction["caption"], frames.frames(vid, stored[vid]),
-                       f"{vid}: {prediction['caption']}")
-    print(f"{len(predictions)} attention pictures written to {out_dir}")
 
 
 def caption_video_files(args) -> int:
     from captioning.video import caption_files
     _, failed = caption_files(args.checkpoint, args.video, args.every_n, args.weights, args.pictures,
-                              config_overrides=lambda config: apply_overrides(config, args),
+                              config_overrides=lambda config: config_module.override(config, args),
                               show=lambda line: print(line, flush=True))
     if args.pictures:
         print(f"attention pictures written to {args.pictures}", file=sys.stderr)

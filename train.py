@@ -130,13 +130,6 @@ def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, 
                     "--train.clip_norm")
 
 
-def validate(model, data, config, scorer, seconds: dict) -> tuple:
-    started = time.perf_counter()
-    val_loss = validation_loss(model, data, config)
-    seconds["val_loss"] = time.perf_counter() - started
-    return val_loss, evaluate(model, data.val, data.vocab, config, scorer, seconds)[0], seconds
-
-
 @torch.no_grad()
 def validation_loss(model, data, config) -> float:
     """Caption NLL with teacher forcing (never free-running), as in training, without dropout."""
@@ -154,8 +147,8 @@ def validation_loss(model, data, config) -> float:
 
 
 def rng_state() -> dict:
-    cuda = {"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {}
-    return {"torch": torch.get_rng_state(), **cuda}
+    return {"torch": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state_all()}
+                                              if torch.cuda.is_available() else {})}
 
 
 def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=distributed.Ranks()) -> dict:
@@ -165,7 +158,15 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
         state = checkpoints.load(last_path, map_location="cpu")
         checkpoints.check_contents(state, last_path, checkpoints.RESUME_PARTS)
     except DataError as error:         # best.pt is read only then, for the way out
-        raise DataError(f"{error}; {damaged_last_fix(last_path)}") from None
+        best_path = os.path.join(os.path.dirname(last_path), "best.pt")
+        fix = "--new_run starts a new run folder beside this one"
+        try:
+            best = checkpoints.load(best_path)
+            fix = (f"{best_path} (epoch {best.get('epoch', '?')}) is intact: caption with it by "
+                   f"python run.py --checkpoint {best_path}; {fix}")
+        except DataError:
+            pass
+        raise DataError(f"{error}; {fix}") from None
     check_resumable(state["config"], config, last_path, state["progress"])
     if state["vocab"] != data.vocab.to_list():
         raise DataError(f"{last_path} was trained with another vocabulary than this corpus "
@@ -180,23 +181,9 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     return state["progress"]
 
 
-def damaged_last_fix(last_path: str) -> str:
-    best_path = os.path.join(os.path.dirname(last_path), "best.pt")
-    fix = "--new_run starts a new run folder beside this one"
-    try:
-        best = checkpoints.load(best_path)
-    except DataError:
-        return fix
-    return (f"{best_path} (epoch {best.get('epoch', '?')}) is intact: caption with it by "
-            f"python run.py --checkpoint {best_path}; {fix}")
-
-
-# A saved run's implementation choices must not carry over to this device and config.
-IMPLEMENTATION_CHOICES = ("fused", "foreach", "capturable")
-
-
 def load_optimizer_state(optimizer, saved: dict) -> None:
-    own = [{key: group[key] for key in IMPLEMENTATION_CHOICES if key in group}
+    """The saved state, with this device's and config's implementation choices, not the saved run's."""
+    own = [{key: group[key] for key in ("fused", "foreach", "capturable") if key in group}
            for group in optimizer.param_groups]
     optimizer.load_state_dict(saved)
     for group, choices in zip(optimizer.param_groups, own):
@@ -208,18 +195,11 @@ def load_optimizer_state(optimizer, saved: dict) -> None:
                     state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
 
 
-def ensure_corpus(config) -> None:
-    if config.corpus.name == "Demo":
-        from splits.Demo import build_demo
-        build_demo(config)
-
-
 def check_select_metric(config) -> None:
     metric, metrics = config.train.select_metric, config.eval.metrics
     if metric in ("loss", CIDER_D):            # computed without Java, whatever eval.metrics holds
         return
-    computed = {f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()
-    computed |= set(metrics) - {"Bleu"}
+    computed = ({f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()) | set(metrics) - {"Bleu"}
     if not metrics:
         raise config_module.ConfigError(
             f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
@@ -254,7 +234,13 @@ class Run:
         """Validation of the epoch just trained (counted over both phases); best.pt if better."""
         config, progress = self.config, self.progress
         seconds = {"train": time.perf_counter() - started}
-        val_loss, scores, seconds = self.ranks.on_main(validate, self.model, self.data, config, scorer, seconds)
+
+        def validate():
+            begun = time.perf_counter()
+            val_loss = validation_loss(self.model, self.data, config)
+            seconds["val_loss"] = time.perf_counter() - begun
+            return val_loss, evaluate(self.model, self.data.val, self.data.vocab, config, scorer, seconds)[0]
+        val_loss, scores = self.ranks.on_main(validate)
         if not math.isfinite(val_loss):
             raise DataError(f"the validation loss is {val_loss} after epoch {epoch}: the model is "
                             "not finite; training stopped, and last.pt and best.pt are those of the "
@@ -295,17 +281,6 @@ class Run:
                                              "progress": self.progress, **rng})
 
 
-def say_why_nothing_trains(progress: dict, config) -> None:
-    t = config.train
-    if progress["finished"] and progress["epoch"] < t.epochs:
-        print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
-              f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
-              f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
-              "follow. To train longer, start a run that stops later: the same command with "
-              f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
-              "new run folder", flush=True)
-
-
 def train(config, new_run: bool = False) -> dict:
     """Train (or resume) the run of this config; returns its best checkpoint's test scores."""
     config_module.check(config)
@@ -315,32 +290,29 @@ def train(config, new_run: bool = False) -> dict:
     if ranks.world_size > 1 and config.train.scst_epochs > 0:
         raise config_module.ConfigError("self-critical training (train.scst_epochs) runs in one "
                                         "process: start it with python train.py, not torchrun")
-    if not ranks.is_main:                      # rank 0 alone scores
-        return train_with(config, NoScorer(), new_run, ranks)
-    with open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
-                                  "(with --train.select_metric loss) or by the CIDEr-D computed "
-                                  f"without Java (--train.select_metric {CIDER_D})") as scorer:
-        return train_with(config, scorer, new_run, ranks)
-
-
-def train_with(config, scorer, new_run: bool, ranks) -> dict:
-    seed_everything(config.train.seed)
-    check_cuda_graphs_config(config, ranks.device, ranks.world_size)
-    held = []                          # rank 0's lock on the run folder, for this whole run
-    def claim_folder() -> str:
-        held.append(FolderLock(choose_folder(config, new_run)))
-        return held[0].run_dir
-    run_dir = ranks.on_main(claim_folder)
-    try:
-        return train_in(run_dir, config, scorer, ranks)
-    finally:
-        for lock in held:
-            lock.release()
+    with (NoScorer() if not ranks.is_main else      # rank 0 alone scores
+          open_scorer(config.eval, "the best checkpoint is chosen by validation loss "
+                                   "(with --train.select_metric loss) or by the CIDEr-D computed "
+                                   f"without Java (--train.select_metric {CIDER_D})")) as scorer:
+        seed_everything(config.train.seed)
+        check_cuda_graphs_config(config, ranks.device, ranks.world_size)
+        held = []                          # rank 0's lock on the run folder, for this whole run
+        def claim_folder() -> str:
+            held.append(FolderLock(choose_folder(config, new_run)))
+            return held[0].run_dir
+        run_dir = ranks.on_main(claim_folder)
+        try:
+            return train_in(run_dir, config, scorer, ranks)
+        finally:
+            for lock in held:
+                lock.release()
 
 
 def train_in(run_dir: str, config, scorer, ranks) -> dict:
     device = ranks.device
-    ranks.on_main(ensure_corpus, config)                       # the others wait for the files
+    if config.corpus.name == "Demo":
+        from splits.Demo import build_demo
+        ranks.on_main(build_demo, config)                      # the others wait for the files
     data = load_training_data(config, device)
     print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
           f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
@@ -355,7 +327,14 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
     if distributed.run_to_resume(ranks, last_path):
         progress = resume(last_path, model, optimizer, scheduler, data, config, ranks)
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
-        say_why_nothing_trains(progress, config)
+        t = config.train
+        if progress["finished"] and progress["epoch"] < t.epochs:
+            print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
+                  f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
+                  f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
+                  "follow. To train longer, start a run that stops later: the same command with "
+                  f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
+                  "new run folder", flush=True)
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)

@@ -17,27 +17,23 @@ from splits.msvd_annotations import RELEASE_FILES, read_release, split_vids
 ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "MSVD", "annotations")
 
 
-def random_split(name: str, rng: np.random.Generator, k: int, dim: int, min_frames: int, max_frames: int,
-                 clips: int | None = None) -> VideoSplit:
-    references = read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[name])])[0]
-    ids = split_vids(name)[:clips]
-    features, masks, counts = np.zeros((len(ids), k, dim), dtype=np.float32), [], []
-    for row in range(len(ids)):
-        counts.append(int(rng.integers(min_frames, max_frames + 1)))
-        clip = rng.standard_normal((counts[-1], dim), dtype=np.float32)   # the whole clip's features
-        features[row], mask = pad_frames(clip[sample_frame_indices(counts[-1], k)], k)
-        masks.append(mask)
-    return VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
-                      frame_mask=torch.from_numpy(np.stack(masks)),
-                      references=[references.get(v, []) for v in ids], n_frames=counts)
-
-
 def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
                    max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
     """TrainingData as load_training_data gives it; clips: only the first clips videos of each split."""
-    rng = np.random.default_rng(seed)
-    splits = train, val, test = [random_split(name, rng, config.features.n_frames, feature_size, min_frames,
-                                              max_frames, clips) for name in ("train", "val", "test")]
+    rng, k, splits = np.random.default_rng(seed), config.features.n_frames, []
+    for name in ("train", "val", "test"):
+        references = read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[name])])[0]
+        ids = split_vids(name)[:clips]
+        features, masks, counts = np.zeros((len(ids), k, feature_size), dtype=np.float32), [], []
+        for row in range(len(ids)):
+            counts.append(int(rng.integers(min_frames, max_frames + 1)))
+            clip = rng.standard_normal((counts[-1], feature_size), dtype=np.float32)   # the whole clip's
+            features[row], mask = pad_frames(clip[sample_frame_indices(counts[-1], k)], k)
+            masks.append(mask)
+        splits.append(VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
+                                 frame_mask=torch.from_numpy(np.stack(masks)),
+                                 references=[references.get(v, []) for v in ids], n_frames=counts))
+    train, val, test = splits
     missing = [v for s in splits for v, refs in zip(s.video_ids, s.references) if not refs]
     if missing:
         raise ValueError(f"{len(missing)} videos have no caption (e.g. {missing[:3]})")
