@@ -1,10 +1,5 @@
 """Several GPUs or machines with torchrun; without it every method hands its argument back.
-
-Coordination goes through a gloo group, which keeps no GPU kernel spinning while a rank waits. last.pt
-keeps every rank's RNG state (rank 0's also under "rng") and their number, so that a run resumes only
-with as many ranks. A rank's loss weight makes DDP's mean gradient the one-process one:
-L = sum_i l_i / B, L_r = sum_{i in r} l_i / n_r, so w_r = W n_r / B (W t_r / T in tokens for
-token_mean's NLL); every rank sees the whole batch, so the weights need no communication."""
+Coordination goes through a gloo group, which keeps no GPU kernel spinning while a rank waits."""
 from __future__ import annotations
 
 import os
@@ -128,7 +123,8 @@ def leave() -> None:
 
 
 def rng_entries(ranks: Ranks, own_state: dict) -> dict:
-    """last.pt's RNG entries; every rank calls it, as it gathers the states."""
+    """last.pt's RNG entries: every rank's state (rank 0's also under "rng") and their number, so that
+    a run resumes only with as many ranks; every rank calls it, as it gathers the states."""
     states = ranks.gather(own_state)
     return {"rng": states[0], "world_size": ranks.world_size, **({"rng_of_ranks": states} if ranks.active else {})}
 
@@ -155,6 +151,8 @@ def run_to_resume(ranks: Ranks, last_path: str) -> bool:
 
 @dataclass
 class BatchShare:
+    """Loss weights making DDP's mean gradient the one-process one: L_r = sum_{i in r} l_i / n_r, so
+    w_r = W n_r / B (W t_r / T in tokens for token_mean's NLL), with no communication."""
     rows: torch.Tensor          # this rank's caption rows (CPU)
     nll_weight: float = 1.0
     caption_weight: float = 1.0
