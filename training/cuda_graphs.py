@@ -56,14 +56,7 @@ class GraphedSteps:
         if replay is not None:
             replay()
         else:
-            tokens = self.tokens[:rows, :length + 1]
-            batch = CaptionBatch(self.features[:rows], self.frame_mask[:rows], tokens[:, :-1], tokens[:, 1:])
-
-            def step():
-                loss, nll = training_update(self.model, self.optimizer, batch, self.train_config,
-                                            for_cuda_graph=True)
-                self.loss.copy_(loss)
-                self.nll.copy_(nll)
+            step = self._step(rows, length)
             self.graphs.warm_up(step)      # this batch's own update
             what = f"the training step of a batch of {rows} captions of {length} tokens"
             _, replay, self.failure = try_capture(self.graphs, step, "train.cuda_graphs", what, "training")
@@ -72,3 +65,14 @@ class GraphedSteps:
             else:
                 self.replays.clear()
         return self.loss.clone(), self.nll.clone()
+
+    def _step(self, rows: int, length: int):
+        tokens = self.tokens[:rows, :length + 1]
+        batch = CaptionBatch(self.features[:rows], self.frame_mask[:rows], tokens[:, :-1], tokens[:, 1:])
+
+        def step():
+            loss, nll = training_update(self.model, self.optimizer, batch, self.train_config,
+                                        for_cuda_graph=True)
+            self.loss.copy_(loss)
+            self.nll.copy_(nll)
+        return step
