@@ -1,10 +1,4 @@
-"""Attentions over the K frames, registered by name (model.attention); docs/extending.md adds one.
-
-An attention is a class under @register_attention with name, tag (for run folders), fields (the
-model fields it reads), build(feature_size, model_config, n_frames), keys(frames) (once per clip),
-weights(hidden, clips, width, query) -> alpha (B, width, K) and frame_energy(hidden, frame, index)
-(e_i written plainly, for the tests); query_map() may offer a bias-free nn.Linear of h_{t-1}.
-"""
+"""Attentions over the K frames, registered by name (model.attention); docs/extending.md adds one."""
 from __future__ import annotations
 
 import torch
@@ -29,8 +23,15 @@ def build_attention(feature_size: int, model_config, n_frames: int) -> nn.Module
 
 
 class Attention(nn.Module):
+    """name, tag (for run folders), fields (the model fields it reads), build(), keys(frames) (once per
+    clip), weights(hidden, clips, width, query) -> alpha (B, width, K), frame_energy(hidden, frame, index)
+    (e_i written plainly, for the tests); query_map() may offer a bias-free nn.Linear of h_{t-1}."""
     name = tag = None
     fields = ()
+
+    @classmethod
+    def build(cls, feature_size: int, model_config, n_frames: int) -> "Attention":
+        return cls()
 
     def query_map(self):
         return None
@@ -93,10 +94,6 @@ class MeanPooling(Attention):
     """The paper's baseline: every real frame weighs the same at every step (e_i = 0)."""
 
     name, tag = "mean", "mean"
-
-    @classmethod
-    def build(cls, feature_size: int, model_config, n_frames: int) -> "MeanPooling":
-        return cls()
 
     def keys(self, frames: torch.Tensor) -> torch.Tensor:
         return frames[..., :0]

@@ -1,8 +1,6 @@
-"""Decoding as CUDA graphs (eval.cuda_graphs): a decode's small operators recorded once and replayed
-with one launch. One graph per batch shape and settings, running every step to eval.max_len (the
-eager search's captions); a shape's first batch is decoded eagerly, then captured; weights moved
-elsewhere make every shape be captured anew; a failed capture is reported and decoding stays eager.
-"""
+"""Decoding as CUDA graphs (eval.cuda_graphs): one graph per batch shape and settings, every step to
+eval.max_len (the eager search's captions); a shape's first batch is decoded eagerly, then captured;
+moved weights mean new captures; a failed capture is reported and decoding stays eager."""
 from __future__ import annotations
 
 import dataclasses

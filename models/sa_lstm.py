@@ -16,6 +16,7 @@ reads h_{t-1} is one matrix product. Searches and SCST use encode() and step(), 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -84,17 +85,6 @@ class FrameEncoder(nn.Module):
         return frames, (zeros, zeros)
 
 
-@dataclass
-class StepMaps:
-    """The weights as the equations use them, views taken once per batch (gradients reach them)."""
-    hidden_weight: torch.Tensor   # [W_h; query map; w_beta]
-    hidden_bias: torch.Tensor
-    hidden_parts: list            # rows of each
-    has_query: bool
-    word_weight: torch.Tensor     # W_y
-    context_weight: torch.Tensor  # W_phi
-
-
 class DecoderStep(nn.Module):
     def __init__(self, vocab_size: int, feature_size: int, config, attention: nn.Module,
                  fused_cell: bool = True):
@@ -115,7 +105,9 @@ class DecoderStep(nn.Module):
         self.hidden_size = config.hidden_size
         self.fused_cell = fused_cell
 
-    def maps(self) -> StepMaps:
+    def maps(self) -> SimpleNamespace:
+        """The weights as the equations use them, views taken once per batch (gradients reach them):
+        [W_h; query map; w_beta] with the rows of each, W_y and W_phi."""
         weights, biases = [self.lstm.weight_hh], [self.lstm.bias_hh]
         query = self.attention.query_map()
         if query is not None:
@@ -127,10 +119,11 @@ class DecoderStep(nn.Module):
         # split, not slices: its backward writes each part's gradient once instead of a zero-filled whole
         word_weight, context_weight = self.lstm.weight_ih.split(
             [self.embedding.embedding_dim, self.lstm.input_size - self.embedding.embedding_dim], dim=1)
-        return StepMaps(torch.cat(weights), torch.cat(biases), [w.shape[0] for w in weights],
-                        query is not None, word_weight, context_weight)
+        return SimpleNamespace(hidden_weight=torch.cat(weights), hidden_bias=torch.cat(biases),
+                               hidden_parts=[w.shape[0] for w in weights], has_query=query is not None,
+                               word_weight=word_weight, context_weight=context_weight)
 
-    def read_hidden(self, hidden: torch.Tensor, maps: StepMaps) -> tuple:
+    def read_hidden(self, hidden: torch.Tensor, maps) -> tuple:
         """h_{t-1} -> (W_h h_{t-1} + bias_hh, the attention's query or None, beta logit or None)."""
         parts = iter(F.linear(hidden, maps.hidden_weight, maps.hidden_bias).split(maps.hidden_parts, dim=-1))
         gates = next(parts)
@@ -144,12 +137,12 @@ class DecoderStep(nn.Module):
         attended = torch.bmm(alpha, frames).flatten(0, 1)
         return attended if beta is None else torch.sigmoid(beta) * attended
 
-    def word_gates(self, embedded: torch.Tensor, maps: StepMaps) -> torch.Tensor:
+    def word_gates(self, embedded: torch.Tensor, maps) -> torch.Tensor:
         """W_y E[y_{t-1}] + bias_ih."""
         return F.linear(embedded, maps.word_weight, self.lstm.bias_ih)
 
     @staticmethod
-    def context_gates(context: torch.Tensor, maps: StepMaps) -> torch.Tensor:
+    def context_gates(context: torch.Tensor, maps) -> torch.Tensor:
         """W_phi phi_t."""
         return F.linear(context, maps.context_weight)
 
@@ -175,7 +168,7 @@ class DecoderStep(nn.Module):
         readout = torch.tanh(self.out_hidden(dropped) + embedded + output_context)
         return self.readout(self.dropout(readout))
 
-    def projected_context(self, alpha, beta, clips, maps: StepMaps) -> tuple:
+    def projected_context(self, alpha, beta, clips, maps) -> tuple:
         """(W_phi phi_t, W_c phi_t or None) from [W_phi; W_c] applied to each clip's frames once."""
         stacked = maps.context_weight if self.out_context is None else torch.cat(
             [maps.context_weight, self.out_context.weight])

@@ -1,10 +1,5 @@
-"""Decoding strategies, registered by name (eval.search); docs/extending.md adds one.
-
-A search is a class under @register_search with name, tag (for run folders), fields (the eval fields
-it reads), graphable (stop_early False runs with no host sync), an optional check(eval_config), and
-run(model, features, mask, eval_config, stop_early) -> Decoded, using only encode(), step() and the
-word rule below.
-"""
+"""Decoding strategies, registered by name (eval.search): a Search subclass under @register_search,
+whose run() uses only encode(), step() and the word rule below; docs/extending.md adds one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,14 +61,15 @@ def may_end(step: int, min_len: int, max_len) -> bool:
 def forbid_words(scores, step: int, min_len: int = 0, max_len=float("inf")) -> None:
     """In place, -inf on <pad>, <bos>, <eos> before min_len words, and all but <eos> after max_len."""
     scores[:, :EOS_ID] = float("-inf")
-    if not may_end(step, min_len, max_len):
-        scores[:, EOS_ID] = float("-inf")
     if step >= max_len:
-        scores[:, :EOS_ID] = float("-inf")
         scores[:, EOS_ID + 1:] = float("-inf")
+    elif step < min_len:
+        scores[:, EOS_ID] = float("-inf")
 
 
 class Search:
+    """name, tag (for run folders), fields (the eval fields it reads), graphable (stop_early False runs
+    with no host sync), an optional check(eval_config), run(...) -> Decoded."""
     name = tag = None
     fields = ()
     graphable = False
@@ -158,10 +154,8 @@ def sampled(temperature: float = 1.0, top_p: float = 1.0, generator=None, policy
         policy = torch.log_softmax(policy, dim=-1)
         with torch.no_grad():
             drawn = draw(nucleus(policy.exp(), top_p), generator) if temperature > 0 else policy.argmax(-1)
-        if policy_log_probs:
-            scored = policy
-        else:
-            scored = torch.log_softmax(logits, dim=-1)
+        scored = policy if policy_log_probs else torch.log_softmax(logits, dim=-1)
+        if not policy_log_probs:
             forbid_words(scored, step, min_len, max_len)
         return drawn, scored.gather(1, drawn.unsqueeze(1)).squeeze(1)
     return choose
@@ -188,12 +182,11 @@ class BeamHistory:
 
     def row_table(self, live: int, per_beam: int) -> torch.Tensor:
         """(B, live * per_beam): the row (video * live + beam) of each candidate."""
-        key = (live, per_beam)
-        if key not in self.row_tables:
+        if (live, per_beam) not in self.row_tables:
             candidates = torch.arange(live * per_beam, device=self.device)
             videos = torch.arange(self.batch, device=self.device).unsqueeze(1)
-            self.row_tables[key] = videos * live + candidates // per_beam
-        return self.row_tables[key]
+            self.row_tables[live, per_beam] = videos * live + candidates // per_beam
+        return self.row_tables[live, per_beam]
 
     def add_end(self, step: int, raw: torch.Tensor, beam: torch.Tensor, normalised) -> torch.Tensor:
         score = normalised(raw, step + 1)
@@ -307,7 +300,7 @@ class BeamSearch(Search):
     def run(self, model, features, mask, eval_config, stop_early: bool = True):
         e = eval_config
         if e.beam_size <= 1:
-            return greedy_search(model, features, mask, e.max_len, e.min_len, stop_early)
+            return SEARCHES["greedy"].run(model, features, mask, e, stop_early)
         return beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty,
                            stop_early)
 
@@ -332,7 +325,6 @@ class SampleSearch(Search):
         choose = sampled(e.temperature, e.top_p, generator, policy_log_probs=False)
         with torch.no_grad():
             rows = decode_rows(model, features, mask, e.samples, choose, e.max_len, e.min_len, stop_early)
-        batch, samples = features.shape[0], e.samples
-        per_word = (rows.total / rows.lengths).view(batch, samples)
-        best = per_word.argmax(1) + torch.arange(batch, device=features.device) * samples
+        per_word = (rows.total / rows.lengths).view(-1, e.samples)
+        best = per_word.argmax(1) + torch.arange(per_word.shape[0], device=features.device) * e.samples
         return Decoded(rows.tokens[best], rows.total[best], rows.attention[best], rows.lengths[best])

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 import distributed
 import train as train_module
-from distributed.sharding import batch_share, shard
+from distributed import batch_share, shard
 from models import checkpoints
 from models.loss import training_loss
 from tests import small_demo

@@ -19,7 +19,7 @@ import run as run_module
 import train as train_module
 from models import checkpoints
 from models.attention import ATTENTIONS, Attention, register_attention
-from models.scst import sample_captions
+from training.self_critical import sample_captions
 from models.searches import SEARCHES, Decoded, Search, decode, decode_rows, most_likely, register_search
 from tests.attention_definition import ALL_CHECKS
 from tests.small_demo import build_small_demo, single_thread, small_config

@@ -1,10 +1,10 @@
-"""Sampled captions (models/searches.py, models/scst.py) and scheduled sampling (SALSTM.step_loop)."""
+"""Sampled captions (models/searches.py, training/self_critical.py) and scheduled sampling (SALSTM.step_loop)."""
 import pytest
 import torch
 
 from loader.vocabulary import BOS_ID, EOS_ID, PAD_ID
 from models.searches import greedy_search
-from models.scst import sample_captions
+from training.self_critical import sample_captions
 from tests.tiny import tiny_clips, tiny_model
 from tests.variants import attention_variants
 

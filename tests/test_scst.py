@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models.scst import greedy_baseline, mean_of_others_baseline, self_critical_loss
+from training.self_critical import greedy_baseline, mean_of_others_baseline, self_critical_loss
 
 
 def sampled_log_probs(logits, words):

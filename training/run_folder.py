@@ -61,15 +61,20 @@ def run_id(config) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
 
 
+def differences(saved: dict, current: dict, keys=None) -> list:
+    """Each field (of keys, if given) that differs, as "section.name: saved -> current"."""
+    return [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
+            for section, fields in saved.items() for name, value in fields.items()
+            if (keys is None or f"{section}.{name}" in keys) and current.get(section, {}).get(name) != value]
+
+
 def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
     try:
         saved = config_module.Config.from_dict(saved).to_dict()     # a missing field: its default
     except config_module.ConfigError as error:
         return [f"the saved config cannot be read by this version ({error})"]
-    fixed = set(learning_fields(current)) | (SELF_CRITICAL if self_critical_started else set())
-    return [f"{section}.{name}: {value!r} -> {current[section][name]!r}"
-            for section, fields in saved.items() for name, value in fields.items()
-            if f"{section}.{name}" in fixed and current[section][name] != value]
+    return differences(saved, current,
+                       set(learning_fields(current)) | (SELF_CRITICAL if self_critical_started else set()))
 
 
 def check_resumable(saved_config: dict, config, last_path: str, progress: dict) -> None:
@@ -79,9 +84,7 @@ def check_resumable(saved_config: dict, config, last_path: str, progress: dict) 
         raise DataError(f"{last_path} belongs to a run with another config, and these fields change "
                         f"what it learns: {'; '.join(changes)}. Start a new run with --new_run (a "
                         "new folder beside it), or give the saved values to go on with this one")
-    notes = [f"{section}.{name}: {value!r} -> {current.get(section, {}).get(name)!r}"
-             for section, fields in saved_config.items() for name, value in fields.items()
-             if current.get(section, {}).get(name) != value]
+    notes = differences(saved_config, current)
     if notes:
         print("note: the config differs from the one last.pt was saved with: " + "; ".join(notes))
 

@@ -1,4 +1,5 @@
-"""Self-critical training after cross-entropy: sampled captions rewarded with CIDEr-D (no Java)."""
+"""Self-critical sequence training (Rennie et al. 2017; Luo 2020) after cross-entropy: sampled captions
+(clip-major rows) rewarded with CIDEr-D (no Java), the REINFORCE loss and its two baselines."""
 from __future__ import annotations
 
 import math
@@ -12,9 +13,44 @@ from config import ConfigError
 from evaluation.cider_d import CiderD
 from loader.captions import tokenized_captions
 from models import checkpoints
-from models.scst import greedy_baseline, mean_of_others_baseline, sample_captions, self_critical_loss
-from models.searches import greedy_search
+from models.searches import Rows, decode_rows, greedy_search, sampled
+from training.update import descend
 from utils import DataError, autocast_bf16, tf32_products, to_device
+
+
+def sample_captions(model, features, mask, samples_per_clip: int = 5, max_len: int = 30,
+                    temperature: float = 1.0, min_len: int = 1) -> Rows:
+    """K sampled captions per clip, gradients into log_probs; draws by torch's global generator."""
+    return decode_rows(model, features, mask, samples_per_clip, sampled(temperature), max_len, min_len)
+
+
+def self_critical_loss(sample_log_probs: torch.Tensor, sample_mask: torch.Tensor, rewards: torch.Tensor,
+                       baseline: torch.Tensor) -> torch.Tensor:
+    """-(1/N) sum_i (r_i - b_i) sum_t log p(w_it): a caption is one action, as Rennie et al. write it."""
+    if sample_log_probs.shape != sample_mask.shape or rewards.shape != baseline.shape \
+            or rewards.shape != sample_log_probs.shape[:1]:
+        raise ValueError(f"self_critical_loss wants log-probs and mask (N, L), rewards and baseline (N,); "
+                         f"got {tuple(sample_log_probs.shape)}, {tuple(sample_mask.shape)}, "
+                         f"{tuple(rewards.shape)}, {tuple(baseline.shape)}")
+    advantage = (rewards - baseline).detach().to(sample_log_probs.dtype)
+    caption_log_prob = (sample_log_probs * sample_mask.to(sample_log_probs.dtype)).sum(1)
+    return -(advantage * caption_log_prob).mean()
+
+
+def mean_of_others_baseline(rewards: torch.Tensor, samples_per_clip: int) -> torch.Tensor:
+    """Luo 2020's baseline: the mean reward of the clip's other K-1 samples; rewards (B*K,)."""
+    k = samples_per_clip
+    if rewards.dim() != 1 or rewards.numel() % k:
+        raise ValueError(f"rewards must be (B*K,) with K={k} samples per clip, got {tuple(rewards.shape)}")
+    rewards = rewards.detach()
+    per_clip = rewards.view(-1, k)
+    return ((per_clip.sum(1, keepdim=True) - per_clip) / (k - 1)).reshape(-1)
+
+
+def greedy_baseline(greedy_rewards: torch.Tensor, samples_per_clip: int) -> torch.Tensor:
+    """Rennie et al.'s baseline: each clip's greedy caption's reward, once per sample."""
+    return greedy_rewards.detach().repeat_interleave(samples_per_clip)
+
 
 
 def check_scst_config(config) -> None:
@@ -49,9 +85,9 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
             features, mask = data.train.features[rows], data.train.frame_mask[rows]
             owners = rows.repeat_interleave(t.scst_samples)
             with autocast_bf16(device.type, t.autocast_bf16):
-                sampled = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
-                                          t.scst_temperature, config.eval.min_len)
-            reward = rewards.score(sampled.tokens, owners)
+                drawn = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
+                                        t.scst_temperature, config.eval.min_len)
+            reward = rewards.score(drawn.tokens, owners)
             if t.scst_baseline == "greedy":
                 model.eval()                                  # the test-time caption: no dropout
                 greedy = greedy_search(model, features, mask, config.eval.max_len, config.eval.min_len)
@@ -59,12 +95,8 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
                 baseline = greedy_baseline(rewards.score(greedy.tokens, rows), t.scst_samples)
             else:
                 baseline = mean_of_others_baseline(reward, t.scst_samples)
-            loss = self_critical_loss(sampled.log_probs, sampled.mask, reward, baseline)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
-            optimizer.step()
+            loss = self_critical_loss(drawn.log_probs, drawn.mask, reward, baseline)
+            descend(model, optimizer, loss, t.clip_norm)
             totals += torch.stack([loss.detach(), reward.mean(), baseline.mean()])
             step += 1
             if step % t.log_every == 0:

@@ -18,12 +18,17 @@ def training_update(model, optimizer, batch: CaptionBatch, train_config, weigh=N
             loss, nll = batch_loss(model, batch, t, own_word_probability)
             if weigh is not None:
                 loss, nll = weigh(loss, nll)
-        optimizer.zero_grad(set_to_none=not for_cuda_graph)
-        loss.backward()
-        if t.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
-        optimizer.step()
+        descend(model, optimizer, loss, t.clip_norm, set_to_none=not for_cuda_graph)
     return loss.detach(), nll.detach()
+
+
+def descend(model, optimizer, loss, clip_norm: float, set_to_none: bool = True) -> None:
+    """Backward, gradient clipping at clip_norm (0: none) and the optimizer's step."""
+    optimizer.zero_grad(set_to_none=set_to_none)
+    loss.backward()
+    if clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
 
 
 def batch_loss(model, batch: CaptionBatch, train_config, own_word_probability: float) -> tuple:
