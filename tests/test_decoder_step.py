@@ -1,5 +1,5 @@
-"""The model's step (models/decoder.py, the equations written once) against the step as first
-written (tests/reference.py: nn.LSTMCell's own forward, the attention sum one map at a time),
+"""The model's step (models/sa_lstm.py, the equations written once) against the plain step
+(tests/reference.py: nn.LSTMCell's own forward, the attention sum one map at a time),
 for every registered attention and with one row or several rows per clip."""
 import pytest
 import torch
