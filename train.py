@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -72,8 +73,6 @@ def summary_writer(run_dir: str):
 
 def own_word_probability(t, epoch: int) -> float:
     """Scheduled sampling's probability of feeding the model's own word in this epoch (1-based)."""
-    if t.scheduled_sampling <= 0:
-        return 0.0
     return min(t.scheduled_sampling, t.scheduled_sampling_step * ((epoch - 1) // t.scheduled_sampling_every))
 
 
@@ -119,8 +118,7 @@ def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, 
         where = "on another rank"
     else:
         videos = data.train_targets.video_index[batches[index]].unique().tolist()
-        features = data.train.features
-        not_finite = [v for v in videos if not bool(torch.isfinite(features[v]).all())]
+        not_finite = [v for v in videos if not bool(torch.isfinite(data.train.features[v]).all())]
         named = describe_videos([data.train.video_ids[v] for v in not_finite or videos])
         where = (f"in batch {index + 1} of {len(batches)}, "
                  + (f"where the features of {named} are NaN or infinite" if not_finite else f"captions of {named}"))
@@ -160,12 +158,10 @@ def resume(last_path: str, model, optimizer, scheduler, data, config, ranks=dist
     except DataError as error:         # best.pt is read only then, for the way out
         best_path = os.path.join(os.path.dirname(last_path), "best.pt")
         fix = "--new_run starts a new run folder beside this one"
-        try:
+        with contextlib.suppress(DataError):
             best = checkpoints.load(best_path)
             fix = (f"{best_path} (epoch {best.get('epoch', '?')}) is intact: caption with it by "
                    f"python run.py --checkpoint {best_path}; {fix}")
-        except DataError:
-            pass
         raise DataError(f"{error}; {fix}") from None
     check_resumable(state["config"], config, last_path, state["progress"])
     if state["vocab"] != data.vocab.to_list():
@@ -248,11 +244,11 @@ class Run:
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
         best = progress["best_score"]
         improved = best is None or (metric < best if config.train.select_metric == "loss" else metric > best)
-        lr, writer = self.optimizer.param_groups[0]["lr"], self.writer
+        lr = self.optimizer.param_groups[0]["lr"]
         scalars = {"loss/val": val_loss, "lr": lr, **{f"seconds/{n}": v for n, v in seconds.items()},
                    **{n if "/" in n else f"val/{n}": v for n, v in {**numeric(scores), **(extra or {})}.items()}}
         for name, value in scalars.items():
-            writer.add_scalar(name, value, epoch)
+            self.writer.add_scalar(name, value, epoch)
         shown_extra = "".join(f", {name} {value:.3f}" for name, value in (extra or {}).items())
         print(f"epoch {epoch}: train loss {train_loss:.3f}{shown_extra}, val loss {val_loss:.3f}, "
               f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
@@ -261,9 +257,8 @@ class Run:
         if improved:
             progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
             if self.ranks.is_main:
-                payload = model_payload(self.model, config, self.data, self.extraction)
-                self.saves.save(self.best_path, {**payload, "epoch": epoch, "val_scores": numeric(scores),
-                                                 "val_loss": val_loss})
+                self.saves.save(self.best_path, {**model_payload(self.model, config, self.data, self.extraction),
+                                                 "epoch": epoch, "val_scores": numeric(scores), "val_loss": val_loss})
         else:
             progress["bad_epochs"] += 1
         progress["history"].append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -275,10 +270,9 @@ class Run:
     def save_last(self) -> None:
         rng = distributed.rng_entries(self.ranks, rng_state())   # every rank's stream
         if self.ranks.is_main:
-            payload = model_payload(self.model, self.config, self.data, self.extraction)
-            self.saves.save(self.last_path, {**payload, "optimizer": self.optimizer.state_dict(),
-                                             "scheduler": self.scheduler.state_dict(),
-                                             "progress": self.progress, **rng})
+            self.saves.save(self.last_path, {**model_payload(self.model, self.config, self.data, self.extraction),
+                                             "optimizer": self.optimizer.state_dict(), "progress": self.progress,
+                                             "scheduler": self.scheduler.state_dict(), **rng})
 
 
 def train(config, new_run: bool = False) -> dict:

@@ -68,9 +68,7 @@ class TemporalAttention(Attention):
 
     def keys(self, frames: torch.Tensor) -> torch.Tensor:
         keys = self.key(frames)
-        if self.positions is not None:
-            keys = keys + self.positions[: keys.shape[1]]
-        return keys
+        return keys if self.positions is None else keys + self.positions[: keys.shape[1]]
 
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
         """query = W_a h_{t-1} (from the decoder's stacked product, or here) -> alpha."""
@@ -99,8 +97,7 @@ class MeanPooling(Attention):
         return frames[..., :0]
 
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
-        batch, n_frames = clips.mask.shape
-        return clips.mean_weights().expand(batch, width, n_frames)
+        return clips.mean_weights().expand(-1, width, -1)
 
     def frame_energy(self, hidden, frame, index: int) -> torch.Tensor:
         return hidden.new_zeros(())
@@ -124,8 +121,7 @@ class GeneralAttention(Attention):
         return self.key(frames)                                             # (B, K, H)
 
     def weights(self, hidden, clips, width: int, query=None) -> torch.Tensor:
-        batch = clips.keys.shape[0]
-        energy = torch.bmm(hidden.view(batch, width, -1), clips.keys.transpose(1, 2))   # (B, W, K)
+        energy = torch.bmm(hidden.view(len(clips.keys), width, -1), clips.keys.transpose(1, 2))   # (B, W, K)
         return self.masked_softmax(energy, clips)
 
     def frame_energy(self, hidden, frame, index: int) -> torch.Tensor:

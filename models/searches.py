@@ -53,11 +53,6 @@ def decode(model, features, mask, eval_config) -> Decoded:
 assert (PAD_ID, BOS_ID) == (0, 1) and EOS_ID == 2        # one slice names <pad> and <bos>
 
 
-def may_end(step: int, min_len: int, max_len) -> bool:
-    """Step t (from 0) chooses the word after t words."""
-    return step >= min_len or step >= max_len
-
-
 def forbid_words(scores, step: int, min_len: int = 0, max_len=float("inf")) -> None:
     """In place, -inf on <pad>, <bos>, <eos> before min_len words, and all but <eos> after max_len."""
     scores[:, :EOS_ID] = float("-inf")
@@ -260,7 +255,7 @@ def beam_search(model, features, mask, beam_size: int = 5, max_len: int = 30, mi
         history.alphas.append(alpha)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         forbid_words(log_probs, step, min_len, max_len)
-        ends_allowed = may_end(step, min_len, max_len)
+        ends_allowed = step >= min_len or step >= max_len      # step t (from 0) chooses the word after t words
         if ends_allowed:   # <eos> is ranked apart from the words, one candidate per beam
             eos_scores = (live_scores.view(-1) + log_probs[:, EOS_ID]).view(batch, live)
         if step >= max_len:

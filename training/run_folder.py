@@ -68,18 +68,13 @@ def differences(saved: dict, current: dict, keys=None) -> list:
             if (keys is None or f"{section}.{name}" in keys) and current.get(section, {}).get(name) != value]
 
 
-def learning_changes(saved: dict, current: dict, self_critical_started: bool) -> list:
-    try:
-        saved = config_module.Config.from_dict(saved).to_dict()     # a missing field: its default
-    except config_module.ConfigError as error:
-        return [f"the saved config cannot be read by this version ({error})"]
-    return differences(saved, current,
-                       set(learning_fields(current)) | (SELF_CRITICAL if self_critical_started else set()))
-
-
 def check_resumable(saved_config: dict, config, last_path: str, progress: dict) -> None:
     current = config.to_dict()
-    changes = learning_changes(saved_config, current, progress.get("phase") == "scst")
+    keys = set(learning_fields(current)) | (SELF_CRITICAL if progress.get("phase") == "scst" else set())
+    try:       # a missing field: its default
+        changes = differences(config_module.Config.from_dict(saved_config).to_dict(), current, keys)
+    except config_module.ConfigError as error:
+        changes = [f"the saved config cannot be read by this version ({error})"]
     if changes:
         raise DataError(f"{last_path} belongs to a run with another config, and these fields change "
                         f"what it learns: {'; '.join(changes)}. Start a new run with --new_run (a "
