@@ -44,10 +44,8 @@ def make_optimizer(model, t, lr: float | None = None):
         settings = dict(lr=lr, weight_decay=t.weight_decay, amsgrad=t.optimizer == "amsgrad", **graphs)
         # torch checks a fused kernel's device only at the first step, too late for the except
         if all(p.device.type in ("cuda", "cpu") for p in model.parameters()):
-            try:
+            with contextlib.suppress(RuntimeError):       # a torch version without it
                 return torch.optim.Adam(model.parameters(), fused=True, **settings)
-            except RuntimeError:       # a torch version without it
-                pass
         return torch.optim.Adam(model.parameters(), **settings)
     return torch.optim.Adadelta(model.parameters(), lr=lr, rho=t.adadelta_rho,
                                 eps=t.adadelta_eps, weight_decay=t.weight_decay, **graphs)
@@ -55,9 +53,8 @@ def make_optimizer(model, t, lr: float | None = None):
 
 def make_scheduler(optimizer, t, higher_better: bool):
     factor = t.lr_decay_factor if t.lr_decay_factor < 1.0 else 1.0 - 1e-12   # 1: a constant rate
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max" if higher_better else "min", factor=factor,
-        patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max" if higher_better else "min", factor=factor,
+                                                      patience=t.lr_patience if t.lr_decay_factor < 1.0 else 10**9)
 
 
 def summary_writer(run_dir: str):
@@ -80,8 +77,7 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
                 ranks=distributed.Ranks(), steps=None) -> tuple:
     """One epoch; under torchrun each rank trains on its slice of every global batch."""
     model.train()
-    if steps is None:
-        steps = training_steps(model, optimizer, data, config)
+    steps = steps or training_steps(model, optimizer, data, config)
     own_words = own_word_probability(config.train, epoch)
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,
@@ -122,10 +118,9 @@ def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, 
         named = describe_videos([data.train.video_ids[v] for v in not_finite or videos])
         where = (f"in batch {index + 1} of {len(batches)}, "
                  + (f"where the features of {named} are NaN or infinite" if not_finite else f"captions of {named}"))
-    raise DataError(f"the training loss is {loss_sum} in epoch {epoch}, first {where}; training "
-                    "stopped before saving anything of this epoch (last.pt and best.pt are those of "
-                    "the epochs before). Check those videos' features, or lower --train.lr or "
-                    "--train.clip_norm")
+    raise DataError(f"the training loss is {loss_sum} in epoch {epoch}, first {where}; training stopped before "
+                    "saving anything of this epoch (last.pt and best.pt are those of the epochs before). Check "
+                    "those videos' features, or lower --train.lr or --train.clip_norm")
 
 
 @torch.no_grad()
@@ -198,13 +193,12 @@ def check_select_metric(config) -> None:
     computed = ({f"Bleu_{n}" for n in range(1, 5)} if "Bleu" in metrics else set()) | set(metrics) - {"Bleu"}
     if not metrics:
         raise config_module.ConfigError(
-            f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no "
-            "scoring); choose the best checkpoint by validation loss (--train.select_metric loss) "
-            f"or by the CIDEr-D computed without Java (--train.select_metric {CIDER_D})")
+            f"train.select_metric {metric!r} is a COCO score, but eval.metrics is empty (no scoring); choose the "
+            f"best checkpoint by validation loss (--train.select_metric loss) or by the CIDEr-D computed without "
+            f"Java (--train.select_metric {CIDER_D})")
     if metric not in computed:
-        raise config_module.ConfigError(
-            f"train.select_metric {metric!r} is not among the validation scores of "
-            f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss', CIDER_D]}")
+        raise config_module.ConfigError(f"train.select_metric {metric!r} is not among the validation scores of "
+                                        f"eval.metrics {metrics}; choose one of {sorted(computed) + ['loss', CIDER_D]}")
 
 
 def model_payload(model, config, data, extraction: dict | None = None) -> dict:
@@ -238,9 +232,9 @@ class Run:
             return val_loss, evaluate(self.model, self.data.val, self.data.vocab, config, scorer, seconds)[0]
         val_loss, scores = self.ranks.on_main(validate)
         if not math.isfinite(val_loss):
-            raise DataError(f"the validation loss is {val_loss} after epoch {epoch}: the model is "
-                            "not finite; training stopped, and last.pt and best.pt are those of the "
-                            "epochs before. Lower --train.lr or --train.clip_norm")
+            raise DataError(f"the validation loss is {val_loss} after epoch {epoch}: the model is not finite; training "
+                            "stopped, and last.pt and best.pt are those of the epochs before. Lower --train.lr or "
+                            "--train.clip_norm")
         metric = val_loss if config.train.select_metric == "loss" else scores[config.train.select_metric]
         best = progress["best_score"]
         improved = best is None or (metric < best if config.train.select_metric == "loss" else metric > best)
@@ -252,8 +246,7 @@ class Run:
         shown_extra = "".join(f", {name} {value:.3f}" for name, value in (extra or {}).items())
         print(f"epoch {epoch}: train loss {train_loss:.3f}{shown_extra}, val loss {val_loss:.3f}, "
               f"val {shown(scores)}, lr {lr:.2g}{' *best*' if improved else ''}\n"
-              f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}",
-              flush=True)
+              f"  seconds: {', '.join(f'{name} {value:.1f}' for name, value in seconds.items())}", flush=True)
         if improved:
             progress.update(best_score=metric, best_epoch=epoch, bad_epochs=0)
             if self.ranks.is_main:
@@ -308,9 +301,8 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
         from splits.Demo import build_demo
         ranks.on_main(build_demo, config)                      # the others wait for the files
     data = load_training_data(config, device)
-    print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, "
-          f"{len(data.train_targets)} training captions, vocabulary {len(data.vocab)}, "
-          f"features {data.feature_size}-d, device {device}")
+    print(f"{config.corpus.name}: {len(data.train)}/{len(data.val)}/{len(data.test)} videos, {len(data.train_targets)} "
+          f"training captions, vocabulary {len(data.vocab)}, features {data.feature_size}-d, device {device}")
     last_path, best_path = os.path.join(run_dir, "last.pt"), os.path.join(run_dir, "best.pt")
     model = build_model(config, len(data.vocab), data.feature_size).to(device)
     ranks.seed_own_stream(config.train.seed)
@@ -323,12 +315,11 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
         t = config.train
         if progress["finished"] and progress["epoch"] < t.epochs:
-            print(f"note: this run stopped early after epoch {progress['epoch']} (no better val "
-                  f"{t.select_metric} for {progress['bad_epochs']} epochs, train.early_stop_patience "
-                  f"{t.early_stop_patience}), so --train.epochs {t.epochs} trains nothing more; its results "
-                  "follow. To train longer, start a run that stops later: the same command with "
-                  f"--train.early_stop_patience {2 * max(1, t.early_stop_patience)} (or 0: never), in a "
-                  "new run folder", flush=True)
+            print(f"note: this run stopped early after epoch {progress['epoch']} (no better val {t.select_metric} for "
+                  f"{progress['bad_epochs']} epochs, train.early_stop_patience {t.early_stop_patience}), so "
+                  f"--train.epochs {t.epochs} trains nothing more; its results follow. To train longer, start a run "
+                  "that stops later: the same command with --train.early_stop_patience "
+                  f"{2 * max(1, t.early_stop_patience)} (or 0: never), in a new run folder", flush=True)
     writer = summary_writer(run_dir) if ranks.is_main else distributed.NullWriter()
     trainer = ranks.wrap(model)                # DDP under torchrun; evaluation uses model itself
     run = Run(model, optimizer, scheduler, data, config, writer, progress, last_path, best_path, ranks)
@@ -379,8 +370,7 @@ def main(argv=None) -> int:
     try:
         if args.seeds:
             from evaluation.summary import seeds_of, train_over_seeds
-            return exit_status(lambda: train_over_seeds(config_module.from_args(args),
-                                                        seeds_of(args.seeds), train),
+            return exit_status(lambda: train_over_seeds(config_module.from_args(args), seeds_of(args.seeds), train),
                                interrupted=f"interrupted: run {again} to go on (finished seeds are kept)")
         return exit_status(lambda: train(config_module.from_args(args), new_run=args.new_run),
                            interrupted=f"interrupted: run {again} to go on from the last finished epoch "

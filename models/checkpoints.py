@@ -31,8 +31,7 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
     if is_shared(path):                # a folder of `python -m sharing export`, or a Hub id
         return load_shared(path)
     if os.path.isdir(path):
-        raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. "
-                        f"{os.path.join(path, 'best.pt')}")
+        raise DataError(f"checkpoint {path} is a folder; give a file in it, e.g. {os.path.join(path, 'best.pt')}")
     if not os.path.isfile(path):
         raise DataError(f"checkpoint {path} does not exist; train one with `python train.py` "
                         "(it is written to runs/<run id>/best.pt)")
@@ -42,8 +41,7 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
                         f"it is damaged or not a checkpoint of this project{suffix}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this "
-                        f"project{suffix}")
+        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project{suffix}")
     return payload
 
 
@@ -66,17 +64,16 @@ def model_from_checkpoint(payload: dict, path: str = "checkpoint"):
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as error:
-        raise DataError(f"{path}: its weights do not fit the model its config describes "
-                        f"({str(error).splitlines()[0]}); the checkpoint comes from another "
-                        "version of this project or was edited") from None
+        raise DataError(f"{path}: its weights do not fit the model its config describes ({str(error).splitlines()[0]})"
+                        "; the checkpoint comes from another version of this project or was edited") from None
     return model, config, vocab
 
 
 def check_features_fit(payload: dict, feature_size: int, path: str) -> None:
     if payload["feature_size"] != feature_size:
         raise DataError(f"{path} was trained on features of size {payload['feature_size']} "
-                        f"({'+'.join(payload['config']['features']['backbones'])}), but these "
-                        f"features have size {feature_size}; use features of the same backbones")
+                        f"({'+'.join(payload['config']['features']['backbones'])}), but these features have size "
+                        f"{feature_size}; use features of the same backbones")
 
 
 def split_digest(video_ids: list, references: list) -> str:
@@ -85,11 +82,10 @@ def split_digest(video_ids: list, references: list) -> str:
 
 
 def learned_on(config, splits: list, dims: dict, extraction: dict) -> dict:
-    return {"backbones": [{"name": name, "feature_size": dims.get(name),
-                           "extraction": extraction.get(name)} for name in config.features.backbones],
+    return {"backbones": [{"name": name, "feature_size": dims.get(name), "extraction": extraction.get(name)}
+                          for name in config.features.backbones],
             "corpus": {"data_root": os.path.abspath(config.corpus.data_root),
-                       "splits": {split.name: split_digest(split.video_ids, split.references)
-                                  for split in splits}}}
+                       "splits": {split.name: split_digest(split.video_ids, split.references) for split in splits}}}
 
 
 def check_backbones(payload: dict, backbones: list, path: str) -> None:
@@ -106,9 +102,9 @@ def check_split_fits(payload: dict, split_name: str, video_ids: list, references
     """The split read now is the one the checkpoint was trained with, at the same feature sizes."""
     for entry in payload.get("backbones") or []:
         if entry["feature_size"] is not None and dims.get(entry["name"]) != entry["feature_size"]:
-            raise DataError(f"{path} was trained on {entry['name']} features of size {entry['feature_size']}, "
-                            f"but those in {data_root} have size {dims.get(entry['name'])}; give "
-                            "--corpus.data_root of the corpus it was trained on")
+            raise DataError(f"{path} was trained on {entry['name']} features of size {entry['feature_size']}, but "
+                            f"those in {data_root} have size {dims.get(entry['name'])}; give --corpus.data_root of "
+                            "the corpus it was trained on")
     recorded = ((payload.get("corpus") or {}).get("splits") or {}).get(split_name)
     if recorded is not None and recorded != split_digest(video_ids, references):
         raise DataError(f"the {split_name} split in {data_root} holds other videos or captions than the one "

@@ -36,8 +36,7 @@ def finished(outputs):
     if hasattr(outputs, "rebuild"):
         return outputs.rebuild()
     length = int(outputs.lengths.max())
-    return dataclasses.replace(outputs, tokens=outputs.tokens[:, :length].clone(),
-                               log_probs=outputs.log_probs.clone(),
+    return dataclasses.replace(outputs, tokens=outputs.tokens[:, :length].clone(), log_probs=outputs.log_probs.clone(),
                                attention=outputs.attention[:, :length].clone(), lengths=outputs.lengths.clone())
 
 
@@ -56,15 +55,13 @@ class DecodeGraphs:
     def __call__(self, model, features, mask, eval_config, search):
         if self.failure is not None:
             return search.run(model, features, mask, eval_config)
-        addresses = [(t.data_ptr(), t.dtype, t.shape)
-                     for t in itertools.chain(model.parameters(), model.buffers())]
+        addresses = [(t.data_ptr(), t.dtype, t.shape) for t in itertools.chain(model.parameters(), model.buffers())]
         if addresses != self.addresses:    # graphs would read where the weights were
             self.shapes.clear()
             self.addresses = addresses
         # everything that changes the recorded kernels
-        key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training,
-               model.step, eval_fields(eval_config), torch.is_autocast_enabled(),
-               torch.backends.cuda.matmul.allow_tf32)
+        key = (tuple(features.shape), features.dtype, tuple(mask.shape), mask.dtype, model.training, model.step,
+               eval_fields(eval_config), torch.is_autocast_enabled(), torch.backends.cuda.matmul.allow_tf32)
         captured = self.shapes.get(key)
         if captured is not None:
             static_features, static_mask, outputs, replay = captured
@@ -75,9 +72,8 @@ class DecodeGraphs:
         static_features, static_mask = features.clone(), mask.clone()
         run = lambda: all_steps(model, static_features, static_mask, eval_config, search)
         decoded = finished(self.graphs.warm_up(run))
-        outputs, replay, self.failure = try_capture(self.graphs, run, "eval.cuda_graphs",
-                                                    f"the decode of a batch of {features.shape[0]} clips",
-                                                    "decoding")
+        outputs, replay, self.failure = try_capture(
+            self.graphs, run, "eval.cuda_graphs", f"the decode of a batch of {features.shape[0]} clips", "decoding")
         if self.failure is None:
             self.shapes[key] = (static_features, static_mask, outputs, replay)
         else:

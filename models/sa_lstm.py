@@ -85,8 +85,7 @@ class FrameEncoder(nn.Module):
 
 
 class DecoderStep(nn.Module):
-    def __init__(self, vocab_size: int, feature_size: int, config, attention: nn.Module,
-                 fused_cell: bool = True):
+    def __init__(self, vocab_size: int, feature_size: int, config, attention: nn.Module, fused_cell: bool = True):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, config.embedding_size)            # E
         self.attention = attention
@@ -246,5 +245,4 @@ class SALSTM(nn.Module):
 def build_model(config, vocab_size: int, feature_size: int, fused_cell: bool = True,
                 fast_teacher_forcing: bool = True) -> SALSTM:
     """fused_cell and fast_teacher_forcing False: the plain paths the tests check the fast ones against."""
-    return SALSTM(vocab_size, feature_size, config.model, config.features.n_frames, fused_cell,
-                  fast_teacher_forcing)
+    return SALSTM(vocab_size, feature_size, config.model, config.features.n_frames, fused_cell, fast_teacher_forcing)

@@ -128,8 +128,7 @@ def decode_rows(model, features, mask, rows_per_clip: int, choose, max_len: int,
         done = done | (words == EOS_ID)
         if stop_early and bool(done.all()):
             break
-    return Rows(torch.stack(tokens, 1), torch.stack(log_probs, 1), torch.stack(real, 1),
-                torch.stack(alphas, 1), total)
+    return Rows(torch.stack(tokens, 1), torch.stack(log_probs, 1), torch.stack(real, 1), torch.stack(alphas, 1), total)
 
 
 def most_likely(logits, step: int, min_len: int, max_len: int) -> tuple:
@@ -157,8 +156,7 @@ def sampled(temperature: float = 1.0, top_p: float = 1.0, generator=None, policy
 
 
 @torch.no_grad()
-def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1,
-                  stop_early: bool = True) -> Decoded:
+def greedy_search(model, features, mask, max_len: int = 30, min_len: int = 1, stop_early: bool = True) -> Decoded:
     rows = decode_rows(model, features, mask, 1, most_likely, max_len, min_len, stop_early)
     return Decoded(rows.tokens, rows.total, rows.attention, rows.lengths)
 
@@ -228,8 +226,7 @@ class BeamHistory:
         offset = end_step.unsqueeze(1) - torch.arange(length + 1, device=device)
         rows = back.gather(1, torch.where(offset < 0, length, offset))
         tokens = word_of[rows[:, 1:]]                          # the word fed at t + 1 is said at t
-        positions = torch.arange(length, device=device)
-        tokens = torch.where(positions == end_step.unsqueeze(1), EOS_ID, tokens)
+        tokens = torch.where(torch.arange(length, device=device) == end_step.unsqueeze(1), EOS_ID, tokens)
         return Decoded(tokens, raw, attention_of[rows[:, :-1]], end_step + 1)
 
 
@@ -296,8 +293,7 @@ class BeamSearch(Search):
         e = eval_config
         if e.beam_size <= 1:
             return SEARCHES["greedy"].run(model, features, mask, e, stop_early)
-        return beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty,
-                           stop_early)
+        return beam_search(model, features, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty, stop_early)
 
 
 @register_search

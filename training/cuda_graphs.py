@@ -71,8 +71,7 @@ class GraphedSteps:
         batch = CaptionBatch(self.features[:rows], self.frame_mask[:rows], tokens[:, :-1], tokens[:, 1:])
 
         def step():
-            loss, nll = training_update(self.model, self.optimizer, batch, self.train_config,
-                                        for_cuda_graph=True)
+            loss, nll = training_update(self.model, self.optimizer, batch, self.train_config, for_cuda_graph=True)
             self.loss.copy_(loss)
             self.nll.copy_(nll)
         return step

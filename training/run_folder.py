@@ -28,16 +28,14 @@ LOCK_FILE = "run.lock"
 
 
 def learning_fields(values: dict) -> dict:
-    return {f"{section}.{name}": value for section, fields in values.items()
-            for name, value in fields.items()
+    return {f"{section}.{name}": value for section, fields in values.items() for name, value in fields.items()
             if f"{section}.{name}" not in MAY_CHANGE | SELF_CRITICAL}
 
 
 def config_hash(config) -> str:
     """Over the learning fields that differ from the defaults: a new field at its default renames no run."""
     defaults = learning_fields(config_module.Config().to_dict())
-    changed = {key: value for key, value in learning_fields(config.to_dict()).items()
-               if value != defaults.get(key)}
+    changed = {key: value for key, value in learning_fields(config.to_dict()).items() if value != defaults.get(key)}
     changed["corpus.data_root"] = os.path.normpath(config.corpus.data_root)
     text = json.dumps(changed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]

@@ -29,9 +29,9 @@ def self_critical_loss(sample_log_probs: torch.Tensor, sample_mask: torch.Tensor
     """-(1/N) sum_i (r_i - b_i) sum_t log p(w_it): a caption is one action, as Rennie et al. write it."""
     if sample_log_probs.shape != sample_mask.shape or rewards.shape != baseline.shape \
             or rewards.shape != sample_log_probs.shape[:1]:
-        raise ValueError(f"self_critical_loss wants log-probs and mask (N, L), rewards and baseline (N,); "
-                         f"got {tuple(sample_log_probs.shape)}, {tuple(sample_mask.shape)}, "
-                         f"{tuple(rewards.shape)}, {tuple(baseline.shape)}")
+        raise ValueError(f"self_critical_loss wants log-probs and mask (N, L), rewards and baseline (N,); got "
+                         f"{tuple(sample_log_probs.shape)}, {tuple(sample_mask.shape)}, {tuple(rewards.shape)}, "
+                         f"{tuple(baseline.shape)}")
     advantage = (rewards - baseline).detach().to(sample_log_probs.dtype)
     caption_log_prob = (sample_log_probs * sample_mask.to(sample_log_probs.dtype)).sum(1)
     return -(advantage * caption_log_prob).mean()
@@ -60,10 +60,9 @@ def check_scst_config(config) -> None:
     if t.scst_baseline == "mean_of_samples" and t.scst_samples < 2:
         raise ConfigError("train.scst_baseline mean_of_samples needs train.scst_samples of 2 or more")
     if t.select_metric == "loss":      # SCST raises CIDEr-D and the validation NLL with it
-        raise ConfigError("self-critical training is chosen by a validation score, not loss: set "
-                          "train.select_metric with train.scst_epochs, e.g. CIDEr (COCO, needs Java) "
-                          "or CIDEr-D (computed in-process, no Java: --eval.metrics \"\" "
-                          "--train.select_metric CIDEr-D)")
+        raise ConfigError("self-critical training is chosen by a validation score, not loss: set train.select_metric "
+                          "with train.scst_epochs, e.g. CIDEr (COCO, needs Java) or CIDEr-D (computed in-process, "
+                          "no Java: --eval.metrics \"\" --train.select_metric CIDEr-D)")
 
 
 def reward_model(data, config) -> CiderD:
@@ -104,9 +103,9 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
                 writer.add_scalar("scst/baseline", float(baseline.mean()), step)
     loss, reward, baseline = (totals / max(len(batches), 1)).tolist()
     if not math.isfinite(loss):
-        raise DataError(f"the self-critical loss is {loss} in epoch {epoch}; training stopped before "
-                        "saving anything of this epoch (last.pt and best.pt are those of the epochs "
-                        "before). Lower --train.scst_lr or --train.clip_norm")
+        raise DataError(f"the self-critical loss is {loss} in epoch {epoch}; training stopped before saving anything "
+                        "of this epoch (last.pt and best.pt are those of the epochs before). Lower --train.scst_lr "
+                        "or --train.clip_norm")
     return loss, reward, baseline, step
 
 

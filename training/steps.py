@@ -12,8 +12,7 @@ class EagerSteps:
         self.model, self.optimizer, self.train_config = model, optimizer, train_config
 
     def __call__(self, batch: CaptionBatch, share, own_word_probability: float = 0.0) -> tuple:
-        return training_update(self.model, self.optimizer, batch, self.train_config, share.weigh,
-                               own_word_probability)
+        return training_update(self.model, self.optimizer, batch, self.train_config, share.weigh, own_word_probability)
 
 
 def training_steps(model, optimizer, data, config):
