@@ -128,10 +128,9 @@ def validation_loss(model, data, config) -> float:
     """Caption NLL with teacher forcing (never free-running), as in training, without dropout."""
     model.eval()
     total, count = torch.zeros((), device=data.val.features.device), 0   # on the device: one sync
-    generator = torch.Generator().manual_seed(0)
     with tf32_products(config.train.tf32):
-        for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size, generator,
-                                        config.loader.bucket_by_length):
+        for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size,
+                                        torch.Generator().manual_seed(0), config.loader.bucket_by_length):
             batch = make_caption_batch(data.val, data.val_targets, rows)
             logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
             total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
@@ -258,7 +257,7 @@ class Run:
                                     "lr": lr, **numeric(scores), **(extra or {}),
                                     "seconds": {k: round(v, 3) for k, v in seconds.items()}})
         progress["epoch"] = epoch
-        return metric, improved
+        return metric
 
     def save_last(self) -> None:
         rng = distributed.rng_entries(self.ranks, rng_state())   # every rank's stream
@@ -283,16 +282,12 @@ def train(config, new_run: bool = False) -> dict:
                                    f"without Java (--train.select_metric {CIDER_D})")) as scorer:
         seed_everything(config.train.seed)
         check_cuda_graphs_config(config, ranks.device, ranks.world_size)
-        held = []                          # rank 0's lock on the run folder, for this whole run
-        def claim_folder() -> str:
-            held.append(FolderLock(choose_folder(config, new_run)))
-            return held[0].run_dir
-        run_dir = ranks.on_main(claim_folder)
-        try:
-            return train_in(run_dir, config, scorer, ranks)
-        finally:
-            for lock in held:
-                lock.release()
+        with contextlib.ExitStack() as held:       # rank 0's lock on the run folder, for this whole run
+            def claim_folder() -> str:
+                lock = FolderLock(choose_folder(config, new_run))
+                held.callback(lock.release)
+                return lock.run_dir
+            return train_in(ranks.on_main(claim_folder), config, scorer, ranks)
 
 
 def train_in(run_dir: str, config, scorer, ranks) -> dict:
@@ -330,8 +325,7 @@ def train_in(run_dir: str, config, scorer, ranks) -> dict:
             started = time.perf_counter()
             train_loss, progress["step"] = train_epoch(trainer, optimizer, data, config, epoch,
                                                        writer, progress["step"], ranks, steps)
-            metric, improved = run.validate(scorer, epoch, started, train_loss)
-            scheduler.step(metric)
+            scheduler.step(run.validate(scorer, epoch, started, train_loss))
             patience = config.train.early_stop_patience
             if patience and progress["bad_epochs"] >= patience:
                 print(f"early stop: no better val {config.train.select_metric} for {patience} epochs")

@@ -39,8 +39,7 @@ class Attention(nn.Module):
     @staticmethod
     def masked_softmax(energy: torch.Tensor, clips) -> torch.Tensor:
         """energy (B, width, K) -> alpha over each clip's real frames."""
-        padding = ~clips.mask.unsqueeze(1)
-        return torch.softmax(energy.masked_fill(padding, float("-inf")), dim=-1)
+        return torch.softmax(energy.masked_fill(~clips.mask.unsqueeze(1), float("-inf")), dim=-1)
 
 
 @register_attention

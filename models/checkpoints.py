@@ -25,9 +25,7 @@ def save(path: str, payload: dict) -> None:
     atomic_torch_save({"format": FORMAT, **payload}, path)
 
 
-def load(path: str, map_location="cpu", fix: str = "") -> dict:
-    """The checkpoint's payload; fix: what the caller's user can do about a damaged file."""
-    suffix = f"; {fix}" if fix else ""
+def load(path: str, map_location="cpu") -> dict:
     if is_shared(path):                # a folder of `python -m sharing export`, or a Hub id
         return load_shared(path)
     if os.path.isdir(path):
@@ -39,17 +37,17 @@ def load(path: str, map_location="cpu", fix: str = "") -> dict:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors all mean the same to a user
         raise DataError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
-                        f"it is damaged or not a checkpoint of this project{suffix}") from None
+                        "it is damaged or not a checkpoint of this project") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project{suffix}")
+        raise DataError(f"checkpoint {path} is not a format-{FORMAT} SA-LSTM checkpoint of this project")
     return payload
 
 
-def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS, fix: str = "") -> None:
+def check_contents(payload: dict, path: str, required: dict = MODEL_PARTS) -> None:
     missing = [key for key, kind in required.items() if not isinstance(payload.get(key), kind)]
     if missing:
-        raise DataError(f"checkpoint {path} lacks {', '.join(missing)} (or holds another kind of "
-                        f"value there): it was not written by train.py{f'; {fix}' if fix else ''}")
+        raise DataError(f"checkpoint {path} lacks {', '.join(missing)} (or holds another kind of value there): it "
+                        "was not written by train.py")
 
 
 def model_from_checkpoint(payload: dict, path: str = "checkpoint"):

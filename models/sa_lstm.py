@@ -48,10 +48,8 @@ class EncodedClips:
 
     def padding_bias(self, width: int) -> torch.Tensor:
         """(B * width * K, 1): -inf on padded frames, for attention to fold its mask into a product."""
-        def make():
-            padding = ~self.mask.unsqueeze(1).expand(-1, width, -1)
-            return self.keys.new_zeros(padding.shape).masked_fill(padding, float("-inf")).view(-1, 1)
-        return self.cached(("padding_bias", width), make)
+        return self.cached(("padding_bias", width), lambda: self.keys.new_zeros(
+            len(self.mask), width, self.mask.shape[1]).masked_fill(~self.mask.unsqueeze(1), float("-inf")).view(-1, 1))
 
     def mean_weights(self) -> torch.Tensor:
         """(B, 1, K): each frame's share of the masked mean."""
@@ -154,8 +152,7 @@ class DecoderStep(nn.Module):
         dropped = self.dropout(hidden)
         if self.out_hidden is None:
             return self.readout(dropped)
-        readout = torch.tanh(self.out_hidden(dropped) + embedded + output_context)
-        return self.readout(self.dropout(readout))
+        return self.readout(self.dropout(torch.tanh(self.out_hidden(dropped) + embedded + output_context)))
 
     def projected_context(self, alpha, beta, clips, maps) -> tuple:
         """(W_phi phi_t, W_c phi_t or None) from [W_phi; W_c] applied to each clip's frames once."""

@@ -73,8 +73,7 @@ class Search:
 # ---- one word per row and step: greedy and sampled captions ----------------------------------
 def draw(probabilities: torch.Tensor, generator=None) -> torch.Tensor:
     """torch.multinomial(p, 1)'s draws (argmax of p / q, q ~ Exp(1)) without its host reads."""
-    race = torch.empty_like(probabilities).exponential_(1, generator=generator)
-    return (probabilities / race).argmax(-1)
+    return (probabilities / torch.empty_like(probabilities).exponential_(1, generator=generator)).argmax(-1)
 
 
 def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -204,9 +203,8 @@ class BeamHistory:
         nothing = sum(sizes)
         at = end_step.clamp(min=0)
         beams_of_step = torch.tensor([size // batch for size in sizes], device=device)
-        ended_row = (torch.tensor(firsts, device=device)[at] + beam
-                     + torch.arange(batch, device=device) * beams_of_step[at])
-        ended_row = torch.where(ended, ended_row, nothing)
+        ended_row = torch.where(ended, torch.tensor(firsts, device=device)[at] + beam
+                                + torch.arange(batch, device=device) * beams_of_step[at], nothing)
         fed = len(sizes) - 1                                   # steps whose successors were fed
         first_of_parent = torch.repeat_interleave(torch.tensor(firsts[:fed], dtype=torch.long),
                                                   torch.tensor(sizes[1:], dtype=torch.long))

@@ -37,8 +37,7 @@ def config_hash(config) -> str:
     defaults = learning_fields(config_module.Config().to_dict())
     changed = {key: value for key, value in learning_fields(config.to_dict()).items() if value != defaults.get(key)}
     changed["corpus.data_root"] = os.path.normpath(config.corpus.data_root)
-    text = json.dumps(changed, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:8]
 
 
 def readable_name(config) -> str:
@@ -55,8 +54,7 @@ def readable_name(config) -> str:
 
 
 def run_id(config) -> str:
-    name = config.train.run_name or f"{readable_name(config)}_{config_hash(config)}"
-    return re.sub(r"[^A-Za-z0-9._+-]", "-", name)
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", config.train.run_name or f"{readable_name(config)}_{config_hash(config)}")
 
 
 def differences(saved: dict, current: dict, keys=None) -> list:

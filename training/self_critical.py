@@ -42,15 +42,13 @@ def mean_of_others_baseline(rewards: torch.Tensor, samples_per_clip: int) -> tor
     k = samples_per_clip
     if rewards.dim() != 1 or rewards.numel() % k:
         raise ValueError(f"rewards must be (B*K,) with K={k} samples per clip, got {tuple(rewards.shape)}")
-    rewards = rewards.detach()
-    per_clip = rewards.view(-1, k)
+    per_clip = rewards.detach().view(-1, k)
     return ((per_clip.sum(1, keepdim=True) - per_clip) / (k - 1)).reshape(-1)
 
 
 def greedy_baseline(greedy_rewards: torch.Tensor, samples_per_clip: int) -> torch.Tensor:
     """Rennie et al.'s baseline: each clip's greedy caption's reward, once per sample."""
     return greedy_rewards.detach().repeat_interleave(samples_per_clip)
-
 
 
 def check_scst_config(config) -> None:
@@ -73,20 +71,18 @@ def scst_epoch(model, optimizer, data, config, rewards: CiderD, epoch: int, writ
     """One pass over the training clips; (mean loss, mean reward, mean baseline, step)."""
     t = config.train
     model.train()
-    generator = torch.Generator().manual_seed(t.seed * 1000 + epoch)
-    batches = list(torch.randperm(len(data.train), generator=generator).split(
-        t.scst_batch_size or config.loader.batch_size))
+    batches = list(torch.randperm(len(data.train), generator=torch.Generator().manual_seed(t.seed * 1000 + epoch))
+                   .split(t.scst_batch_size or config.loader.batch_size))
     device = data.train.features.device
     totals = torch.zeros(3, device=device)               # loss, reward, baseline: no sync per batch
     with tf32_products(t.tf32):       # the model's products; CIDEr-D has none
         for rows in tqdm(batches, desc=f"scst epoch {epoch}", leave=False, dynamic_ncols=True):
             rows = to_device(rows, device)
             features, mask = data.train.features[rows], data.train.frame_mask[rows]
-            owners = rows.repeat_interleave(t.scst_samples)
             with autocast_bf16(device.type, t.autocast_bf16):
                 drawn = sample_captions(model, features, mask, t.scst_samples, config.eval.max_len,
                                         t.scst_temperature, config.eval.min_len)
-            reward = rewards.score(drawn.tokens, owners)
+            reward = rewards.score(drawn.tokens, rows.repeat_interleave(t.scst_samples))
             if t.scst_baseline == "greedy":
                 model.eval()                                  # the test-time caption: no dropout
                 greedy = greedy_search(model, features, mask, config.eval.max_len, config.eval.min_len)
