@@ -25,9 +25,8 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
 
 def reduce_captions(per_token: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
     """caption_sum: summed over each caption, mean over captions (the paper's); token_mean: per token."""
-    if reduction == "caption_sum":
-        return per_token.sum(1).mean()
-    return per_token.sum() / (targets != PAD_ID).sum().clamp(min=1)
+    return (per_token.sum(1).mean() if reduction == "caption_sum"
+            else per_token.sum() / (targets != PAD_ID).sum().clamp(min=1))
 
 
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,

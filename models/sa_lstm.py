@@ -104,14 +104,11 @@ class DecoderStep(nn.Module):
     def maps(self) -> SimpleNamespace:
         """The weights as the equations use them, views taken once per batch (gradients reach them):
         [W_h; query map; w_beta] with the rows of each, W_y and W_phi."""
-        weights, biases = [self.lstm.weight_hh], [self.lstm.bias_hh]
         query = self.attention.query_map()
-        if query is not None:
-            weights.append(query.weight)
-            biases.append(torch.zeros_like(query.weight[:, 0]))
-        if self.selector is not None:
-            weights.append(self.selector.weight)
-            biases.append(self.selector.bias)
+        layers = [layer for layer in (query, self.selector) if layer is not None]
+        weights = [self.lstm.weight_hh] + [layer.weight for layer in layers]
+        biases = [self.lstm.bias_hh] + [torch.zeros_like(layer.weight[:, 0]) if layer.bias is None else layer.bias
+                                        for layer in layers]
         # split, not slices: its backward writes each part's gradient once instead of a zero-filled whole
         word_weight, context_weight = self.lstm.weight_ih.split(
             [self.embedding.embedding_dim, self.lstm.input_size - self.embedding.embedding_dim], dim=1)
@@ -122,10 +119,7 @@ class DecoderStep(nn.Module):
     def read_hidden(self, hidden: torch.Tensor, maps) -> tuple:
         """h_{t-1} -> (W_h h_{t-1} + bias_hh, the attention's query or None, beta logit or None)."""
         parts = iter(F.linear(hidden, maps.hidden_weight, maps.hidden_bias).split(maps.hidden_parts, dim=-1))
-        gates = next(parts)
-        query = next(parts) if maps.has_query else None
-        beta = next(parts) if self.selector is not None else None
-        return gates, query, beta
+        return next(parts), next(parts) if maps.has_query else None, next(parts) if self.selector is not None else None
 
     @staticmethod
     def context(alpha: torch.Tensor, beta, frames: torch.Tensor) -> torch.Tensor:
