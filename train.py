@@ -127,15 +127,14 @@ def stop_if_not_finite(loss_sum: float, first_bad: torch.Tensor, batches: list, 
 def validation_loss(model, data, config) -> float:
     """Caption NLL with teacher forcing (never free-running), as in training, without dropout."""
     model.eval()
-    total, count = torch.zeros((), device=data.val.features.device), 0   # on the device: one sync
+    total = torch.zeros((), device=data.val.features.device)   # on the device: one sync
     with tf32_products(config.train.tf32):
         for rows in caption_batch_order(data.val_targets, config.loader.eval_batch_size,
                                         torch.Generator().manual_seed(0), config.loader.bucket_by_length):
             batch = make_caption_batch(data.val, data.val_targets, rows)
             logits, _ = model(batch.features, batch.frame_mask, batch.inputs)
             total += caption_nll(logits, batch.targets, config.train.loss_reduction).float() * len(rows)
-            count += len(rows)
-    return float(total) / max(count, 1)
+    return float(total) / max(len(data.val_targets), 1)
 
 
 def rng_state() -> dict:

@@ -15,10 +15,9 @@ _BY_MODEL = weakref.WeakKeyDictionary()   # model -> its DecodeGraphs, gone with
 
 
 def graphed_decode(model, features, mask, eval_config, search):
-    graphs = _BY_MODEL.get(model)
-    if graphs is None:
-        graphs = _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
-    return graphs(model, features, mask, eval_config, search)
+    if model not in _BY_MODEL:
+        _BY_MODEL[model] = DecodeGraphs(CudaGraphs(features.device))
+    return _BY_MODEL[model](model, features, mask, eval_config, search)
 
 
 def capture_failure(model):

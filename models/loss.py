@@ -14,8 +14,7 @@ def token_losses(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: f
     flat_logits, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
     nll = F.cross_entropy(flat_logits, flat_targets, ignore_index=PAD_ID, reduction="none")
     if not label_smoothing:
-        nll = nll.view(batch, steps)
-        return nll, nll
+        return (nll.view(batch, steps),) * 2       # one tensor twice: training_loss reduces it once
     log_probs = torch.log_softmax(flat_logits, -1)
     emitted = log_probs.sum(-1) - log_probs[:, PAD_ID] - log_probs[:, BOS_ID]
     uniform_nll = -emitted / (vocab - 2) * (flat_targets != PAD_ID).to(log_probs.dtype)
