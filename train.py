@@ -29,11 +29,10 @@ from models.loss import caption_nll
 from models.sa_lstm import build_model
 from splits.layout import describe_videos
 from training.background_saves import BackgroundSaves
-from training.cuda_graphs import check_cuda_graphs_config
 from training.run_folder import FolderLock, check_resumable, choose_folder
 from training.run_folder import run_id  # noqa: F401  (tools and tests name run folders by it)
 from training.self_critical import check_scst_config, self_critical_phase
-from training.steps import training_steps
+from training.steps import check_cuda_graphs_config, training_steps
 from utils import DataError, exit_status, pick_device, seed_everything, tf32_products
 
 

@@ -26,8 +26,7 @@ class Attention(nn.Module):
     """name, tag (for run folders), fields (the model fields it reads), build(), keys(frames) (once per
     clip), weights(hidden, clips, width, query) -> alpha (B, width, K), frame_energy(hidden, frame, index)
     (e_i written plainly, for the tests); query_map() may offer a bias-free nn.Linear of h_{t-1}."""
-    name = tag = None
-    fields = ()
+    name, tag, fields = None, None, ()
 
     @classmethod
     def build(cls, feature_size: int, model_config, n_frames: int) -> "Attention":

@@ -78,8 +78,7 @@ class FrameEncoder(nn.Module):
         if self.init_from_mean:
             mean = masked_mean(frames, mask)
             return frames, (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)))
-        zeros = frames.new_zeros(frames.shape[0], self.hidden_size)
-        return frames, (zeros, zeros)
+        return frames, (frames.new_zeros(frames.shape[0], self.hidden_size),) * 2
 
 
 class DecoderStep(nn.Module):

@@ -65,9 +65,7 @@ def forbid_words(scores, step: int, min_len: int = 0, max_len=float("inf")) -> N
 class Search:
     """name, tag (for run folders), fields (the eval fields it reads), graphable (stop_early False runs
     with no host sync), an optional check(eval_config), run(...) -> Decoded."""
-    name = tag = None
-    fields = ()
-    graphable = False
+    name, tag, fields, graphable = None, None, (), False
 
 
 # ---- one word per row and step: greedy and sampled captions ----------------------------------

@@ -17,8 +17,7 @@ from models import checkpoints
 import train as train_module
 from distributed import Ranks
 from loader.batches import caption_batch_order, make_caption_batch
-from training.cuda_graphs import GraphedSteps, check_cuda_graphs_config
-from training.steps import EagerSteps
+from training.steps import EagerSteps, GraphedSteps, check_cuda_graphs_config
 from training.update import training_update
 from tests.capture_rules import SyncOrValueShapes
 from tests.devices import on_the_stand_in_device
@@ -262,7 +261,7 @@ def test_train_py_keeps_the_graphs_across_epochs_and_trains_as_eager(tmp_path_fa
     """train.py with train.cuda_graphs, the graphs stood in for on the CPU: the same run as eager
     (every epoch's losses), and one steps object for the whole run, so each shape is captured
     once, not once an epoch."""
-    from training import cuda_graphs, steps
+    from training import steps as cuda_graphs, steps
     from tests.small_demo import build_small_demo, single_thread, small_config
     captured = []
     make_step = cuda_graphs.GraphedSteps._step
