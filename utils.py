@@ -172,6 +172,16 @@ def atomic_write_bytes(path: str, write) -> None:
         raise WriteError(f"cannot write {path}: {describe_os_error(cause)}; {kept}") from None
 
 
+def read_json(path: str, fix: str, problem: str = "cannot be read", error_type: bool = False):
+    """path's JSON; a read or parse failure is a DataError naming path, the error and the fix."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        detail = f"{type(error).__name__}: {error}" if error_type else error
+        raise DataError(f"{path} {problem} ({detail}){'; ' if fix else ''}{fix}") from None
+
+
 def atomic_save_json(obj, path: str) -> None:
     atomic_write_bytes(path, lambda f: f.write(json.dumps(obj, indent=1).encode("utf-8")))
 
