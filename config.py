@@ -106,7 +106,7 @@ class EvalConfig:
     top_p: float = 1.0                # search sample: draw from the smallest set of this mass (1: all)
     seed: int = 1234                  # search sample: its own generator's seed, at each batch
     # COCO metrics (need Java and pycocoevalcap); --eval.metrics "" for none
-    metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
+    metrics: list = field(default_factory=lambda: list(_METRICS))
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
     tf32: bool = False                # beyond the paper: on CUDA, decode with TF32 products (faster)
     cuda_graphs: bool = False         # beyond the paper: on CUDA, decode replayed as CUDA graphs
@@ -127,13 +127,11 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict) -> "Config":
         config = cls()
-        for section, fields in values.items():
-            for name, value in fields.items():
-                key = f"{section}.{name}"
-                if key == "model.use_attention" and value is False:
-                    set_field(config, "model.attention", "mean")
-                elif key not in _NOT_READ:
-                    set_field(config, key, value)
+        for key, value in ((f"{s}.{name}", v) for s, fields in values.items() for name, v in fields.items()):
+            if key == "model.use_attention" and value is False:
+                set_field(config, "model.attention", "mean")
+            elif key not in _NOT_READ:
+                set_field(config, key, value)
         return config
 
 
@@ -141,31 +139,22 @@ class Config:
 _NOT_READ = {"model.use_attention", "model.fused_cell", "train.fast_teacher_forcing"}
 
 
-# Presets: each names only what differs from the defaults above (README: the model's switches).
-_REIMPLEMENTATION = {  # hobincar/SA-LSTM, the popular PyTorch re-implementation
-    "model.embedding_size": 468, "model.hidden_size": 512, "model.attention_size": 256,
-    "train.optimizer": "amsgrad", "train.weight_decay": 1e-5, "train.clip_norm": 5.0,
-    "loader.batch_size": 200, "loader.min_count": 1, "loader.max_caption_words": 30, "features.n_frames": 28,
-    "train.select_metric": "CIDEr", "eval.beam_size": 5}
+# Presets: each names only what differs from the defaults above, which are the settings of the popular
+# PyTorch re-implementation hobincar/SA-LSTM (README: the model's switches).
 _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-vid)
-    "model.embedding_size": 468, "model.hidden_size": 3518, "train.optimizer": "adadelta", "train.lr": 1.0,
-    "train.adadelta_rho": 0.95, "train.adadelta_eps": 1e-6, "train.weight_decay": 1e-4,
-    "train.clip_norm": 10.0, "train.attention_penalty": 0.70602, "train.select_metric": "loss",
-    "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234, "loader.batch_size": 64,
-    "loader.max_vocab": 20000, "loader.drop_long_captions": True,
+    "model.hidden_size": 3518, "model.attention_size": None,   # attention space = feature size
+    "train.optimizer": "adadelta", "train.lr": 1.0, "train.weight_decay": 1e-4, "train.clip_norm": 10.0,
+    "train.attention_penalty": 0.70602, "train.select_metric": "loss", "train.early_stop_patience": 20,
+    "train.epochs": 500, "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
+    "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
     "loader.max_caption_words": 29,   # captions of 30+ tokens are dropped
-    "features.n_frames": 28, "model.attention_size": None,   # attention space = feature size
-    "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
-    "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0}
+    "eval.max_len": 50}
 PRESETS = {
-    "Demo": {"corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"], "train.epochs": 20,
-             "train.lr": 2e-3, "loader.batch_size": 100, "model.hidden_size": 256,
+    "Demo": {"train.epochs": 20, "train.lr": 2e-3, "loader.batch_size": 100, "model.hidden_size": 256,
              "model.embedding_size": 128, "model.attention_size": 128, "train.lr_patience": 2,
              "train.early_stop_patience": 6},
-    "MSVD": {**_REIMPLEMENTATION, "corpus.name": "MSVD", "features.backbones": ["ResNet152"],
-             "train.lr": 5e-5, "train.epochs": 50},
-    "MSR-VTT": {**_REIMPLEMENTATION, "corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"],
-                "train.lr": 2e-4, "train.epochs": 30},
+    "MSVD": {"corpus.name": "MSVD", "features.backbones": ["ResNet152"]},
+    "MSR-VTT": {"corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"], "train.lr": 2e-4, "train.epochs": 30},
     "MSVD-paper": {**_PAPER, "corpus.name": "MSVD", "features.backbones": ["GoogLeNet", "C3D"]},
     "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]},
 }
@@ -223,7 +212,7 @@ RULES = {
     "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1")}
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths
-_METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's
+_METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's; eval.metrics' default
 
 
 def _has_type(value, hint) -> bool:
@@ -277,15 +266,14 @@ def check(config: "Config", given=None) -> None:
     A field the chosen variant does not read is an error when given, else a note."""
     for section in dataclasses.fields(config):
         check_section(section.name, getattr(config, section.name))
-    for key in VARIANTS:
-        check_variant(key, getattr(config, key.split(".")[0]))
-    for key, registry in VARIANTS.items() if given is not None else ():
+    for key, registry in VARIANTS.items():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
+        check_variant(key, values)
         chosen = registry[getattr(values, field_name)]
         for name in sorted({f for v in registry.values() for f in v.fields} - set(chosen.fields)):
             other, value = f"{section}.{name}", getattr(values, name)
-            if value == getattr(defaults, name):
+            if given is None or value == getattr(defaults, name):
                 continue
             if other in given:
                 readers = ", ".join(v.name for v in registry.values() if name in v.fields)
@@ -296,9 +284,8 @@ def check(config: "Config", given=None) -> None:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
         if not value.strip() or (not folder and "/" in value):
-            raise ConfigError(f"{key} must be a non-empty {'folder' if folder else 'name without /'}, "
-                              f"not {value!r}")
-    c, t, e = config.corpus, config.train, config.eval
+            raise ConfigError(f"{key} must be a non-empty {'folder' if folder else 'name without /'}, not {value!r}")
+    c, t = config.corpus, config.train
     if len({c.train_split, c.val_split, c.test_split}) < 3:
         raise ConfigError(f"corpus.train_split, corpus.val_split and corpus.test_split must differ, "
                           f"not {c.train_split!r}, {c.val_split!r}, {c.test_split!r}")
@@ -308,9 +295,8 @@ def check(config: "Config", given=None) -> None:
                           f"--features.backbones ResNet152 or ResNet152,C3D; got {backbones!r}")
     if len(set(backbones)) < len(backbones):
         raise ConfigError(f"features.backbones names a backbone twice: {backbones!r}")
-    unknown = [m for m in e.metrics if m not in _METRICS]
-    if unknown:
-        raise ConfigError(f"eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or "
+    if unknown := [m for m in config.eval.metrics if m not in _METRICS]:
+        raise ConfigError(f'eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or '
                           '--eval.metrics "" for none')
     if t.run_name is not None and (not t.run_name.strip() or "/" in t.run_name or t.run_name in (".", "..")):
         raise ConfigError(f"train.run_name must be a folder name (no /), not {t.run_name!r}")
@@ -323,13 +309,11 @@ _BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(
 
 
 def _coerce(value, hint, key: str):
-    origin = typing.get_origin(hint)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if origin is typing.Union:  # Optional[X]
+    if typing.get_origin(hint) is typing.Union:  # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        return _coerce(value, args[0], key)
-    if hint is list or origin is list:
+        return _coerce(value, typing.get_args(hint)[0], key)
+    if hint is list or typing.get_origin(hint) is list:
         return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
     try:
         if hint is bool:
@@ -348,9 +332,7 @@ def set_field(config: Config, key: str, value) -> None:
 
 
 def all_keys() -> list:
-    config = Config()
-    return [f"{s.name}.{f.name}" for s in dataclasses.fields(config)
-            for f in dataclasses.fields(getattr(config, s.name))]
+    return [f"{s.name}.{f.name}" for s in dataclasses.fields(Config) for f in dataclasses.fields(s.default_factory)]
 
 
 def argument_parser(description: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
