@@ -24,7 +24,7 @@ class WriteError(DataError):
 
 
 def describe_os_error(error: OSError) -> str:   # 'No space left on device (ENOSPC)'
-    name = errno.errorcode.get(error.errno) if error.errno is not None else None
+    name = errno.errorcode.get(error.errno)
     return f"{error.strerror or error} ({name})" if name else error.strerror or str(error)
 
 
