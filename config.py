@@ -217,10 +217,8 @@ def _has_type(value, hint) -> bool:
         return value is None or _has_type(value, typing.get_args(hint)[0])
     if hint is list or typing.get_origin(hint) is list:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (int, float):   # an int passes as a float; a bool as neither
+        return isinstance(value, (int, hint)) and not isinstance(value, bool)
     return isinstance(value, hint)
 
 
@@ -232,9 +230,8 @@ def _type_name(hint) -> str:
 
 def check_section(section: str, values) -> None:
     """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
-    for field in dataclasses.fields(values):
-        key, value = f"{section}.{field.name}", getattr(values, field.name)
-        hint = typing.get_type_hints(type(values))[field.name]
+    for name, hint in typing.get_type_hints(type(values)).items():
+        key, value = f"{section}.{name}", getattr(values, name)
         if not _has_type(value, hint):
             raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
@@ -343,9 +340,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str]
     if default_preset is not None:
         parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
                             help=f"start from a preset (default: {default_preset})")
-    config = Config()
-    for key in all_keys():
-        default = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
+    for key, default in ((f"{s}.{name}", v) for s, fields in Config().to_dict().items() for name, v in fields.items()):
         names = f" (registered: {', '.join(sorted(VARIANTS[key]))})" if key in VARIANTS else ""
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
                             help=f"default {json.dumps(default)}{names}")
@@ -355,18 +350,17 @@ def given_keys(args: argparse.Namespace) -> list:
     return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
-def override(config: Config, args: argparse.Namespace) -> None:
+def override(config: Config, args: argparse.Namespace) -> Config:
     """Every --section.field given on the command line, then the checks."""
     for key in given_keys(args):
         set_field(config, key, getattr(args, key))
     check(config, given_keys(args))
+    return config
 
 
 def from_args(args: argparse.Namespace) -> Config:
     """Defaults, then the preset, then every --section.field given on the command line."""
-    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
-    override(config, args)
-    return config
+    return override(build(getattr(args, "preset", None) or DEFAULT_PRESET), args)
 
 
 def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:

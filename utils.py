@@ -39,8 +39,7 @@ def exit_status(command, interrupted: str = "interrupted") -> int:
         print(interrupted, file=sys.stderr)
         return 130
     except OSError as error:
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {describe_os_error(error)}{where}", file=sys.stderr)
+        print(f"error: {describe_os_error(error)}{f' ({error.filename})' if error.filename else ''}", file=sys.stderr)
         return 1
     return status if isinstance(status, int) else 0
 
