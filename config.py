@@ -145,19 +145,17 @@ _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-
     "model.hidden_size": 3518, "model.attention_size": None,   # attention space = feature size
     "train.optimizer": "adadelta", "train.lr": 1.0, "train.weight_decay": 1e-4, "train.clip_norm": 10.0,
     "train.attention_penalty": 0.70602, "train.select_metric": "loss", "train.early_stop_patience": 20,
-    "train.epochs": 500, "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
+    "train.epochs": 500, "eval.max_len": 50, "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
     "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
-    "loader.max_caption_words": 29,   # captions of 30+ tokens are dropped
-    "eval.max_len": 50}
+    "loader.max_caption_words": 29}   # captions of 30+ tokens are dropped
 PRESETS = {
-    "Demo": {"train.epochs": 20, "train.lr": 2e-3, "loader.batch_size": 100, "model.hidden_size": 256,
-             "model.embedding_size": 128, "model.attention_size": 128, "train.lr_patience": 2,
-             "train.early_stop_patience": 6},
+    "Demo": {"train.epochs": 20, "train.lr": 2e-3, "train.lr_patience": 2, "train.early_stop_patience": 6,
+             "loader.batch_size": 100, "model.embedding_size": 128, "model.hidden_size": 256,
+             "model.attention_size": 128},
     "MSVD": {"corpus.name": "MSVD", "features.backbones": ["ResNet152"]},
     "MSR-VTT": {"corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"], "train.lr": 2e-4, "train.epochs": 30},
     "MSVD-paper": {**_PAPER, "corpus.name": "MSVD", "features.backbones": ["GoogLeNet", "C3D"]},
-    "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]},
-}
+    "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]}}
 DEFAULT_PRESET = "Demo"
 
 
@@ -213,8 +211,6 @@ _METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's; 
 
 
 def _has_type(value, hint) -> bool:
-    if typing.get_origin(hint) is typing.Union:                       # Optional[X]
-        return value is None or _has_type(value, typing.get_args(hint)[0])
     if hint is list or typing.get_origin(hint) is list:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     if hint in (int, float):   # an int passes as a float; a bool as neither
@@ -222,18 +218,15 @@ def _has_type(value, hint) -> bool:
     return isinstance(value, hint)
 
 
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) is typing.Union:
-        return f"None or {_type_name(typing.get_args(hint)[0])}"
-    return "a list of names" if hint is list else hint.__name__
-
-
 def check_section(section: str, values) -> None:
     """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
     for name, hint in typing.get_type_hints(type(values)).items():
         key, value = f"{section}.{name}", getattr(values, name)
-        if not _has_type(value, hint):
-            raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
+        optional = typing.get_origin(hint) is typing.Union       # Optional[X]
+        hint = typing.get_args(hint)[0] if optional else hint
+        if not (optional and value is None or _has_type(value, hint)):
+            kind = ("None or " if optional else "") + ("a list of names" if hint is list else hint.__name__)
+            raise ConfigError(f"{key} expects {kind}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} is {value}; give a finite number (--{key} VALUE)")
         if key in RULES and not RULES[key][0](value):
