@@ -106,7 +106,7 @@ class EvalConfig:
     top_p: float = 1.0                # search sample: draw from the smallest set of this mass (1: all)
     seed: int = 1234                  # search sample: its own generator's seed, at each batch
     # COCO metrics (need Java and pycocoevalcap); --eval.metrics "" for none
-    metrics: list = field(default_factory=lambda: ["Bleu", "METEOR", "ROUGE_L", "CIDEr"])
+    metrics: list = field(default_factory=lambda: list(_METRICS))
     autocast_bf16: bool = False       # beyond the paper: decode in bfloat16 autocast (faster, other captions)
     tf32: bool = False                # beyond the paper: on CUDA, decode with TF32 products (faster)
     cuda_graphs: bool = False         # beyond the paper: on CUDA, decode replayed as CUDA graphs
@@ -127,13 +127,11 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict) -> "Config":
         config = cls()
-        for section, fields in values.items():
-            for name, value in fields.items():
-                key = f"{section}.{name}"
-                if key == "model.use_attention" and value is False:
-                    set_field(config, "model.attention", "mean")
-                elif key not in _NOT_READ:
-                    set_field(config, key, value)
+        for key, value in ((f"{s}.{name}", v) for s, fields in values.items() for name, v in fields.items()):
+            if key == "model.use_attention" and value is False:
+                set_field(config, "model.attention", "mean")
+            elif key not in _NOT_READ:
+                set_field(config, key, value)
         return config
 
 
@@ -141,34 +139,23 @@ class Config:
 _NOT_READ = {"model.use_attention", "model.fused_cell", "train.fast_teacher_forcing"}
 
 
-# Presets: each names only what differs from the defaults above (README: the model's switches).
-_REIMPLEMENTATION = {  # hobincar/SA-LSTM, the popular PyTorch re-implementation
-    "model.embedding_size": 468, "model.hidden_size": 512, "model.attention_size": 256,
-    "train.optimizer": "amsgrad", "train.weight_decay": 1e-5, "train.clip_norm": 5.0,
-    "loader.batch_size": 200, "loader.min_count": 1, "loader.max_caption_words": 30, "features.n_frames": 28,
-    "train.select_metric": "CIDEr", "eval.beam_size": 5}
+# Presets: each names only what differs from the defaults above, which are the settings of the popular
+# PyTorch re-implementation hobincar/SA-LSTM (README: the model's switches).
 _PAPER = {  # Yao et al. 2015 and the authors' Theano code (yaoli/arctic-capgen-vid)
-    "model.embedding_size": 468, "model.hidden_size": 3518, "train.optimizer": "adadelta", "train.lr": 1.0,
-    "train.adadelta_rho": 0.95, "train.adadelta_eps": 1e-6, "train.weight_decay": 1e-4,
-    "train.clip_norm": 10.0, "train.attention_penalty": 0.70602, "train.select_metric": "loss",
-    "train.early_stop_patience": 20, "train.epochs": 500, "train.seed": 1234, "loader.batch_size": 64,
-    "loader.max_vocab": 20000, "loader.drop_long_captions": True,
-    "loader.max_caption_words": 29,   # captions of 30+ tokens are dropped
-    "features.n_frames": 28, "model.attention_size": None,   # attention space = feature size
-    "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
-    "eval.beam_size": 5, "eval.max_len": 50, "eval.length_penalty": 0.0}
+    "model.hidden_size": 3518, "model.attention_size": None,   # attention space = feature size
+    "train.optimizer": "adadelta", "train.lr": 1.0, "train.weight_decay": 1e-4, "train.clip_norm": 10.0,
+    "train.attention_penalty": 0.70602, "train.select_metric": "loss", "train.early_stop_patience": 20,
+    "train.epochs": 500, "eval.max_len": 50, "train.lr_decay_factor": 1.0,     # Adadelta, no schedule
+    "loader.batch_size": 64, "loader.max_vocab": 20000, "loader.drop_long_captions": True,
+    "loader.max_caption_words": 29}   # captions of 30+ tokens are dropped
 PRESETS = {
-    "Demo": {"corpus.name": "Demo", "features.backbones": ["Appearance", "Motion"], "train.epochs": 20,
-             "train.lr": 2e-3, "loader.batch_size": 100, "model.hidden_size": 256,
-             "model.embedding_size": 128, "model.attention_size": 128, "train.lr_patience": 2,
-             "train.early_stop_patience": 6},
-    "MSVD": {**_REIMPLEMENTATION, "corpus.name": "MSVD", "features.backbones": ["ResNet152"],
-             "train.lr": 5e-5, "train.epochs": 50},
-    "MSR-VTT": {**_REIMPLEMENTATION, "corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"],
-                "train.lr": 2e-4, "train.epochs": 30},
+    "Demo": {"train.epochs": 20, "train.lr": 2e-3, "train.lr_patience": 2, "train.early_stop_patience": 6,
+             "loader.batch_size": 100, "model.embedding_size": 128, "model.hidden_size": 256,
+             "model.attention_size": 128},
+    "MSVD": {"corpus.name": "MSVD", "features.backbones": ["ResNet152"]},
+    "MSR-VTT": {"corpus.name": "MSR-VTT", "features.backbones": ["ResNet152"], "train.lr": 2e-4, "train.epochs": 30},
     "MSVD-paper": {**_PAPER, "corpus.name": "MSVD", "features.backbones": ["GoogLeNet", "C3D"]},
-    "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]},
-}
+    "MSR-VTT-paper": {**_PAPER, "corpus.name": "MSR-VTT", "features.backbones": ["GoogLeNet", "C3D"]}}
 DEFAULT_PRESET = "Demo"
 
 
@@ -198,59 +185,48 @@ _DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 
 # Each field's allowed values (a legal but unusual value, such as n_frames 1, is allowed).
 RULES = {
-    "features.n_frames": _at_least(1), "loader.min_count": _at_least(1),
-    "loader.max_caption_words": _at_least(1), "loader.max_vocab": _optional(_at_least(1)),
-    "loader.batch_size": _at_least(1), "loader.eval_batch_size": _at_least(1),
-    "model.frame_projection": _optional(_at_least(1)), "model.embedding_size": _at_least(1),
-    "model.hidden_size": _at_least(1), "model.attention_size": _optional(_at_least(1)),
-    "model.dropout": _between(0.0, 1.0, high_open=True), "train.epochs": _at_least(1),
-    "train.optimizer": _one_of("amsgrad", "adam", "adadelta"), "train.lr": _POSITIVE,
-    "train.weight_decay": _at_least(0.0), "train.adadelta_rho": _between(0.0, 1.0),
-    "train.adadelta_eps": _POSITIVE, "train.clip_norm": _at_least(0.0),
-    "train.loss_reduction": _one_of("caption_sum", "token_mean"), "train.attention_penalty": _at_least(0.0),
-    "train.label_smoothing": _between(0.0, 1.0, high_open=True),
+    "features.n_frames": _at_least(1), "loader.min_count": _at_least(1), "loader.max_caption_words": _at_least(1),
+    "loader.max_vocab": _optional(_at_least(1)), "loader.batch_size": _at_least(1),
+    "loader.eval_batch_size": _at_least(1), "model.frame_projection": _optional(_at_least(1)),
+    "model.embedding_size": _at_least(1), "model.hidden_size": _at_least(1),
+    "model.attention_size": _optional(_at_least(1)), "model.dropout": _between(0.0, 1.0, high_open=True),
+    "train.epochs": _at_least(1), "train.optimizer": _one_of("amsgrad", "adam", "adadelta"), "train.lr": _POSITIVE,
+    "train.weight_decay": _at_least(0.0), "train.adadelta_rho": _between(0.0, 1.0), "train.adadelta_eps": _POSITIVE,
+    "train.clip_norm": _at_least(0.0), "train.loss_reduction": _one_of("caption_sum", "token_mean"),
+    "train.attention_penalty": _at_least(0.0), "train.label_smoothing": _between(0.0, 1.0, high_open=True),
     "train.lr_decay_factor": (lambda v: 0 < v <= 1, "above 0 and at most 1 (1: never decay)"),
-    "train.lr_patience": _at_least(0), "train.early_stop_patience": _at_least(0),
-    "train.seed": _between(0, 2**32 - 1),
+    "train.lr_patience": _at_least(0), "train.early_stop_patience": _at_least(0), "train.seed": _between(0, 2**32 - 1),
     "train.device": (lambda v: _DEVICE.fullmatch(v) is not None, "auto, cpu, cuda, cuda:N or mps"),
     "train.scheduled_sampling": _between(0.0, 1.0), "train.scheduled_sampling_step": _at_least(0.0),
     "train.scheduled_sampling_every": _at_least(1), "train.scst_epochs": _at_least(0),
     "train.scst_lr": _optional(_POSITIVE), "train.scst_baseline": _one_of("mean_of_samples", "greedy"),
     "train.scst_samples": _at_least(1), "train.scst_temperature": _POSITIVE,
-    "train.scst_batch_size": _optional(_at_least(1)), "train.log_every": _at_least(1),
-    "eval.beam_size": _at_least(1), "eval.max_len": _at_least(1), "eval.min_len": _at_least(0),
-    "eval.samples": _at_least(1), "eval.temperature": _at_least(0.0), "eval.seed": _between(0, 2**32 - 1),
+    "train.scst_batch_size": _optional(_at_least(1)), "train.log_every": _at_least(1), "eval.beam_size": _at_least(1),
+    "eval.max_len": _at_least(1), "eval.min_len": _at_least(0), "eval.samples": _at_least(1),
+    "eval.temperature": _at_least(0.0), "eval.seed": _between(0, 2**32 - 1),
     "eval.top_p": (lambda v: 0 < v <= 1, "above 0 and at most 1")}
 _NAMES = ("corpus.name", "corpus.data_root", "corpus.train_split", "corpus.val_split",
           "corpus.test_split", "train.run_root")        # non-empty, and used in paths
-_METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's
+_METRICS = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")       # evaluation/coco.py's; eval.metrics' default
 
 
 def _has_type(value, hint) -> bool:
-    if typing.get_origin(hint) is typing.Union:                       # Optional[X]
-        return value is None or _has_type(value, typing.get_args(hint)[0])
     if hint is list or typing.get_origin(hint) is list:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (int, float):   # an int passes as a float; a bool as neither
+        return isinstance(value, (int, hint)) and not isinstance(value, bool)
     return isinstance(value, hint)
-
-
-def _type_name(hint) -> str:
-    if typing.get_origin(hint) is typing.Union:
-        return f"None or {_type_name(typing.get_args(hint)[0])}"
-    return "a list of names" if hint is list else hint.__name__
 
 
 def check_section(section: str, values) -> None:
     """One section's types, finiteness, RULES and combinations: a ConfigError naming the field."""
-    for field in dataclasses.fields(values):
-        key, value = f"{section}.{field.name}", getattr(values, field.name)
-        hint = typing.get_type_hints(type(values))[field.name]
-        if not _has_type(value, hint):
-            raise ConfigError(f"{key} expects {_type_name(hint)}, got {value!r}; set it with --{key} VALUE")
+    for name, hint in typing.get_type_hints(type(values)).items():
+        key, value = f"{section}.{name}", getattr(values, name)
+        optional = typing.get_origin(hint) is typing.Union       # Optional[X]
+        hint = typing.get_args(hint)[0] if optional else hint
+        if not (optional and value is None or _has_type(value, hint)):
+            kind = ("None or " if optional else "") + ("a list of names" if hint is list else hint.__name__)
+            raise ConfigError(f"{key} expects {kind}, got {value!r}; set it with --{key} VALUE")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} is {value}; give a finite number (--{key} VALUE)")
         if key in RULES and not RULES[key][0](value):
@@ -277,15 +253,14 @@ def check(config: "Config", given=None) -> None:
     A field the chosen variant does not read is an error when given, else a note."""
     for section in dataclasses.fields(config):
         check_section(section.name, getattr(config, section.name))
-    for key in VARIANTS:
-        check_variant(key, getattr(config, key.split(".")[0]))
-    for key, registry in VARIANTS.items() if given is not None else ():
+    for key, registry in VARIANTS.items():
         section, field_name = key.split(".")
         values, defaults = getattr(config, section), getattr(Config(), section)
+        check_variant(key, values)
         chosen = registry[getattr(values, field_name)]
         for name in sorted({f for v in registry.values() for f in v.fields} - set(chosen.fields)):
             other, value = f"{section}.{name}", getattr(values, name)
-            if value == getattr(defaults, name):
+            if given is None or value == getattr(defaults, name):
                 continue
             if other in given:
                 readers = ", ".join(v.name for v in registry.values() if name in v.fields)
@@ -296,9 +271,8 @@ def check(config: "Config", given=None) -> None:
         value = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
         folder = key.endswith("_root")       # a path; the others are parts of file names
         if not value.strip() or (not folder and "/" in value):
-            raise ConfigError(f"{key} must be a non-empty {'folder' if folder else 'name without /'}, "
-                              f"not {value!r}")
-    c, t, e = config.corpus, config.train, config.eval
+            raise ConfigError(f"{key} must be a non-empty {'folder' if folder else 'name without /'}, not {value!r}")
+    c, t = config.corpus, config.train
     if len({c.train_split, c.val_split, c.test_split}) < 3:
         raise ConfigError(f"corpus.train_split, corpus.val_split and corpus.test_split must differ, "
                           f"not {c.train_split!r}, {c.val_split!r}, {c.test_split!r}")
@@ -308,9 +282,8 @@ def check(config: "Config", given=None) -> None:
                           f"--features.backbones ResNet152 or ResNet152,C3D; got {backbones!r}")
     if len(set(backbones)) < len(backbones):
         raise ConfigError(f"features.backbones names a backbone twice: {backbones!r}")
-    unknown = [m for m in e.metrics if m not in _METRICS]
-    if unknown:
-        raise ConfigError(f"eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or "
+    if unknown := [m for m in config.eval.metrics if m not in _METRICS]:
+        raise ConfigError(f'eval.metrics: unknown {unknown}; choose from {list(_METRICS)}, or '
                           '--eval.metrics "" for none')
     if t.run_name is not None and (not t.run_name.strip() or "/" in t.run_name or t.run_name in (".", "..")):
         raise ConfigError(f"train.run_name must be a folder name (no /), not {t.run_name!r}")
@@ -323,13 +296,11 @@ _BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(
 
 
 def _coerce(value, hint, key: str):
-    origin = typing.get_origin(hint)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if origin is typing.Union:  # Optional[X]
+    if typing.get_origin(hint) is typing.Union:  # Optional[X]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        return _coerce(value, args[0], key)
-    if hint is list or origin is list:
+        return _coerce(value, typing.get_args(hint)[0], key)
+    if hint is list or typing.get_origin(hint) is list:
         return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
     try:
         if hint is bool:
@@ -348,9 +319,7 @@ def set_field(config: Config, key: str, value) -> None:
 
 
 def all_keys() -> list:
-    config = Config()
-    return [f"{s.name}.{f.name}" for s in dataclasses.fields(config)
-            for f in dataclasses.fields(getattr(config, s.name))]
+    return [f"{s.name}.{f.name}" for s in dataclasses.fields(Config) for f in dataclasses.fields(s.default_factory)]
 
 
 def argument_parser(description: str, prog: Optional[str] = None) -> argparse.ArgumentParser:
@@ -364,9 +333,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_preset: Optional[str]
     if default_preset is not None:
         parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
                             help=f"start from a preset (default: {default_preset})")
-    config = Config()
-    for key in all_keys():
-        default = getattr(getattr(config, key.split(".")[0]), key.split(".")[1])
+    for key, default in ((f"{s}.{name}", v) for s, fields in Config().to_dict().items() for name, v in fields.items()):
         names = f" (registered: {', '.join(sorted(VARIANTS[key]))})" if key in VARIANTS else ""
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="VALUE",
                             help=f"default {json.dumps(default)}{names}")
@@ -376,18 +343,17 @@ def given_keys(args: argparse.Namespace) -> list:
     return [key for key in all_keys() if getattr(args, key, None) is not None]
 
 
-def override(config: Config, args: argparse.Namespace) -> None:
+def override(config: Config, args: argparse.Namespace) -> Config:
     """Every --section.field given on the command line, then the checks."""
     for key in given_keys(args):
         set_field(config, key, getattr(args, key))
     check(config, given_keys(args))
+    return config
 
 
 def from_args(args: argparse.Namespace) -> Config:
     """Defaults, then the preset, then every --section.field given on the command line."""
-    config = build(getattr(args, "preset", None) or DEFAULT_PRESET)
-    override(config, args)
-    return config
+    return override(build(getattr(args, "preset", None) or DEFAULT_PRESET), args)
 
 
 def build(preset: str = DEFAULT_PRESET, **overrides) -> Config:

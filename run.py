@@ -42,9 +42,8 @@ def output_folder(checkpoint_path: str, out: Optional[str], split: str, eval_con
     if out:
         return out
     search, defaults = search_settings(eval_config), search_settings(config_module.EvalConfig())
-    name = "_".join([split, search.pop("search")] + [f"{key}{value:g}" if isinstance(value, float) else
-                                                      f"{key}{value}" for key, value in search.items()
-                                                      if value != defaults.get(key)])
+    name = "_".join([split, search.pop("search")] + [f"{key}{value:g}" if isinstance(value, float) else f"{key}{value}"
+                                                      for key, value in search.items() if value != defaults.get(key)])
     return os.path.join(sharing.output_folder(checkpoint_path), "eval", name)
 
 
@@ -56,8 +55,7 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
         config_module.override(config, args)
     checkpoints.check_backbones(payload, config.features.backbones, checkpoint_path)
     recorded = (payload.get("corpus") or {}).get("data_root")   # a relative data_root: the one trained on
-    given = getattr(args, "corpus.data_root", None)
-    if given is None and not os.path.isabs(config.corpus.data_root) and recorded is not None:
+    if getattr(args, "corpus.data_root", None) is None and not os.path.isabs(config.corpus.data_root) and recorded:
         if not os.path.isdir(recorded):
             raise DataError(f"{checkpoint_path} was trained on the corpus in {recorded} (corpus.data_root "
                             f"{config.corpus.data_root!r} at training time), which is not there; give "
@@ -73,24 +71,22 @@ def caption_split(checkpoint_path: str, split: Optional[str], out_dir: Optional[
     out_dir = output_folder(checkpoint_path, out_dir, split, config.eval)
     model.to(device)
     from captioning.split_frames import SplitFrames   # its files are checked before the split is decoded
-    report = (lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir else None
-    frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None) or 5,
-                         report=report or (lambda note: None))
+    report = (lambda note: print(f"note: {note}", file=sys.stderr)) if pictures > 0 or videos_dir else (lambda _: None)
+    frames = SplitFrames(config, split, videos_dir, getattr(args, "every_n", None), report=report)
     with open_scorer(config.eval, "only the captions (and the in-process CIDEr-D with "
                                   "--train.select_metric CIDEr-D) are written") as scorer:
         scores, predictions = evaluate(model, videos, vocab, config, scorer)
     write_predictions(predictions, videos, scores, out_dir, split, made_by(checkpoint_path, split, config.eval))
     print(f"{config.corpus.name} {split} ({len(videos)} videos): {shown(scores)}")
     print(f"predictions{' and scores' if scores else ''} written to {out_dir}/{split}_*")
-    print(f"the page to browse them: {split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames)}")
+    print("the page to browse them:", split_page(out_dir, predictions, videos, scores, config, checkpoint_path, frames))
     if pictures > 0:
         from captioning.attention_map import draw_attention
         stored, folder = dict(zip(videos.video_ids, videos.n_frames)), os.path.join(out_dir, "attention")
         for prediction in predictions[:pictures]:
             vid = prediction["video_id"]
-            draw_attention(os.path.join(folder, f"{vid}.png"), prediction["attention"].numpy(),
-                           prediction["caption"], frames.frames(vid, stored[vid]),
-                           f"{vid}: {prediction['caption']}")
+            draw_attention(os.path.join(folder, f"{vid}.png"), prediction["attention"].numpy(), prediction["caption"],
+                           frames.frames(vid, stored[vid]), f"{vid}: {prediction['caption']}")
         print(f"{len(predictions[:pictures])} attention pictures written to {folder}")
     return scores
 
@@ -125,8 +121,7 @@ def main(argv=None) -> int:
     if args.preset is not None:
         parser.error("--preset: run.py starts from the checkpoint's config; override single fields "
                      "instead (e.g. --eval.beam_size 3)")
-    fixed = [key for key in config_module.given_keys(args) if key.startswith("model.")]
-    if fixed:
+    if fixed := [key for key in config_module.given_keys(args) if key.startswith("model.")]:
         parser.error(f"{', '.join('--' + key for key in fixed)}: the checkpoint's weights fix the model; "
                      "train a new one with train.py to change it")
     if args.every_n is not None and args.every_n < 1:

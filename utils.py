@@ -24,7 +24,7 @@ class WriteError(DataError):
 
 
 def describe_os_error(error: OSError) -> str:   # 'No space left on device (ENOSPC)'
-    name = errno.errorcode.get(error.errno) if error.errno is not None else None
+    name = errno.errorcode.get(error.errno)
     return f"{error.strerror or error} ({name})" if name else error.strerror or str(error)
 
 
@@ -39,8 +39,7 @@ def exit_status(command, interrupted: str = "interrupted") -> int:
         print(interrupted, file=sys.stderr)
         return 130
     except OSError as error:
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {describe_os_error(error)}{where}", file=sys.stderr)
+        print(f"error: {describe_os_error(error)}{f' ({error.filename})' if error.filename else ''}", file=sys.stderr)
         return 1
     return status if isinstance(status, int) else 0
 
@@ -170,6 +169,16 @@ def atomic_write_bytes(path: str, write) -> None:
             raise
         kept = ("its previous contents are kept" if os.path.isfile(path) else "nothing was written there")
         raise WriteError(f"cannot write {path}: {describe_os_error(cause)}; {kept}") from None
+
+
+def read_json(path: str, fix: str, problem: str = "cannot be read", error_type: bool = False):
+    """path's JSON; a read or parse failure is a DataError naming path, the error and the fix."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        detail = f"{type(error).__name__}: {error}" if error_type else error
+        raise DataError(f"{path} {problem} ({detail}){'; ' if fix else ''}{fix}") from None
 
 
 def atomic_save_json(obj, path: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from evaluation.coco import PER_VIDEO_KEY
 from evaluation.predictions import numeric, search_settings
 from evaluation.split_cider_d import CIDER_D
-from utils import DataError, atomic_write_bytes, exit_status
+from utils import DataError, atomic_write_bytes, exit_status, read_json
 
 PAGE_METRICS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", CIDER_D)   # the per-video columns, when computed
 ATTENTION_SCALE = 1000       # weights stored as integer thousandths
@@ -93,19 +93,15 @@ def write_page(path: str, data: dict) -> None:
     atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def read_text(path: str, parse, problem: str):
+def read_page(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
-            return parse(handle.read())
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path}{problem} ({type(error).__name__}: {error}); write it again with run.py") from None
-
-
-def read_page(path: str) -> dict:
-    def data(text: str) -> dict:
+            text = handle.read()
         start = text.index(DATA_START) + len(DATA_START)
         return json.loads(text[start:text.index(DATA_END, start)])
-    return read_text(path, data, ": not a page written by run.py")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path}: not a page written by run.py ({type(error).__name__}: {error}); "
+                        "write it again with run.py") from None
 
 
 def load_evaluation(path: str, split: str) -> dict:
@@ -117,12 +113,12 @@ def load_evaluation(path: str, split: str) -> dict:
     if not os.path.isfile(predictions_path):
         raise DataError(f"{path}: neither {page_name(split)} nor {split}_predictions.json is there; give "
                         f"a folder written by `python run.py --out FOLDER` (or pass --split)")
-    scores_path = os.path.join(folder, f"{split}_scores.json")
-    scores = read_text(scores_path, json.loads, " cannot be read") if os.path.isfile(scores_path) else {}
+    scores_path, fix = os.path.join(folder, f"{split}_scores.json"), "write it again with run.py"
+    scores = read_json(scores_path, fix, error_type=True) if os.path.isfile(scores_path) else {}
     per_video = scores.get(PER_VIDEO_KEY, {})
     rows = [{"id": p["video_id"], "category": None, "references": p["references"],
              "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
-            for p in read_text(predictions_path, json.loads, " cannot be read")]
+            for p in read_json(predictions_path, fix, error_type=True)]
     return one_evaluation({"checkpoint": folder, "corpus": None, "split": split, "search": {}}, scores, rows)
 
 

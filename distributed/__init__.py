@@ -86,17 +86,13 @@ class Ranks:
             torch.manual_seed(seed + 100_003 * self.rank)
 
 
-def launched() -> bool:
-    return all(map(os.environ.__contains__, TORCHRUN_VARIABLES))
-
-
 def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
 def join(device: torch.device, quiet_others: bool = True) -> Ranks:
     """This process's Ranks (on CUDA cuda:LOCAL_RANK); quiet_others: only rank 0 prints to stdout."""
-    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+    if not all(name in os.environ for name in TORCHRUN_VARIABLES) or int(os.environ["WORLD_SIZE"]) == 1:
         return Ranks(device=device)
     rank, world_size, local_rank = (int(os.environ[name]) for name in TORCHRUN_VARIABLES)
     if device.type == "cuda":
@@ -109,8 +105,7 @@ def join(device: torch.device, quiet_others: bool = True) -> Ranks:
     if not dist.is_available():
         raise DataError("torchrun started several ranks, but this torch build has no torch.distributed")
     if not dist.is_initialized():
-        backend = backend_for(device)
-        dist.init_process_group(backend, timeout=WAIT_LIMIT if backend == "gloo" else None)
+        dist.init_process_group(backend_for(device), timeout=WAIT_LIMIT if backend_for(device) == "gloo" else None)
     coordination = dist.new_group(backend="gloo", timeout=WAIT_LIMIT) if dist.get_backend() != "gloo" else None
     if quiet_others and rank != 0:
         sys.stdout = open(os.devnull, "w")
@@ -123,8 +118,7 @@ def leave() -> None:
 
 
 def rng_entries(ranks: Ranks, own_state: dict) -> dict:
-    """last.pt's RNG entries: every rank's state (rank 0's also under "rng") and their number, so that
-    a run resumes only with as many ranks; every rank calls it, as it gathers the states."""
+    """last.pt's RNG entries: every rank's state (rank 0's also under "rng") and their number; every rank calls it."""
     states = ranks.gather(own_state)
     return {"rng": states[0], "world_size": ranks.world_size, **({"rng_of_ranks": states} if ranks.active else {})}
 
@@ -161,8 +155,8 @@ class BatchShare:
     def weigh(self, total: torch.Tensor, nll: torch.Tensor) -> tuple:
         if self.whole:
             return total, nll
-        penalty = total - nll                      # the per-caption terms beyond the NLL
-        return self.nll_weight * nll + self.caption_weight * penalty, self.nll_weight * nll
+        weighted_nll = self.nll_weight * nll
+        return weighted_nll + self.caption_weight * (total - nll), weighted_nll   # total - nll: per-caption terms
 
 
 def batch_share(rows: torch.Tensor, lengths: torch.Tensor, reduction: str, rank: int,

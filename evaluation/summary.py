@@ -19,7 +19,7 @@ import sys
 import config as config_module
 from config import ConfigError
 from models import checkpoints
-from utils import DataError, atomic_write_bytes, exit_status
+from utils import DataError, atomic_write_bytes, exit_status, read_json
 
 NOT_GROUPED = ("train.seed", "train.run_root", "train.run_name", "train.log_every")
 
@@ -44,12 +44,7 @@ def read_run(run_dir: str) -> dict:
     if not os.path.isfile(scores_path):
         raise DataError(f"{run_dir} has no {os.path.basename(scores_path)}: the run is unfinished or "
                         "trained without scores (eval.metrics empty and no CIDEr-D)")
-    try:
-        with open(scores_path, encoding="utf-8") as handle:
-            scores = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"{scores_path} cannot be read ({error}); run `python run.py --checkpoint "
-                        f"{best}` to write it again") from None
+    scores = read_json(scores_path, f"run `python run.py --checkpoint {best}` to write it again")
     return {"dir": run_dir, "settings": flat_settings(saved), "seed": saved["train"]["seed"],
             "scores": {k: v for k, v in scores.items() if isinstance(v, (int, float))},
             "by_category": scores.get("by_category") or {}}

@@ -2,7 +2,6 @@
 preprocessing their preprocessor_config.json states; weights: docs/features.md."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import urllib.parse
@@ -11,7 +10,7 @@ import torch
 from torch import nn
 
 from extraction.preprocess import Preprocess
-from utils import DataError
+from utils import DataError, read_json
 
 INSTALL_HINT = 'pip install "transformers>=5,<6" (it is in requirements.txt)'
 # preprocessor_config.json's `resample` (PIL's numbering) -> libswscale's filter of the same kind.
@@ -75,11 +74,7 @@ def _read_json(weights: str, filename: str, backbone: str) -> dict:
         path = transformers.utils.cached_file(weights, filename)
     except (OSError, ValueError) as error:
         raise not_available(weights, backbone, error) from None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path} of the {backbone} weights is not readable JSON ({error})") from None
+    return read_json(path, "", f"of the {backbone} weights is not readable JSON")
 
 
 def _edge(value, field: str, path: str) -> int:

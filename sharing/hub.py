@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from utils import DataError, atomic_save_json
+from utils import DataError, atomic_save_json, read_json
 
 CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors",
                                         "test_scores.json", "README.md")
@@ -42,16 +42,9 @@ def read_folder(folder: str, shown: str = "") -> dict:
         if recorded.get(name) != sha256(os.path.join(folder, name)):
             raise DataError(f"{os.path.join(folder, name)} is not the file exported with {WEIGHTS} "
                             f"(it was edited or replaced); restore it, or {REMEDY}")
-    entries, vocab = (_read_json(os.path.join(folder, name)) for name in (CONFIG, VOCAB))
+    entries, vocab = (read_json(os.path.join(folder, name), REMEDY, "cannot be read as JSON")
+                      for name in (CONFIG, VOCAB))
     return {**entries, "vocab": vocab, "model": state}
-
-
-def _read_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path} cannot be read as JSON ({error}); {REMEDY}") from None
 
 
 def write_folder(payload: dict, out: str, scores_path: str, card: str) -> None:

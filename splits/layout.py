@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import h5py
 import numpy as np
 
 from config import PRESETS, CorpusConfig
-from utils import DataError, atomic_save_json
+from utils import DataError, atomic_save_json, read_json
 
 
 @dataclass
@@ -146,12 +145,7 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
     path = paths.split_json(split)
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist; prepare the corpus first: {prepare_hint}")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path} is damaged ({type(error).__name__}: {error}); prepare the "
-                        f"corpus again: {prepare_hint}") from None
+    record = read_json(path, f"prepare the corpus again: {prepare_hint}", "is damaged", error_type=True)
     try:
         well_formed = (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
                        and all(isinstance(meta["dim"], int) and meta["dim"] > 0
