@@ -51,15 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_output(args, argv: list, backbone_name: str) -> str:
-    if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv):  # else the demo corpus
-        raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
-                        f"<data_root>/MSVD/features/MSVD_{backbone_name}.hdf5; or give --output PATH")
-    config = config_module.from_args(args)
-    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-    return paths.feature_file(config.corpus.name, backbone_name)
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
@@ -77,7 +68,13 @@ def main(argv=None) -> int:
         if not videos:
             raise DataError(f"no video files in {' '.join(args.videos)}")
         name = canonical_name(args.backbone) or args.backbone
-        output = args.output or default_output(args, argv, name)
+        output = args.output
+        if output is None:
+            if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv):  # else the demo corpus
+                raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
+                                f"<data_root>/MSVD/features/MSVD_{name}.hdf5; or give --output PATH")
+            corpus = config_module.from_args(args).corpus
+            output = corpus_paths(corpus.data_root, corpus.name).feature_file(corpus.name, name)
         ranks = distributed.join(resolve_device(args.device))   # torchrun: a share of the videos each
         backbone = build_backbone(name, args.weights, str(ranks.device))
         if ranks.is_main:
