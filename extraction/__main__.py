@@ -7,7 +7,6 @@ some could not be read (the others are written), 2 on bad options. Recipes: docs
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,7 +21,8 @@ from splits.layout import corpus_paths
 from utils import DataError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = config_module.argument_parser(__doc__, prog="python -m extraction")
     parser.add_argument("--videos", nargs="+", metavar="DIR_OR_FILE",
                         help="video files, or folders whose video files (.avi, .mp4, ...) are taken")
@@ -48,12 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--list_backbones", action="store_true", help="list the backbones and exit")
     config_module.add_arguments(parser)
-    return parser
-
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_backbones:
         for spec in BACKBONES.values():

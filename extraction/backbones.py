@@ -71,8 +71,7 @@ class Backbone:
                  clip_stride: int = 1, weights: Optional[str] = None, output: str = "pooled"):
         self.name, self.feature_size, self.preprocess, self.device = name, feature_size, preprocess, device
         self.network = network.to(device).eval()
-        self.interpolation, self.clip_length = interpolation, clip_length
-        self.weights, self.output = weights, output
+        self.interpolation, self.clip_length, self.weights, self.output = interpolation, clip_length, weights, output
         self.clip_stride = clip_stride if clip_length > 1 else 1
 
     @property

@@ -99,8 +99,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
         report(message)
     paths_by_id = {}
     for path in video_paths:
-        vid = video_id(path)
-        if vid in paths_by_id:
+        if (vid := video_id(path)) in paths_by_id:
             fail(path, f"{path}: same video id {vid!r} as {paths_by_id[vid]}; left out")
         else:
             paths_by_id[vid] = path

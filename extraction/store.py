@@ -155,15 +155,14 @@ class FeatureStore:
         if self.closed:
             return
         self.closed = True
-        new = self.entries()
+        added = sorted(set(self.entries()) - (self.stored - self.dropped))
         if self.reader is not None:
             self.reader.close()
         if not assemble:
             return
-        if not (set(new) - self.stored or self.dropped or not os.path.exists(self.path)):
+        if not (added or self.dropped or not os.path.exists(self.path)):
             shutil.rmtree(self.pending, ignore_errors=True)
             return
-        added = sorted(set(new) - (self.stored - self.dropped))
         needed = (os.path.getsize(self.path) if os.path.exists(self.path) else 0) + 65536 + sum(
             os.path.getsize(self._pending_file(vid)) + 4096 for vid in added)
         if shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free < needed:
