@@ -110,7 +110,7 @@ class Backbone:
         per_batch = max(1, batch_size // self.clip_length)     # batch_size counts frames
         outputs = []
         for start in range(0, len(items), per_batch):
-            chunk = items[start:start + per_batch]     # frames, or rows of a clip's frames
+            chunk = items[start:start + per_batch]     # frames, or clips as rows of frame indices
             pixels = self.preprocess(torch.from_numpy(frames[chunk.reshape(-1)] if clips else chunk).to(self.device))
             outputs.append(self.network(pixels.unflatten(0, chunk.shape) if clips else pixels).float().cpu())
             if done:

@@ -13,6 +13,7 @@ from extraction.store import FeatureStore
 from extraction.video import DEFAULT_EVERY_N, sampling_name
 from utils import DataError
 
+
 def part_path(output_path: str, rank: int) -> str:
     return f"{output_path}.part{rank}"
 
