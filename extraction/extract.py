@@ -99,8 +99,7 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
         report(message)
     paths_by_id = {}
     for path in video_paths:
-        vid = video_id(path)
-        if vid in paths_by_id:
+        if (vid := video_id(path)) in paths_by_id:
             fail(path, f"{path}: same video id {vid!r} as {paths_by_id[vid]}; left out")
         else:
             paths_by_id[vid] = path
@@ -123,15 +122,13 @@ def extract_videos(video_paths: Iterable[str], output_path: str,
                 vid = video_id(path)
                 try:
                     sampled = future.result()
-                except VideoReadError as error:
-                    fail(path, f"{error}; skipped")
-                except Exception as error:  # a decoder failure PyAV does not classify; still not fatal
-                    fail(path, f"cannot read video {path} ({type(error).__name__}: {error}); skipped")
+                except Exception as error:  # a decoder failure PyAV does not classify is not fatal either
+                    fail(path, f"{error}; skipped" if isinstance(error, VideoReadError) else
+                         f"cannot read video {path} ({type(error).__name__}: {error}); skipped")
                 else:
-                    features = backbone.features(sampled, batch_size, done=bar.update)
                     try:
-                        store.write(vid, features, source=os.path.basename(path),
-                                    total_frames=sampled.total_frames, fps=sampled.fps)
+                        store.write(vid, backbone.features(sampled, batch_size, done=bar.update),
+                                    source=os.path.basename(path), total_frames=sampled.total_frames, fps=sampled.fps)
                         summary.written.append(vid)
                     except NonFiniteFeatures as error:   # this video only; the others go on
                         fail(path, f"{error}; skipped")

@@ -13,20 +13,23 @@ from extraction.store import FeatureStore
 from extraction.video import DEFAULT_EVERY_N, sampling_name
 from utils import DataError
 
-PART_SUFFIX = re.compile(r"\.part\d+$")
-
 
 def part_path(output_path: str, rank: int) -> str:
     return f"{output_path}.part{rank}"
 
 
 def part_files(output_path: str) -> list:
-    return sorted(path for path in glob.glob(glob.escape(output_path) + ".part*")
-                  if PART_SUFFIX.search(path))
+    return sorted(path for path in glob.glob(glob.escape(output_path) + ".part*") if re.search(r"\.part\d+$", path))
 
 
-def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str], None]) -> set:
-    """The ids of the videos the output holds once every part file's entries are in it."""
+def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str], None], shares=()) -> set:
+    """The ids of the videos the output holds once every part file's entries are in it; shares: the ranks'
+    summaries, whose part files must be here."""
+    unseen = [share.output_path for share in shares if share.written and not os.path.exists(share.output_path)]
+    if unseen:
+        raise DataError(f"rank 0 cannot see the part files {', '.join(unseen)} that other ranks wrote; "
+                        "on several machines give --output on a file system all of them share, then "
+                        "run the same command again (each machine's part files are kept)")
     identity = (backbone.name, backbone.feature_size, sampling)
     with FeatureStore(output_path, *identity, report, backbone.record()) as store:
         for path in part_files(output_path):
@@ -37,16 +40,6 @@ def merge_parts(output_path: str, backbone, sampling: str, report: Callable[[str
                         store.write(vid, values, **attrs)
             os.remove(path)              # after the output holds its entries, flushed
         return {vid for vid in store.entries() if store.is_done(vid)}
-
-
-def merge_shares(output_path: str, shares: list, backbone, sampling: str, report) -> set:
-    unseen = [share.output_path for share in shares
-              if share.written and not os.path.exists(share.output_path)]
-    if unseen:
-        raise DataError(f"rank 0 cannot see the part files {', '.join(unseen)} that other ranks wrote; "
-                        "on several machines give --output on a file system all of them share, then "
-                        "run the same command again (each machine's part files are kept)")
-    return merge_parts(output_path, backbone, sampling, report)
 
 
 def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks,
@@ -66,10 +59,7 @@ def extract_on_ranks(video_paths: list, output_path: str, backbone, ranks: Ranks
                           part_path(output_path, ranks.rank), backbone, every_n=every_n,
                           n_frames=n_frames, report=report, **options)
     shares = ranks.gather(part)
-    ranks.on_main(merge_shares, output_path, shares, backbone, sampling, report)
-    summary = ExtractionSummary(output_path, skipped=sorted(ids & done))
-    for share in shares:
-        summary.written += share.written
-        summary.skipped += share.skipped
-        summary.failed.update(share.failed)
-    return summary
+    ranks.on_main(merge_parts, output_path, backbone, sampling, report, shares)
+    return ExtractionSummary(output_path, [vid for share in shares for vid in share.written],
+                             sorted(ids & done) + [vid for share in shares for vid in share.skipped],
+                             {path: why for share in shares for path, why in share.failed.items()})

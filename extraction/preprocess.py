@@ -30,13 +30,8 @@ class Preprocess:
         if min(height, width) < self.crop:
             raise ValueError(f"frames of {height}x{width} are smaller than the {self.crop} crop; "
                              f"decode them with short side {self.resize}")
-        top, left = self._offset(height), self._offset(width)
-        crop = frames[:, top:top + self.crop, left:left + self.crop]
-        batch = crop.permute(0, 3, 1, 2).float()
-        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
+        top, left = (margin // 2 if self.crop_offset == "floor" else int(round(margin / 2.0))
+                     for margin in (height - self.crop, width - self.crop))
+        batch = frames[:, top:top + self.crop, left:left + self.crop].permute(0, 3, 1, 2).float()
+        mean, std = (torch.tensor(values, device=batch.device).view(1, 3, 1, 1) for values in (self.mean, self.std))
         return (batch - mean) / std
-
-    def _offset(self, size: int) -> int:
-        margin = size - self.crop
-        return margin // 2 if self.crop_offset == "floor" else int(round(margin / 2.0))

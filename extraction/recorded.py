@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from extraction.store import as_text
+from extraction.store import plain
 from splits.layout import corpus_paths, open_hdf5, prepare_command, read_prepared
 from utils import DataError
 
@@ -26,7 +26,7 @@ def recorded_extraction(config, split: str = "train") -> dict:
             with open_hdf5(paths.split_features(split, backbone), fix) as links:
                 attrs = links[first].file.attrs      # the linked feature file's, not the link file's
                 if all(key in attrs for key in RECORD_KEYS):
-                    found[backbone] = {key: as_text(attrs[key]) for key in RECORD_KEYS}
+                    found[backbone] = {key: str(plain(attrs[key])) for key in RECORD_KEYS}
         except (DataError, KeyError, OSError, RuntimeError, ValueError):  # never fail a checkpoint save
             continue
     return found

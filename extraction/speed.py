@@ -2,7 +2,6 @@
 (nothing downloaded), preprocessing included and decoding not; docs/speed.md."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+import config as config_module
 from bench.timing import Clock, device_description, load_average
 from extraction.backbones import BACKBONES, Backbone
 from extraction.transformers_models import (ClipImageFeatures, VideoMAEFeatures, import_transformers,
@@ -38,8 +38,7 @@ def real_size_network(name: str):
         tag = name[len("CLIP-"):].removesuffix("-pooled")
         config = transformers.CLIPVisionConfig(image_size=224, **{"projection_dim": 512, **CLIP_TOWERS[tag]})
         projection = not name.endswith("-pooled")
-        tower_class = transformers.CLIPVisionModelWithProjection if projection else transformers.CLIPVisionModel
-        tower = tower_class(config)
+        tower = (transformers.CLIPVisionModelWithProjection if projection else transformers.CLIPVisionModel)(config)
         return ClipImageFeatures(tower, projection), CLIP
     config = transformers.VideoMAEConfig(num_labels=400, use_mean_pooling=True)   # ViT-B, 16 frames, 224
     return VideoMAEFeatures(transformers.VideoMAEForVideoClassification(config)), VIDEOMAE
@@ -70,13 +69,12 @@ def measure(name: str, device: torch.device, frames: int, batches: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m extraction.speed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = config_module.argument_parser(__doc__, prog="python -m extraction.speed")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=8, help="frame positions a batch (default 8)")
     parser.add_argument("--batches", type=int, default=2, help="timed batches (default 2)")
-    architectures = [n for n, s in BACKBONES.items() if s.build and not n.endswith("-pooled")]
-    parser.add_argument("--names", default=",".join(architectures),
+    parser.add_argument("--names", default=",".join(name for name, spec in BACKBONES.items()
+                                                    if spec.build and not name.endswith("-pooled")),
                         help="comma-separated backbones (default: every transformers architecture; a "
                              "-pooled variant costs what its projected one does)")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ except ImportError:                    # not on Windows
 import h5py
 import numpy as np
 
-from utils import DataError, WriteError, atomic_write_bytes
+from utils import DataError, WriteError, atomic_save_json, atomic_write_bytes
 
 STAGING = "__unfinished__"
 CHECKSUM = "crc32"            # of the float32 values, written with them
@@ -52,12 +52,11 @@ class FeatureStore:
                 raise DataError(f"{self.pending} holds videos of {found}, but this run makes "
                                 f"{self.identity}; choose another --output or the same settings")
         else:
-            atomic_write_bytes(mark, lambda handle: handle.write(json.dumps(self.identity).encode()))
+            atomic_save_json(self.identity, mark)
         if os.path.exists(path):
             try:
                 with h5py.File(path, "r") as file:
-                    self._check_identity(file)
-                    self._check_record(file)
+                    self._check(file)
                     self.attrs = {key: file.attrs[key] for key in file.attrs}
                     self.stored = {name for name in file if name != STAGING}
                     self.dropped = {STAGING} if STAGING in file else set()
@@ -74,23 +73,19 @@ class FeatureStore:
             self.reader = h5py.File(self.path, "r")
         return self.reader
 
-    def _check_identity(self, file) -> None:
-        if "backbone" not in file.attrs:
-            if any(name != STAGING for name in file):
-                raise DataError(f"feature file {self.path} was not written by this extractor (it has "
-                                "no 'backbone' attribute); choose another --output, it is left as it is")
-            return
-        stored = {key: _plain(file.attrs.get(key)) for key in self.identity}
-        if stored != self.identity:
+    def _check(self, file) -> None:
+        """Of the record only the preprocessing must match: the weights' location may change."""
+        if "backbone" not in file.attrs and any(name != STAGING for name in file):
+            raise DataError(f"feature file {self.path} was not written by this extractor (it has "
+                            "no 'backbone' attribute); choose another --output, it is left as it is")
+        stored = {key: plain(file.attrs.get(key)) for key in self.identity}
+        if "backbone" in file.attrs and stored != self.identity:
             raise DataError(f"feature file {self.path} holds {stored}, but this run makes {self.identity}; "
                             "one file holds one backbone and one frame sampling: choose another "
                             "--output or the same settings")
-
-    def _check_record(self, file) -> None:
-        """Only the preprocessing must match: the weights' location may change."""
         stored, wanted = file.attrs.get("preprocessing"), self.record.get("preprocessing")
-        if stored is not None and wanted is not None and as_text(stored) != wanted:
-            raise DataError(f"feature file {self.path} was extracted with the preprocessing {as_text(stored)}, "
+        if stored is not None and wanted is not None and str(plain(stored)) != wanted:
+            raise DataError(f"feature file {self.path} was extracted with the preprocessing {plain(stored)}, "
                             f"but this run's weights ({self.record.get('weights')}) state {wanted}; one file "
                             "holds one preprocessing: choose another --output or the same weights")
 
@@ -107,7 +102,7 @@ class FeatureStore:
             with np.load(self._pending_file(video_id), allow_pickle=False) as saved:
                 return saved["values"], json.loads(str(saved["attrs"]))
         entry = self._file()[video_id]
-        return entry[()], {key: _plain(value) for key, value in entry.attrs.items()}
+        return entry[()], {key: plain(value) for key, value in entry.attrs.items()}
 
     def is_done(self, video_id: str) -> bool:
         """An invalid entry is dropped, to be redone."""
@@ -143,12 +138,11 @@ class FeatureStore:
                              f"expected (n_frames > 0, {self.feature_size})")
         if not np.isfinite(features).all():
             bad = int((~np.isfinite(features).all(axis=1)).sum())
-            raise NonFiniteFeatures(f"features of video {video_id} hold NaN or inf ({bad} of its "
-                                    f"{len(features)} frames); nothing of it is written to {self.path}. "
-                                    "Damaged weights, or weights of another architecture, "
-                                    "give such numbers")
+            raise NonFiniteFeatures(f"features of video {video_id} hold NaN or inf ({bad} of its {len(features)} "
+                                    f"frames); nothing of it is written to {self.path}. Damaged weights, or "
+                                    "weights of another architecture, give such numbers")
         values = np.ascontiguousarray(features, dtype=np.float32)
-        attrs = {key: _plain(value) for key, value in attrs.items() if key != CHECKSUM}
+        attrs = {key: plain(value) for key, value in attrs.items() if key != CHECKSUM}
         try:
             atomic_write_bytes(self._pending_file(video_id), lambda handle: np.savez(
                 handle, values=values, attrs=np.array(json.dumps(attrs))))
@@ -161,16 +155,20 @@ class FeatureStore:
         if self.closed:
             return
         self.closed = True
-        new = self.entries()
+        added = sorted(set(self.entries()) - (self.stored - self.dropped))
         if self.reader is not None:
             self.reader.close()
         if not assemble:
             return
-        if not (set(new) - self.stored or self.dropped or not os.path.exists(self.path)):
+        if not (added or self.dropped or not os.path.exists(self.path)):
             shutil.rmtree(self.pending, ignore_errors=True)
             return
-        added = sorted(set(new) - (self.stored - self.dropped))
-        self._check_room(added)
+        needed = (os.path.getsize(self.path) if os.path.exists(self.path) else 0) + 65536 + sum(
+            os.path.getsize(self._pending_file(vid)) + 4096 for vid in added)
+        if shutil.disk_usage(os.path.dirname(os.path.abspath(self.path))).free < needed:
+            raise self._full(len(added), "ENOSPC")
+        if 0 <= (resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1) < needed:
+            raise self._full(len(added), "EFBIG")
         tmp, file = f"{self.path}.writing", None
         try:
             if os.path.exists(self.path):
@@ -195,16 +193,6 @@ class FeatureStore:
             raise self._full(len(added), "EFBIG" if _has_errno(error, errno.EFBIG) else "ENOSPC") from None
         shutil.rmtree(self.pending, ignore_errors=True)
 
-    def _check_room(self, added: list) -> None:
-        needed = (os.path.getsize(self.path) if os.path.exists(self.path) else 0) + 65536 + sum(
-            os.path.getsize(self._pending_file(vid)) + 4096 for vid in added)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if shutil.disk_usage(folder).free < needed:
-            raise self._full(len(added), "ENOSPC")
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource else -1
-        if 0 <= limit < needed:
-            raise self._full(len(added), "EFBIG")
-
     def _full(self, count: int, name: str) -> DiskFull:
         return DiskFull(f"{self.path}: no space left on the device ({name}) for adding {count} videos "
                         f"to it; the file is left as it was and the extracted videos stay in "
@@ -226,10 +214,7 @@ def _has_errno(error: Exception, code: int) -> bool:
     return getattr(error, "errno", None) == code or f"errno = {code}," in str(error)
 
 
-def _plain(value):
+def plain(value):
+    """An HDF5 attribute as a Python value: numpy scalars unwrapped, bytes decoded."""
     value = value.item() if isinstance(value, np.generic) else value
     return value.decode() if isinstance(value, bytes) else value
-
-
-def as_text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -43,13 +43,11 @@ def not_available(weights: str, backbone: str, error: Exception) -> DataError:
         return DataError(f"cannot load the {backbone} weights from the folder {weights} ({why}); it "
                          "must hold what `save_pretrained` or `hf download` writes: "
                          "config.json, model.safetensors (or pytorch_model.bin), preprocessor_config.json")
-    return DataError(
-        f"cannot load the {backbone} weights {weights!r} ({why}): no folder {weights} is here, and "
-        "the Hugging Face id is neither in the cache nor downloadable. With no network here, download them "
-        f"on a machine that has one: `hf download {weights} --local-dir "
-        f"{weights.split('/')[-1]}`, copy that folder here and give it as --weights FOLDER (or point "
-        f"HF_HOME at a Hugging Face cache that holds {weights}; HF_HUB_OFFLINE=1 skips the network "
-        "attempts)")
+    return DataError(f"cannot load the {backbone} weights {weights!r} ({why}): no folder {weights} is here, and "
+                     "the Hugging Face id is neither in the cache nor downloadable. With no network here, download "
+                     f"them on a machine that has one: `hf download {weights} --local-dir {weights.split('/')[-1]}`, "
+                     "copy that folder here and give it as --weights FOLDER (or point HF_HOME at a Hugging Face "
+                     f"cache that holds {weights}; HF_HUB_OFFLINE=1 skips the network attempts)")
 
 
 def offline_unless_reachable(timeout: float = 3.0) -> None:

@@ -80,30 +80,20 @@ def read_frames(path: str, every_n: int = DEFAULT_EVERY_N, n_frames: Optional[in
     # (a damaged index, a dropped frame), sample again over the frames really decoded.
     total = _count_frames(path)
     for attempt in range(2):
-        sampled = _decode_clips(path, total, every_n, n_frames, short_side, clip_length, clip_stride,
-                                interpolation)
-        if sampled.total_frames == total:
-            return sampled
+        positions = equally_spaced(total, n_frames) if n_frames is not None else list(range(0, total, every_n))
+        windows = [clip_window(p, total, clip_length, clip_stride) for p in positions]
+        decoded = _decode(path, set(positions).union(*windows).__contains__, short_side, interpolation)
+        if decoded.total_frames == total:
+            row = {index: i for i, index in enumerate(decoded.indices)}
+            frames = decoded.frames[[row[p] for p in positions]]
+            if clip_length == 1:
+                return SampledFrames(frames, positions, total, decoded.fps)
+            return SampledFrames(frames, positions, total, decoded.fps, decoded.frames,
+                                 np.array([[row[i] for i in w] for w in windows], dtype=np.int64))
         if attempt:
             raise VideoReadError(f"video {path} decodes to {total} frames, then to "
-                                 f"{sampled.total_frames}; it is damaged")
-        total = sampled.total_frames
-
-
-def _decode_clips(path: str, total: int, every_n, n_frames, short_side: int, clip_length: int,
-                  clip_stride: int, interpolation: str) -> SampledFrames:
-    positions = equally_spaced(total, n_frames) if n_frames is not None else list(range(0, total, every_n))
-    windows = [clip_window(p, total, clip_length, clip_stride) for p in positions]
-    needed = set(positions).union(*windows)
-    decoded = _decode(path, needed.__contains__, short_side, interpolation)
-    if decoded.total_frames != total:       # the caller samples again over the real count
-        return decoded
-    row = {index: i for i, index in enumerate(decoded.indices)}
-    frames = decoded.frames[[row[p] for p in positions]]
-    if clip_length == 1:
-        return SampledFrames(frames, positions, total, decoded.fps)
-    return SampledFrames(frames, positions, total, decoded.fps, decoded.frames,
-                         np.array([[row[i] for i in w] for w in windows], dtype=np.int64))
+                                 f"{decoded.total_frames}; it is damaged")
+        total = decoded.total_frames
 
 
 def _open(path: str):
