@@ -44,7 +44,7 @@ class VideoSplit:
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
     with open_hdf5(path, fix) as features:
-        out, sampling, not_finite = np.zeros((len(video_ids), k, dim), dtype=np.float32), None, []
+        out = np.zeros((len(video_ids), k, dim), dtype=np.float32)
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
             try:
                 dataset = features[vid]
@@ -60,11 +60,9 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
             except (KeyError, OSError) as error:
                 raise DataError(f"cannot read video {vid} through {path} ({error}); the feature "
                                 f"file it links to moved or changed: run `{fix}` again") from None
-            if row == 0:
-                sampling = _recorded_sampling(dataset)
-            if not np.isfinite(frames).all():
-                not_finite.append(vid)
             out[row, :len(frames)] = frames
+        sampling = _recorded_sampling(features[video_ids[0]])
+    not_finite = [vid for vid, frames in zip(video_ids, out) if not np.isfinite(frames).all()]
     if not_finite:
         raise DataError(f"NaN or infinite features through {path} for {describe_videos(not_finite)}: "
                         "the feature file changed since the split was prepared; re-extract them, "

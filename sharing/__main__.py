@@ -79,8 +79,7 @@ def export(run_dir: str, out: str | None = None) -> str:
     scores_path = os.path.join(run_dir, f"{test_split}_scores.json")
     scores = json.loads(Path(scores_path).read_text(encoding="utf-8")) if os.path.isfile(scores_path) else {}
     out = out or os.path.join(run_dir, "shared")
-    name = os.path.basename(os.path.normpath(run_dir))
-    write_folder(payload, out, scores_path, model_card(payload, scores, name))
+    write_folder(payload, out, scores_path, model_card(payload, scores, os.path.basename(os.path.normpath(run_dir))))
     return out
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from utils import DataError, atomic_save_json
 
-CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors",
-                                        "test_scores.json", "README.md")
-FILES = (CONFIG, VOCAB, WEIGHTS, SCORES, CARD)
+FILES = CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors", "test_scores.json",
+                                                "README.md")
 REMEDY = "export it again with `python -m sharing export runs/<run id>`"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 

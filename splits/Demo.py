@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from contextlib import ExitStack
 
 import h5py
 import numpy as np
@@ -48,15 +49,11 @@ def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) 
     """Render every clip and write both feature files (renamed into place when complete)."""
     os.makedirs(paths.features, exist_ok=True)
     targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
-    files = {name: h5py.File(path + ".tmp", "w") for name, path in targets.items()}
-    try:
+    with ExitStack() as stack:
+        files = {name: stack.enter_context(h5py.File(path + ".tmp", "w")) for name, path in targets.items()}
         for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
-            streams = clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"])
-            for name, values in streams.items():
+            for name, values in clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"]).items():
                 files[name].create_dataset(clip["id"], data=values)
-    finally:
-        for handle in files.values():
-            handle.close()
     for name, path in targets.items():
         os.replace(path + ".tmp", path)
 

@@ -29,8 +29,7 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
                             "details.aspx?id=52422) or leave out --csv to use the shipped English release")
         captions, notes = read_csv(csv, mapping)
     else:
-        captions, notes = read_release([require(dirs, f, HOW_TO_GET)
-                                        for f in RELEASE_FILES.values()])
+        captions, notes = read_release([require(dirs, f, HOW_TO_GET) for f in RELEASE_FILES.values()])
 
     def listed(path, clip):  # the shipped .list files name YouTube clip ids
         if clip not in mapping:
@@ -46,10 +45,8 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
         notes.append(f"{sum(uncaptioned.values())} videos of the official split have no caption in the annotations "
                      f"and are left out ({by_split}; the shipped English release captions all 1970)")
     vid_to_clip = {vid: clip for clip, vid in mapping.items()}
-
-    def feature_key(features, vid: str) -> str | None:
-        return next((name for name in (vid, vid_to_clip.get(vid)) if name is not None and name in features), None)
-    return CorpusSplits(CORPUS, videos, notes, feature_key, FEATURE_FIX)
+    return CorpusSplits(CORPUS, videos, notes, lambda features, vid: next(
+        (name for name in (vid, vid_to_clip.get(vid, vid)) if name in features), None), FEATURE_FIX)
 
 
 def prepare(config, annotations_dir: str | None = None, csv: str | None = None) -> dict:

@@ -1,7 +1,6 @@
-"""A corpus script's parts: its annotation files, what its reader hands over (videos per official
-split), writing that with layout.py, and the command line (config options, one clear error, a summary).
-Annotation files (``name.gz`` read as ``name``) are looked up in ``--annotations DIR`` alone when given, else in
-``<data_root>/<corpus>/annotations`` and then in the repository's shipped ``data/<corpus>/annotations``."""
+"""What the corpus scripts share: annotation files (``name.gz`` read as ``name``, looked up in ``--annotations DIR``
+alone when given, else in ``<data_root>/<corpus>/annotations``, then in the shipped ``data/<corpus>/annotations``),
+the videos per official split a reader hands over, writing them with layout.py, and the command line."""
 from __future__ import annotations
 
 import gzip
@@ -28,8 +27,7 @@ def search_dirs(data_root: str, corpus: str, override: str | None) -> list:
             raise DataError(f"annotation directory {override} does not exist; "
                             f"pass --annotations with a folder that holds the {corpus} annotation files")
         return [override]
-    candidates = (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus))
-    dirs = [d for d in candidates if os.path.isdir(d)]
+    dirs = [d for d in (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus)) if os.path.isdir(d)]
     return dirs[:1] if len(dirs) == 2 and os.path.abspath(dirs[0]) == os.path.abspath(dirs[1]) else dirs
 
 
@@ -40,8 +38,7 @@ def find(dirs: list, name: str) -> str | None:
 
 
 def require(dirs: list, name: str, how_to_get: str) -> str:
-    path = find(dirs, name)
-    if path is None:
+    if (path := find(dirs, name)) is None:
         raise DataError(f"annotation file {name} (or {name}.gz) not found in "
                         f"{', '.join(dirs) or '(no annotation folder found)'}; {how_to_get}")
     return path
@@ -77,8 +74,7 @@ def read_json(path: str):
 def check_split_lists(dirs: list, expected: dict, to_video=lambda path, i: i) -> None:
     """Each .list file found (a JSON list of ids, hobincar/SA-LSTM's) must give its official split."""
     for split, name in LIST_FILES.items():
-        path = find(dirs, name)
-        if path is None:
+        if (path := find(dirs, name)) is None:
             continue
         ids = read_json(path)
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -148,8 +144,7 @@ def run(corpus: str, description: str, options: dict, read_corpus, argv=None) ->
         meta = next(iter(records.values()))["backbones"]
         rows = [f"{corpus.name} prepared in {prepared}; features: "
                 + ", ".join(f"{name} (D={m['dim']})" for name, m in meta.items())]
-        for split, record in records.items():
-            n_captions = sum(len(v["captions"]) for v in record["videos"])
-            rows.append(f"  {split:<8}{len(record['videos']):>7} videos{n_captions:>9} captions")
+        rows += [f"  {split:<8}{len(r['videos']):>7} videos{sum(len(v['captions']) for v in r['videos']):>9} captions"
+                 for split, r in records.items()]
         print("\n".join(rows + [f"  note: {note}" for note in corpus.notes]))
     return exit_status(prepare)

@@ -111,13 +111,6 @@ def _random_action(rng, groups=tuple(ACTION_GROUPS)) -> str:
     return str(rng.choice(ACTION_GROUPS[str(rng.choice(list(groups)))]))
 
 
-def _two_actions_in_time(rng) -> list:
-    """Two actions from different groups, in an order that can happen: appear first, disappear last."""
-    groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
-    actions = [_random_action(rng, [group]) for group in groups]
-    return sorted(actions, key=lambda a: (a != "appear", a == "disappear"))  # else the random order stays
-
-
 def _event_windows(rng, n_frames: int, n_events: int, gap_allowed: bool) -> list:
     """n_events consecutive [start, end) windows (with an optional gap between them)."""
     longest = min(EVENT_FRAMES[1], n_frames // n_events)
@@ -139,7 +132,11 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
                    for colour, window in zip(colours, windows)]
     else:
         colour = str(rng.choice(COLOUR_ORDER))
-        actions = [_random_action(rng)] if kind == "one_event" else _two_actions_in_time(rng)
+        if kind == "one_event":
+            actions = [_random_action(rng)]
+        else:  # from two groups, in an order that can happen: appear first, disappear last, else the random order
+            groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
+            actions = sorted((_random_action(rng, [g]) for g in groups), key=lambda a: (a != "appear", a == "disappear"))
         objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
     background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel
