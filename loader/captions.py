@@ -47,8 +47,7 @@ class CaptionTargets:
 def tokenized_captions(references: list, loader_config) -> list:
     """Per video, the normalised token lists of its captions (empty ones left out)."""
     transforms = caption_transforms(loader_config)
-    return [[tokens for tokens in (tokenize(c, transforms) for c in captions) if tokens]
-            for captions in references]
+    return [[tokens for tokens in (tokenize(c, transforms) for c in captions) if tokens] for captions in references]
 
 
 def build_vocabulary(train_references: list, loader_config) -> Vocabulary:

@@ -116,8 +116,7 @@ def is_shared(path: str) -> bool:
     """A folder of this format, or a name that can only be a Hub id."""
     if os.path.isdir(path):
         return os.path.isfile(os.path.join(path, CONFIG))
-    return (not os.path.exists(path) and HUB_ID.fullmatch(path) is not None
-            and not path.endswith((".pt", ".pth")))
+    return not os.path.exists(path) and HUB_ID.fullmatch(path) is not None and not path.endswith((".pt", ".pth"))
 
 
 def output_folder(checkpoint: str) -> str:

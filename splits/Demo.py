@@ -80,23 +80,18 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, 
         if show_progress:
             recorded = demo_record(paths)
             print(f"demo corpus already in {paths.root} (seed {recorded.get('seed')}, split sizes "
-                  f"{','.join(map(str, recorded.get('split_sizes', [])))}); rebuild it with "
-                  f"{prepare_command(config)}")
+                  f"{','.join(map(str, recorded.get('split_sizes', [])))}); rebuild it with {prepare_command(config)}")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
     clips = sample_corpus(seed, sizes)
     write_features(paths, clips, show_progress)
-    atomic_save_json({
-        "corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
-        "features": {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
-                     for name, dim, parts in ((APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS),
-                                              (MOTION, MOTION_DIM, MOTION_PARTS))},
-        "clips": clips,
-    }, os.path.join(paths.annotations, ANNOTATIONS_FILE))
+    features = {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
+                for name, dim, parts in zip(BACKBONES, (APPEARANCE_DIM, MOTION_DIM), (APPEARANCE_PARTS, MOTION_PARTS))}
+    atomic_save_json({"corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
+                      "features": features, "clips": clips}, os.path.join(paths.annotations, ANNOTATIONS_FILE))
     for split in splits:
-        videos = [clip for clip in clips if clip["split"] == split]
-        write_prepared(paths, DEMO_CORPUS, split, videos, list(BACKBONES),
+        write_prepared(paths, DEMO_CORPUS, split, [clip for clip in clips if clip["split"] == split], list(BACKBONES),
                        fix=f"rebuild the demo corpus: {prepare_command(config)}")
     if show_progress:
         print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "

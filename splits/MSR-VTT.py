@@ -61,11 +61,9 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
                 empty += 1
     check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
                                          for split in OFFICIAL_SPLIT.values()})
-    splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
-                      for vid, video in videos.items() if vid in captions and video["split"] == split]
-              for split in OFFICIAL_SPLIT.values()}
-    notes = [f"{empty} empty captions dropped",
-             f"{len(videos) - len(captions)} videos without any caption left out"]
+    splits = {split: [{"id": vid, "captions": captions[vid], "category": v["category"]} for vid, v in videos.items()
+                      if vid in captions and v["split"] == split] for split in OFFICIAL_SPLIT.values()}
+    notes = [f"{empty} empty captions dropped", f"{len(videos) - len(captions)} videos without any caption left out"]
     return CorpusSplits(CORPUS, splits, [note for note in notes if not note.startswith("0 ")], None, FEATURE_FIX)
 
 

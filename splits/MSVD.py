@@ -55,8 +55,8 @@ def prepare(config, annotations_dir: str | None = None, csv: str | None = None) 
 
 def main(argv=None) -> int:
     return run(CORPUS, __doc__, {
-        "--csv": ("PATH", "read captions from Microsoft's 'MSR Video Description Corpus.csv' (English rows) "
-                          "instead of the shipped English release"),
+        "--csv": ("PATH", "read captions from Microsoft's 'MSR Video Description Corpus.csv' (English rows) instead "
+                          "of the shipped English release"),
         "--annotations": ("DIR", "read youtube_mapping.txt, sents_*_lc_nopunc.txt and *.list from DIR (default: "
                                  "<data_root>/MSVD/annotations, then the shipped copy)")},
         lambda config, args: read_corpus(config, args.annotations, args.csv), argv)

@@ -52,15 +52,13 @@ def read_text(path: str) -> str:
     except UnicodeDecodeError as error:
         raise DataError(f"annotation file {path} is not UTF-8 text ({error}); save it as UTF-8") from None
     except (OSError, EOFError, zlib.error) as error:  # truncated or corrupt .gz, unreadable file
-        raise DataError(f"annotation file {path} cannot be read ({error}); "
-                        "download or copy it again") from None
+        raise DataError(f"annotation file {path} cannot be read ({error}); download or copy it again") from None
 
 
 def lines(path: str) -> Iterator[tuple]:
-    """(line number, line without its end-of-line) for every line of a text file."""
+    """(line number, line without its end-of-line) for every line of a text file that is not blank."""
     # Split on \n only: str.splitlines() would also break captions at exotic Unicode separators.
-    pieces = read_text(path).split("\n")
-    return ((n, line.rstrip("\r")) for n, line in enumerate(pieces[:-1] if pieces[-1] == "" else pieces, 1))
+    return ((n, line.rstrip("\r")) for n, line in enumerate(read_text(path).split("\n"), 1) if line.strip())
 
 
 def read_json(path: str):

@@ -83,15 +83,13 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, ba
                 dim = shape[1]
                 previous = frames.setdefault(video["id"], (backbone, shape[0]))
                 if previous[1] != shape[0]:
-                    raise DataError(f"video {video['id']} has {previous[1]} frames in backbone "
-                                    f"{previous[0]} but {shape[0]} in {backbone} ({source}); "
-                                    "backbones are concatenated frame by frame, so re-extract them "
-                                    "with the same frame sampling")
+                    raise DataError(f"video {video['id']} has {previous[1]} frames in backbone {previous[0]} but "
+                                    f"{shape[0]} in {backbone} ({source}); backbones are concatenated frame by "
+                                    "frame, so re-extract them with the same frame sampling")
             if not_finite:
-                raise DataError(f"NaN or infinite features in {source} for "
-                                f"{describe_videos(not_finite)} of the {split} split: a model trained on them learns "
-                                "nothing but NaN; re-extract them (python -m extraction refuses "
-                                "such features) or leave these videos out")
+                raise DataError(f"NaN or infinite features in {source} for {describe_videos(not_finite)} of the "
+                                f"{split} split: a model trained on them learns nothing but NaN; re-extract them "
+                                "(python -m extraction refuses such features) or leave these videos out")
         split_file = paths.split_features(split, backbone)
         tmp = split_file + ".tmp"
         # relative to the link file's folder, so the corpus folder can move as a whole
@@ -101,11 +99,9 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, ba
                 links[vid] = h5py.ExternalLink(target, key)
         os.replace(tmp, split_file)
         meta[backbone] = {"file": os.path.basename(split_file), "source": source, "dim": int(dim)}
-    record = {
-        "corpus": corpus, "split": split, "backbones": meta,
-        "videos": [{"id": v["id"], "captions": list(v["captions"]), "category": v.get("category"),
-                    "n_frames": int(frames[v["id"]][1])} for v in videos],
-    }
+    record = {"corpus": corpus, "split": split, "backbones": meta, "videos": [
+        {"id": v["id"], "captions": list(v["captions"]), "category": v.get("category"),
+         "n_frames": int(frames[v["id"]][1])} for v in videos]}
     atomic_save_json(record, paths.split_json(split))
     return record
 
@@ -154,11 +150,9 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
                         f"corpus again: {prepare_hint}") from None
     try:
         well_formed = (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
-                       and all(isinstance(meta["dim"], int) and meta["dim"] > 0
-                               for meta in record["backbones"].values())
+                       and all(isinstance(m["dim"], int) and m["dim"] > 0 for m in record["backbones"].values())
                        and all(isinstance(v["id"], str) and isinstance(v["captions"], list)
-                               and isinstance(v["n_frames"], int) and v["n_frames"] > 0
-                               for v in record["videos"]))
+                               and isinstance(v["n_frames"], int) and v["n_frames"] > 0 for v in record["videos"]))
     except (KeyError, TypeError):
         well_formed = False
     if not well_formed:

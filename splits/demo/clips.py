@@ -37,8 +37,7 @@ def segment(action: str, start: int, end: int, start_state: dict, end_state: dic
     action_group(action)  # raises on an unknown action
     if not 0 <= start < end:
         raise ValueError(f"segment {action} needs 0 <= start < end, got {start}, {end}")
-    return {"action": action, "start": int(start), "end": int(end),
-            "from": dict(start_state), "to": dict(end_state)}
+    return {"action": action, "start": int(start), "end": int(end), "from": dict(start_state), "to": dict(end_state)}
 
 
 def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0) -> dict:
@@ -135,8 +134,8 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
         if kind == "one_event":
             actions = [_random_action(rng)]
         else:  # from two groups, in an order that can happen: appear first, disappear last, else the random order
-            groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
-            actions = sorted((_random_action(rng, [g]) for g in groups), key=lambda a: (a != "appear", a == "disappear"))
+            actions = [_random_action(rng, [g]) for g in rng.choice(list(ACTION_GROUPS), size=2, replace=False)]
+            actions.sort(key=lambda a: (a != "appear", a == "disappear"))
         objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
     background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel

@@ -23,8 +23,7 @@ def _parts(**sizes) -> dict:
     return {name: slice(ends[name] - size, ends[name]) for name, size in sizes.items()}
 
 
-APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7,
-                          occupancy=OCCUPANCY_GRID ** 2)
+APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7, occupancy=OCCUPANCY_GRID ** 2)
 APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                              # 151
 MOTION_PARTS = _parts(difference_grid=2 * OCCUPANCY_GRID ** 2, difference_profiles=2 * PROFILE_BINS, rates=7)
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
