@@ -69,7 +69,7 @@ def model_card(payload: dict, scores: dict, run_name: str) -> str:
 
 
 def export(run_dir: str, out: str | None = None) -> str:
-    """Write the shared folder of run_dir's best checkpoint and test scores; its path."""
+    """Write the shared folder of run_dir's best checkpoint and test scores, and say how to use it; its path."""
     best = os.path.join(run_dir, "best.pt")
     if not os.path.isfile(best):
         raise DataError(f"{run_dir} holds no best.pt; give a run folder of train.py (runs/<run id>)")
@@ -80,6 +80,8 @@ def export(run_dir: str, out: str | None = None) -> str:
     scores = json.loads(Path(scores_path).read_text(encoding="utf-8")) if os.path.isfile(scores_path) else {}
     out = out or os.path.join(run_dir, "shared")
     write_folder(payload, out, scores_path, model_card(payload, scores, os.path.basename(os.path.normpath(run_dir))))
+    print(f"written {out}; load it with python run.py --checkpoint {out}, share it with "
+          f"python -m sharing upload {out} <user>/<name>")
     return out
 
 
@@ -95,11 +97,7 @@ def main(argv=None) -> int:
     uploading.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "export":
-        def export_run() -> None:
-            out = export(args.run_dir, args.out)
-            print(f"written {out}; load it with python run.py --checkpoint {out}, share it with "
-                  f"python -m sharing upload {out} <user>/<name>")
-        return exit_status(export_run)
+        return exit_status(lambda: export(args.run_dir, args.out))
     return exit_status(lambda: print(f"uploaded to {upload(args.folder, args.repo_id, args.private)}"))
 
 

@@ -32,32 +32,6 @@ FORMAT_VERSION = 1
 DEMO_SEED = 1234                     # the corpus's own: training seeds do not change it
 
 
-def sample_corpus(seed: int, split_sizes: dict) -> list:
-    """[{"id", "split", "category", "captions", "spec"}] for every clip (no pixels)."""
-    clips = []
-    for split_index, (split, size) in enumerate(split_sizes.items()):
-        for index in range(size):
-            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
-            rng = np.random.default_rng([seed, split_index, index])
-            spec = sample_clip(rng, f"demo{len(clips):04d}")
-            clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
-                          "captions": describe(spec, rng), "spec": spec})
-    return clips
-
-
-def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) -> None:
-    """Render every clip and write both feature files (renamed into place when complete)."""
-    os.makedirs(paths.features, exist_ok=True)
-    targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
-    with ExitStack() as stack:
-        files = {name: stack.enter_context(h5py.File(path + ".tmp", "w")) for name, path in targets.items()}
-        for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
-            for name, values in clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"]).items():
-                files[name].create_dataset(clip["id"], data=values)
-    for name, path in targets.items():
-        os.replace(path + ".tmp", path)
-
-
 def demo_record(paths: CorpusPaths) -> dict:
     """{"seed", "split_sizes": [train, val, test]} of the demo corpus in paths, {} if unreadable."""
     try:
@@ -84,8 +58,23 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, 
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
-    clips = sample_corpus(seed, sizes)
-    write_features(paths, clips, show_progress)
+    clips = []
+    for split_index, (split, size) in enumerate(sizes.items()):
+        for index in range(size):
+            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
+            rng = np.random.default_rng([seed, split_index, index])
+            spec = sample_clip(rng, f"demo{len(clips):04d}")
+            clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
+                          "captions": describe(spec, rng), "spec": spec})
+    os.makedirs(paths.features, exist_ok=True)
+    targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
+    with ExitStack() as stack:  # each feature file is renamed into place once complete
+        files = {name: stack.enter_context(h5py.File(path + ".tmp", "w")) for name, path in targets.items()}
+        for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
+            for name, values in clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"]).items():
+                files[name].create_dataset(clip["id"], data=values)
+    for name, path in targets.items():
+        os.replace(path + ".tmp", path)
     features = {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
                 for name, dim, parts in zip(BACKBONES, (APPEARANCE_DIM, MOTION_DIM), (APPEARANCE_PARTS, MOTION_PARTS))}
     atomic_save_json({"corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
@@ -94,8 +83,7 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, 
         write_prepared(paths, DEMO_CORPUS, split, [clip for clip in clips if clip["split"] == split], list(BACKBONES),
                        fix=f"rebuild the demo corpus: {prepare_command(config)}")
     if show_progress:
-        print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "
-              f"in {time.time() - started:.1f}s")
+        print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} in {time.time() - started:.1f}s")
     return paths
 
 

@@ -33,8 +33,7 @@ def search_dirs(data_root: str, corpus: str, override: str | None) -> list:
 
 def find(dirs: list, name: str) -> str | None:
     """The first of dirs/name, dirs/name.gz that exists, or None."""
-    paths = (os.path.join(d, n) for d in dirs for n in (name, name + ".gz"))
-    return next((p for p in paths if os.path.isfile(p)), None)
+    return next((p for d in dirs for n in (name, name + ".gz") if os.path.isfile(p := os.path.join(d, n))), None)
 
 
 def require(dirs: list, name: str, how_to_get: str) -> str:
@@ -102,8 +101,7 @@ def check_corpus_name(config, corpus: str) -> None:
 
 def write_splits(config, corpus: CorpusSplits) -> dict:
     """Check the features of every split and write the prepared files; prepared name -> record."""
-    backbones = list(config.features.backbones)
-    if not backbones:
+    if not config.features.backbones:
         raise DataError("features.backbones is empty; name at least one, e.g. --features.backbones ResNet152")
     c = config.corpus
     names = {"train": c.train_split, "val": c.val_split, "test": c.test_split}  # official -> prepared
@@ -115,8 +113,8 @@ def write_splits(config, corpus: CorpusSplits) -> dict:
     records = {}
     try:
         for official, name in names.items():
-            records[name] = write_prepared(paths, corpus.name, name, corpus.videos[official], backbones,
-                                           feature_key=corpus.feature_key, fix=corpus.feature_fix)
+            records[name] = write_prepared(paths, corpus.name, name, corpus.videos[official],
+                                           list(config.features.backbones), corpus.feature_key, corpus.feature_fix)
     except DataError:
         # rewritten splits would sit beside older ones: remove all, so the loader asks for a new preparation
         for name in names.values() if records else ():

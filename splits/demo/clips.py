@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from splits.demo.world import (ACTION_GROUPS, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER, COLOURS,
-                               FRAME_SIZE, MOVE_DIRECTIONS, PIXEL_NOISE_STD, SHAPES, action_group)
+from splits.demo.world import (ACTION_GROUPS, ACTION_ORDER, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER,
+                               COLOURS, FRAME_SIZE, MOVE_DIRECTIONS, PIXEL_NOISE_STD, SHAPES)
 
 CLIP_FRAMES = (16, 160)        # drawn log-uniformly: about a quarter are shorter than K = 28
 EVENT_FRAMES = (8, 40)         # one action lasts this long, so long clips are mostly empty
@@ -34,7 +34,8 @@ def state(x: float, y: float, size: float, visible: float = 1.0) -> dict:
 
 
 def segment(action: str, start: int, end: int, start_state: dict, end_state: dict) -> dict:
-    action_group(action)  # raises on an unknown action
+    if action not in ACTION_ORDER:
+        raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTION_ORDER)}")
     if not 0 <= start < end:
         raise ValueError(f"segment {action} needs 0 <= start < end, got {start}, {end}")
     return {"action": action, "start": int(start), "end": int(end), "from": dict(start_state), "to": dict(end_state)}
@@ -78,7 +79,7 @@ def _uniform(rng, bounds, scale: float = 1.0) -> float:
 
 def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame_size: int) -> dict:
     """An object doing actions_in_time in windows [(start, end), ...], kept inside the frame."""
-    size_action = next((a for a in actions_in_time if action_group(a) == "size"), None)
+    size_action = next((a for a in actions_in_time if a in ACTION_GROUPS["size"]), None)
     if size_action is None:
         sizes = [_uniform(rng, STATIC_HALF_SIZE, frame_size)] * 2
     else:
@@ -97,7 +98,7 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
         after = dict(current)
         if action in MOVE_DIRECTIONS:
             after["x"], after["y"] = current["x"] + dx, current["y"] + dy
-        elif action_group(action) == "size":
+        elif action in ACTION_GROUPS["size"]:
             after["size"] = sizes[1]
         else:
             after["visible"] = 1.0 if action == "appear" else 0.0
