@@ -41,8 +41,7 @@ def model_card(payload: dict, scores: dict, run_name: str) -> str:
                    "| " + " | ".join(f"{value:.1f}" for value in shown.values()) + " |"]
                   if shown else ["not scored (the run trained without COCO metrics)"])
     extraction = payload.get("feature_extraction") or {}
-    other = {key: value for key, value in payload.items()
-             if key not in ("model", "vocab", "config", "format", "feature_extraction")}
+    other = {k: v for k, v in payload.items() if k not in ("model", "vocab", "config", "format", "feature_extraction")}
     lines = [
         "---", "tags:", "- video-captioning", "- sa-lstm", "---", "",
         f"# SA-LSTM on {corpus}: {'+'.join(backbones)}", "",
@@ -75,8 +74,7 @@ def export(run_dir: str, out: str | None = None) -> str:
         raise DataError(f"{run_dir} holds no best.pt; give a run folder of train.py (runs/<run id>)")
     payload = checkpoints.load(best)
     checkpoints.check_contents(payload, best)
-    test_split = payload["config"]["corpus"]["test_split"]
-    scores_path = os.path.join(run_dir, f"{test_split}_scores.json")
+    scores_path = os.path.join(run_dir, f"{payload['config']['corpus']['test_split']}_scores.json")
     scores = json.loads(Path(scores_path).read_text(encoding="utf-8")) if os.path.isfile(scores_path) else {}
     out = out or os.path.join(run_dir, "shared")
     write_folder(payload, out, scores_path, model_card(payload, scores, os.path.basename(os.path.normpath(run_dir))))

@@ -1,7 +1,6 @@
-"""A shared model folder, on disk or on the Hugging Face Hub (downloaded by id, uploaded with one command):
-config.json (best.pt's entries but weights and vocabulary), vocab.json,
-model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is refused),
-test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
+"""A shared model folder, on disk or on the Hugging Face Hub: config.json (best.pt's entries but weights and
+vocabulary), vocab.json, model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is
+refused), test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
 from __future__ import annotations
 
 import hashlib

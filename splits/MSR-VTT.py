@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from splits.corpus import (CorpusSplits, check_corpus_name, check_split_lists, read_json, require, run,
-                           search_dirs, write_splits)
+from splits.corpus import CorpusSplits, check_split_lists, read_json, require, run, search_dirs, write_splits
 from utils import DataError
 
 CORPUS = "MSR-VTT"
@@ -34,8 +33,7 @@ def _entries(data, key: str, path: str, needs: tuple, fields: str):
 
 
 def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
-    check_corpus_name(config, CORPUS)
-    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    dirs = search_dirs(config, CORPUS, annotations_dir)
     files = [require(dirs, name, HOW_TO_GET) for name in INFO_FILES]  # all found before any is read
     contents = [(read_json(path), path) for path in files]
     videos, captions, empty = {}, {}, 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from splits.corpus import CorpusSplits, check_corpus_name, check_split_lists, require, run, search_dirs, write_splits
+from splits.corpus import CorpusSplits, check_split_lists, require, run, search_dirs, write_splits
 from splits.msvd_annotations import (HOW_TO_GET, MAPPING_FILE, RELEASE_FILES, SPLIT_RANGES, read_csv,
                                      read_mapping, read_release, split_vids)
 from utils import DataError
@@ -19,8 +19,7 @@ FEATURE_FIX = (f"extract features into <data_root>/{CORPUS}/features/{CORPUS}_<b
 
 def read_corpus(config, annotations_dir: str | None = None, csv: str | None = None) -> CorpusSplits:
     """Captions of every official split, from the English release (default) or the raw CSV."""
-    check_corpus_name(config, CORPUS)
-    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    dirs = search_dirs(config, CORPUS, annotations_dir)
     mapping = read_mapping(require(dirs, MAPPING_FILE, HOW_TO_GET))
     if csv is not None:
         if not os.path.isfile(csv):

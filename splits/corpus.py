@@ -21,13 +21,18 @@ def shipped_dir(corpus: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", corpus, "annotations")
 
 
-def search_dirs(data_root: str, corpus: str, override: str | None) -> list:
+def search_dirs(config, corpus: str, override: str | None) -> list:
+    """The annotation folders to look in, once the config is known to name this corpus."""
+    if config.corpus.name != corpus:
+        raise DataError(f"this prepares {corpus}, but the config says corpus.name={config.corpus.name!r}; "
+                        f"drop that --preset/--corpus.name or run python -m splits.{config.corpus.name}")
     if override:
         if not os.path.isdir(override):
             raise DataError(f"annotation directory {override} does not exist; "
                             f"pass --annotations with a folder that holds the {corpus} annotation files")
         return [override]
-    dirs = [d for d in (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus)) if os.path.isdir(d)]
+    candidates = (os.path.join(config.corpus.data_root, corpus, "annotations"), shipped_dir(corpus))
+    dirs = [d for d in candidates if os.path.isdir(d)]
     return dirs[:1] if len(dirs) == 2 and os.path.abspath(dirs[0]) == os.path.abspath(dirs[1]) else dirs
 
 
@@ -93,12 +98,6 @@ class CorpusSplits:
     feature_fix: str = ""                       # how to make the missing features
 
 
-def check_corpus_name(config, corpus: str) -> None:
-    if config.corpus.name != corpus:
-        raise DataError(f"this prepares {corpus}, but the config says corpus.name={config.corpus.name!r}; "
-                        f"drop that --preset/--corpus.name or run python -m splits.{config.corpus.name}")
-
-
 def write_splits(config, corpus: CorpusSplits) -> dict:
     """Check the features of every split and write the prepared files; prepared name -> record."""
     if not config.features.backbones:
@@ -137,9 +136,8 @@ def run(corpus: str, description: str, options: dict, read_corpus, argv=None) ->
         corpus = read_corpus(config, args)
         records = write_splits(config, corpus)
         prepared = os.path.abspath(corpus_paths(config.corpus.data_root, corpus.name).prepared)
-        meta = next(iter(records.values()))["backbones"]
         rows = [f"{corpus.name} prepared in {prepared}; features: "
-                + ", ".join(f"{name} (D={m['dim']})" for name, m in meta.items())]
+                + ", ".join(f"{name} (D={m['dim']})" for name, m in next(iter(records.values()))["backbones"].items())]
         rows += [f"  {split:<8}{len(r['videos']):>7} videos{sum(len(v['captions']) for v in r['videos']):>9} captions"
                  for split, r in records.items()]
         print("\n".join(rows + [f"  note: {note}" for note in corpus.notes]))

@@ -1,10 +1,9 @@
-"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md):
-{"id", "kind", "n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed",
-"feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
-"end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
-visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
-Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other).
-render_frames(spec) gives its exact pixels, all frames at once by broadcasting."""
+"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md): {"id", "kind",
+"n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed", "feature_noise_seed", "objects":
+[{"colour", "shape", "dissolve_seed", "segments": [{"action", "start", "end", "from", "to"}]}]}, a state being
+{"x", "y", "size", "visible"} (centre and half-size in pixels, visible in [0, 1]) that moves linearly from "from" to
+"to" over the segment's half-open frame range. Kinds: one_event, two_objects (A acts and leaves, then B), two_actions
+(one object, one after the other). render_frames(spec) gives its exact pixels, all frames at once by broadcasting."""
 from __future__ import annotations
 
 import math
@@ -90,8 +89,7 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
     distance = _uniform(rng, MOVE_DISTANCE, frame_size) if move_action else 0.0
     dx, dy = (distance * d for d in MOVE_DIRECTIONS.get(move_action, (0, 0)))
     reach = max(sizes) + MARGIN  # the whole path, at the largest size, stays inside the frame
-    x = float(rng.uniform(reach - min(dx, 0), frame_size - reach - max(dx, 0)))
-    y = float(rng.uniform(reach - min(dy, 0), frame_size - reach - max(dy, 0)))
+    x, y = (float(rng.uniform(reach - min(d, 0), frame_size - reach - max(d, 0))) for d in (dx, dy))
     current = state(x, y, sizes[0], 0.0 if actions_in_time[0] == "appear" else 1.0)
     segments = []
     for action, (start, end) in zip(actions_in_time, windows):
