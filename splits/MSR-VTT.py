@@ -41,8 +41,7 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
         for _, (vid, split, category) in _entries(data, "videos", path, ("split", "category"),
                                                   "a video_id, a split and an integer category"):
             if split not in OFFICIAL_SPLIT:
-                raise DataError(f"{path}: video {vid} has split {split!r}; expected one of "
-                                f"{sorted(OFFICIAL_SPLIT)}")
+                raise DataError(f"{path}: video {vid} has split {split!r}; expected one of {sorted(OFFICIAL_SPLIT)}")
             if vid in videos:
                 raise DataError(f"{path}: video {vid} is listed twice; restore the official files")
             videos[vid] = {"split": OFFICIAL_SPLIT[split], "category": category}

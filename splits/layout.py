@@ -47,8 +47,7 @@ def open_hdf5(path: str, fix: str) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as error:
-        raise DataError(f"feature file {path} is not a readable HDF5 file ({error}); "
-                        f"re-create it ({fix})") from None
+        raise DataError(f"feature file {path} is not a readable HDF5 file ({error}); re-create it ({fix})") from None
 
 
 def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, backbones: list,
