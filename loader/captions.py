@@ -47,8 +47,7 @@ class CaptionTargets:
 def tokenized_captions(references: list, loader_config) -> list:
     """Per video, the normalised token lists of its captions (empty ones left out)."""
     transforms = caption_transforms(loader_config)
-    return [[tokens for tokens in (tokenize(c, transforms) for c in captions) if tokens]
-            for captions in references]
+    return [[tokens for tokens in (tokenize(c, transforms) for c in captions) if tokens] for captions in references]
 
 
 def build_vocabulary(train_references: list, loader_config) -> Vocabulary:
@@ -58,17 +57,13 @@ def build_vocabulary(train_references: list, loader_config) -> Vocabulary:
 
 def encode_targets(references: list, vocab: Vocabulary, loader_config) -> CaptionTargets:
     max_words = loader_config.max_caption_words
-    rows, lengths, owners = [], [], []
+    rows, owners = [], []
     for video, captions in enumerate(tokenized_captions(references, loader_config)):
         for tokens in captions:
-            if len(tokens) > max_words and loader_config.drop_long_captions:
-                continue
-            tokens = tokens[:max_words]
-            rows.append([BOS_ID] + vocab.encode(tokens) + [EOS_ID])
-            lengths.append(len(tokens) + 1)
-            owners.append(video)
-    tokens = torch.full((len(rows), max(lengths, default=1) + 1), PAD_ID, dtype=torch.long)
-    for i, row in enumerate(rows):
-        tokens[i, :len(row)] = torch.tensor(row)
-    return CaptionTargets(tokens, torch.tensor(lengths, dtype=torch.long),
+            if len(tokens) <= max_words or not loader_config.drop_long_captions:
+                rows.append([BOS_ID] + vocab.encode(tokens[:max_words]) + [EOS_ID])
+                owners.append(video)
+    width = max(map(len, rows), default=2)
+    tokens = torch.tensor([row + [PAD_ID] * (width - len(row)) for row in rows], dtype=torch.long).view(-1, width)
+    return CaptionTargets(tokens, torch.tensor([len(row) - 1 for row in rows], dtype=torch.long),
                           torch.tensor(owners, dtype=torch.long), sum(map(len, references)) - len(rows))

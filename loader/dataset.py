@@ -36,15 +36,14 @@ class VideoSplit:
     def subset(self, indices) -> "VideoSplit":
         indices = list(indices)
         index = torch.as_tensor(indices, device=self.features.device)
-        return VideoSplit(self.name, [self.video_ids[i] for i in indices], self.features[index],
-                          self.frame_mask[index], [self.references[i] for i in indices],
-                          [self.categories[i] for i in indices] if self.categories else [],
-                          [self.n_frames[i] for i in indices] if self.n_frames else [], self.sampling, self.dims)
+        pick = lambda values: [values[i] for i in indices] if values else []
+        return VideoSplit(self.name, pick(self.video_ids), self.features[index], self.frame_mask[index],
+                          pick(self.references), pick(self.categories), pick(self.n_frames), self.sampling, self.dims)
 
 
 def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int, fix: str) -> tuple:
     with open_hdf5(path, fix) as features:
-        out, sampling, not_finite = np.zeros((len(video_ids), k, dim), dtype=np.float32), None, []
+        out = np.zeros((len(video_ids), k, dim), dtype=np.float32)
         for row, (vid, count) in enumerate(zip(video_ids, n_frames)):
             try:
                 dataset = features[vid]
@@ -53,22 +52,18 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
                                     f"numbers: the feature file was not written by a feature extractor; "
                                     f"re-extract it, then run `{fix}` again")
                 if dataset.ndim != 2 or dataset.shape[0] != count or dataset.shape[1] != dim:
-                    raise DataError(f"video {vid} has features of shape {dataset.shape} in {path} but "
-                                    f"({count}, {dim}) when the split was prepared: the feature "
-                                    f"file changed since; run `{fix}` again")
+                    raise DataError(f"video {vid} has features of shape {dataset.shape} in {path} but ({count}, {dim}) "
+                                    f"when the split was prepared: the feature file changed since; run `{fix}` again")
                 frames = np.asarray(dataset[sample_frame_indices(count, k)], dtype=np.float32)
             except (KeyError, OSError) as error:
                 raise DataError(f"cannot read video {vid} through {path} ({error}); the feature "
                                 f"file it links to moved or changed: run `{fix}` again") from None
-            if row == 0:
-                sampling = _recorded_sampling(dataset)
-            if not np.isfinite(frames).all():
-                not_finite.append(vid)
             out[row, :len(frames)] = frames
+        sampling = _recorded_sampling(features[video_ids[0]])
+    not_finite = [vid for vid, frames in zip(video_ids, out) if not np.isfinite(frames).all()]
     if not_finite:
-        raise DataError(f"NaN or infinite features through {path} for {describe_videos(not_finite)}: "
-                        "the feature file changed since the split was prepared; re-extract them, "
-                        f"then run `{fix}` again")
+        raise DataError(f"NaN or infinite features through {path} for {describe_videos(not_finite)}: the feature "
+                        f"file changed since the split was prepared; re-extract them, then run `{fix}` again")
     return out, sampling
 
 
@@ -90,15 +85,11 @@ def recorded_sampling(config, split: str) -> Optional[str]:
 
 def check_captions(videos: list, path: str, split: str, scored: bool, fix: str) -> None:
     """Captions are strings, and every video of a scored split has a non-empty one."""
-    silent = []
-    for video in videos:
-        captions = video["captions"]
-        wrong = [c for c in captions if not isinstance(c, str)]
-        if wrong:
-            raise DataError(f"video {video['id']} in {path} has a caption that is not a string "
-                            f"({wrong[0]!r}); prepare the corpus again: {fix}")
-        if not any(c.strip() for c in captions):
-            silent.append(video["id"])
+    wrong = next(((v["id"], c) for v in videos for c in v["captions"] if not isinstance(c, str)), None)
+    if wrong:
+        raise DataError(f"video {wrong[0]} in {path} has a caption that is not a string "
+                        f"({wrong[1]!r}); prepare the corpus again: {fix}")
+    silent = [v["id"] for v in videos if not any(c.strip() for c in v["captions"])]
     if silent and scored:
         raise DataError(f"{describe_videos(silent)} of the {split} split in {path} have no non-empty "
                         f"reference caption, so they cannot be scored; prepare the corpus again: {fix}")

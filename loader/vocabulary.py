@@ -18,8 +18,7 @@ class Vocabulary:
         self.index = {word: i for i, word in enumerate(self.words)}
 
     @classmethod
-    def build(cls, token_lists: Iterable[list], min_count: int = 1,
-              max_size: Optional[int] = None) -> "Vocabulary":
+    def build(cls, token_lists: Iterable[list], min_count: int = 1, max_size: Optional[int] = None) -> "Vocabulary":
         """Words seen at least min_count times, most frequent first (ties alphabetical)."""
         counts = Counter(token for tokens in token_lists for token in tokens)
         kept = sorted((w for w, c in counts.items() if c >= min_count and w not in SPECIALS),

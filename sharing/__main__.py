@@ -41,8 +41,7 @@ def model_card(payload: dict, scores: dict, run_name: str) -> str:
                    "| " + " | ".join(f"{value:.1f}" for value in shown.values()) + " |"]
                   if shown else ["not scored (the run trained without COCO metrics)"])
     extraction = payload.get("feature_extraction") or {}
-    other = {key: value for key, value in payload.items()
-             if key not in ("model", "vocab", "config", "format", "feature_extraction")}
+    other = {k: v for k, v in payload.items() if k not in ("model", "vocab", "config", "format", "feature_extraction")}
     lines = [
         "---", "tags:", "- video-captioning", "- sa-lstm", "---", "",
         f"# SA-LSTM on {corpus}: {'+'.join(backbones)}", "",
@@ -69,18 +68,18 @@ def model_card(payload: dict, scores: dict, run_name: str) -> str:
 
 
 def export(run_dir: str, out: str | None = None) -> str:
-    """Write the shared folder of run_dir's best checkpoint and test scores; its path."""
+    """Write the shared folder of run_dir's best checkpoint and test scores, and say how to use it; its path."""
     best = os.path.join(run_dir, "best.pt")
     if not os.path.isfile(best):
         raise DataError(f"{run_dir} holds no best.pt; give a run folder of train.py (runs/<run id>)")
     payload = checkpoints.load(best)
     checkpoints.check_contents(payload, best)
-    test_split = payload["config"]["corpus"]["test_split"]
-    scores_path = os.path.join(run_dir, f"{test_split}_scores.json")
+    scores_path = os.path.join(run_dir, f"{payload['config']['corpus']['test_split']}_scores.json")
     scores = json.loads(Path(scores_path).read_text(encoding="utf-8")) if os.path.isfile(scores_path) else {}
     out = out or os.path.join(run_dir, "shared")
-    name = os.path.basename(os.path.normpath(run_dir))
-    write_folder(payload, out, scores_path, model_card(payload, scores, name))
+    write_folder(payload, out, scores_path, model_card(payload, scores, os.path.basename(os.path.normpath(run_dir))))
+    print(f"written {out}; load it with python run.py --checkpoint {out}, share it with "
+          f"python -m sharing upload {out} <user>/<name>")
     return out
 
 
@@ -96,11 +95,7 @@ def main(argv=None) -> int:
     uploading.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "export":
-        def export_run() -> None:
-            out = export(args.run_dir, args.out)
-            print(f"written {out}; load it with python run.py --checkpoint {out}, share it with "
-                  f"python -m sharing upload {out} <user>/<name>")
-        return exit_status(export_run)
+        return exit_status(lambda: export(args.run_dir, args.out))
     return exit_status(lambda: print(f"uploaded to {upload(args.folder, args.repo_id, args.private)}"))
 
 

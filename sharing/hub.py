@@ -1,7 +1,6 @@
-"""A shared model folder, on disk or on the Hugging Face Hub (downloaded by id, uploaded with one command):
-config.json (best.pt's entries but weights and vocabulary), vocab.json,
-model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is refused),
-test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
+"""A shared model folder, on disk or on the Hugging Face Hub: config.json (best.pt's entries but weights and
+vocabulary), vocab.json, model.safetensors (whose header holds the other two's SHA-256, so that a mixed folder is
+refused), test_scores.json and README.md; reading it gives back models.checkpoints.load's payload of the best.pt."""
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +12,8 @@ from pathlib import Path
 
 from utils import DataError, atomic_save_json, read_json
 
-CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors",
-                                        "test_scores.json", "README.md")
-FILES = (CONFIG, VOCAB, WEIGHTS, SCORES, CARD)
+FILES = CONFIG, VOCAB, WEIGHTS, SCORES, CARD = ("config.json", "vocab.json", "model.safetensors", "test_scores.json",
+                                                "README.md")
 REMEDY = "export it again with `python -m sharing export runs/<run id>`"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -110,8 +108,7 @@ def is_shared(path: str) -> bool:
     """A folder of this format, or a name that can only be a Hub id."""
     if os.path.isdir(path):
         return os.path.isfile(os.path.join(path, CONFIG))
-    return (not os.path.exists(path) and HUB_ID.fullmatch(path) is not None
-            and not path.endswith((".pt", ".pth")))
+    return not os.path.exists(path) and HUB_ID.fullmatch(path) is not None and not path.endswith((".pt", ".pth"))
 
 
 def output_folder(checkpoint: str) -> str:

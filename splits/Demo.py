@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from contextlib import ExitStack
 
 import h5py
 import numpy as np
@@ -29,36 +30,6 @@ SPLIT_SIZES = (1200, 100, 670)       # train, val, test: the sizes of MSVD's off
 ANNOTATIONS_FILE = "clips.json"
 FORMAT_VERSION = 1
 DEMO_SEED = 1234                     # the corpus's own: training seeds do not change it
-
-
-def sample_corpus(seed: int, split_sizes: dict) -> list:
-    """[{"id", "split", "category", "captions", "spec"}] for every clip (no pixels)."""
-    clips = []
-    for split_index, (split, size) in enumerate(split_sizes.items()):
-        for index in range(size):
-            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
-            rng = np.random.default_rng([seed, split_index, index])
-            spec = sample_clip(rng, f"demo{len(clips):04d}")
-            clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
-                          "captions": describe(spec, rng), "spec": spec})
-    return clips
-
-
-def write_features(paths: CorpusPaths, clips: list, show_progress: bool = True) -> None:
-    """Render every clip and write both feature files (renamed into place when complete)."""
-    os.makedirs(paths.features, exist_ok=True)
-    targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
-    files = {name: h5py.File(path + ".tmp", "w") for name, path in targets.items()}
-    try:
-        for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
-            streams = clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"])
-            for name, values in streams.items():
-                files[name].create_dataset(clip["id"], data=values)
-    finally:
-        for handle in files.values():
-            handle.close()
-    for name, path in targets.items():
-        os.replace(path + ".tmp", path)
 
 
 def demo_record(paths: CorpusPaths) -> dict:
@@ -83,27 +54,36 @@ def build_demo(config, force: bool = False, split_sizes=SPLIT_SIZES, seed=None, 
         if show_progress:
             recorded = demo_record(paths)
             print(f"demo corpus already in {paths.root} (seed {recorded.get('seed')}, split sizes "
-                  f"{','.join(map(str, recorded.get('split_sizes', [])))}); rebuild it with "
-                  f"{prepare_command(config)}")
+                  f"{','.join(map(str, recorded.get('split_sizes', [])))}); rebuild it with {prepare_command(config)}")
         return paths
     started = time.time()
     sizes = dict(zip(splits, (int(n) for n in split_sizes)))
-    clips = sample_corpus(seed, sizes)
-    write_features(paths, clips, show_progress)
-    atomic_save_json({
-        "corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
-        "features": {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
-                     for name, dim, parts in ((APPEARANCE, APPEARANCE_DIM, APPEARANCE_PARTS),
-                                              (MOTION, MOTION_DIM, MOTION_PARTS))},
-        "clips": clips,
-    }, os.path.join(paths.annotations, ANNOTATIONS_FILE))
+    clips = []
+    for split_index, (split, size) in enumerate(sizes.items()):
+        for index in range(size):
+            # clip i of a split depends only on (seed, split, i): smaller builds are prefixes of bigger ones
+            rng = np.random.default_rng([seed, split_index, index])
+            spec = sample_clip(rng, f"demo{len(clips):04d}")
+            clips.append({"id": spec["id"], "split": split, "category": spec["kind"],
+                          "captions": describe(spec, rng), "spec": spec})
+    os.makedirs(paths.features, exist_ok=True)
+    targets = {name: paths.feature_file(DEMO_CORPUS, name) for name in BACKBONES}
+    with ExitStack() as stack:  # each feature file is renamed into place once complete
+        files = {name: stack.enter_context(h5py.File(path + ".tmp", "w")) for name, path in targets.items()}
+        for clip in tqdm(clips, desc="rendering demo clips", disable=not show_progress, unit="clip"):
+            for name, values in clip_features(render_frames(clip["spec"]), clip["spec"]["feature_noise_seed"]).items():
+                files[name].create_dataset(clip["id"], data=values)
+    for name, path in targets.items():
+        os.replace(path + ".tmp", path)
+    features = {name: {"dim": dim, "parts": {part: [s.start, s.stop] for part, s in parts.items()}}
+                for name, dim, parts in zip(BACKBONES, (APPEARANCE_DIM, MOTION_DIM), (APPEARANCE_PARTS, MOTION_PARTS))}
+    atomic_save_json({"corpus": DEMO_CORPUS, "version": FORMAT_VERSION, "seed": seed, "split_sizes": sizes,
+                      "features": features, "clips": clips}, os.path.join(paths.annotations, ANNOTATIONS_FILE))
     for split in splits:
-        videos = [clip for clip in clips if clip["split"] == split]
-        write_prepared(paths, DEMO_CORPUS, split, videos, list(BACKBONES),
+        write_prepared(paths, DEMO_CORPUS, split, [clip for clip in clips if clip["split"] == split], list(BACKBONES),
                        fix=f"rebuild the demo corpus: {prepare_command(config)}")
     if show_progress:
-        print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} "
-              f"in {time.time() - started:.1f}s")
+        print(f"demo corpus: {len(clips)} clips ({sizes}) written to {paths.root} in {time.time() - started:.1f}s")
     return paths
 
 

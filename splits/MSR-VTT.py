@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from splits.corpus import (CorpusSplits, check_corpus_name, check_split_lists, read_json, require, run,
-                           search_dirs, write_splits)
+from splits.corpus import CorpusSplits, check_split_lists, read_json, require, run, search_dirs, write_splits
 from utils import DataError
 
 CORPUS = "MSR-VTT"
@@ -34,8 +33,7 @@ def _entries(data, key: str, path: str, needs: tuple, fields: str):
 
 
 def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
-    check_corpus_name(config, CORPUS)
-    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    dirs = search_dirs(config, CORPUS, annotations_dir)
     files = [require(dirs, name, HOW_TO_GET) for name in INFO_FILES]  # all found before any is read
     contents = [(read_json(path), path) for path in files]
     videos, captions, empty = {}, {}, 0
@@ -43,8 +41,7 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
         for _, (vid, split, category) in _entries(data, "videos", path, ("split", "category"),
                                                   "a video_id, a split and an integer category"):
             if split not in OFFICIAL_SPLIT:
-                raise DataError(f"{path}: video {vid} has split {split!r}; expected one of "
-                                f"{sorted(OFFICIAL_SPLIT)}")
+                raise DataError(f"{path}: video {vid} has split {split!r}; expected one of {sorted(OFFICIAL_SPLIT)}")
             if vid in videos:
                 raise DataError(f"{path}: video {vid} is listed twice; restore the official files")
             videos[vid] = {"split": OFFICIAL_SPLIT[split], "category": category}
@@ -61,11 +58,9 @@ def read_corpus(config, annotations_dir: str | None = None) -> CorpusSplits:
                 empty += 1
     check_split_lists(dirs, {split: {vid for vid, v in videos.items() if v["split"] == split}
                                          for split in OFFICIAL_SPLIT.values()})
-    splits = {split: [{"id": vid, "captions": captions[vid], "category": video["category"]}
-                      for vid, video in videos.items() if vid in captions and video["split"] == split]
-              for split in OFFICIAL_SPLIT.values()}
-    notes = [f"{empty} empty captions dropped",
-             f"{len(videos) - len(captions)} videos without any caption left out"]
+    splits = {split: [{"id": vid, "captions": captions[vid], "category": v["category"]} for vid, v in videos.items()
+                      if vid in captions and v["split"] == split] for split in OFFICIAL_SPLIT.values()}
+    notes = [f"{empty} empty captions dropped", f"{len(videos) - len(captions)} videos without any caption left out"]
     return CorpusSplits(CORPUS, splits, [note for note in notes if not note.startswith("0 ")], None, FEATURE_FIX)
 
 

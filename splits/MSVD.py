@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from splits.corpus import CorpusSplits, check_corpus_name, check_split_lists, require, run, search_dirs, write_splits
+from splits.corpus import CorpusSplits, check_split_lists, require, run, search_dirs, write_splits
 from splits.msvd_annotations import (HOW_TO_GET, MAPPING_FILE, RELEASE_FILES, SPLIT_RANGES, read_csv,
                                      read_mapping, read_release, split_vids)
 from utils import DataError
@@ -19,8 +19,7 @@ FEATURE_FIX = (f"extract features into <data_root>/{CORPUS}/features/{CORPUS}_<b
 
 def read_corpus(config, annotations_dir: str | None = None, csv: str | None = None) -> CorpusSplits:
     """Captions of every official split, from the English release (default) or the raw CSV."""
-    check_corpus_name(config, CORPUS)
-    dirs = search_dirs(config.corpus.data_root, CORPUS, annotations_dir)
+    dirs = search_dirs(config, CORPUS, annotations_dir)
     mapping = read_mapping(require(dirs, MAPPING_FILE, HOW_TO_GET))
     if csv is not None:
         if not os.path.isfile(csv):
@@ -29,8 +28,7 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
                             "details.aspx?id=52422) or leave out --csv to use the shipped English release")
         captions, notes = read_csv(csv, mapping)
     else:
-        captions, notes = read_release([require(dirs, f, HOW_TO_GET)
-                                        for f in RELEASE_FILES.values()])
+        captions, notes = read_release([require(dirs, f, HOW_TO_GET) for f in RELEASE_FILES.values()])
 
     def listed(path, clip):  # the shipped .list files name YouTube clip ids
         if clip not in mapping:
@@ -46,10 +44,8 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
         notes.append(f"{sum(uncaptioned.values())} videos of the official split have no caption in the annotations "
                      f"and are left out ({by_split}; the shipped English release captions all 1970)")
     vid_to_clip = {vid: clip for clip, vid in mapping.items()}
-
-    def feature_key(features, vid: str) -> str | None:
-        return next((name for name in (vid, vid_to_clip.get(vid)) if name is not None and name in features), None)
-    return CorpusSplits(CORPUS, videos, notes, feature_key, FEATURE_FIX)
+    return CorpusSplits(CORPUS, videos, notes, lambda features, vid: next(
+        (name for name in (vid, vid_to_clip.get(vid, vid)) if name in features), None), FEATURE_FIX)
 
 
 def prepare(config, annotations_dir: str | None = None, csv: str | None = None) -> dict:
@@ -58,8 +54,8 @@ def prepare(config, annotations_dir: str | None = None, csv: str | None = None) 
 
 def main(argv=None) -> int:
     return run(CORPUS, __doc__, {
-        "--csv": ("PATH", "read captions from Microsoft's 'MSR Video Description Corpus.csv' (English rows) "
-                          "instead of the shipped English release"),
+        "--csv": ("PATH", "read captions from Microsoft's 'MSR Video Description Corpus.csv' (English rows) instead "
+                          "of the shipped English release"),
         "--annotations": ("DIR", "read youtube_mapping.txt, sents_*_lc_nopunc.txt and *.list from DIR (default: "
                                  "<data_root>/MSVD/annotations, then the shipped copy)")},
         lambda config, args: read_corpus(config, args.annotations, args.csv), argv)

@@ -1,7 +1,6 @@
-"""A corpus script's parts: its annotation files, what its reader hands over (videos per official
-split), writing that with layout.py, and the command line (config options, one clear error, a summary).
-Annotation files (``name.gz`` read as ``name``) are looked up in ``--annotations DIR`` alone when given, else in
-``<data_root>/<corpus>/annotations`` and then in the repository's shipped ``data/<corpus>/annotations``."""
+"""What the corpus scripts share: annotation files (``name.gz`` read as ``name``, looked up in ``--annotations DIR``
+alone when given, else in ``<data_root>/<corpus>/annotations``, then in the shipped ``data/<corpus>/annotations``),
+the videos per official split a reader hands over, writing them with layout.py, and the command line."""
 from __future__ import annotations
 
 import gzip
@@ -22,26 +21,28 @@ def shipped_dir(corpus: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", corpus, "annotations")
 
 
-def search_dirs(data_root: str, corpus: str, override: str | None) -> list:
+def search_dirs(config, corpus: str, override: str | None) -> list:
+    """The annotation folders to look in, once the config is known to name this corpus."""
+    if config.corpus.name != corpus:
+        raise DataError(f"this prepares {corpus}, but the config says corpus.name={config.corpus.name!r}; "
+                        f"drop that --preset/--corpus.name or run python -m splits.{config.corpus.name}")
     if override:
         if not os.path.isdir(override):
             raise DataError(f"annotation directory {override} does not exist; "
                             f"pass --annotations with a folder that holds the {corpus} annotation files")
         return [override]
-    candidates = (os.path.join(data_root, corpus, "annotations"), shipped_dir(corpus))
+    candidates = (os.path.join(config.corpus.data_root, corpus, "annotations"), shipped_dir(corpus))
     dirs = [d for d in candidates if os.path.isdir(d)]
     return dirs[:1] if len(dirs) == 2 and os.path.abspath(dirs[0]) == os.path.abspath(dirs[1]) else dirs
 
 
 def find(dirs: list, name: str) -> str | None:
     """The first of dirs/name, dirs/name.gz that exists, or None."""
-    paths = (os.path.join(d, n) for d in dirs for n in (name, name + ".gz"))
-    return next((p for p in paths if os.path.isfile(p)), None)
+    return next((p for d in dirs for n in (name, name + ".gz") if os.path.isfile(p := os.path.join(d, n))), None)
 
 
 def require(dirs: list, name: str, how_to_get: str) -> str:
-    path = find(dirs, name)
-    if path is None:
+    if (path := find(dirs, name)) is None:
         raise DataError(f"annotation file {name} (or {name}.gz) not found in "
                         f"{', '.join(dirs) or '(no annotation folder found)'}; {how_to_get}")
     return path
@@ -55,15 +56,13 @@ def read_text(path: str) -> str:
     except UnicodeDecodeError as error:
         raise DataError(f"annotation file {path} is not UTF-8 text ({error}); save it as UTF-8") from None
     except (OSError, EOFError, zlib.error) as error:  # truncated or corrupt .gz, unreadable file
-        raise DataError(f"annotation file {path} cannot be read ({error}); "
-                        "download or copy it again") from None
+        raise DataError(f"annotation file {path} cannot be read ({error}); download or copy it again") from None
 
 
 def lines(path: str) -> Iterator[tuple]:
-    """(line number, line without its end-of-line) for every line of a text file."""
+    """(line number, line without its end-of-line) for every line of a text file that is not blank."""
     # Split on \n only: str.splitlines() would also break captions at exotic Unicode separators.
-    pieces = read_text(path).split("\n")
-    return ((n, line.rstrip("\r")) for n, line in enumerate(pieces[:-1] if pieces[-1] == "" else pieces, 1))
+    return ((n, line.rstrip("\r")) for n, line in enumerate(read_text(path).split("\n"), 1) if line.strip())
 
 
 def read_json(path: str):
@@ -77,8 +76,7 @@ def read_json(path: str):
 def check_split_lists(dirs: list, expected: dict, to_video=lambda path, i: i) -> None:
     """Each .list file found (a JSON list of ids, hobincar/SA-LSTM's) must give its official split."""
     for split, name in LIST_FILES.items():
-        path = find(dirs, name)
-        if path is None:
+        if (path := find(dirs, name)) is None:
             continue
         ids = read_json(path)
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -100,16 +98,9 @@ class CorpusSplits:
     feature_fix: str = ""                       # how to make the missing features
 
 
-def check_corpus_name(config, corpus: str) -> None:
-    if config.corpus.name != corpus:
-        raise DataError(f"this prepares {corpus}, but the config says corpus.name={config.corpus.name!r}; "
-                        f"drop that --preset/--corpus.name or run python -m splits.{config.corpus.name}")
-
-
 def write_splits(config, corpus: CorpusSplits) -> dict:
     """Check the features of every split and write the prepared files; prepared name -> record."""
-    backbones = list(config.features.backbones)
-    if not backbones:
+    if not config.features.backbones:
         raise DataError("features.backbones is empty; name at least one, e.g. --features.backbones ResNet152")
     c = config.corpus
     names = {"train": c.train_split, "val": c.val_split, "test": c.test_split}  # official -> prepared
@@ -121,8 +112,8 @@ def write_splits(config, corpus: CorpusSplits) -> dict:
     records = {}
     try:
         for official, name in names.items():
-            records[name] = write_prepared(paths, corpus.name, name, corpus.videos[official], backbones,
-                                           feature_key=corpus.feature_key, fix=corpus.feature_fix)
+            records[name] = write_prepared(paths, corpus.name, name, corpus.videos[official],
+                                           list(config.features.backbones), corpus.feature_key, corpus.feature_fix)
     except DataError:
         # rewritten splits would sit beside older ones: remove all, so the loader asks for a new preparation
         for name in names.values() if records else ():
@@ -145,11 +136,9 @@ def run(corpus: str, description: str, options: dict, read_corpus, argv=None) ->
         corpus = read_corpus(config, args)
         records = write_splits(config, corpus)
         prepared = os.path.abspath(corpus_paths(config.corpus.data_root, corpus.name).prepared)
-        meta = next(iter(records.values()))["backbones"]
         rows = [f"{corpus.name} prepared in {prepared}; features: "
-                + ", ".join(f"{name} (D={m['dim']})" for name, m in meta.items())]
-        for split, record in records.items():
-            n_captions = sum(len(v["captions"]) for v in record["videos"])
-            rows.append(f"  {split:<8}{len(record['videos']):>7} videos{n_captions:>9} captions")
+                + ", ".join(f"{name} (D={m['dim']})" for name, m in next(iter(records.values()))["backbones"].items())]
+        rows += [f"  {split:<8}{len(r['videos']):>7} videos{sum(len(v['captions']) for v in r['videos']):>9} captions"
+                 for split, r in records.items()]
         print("\n".join(rows + [f"  note: {note}" for note in corpus.notes]))
     return exit_status(prepare)

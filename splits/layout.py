@@ -46,8 +46,7 @@ def open_hdf5(path: str, fix: str) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as error:
-        raise DataError(f"feature file {path} is not a readable HDF5 file ({error}); "
-                        f"re-create it ({fix})") from None
+        raise DataError(f"feature file {path} is not a readable HDF5 file ({error}); re-create it ({fix})") from None
 
 
 def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, backbones: list,
@@ -68,43 +67,37 @@ def write_prepared(paths: CorpusPaths, corpus: str, split: str, videos: list, ba
                 raise DataError(f"{len(missing)} of the {len(videos)} videos of the {split} split are "
                                 f"missing from {source}: {named}; {fix}")
             not_finite = []
-            for video in videos:
-                dataset = features[keys[video["id"]]]
-                shape = dataset.shape
+            for vid, key in keys.items():
+                shape = (dataset := features[key]).shape
                 if len(shape) != 2 or shape[0] == 0:
-                    raise DataError(f"video {video['id']} in {source} has shape {shape}; "
+                    raise DataError(f"video {vid} in {source} has shape {shape}; "
                                     "expected (n_frames, D) with n_frames > 0")
                 if not np.isfinite(dataset[()]).all():
-                    not_finite.append(video["id"])
+                    not_finite.append(vid)
                 if dim is not None and shape[1] != dim:
-                    raise DataError(f"video {video['id']} in {source} has feature size {shape[1]}, "
+                    raise DataError(f"video {vid} in {source} has feature size {shape[1]}, "
                                     f"other videos {dim}; every video of a backbone needs the same D")
                 dim = shape[1]
-                previous = frames.setdefault(video["id"], (backbone, shape[0]))
+                previous = frames.setdefault(vid, (backbone, shape[0]))
                 if previous[1] != shape[0]:
-                    raise DataError(f"video {video['id']} has {previous[1]} frames in backbone "
-                                    f"{previous[0]} but {shape[0]} in {backbone} ({source}); "
-                                    "backbones are concatenated frame by frame, so re-extract them "
-                                    "with the same frame sampling")
+                    raise DataError(f"video {vid} has {previous[1]} frames in backbone {previous[0]} but "
+                                    f"{shape[0]} in {backbone} ({source}); backbones are concatenated frame by "
+                                    "frame, so re-extract them with the same frame sampling")
             if not_finite:
-                raise DataError(f"NaN or infinite features in {source} for "
-                                f"{describe_videos(not_finite)} of the {split} split: a model trained on them learns "
-                                "nothing but NaN; re-extract them (python -m extraction refuses "
-                                "such features) or leave these videos out")
+                raise DataError(f"NaN or infinite features in {source} for {describe_videos(not_finite)} of the "
+                                f"{split} split: a model trained on them learns nothing but NaN; re-extract them "
+                                "(python -m extraction refuses such features) or leave these videos out")
         split_file = paths.split_features(split, backbone)
-        tmp = split_file + ".tmp"
         # relative to the link file's folder, so the corpus folder can move as a whole
         target = os.path.relpath(source, os.path.dirname(os.path.abspath(split_file)))
-        with h5py.File(tmp, "w") as links:
+        with h5py.File(split_file + ".tmp", "w") as links:
             for vid, key in keys.items():
                 links[vid] = h5py.ExternalLink(target, key)
-        os.replace(tmp, split_file)
+        os.replace(split_file + ".tmp", split_file)
         meta[backbone] = {"file": os.path.basename(split_file), "source": source, "dim": int(dim)}
-    record = {
-        "corpus": corpus, "split": split, "backbones": meta,
-        "videos": [{"id": v["id"], "captions": list(v["captions"]), "category": v.get("category"),
-                    "n_frames": int(frames[v["id"]][1])} for v in videos],
-    }
+    record = {"corpus": corpus, "split": split, "backbones": meta, "videos": [
+        {"id": v["id"], "captions": list(v["captions"]), "category": v.get("category"),
+         "n_frames": int(frames[v["id"]][1])} for v in videos]}
     atomic_save_json(record, paths.split_json(split))
     return record
 
@@ -128,9 +121,8 @@ def prepare_command(config) -> str:
     words = ["python", "-m", f"splits.{corpus}"]
     if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
         words += ["--features.backbones", ",".join(backbones)]
-    defaults = CorpusConfig()
     for field in ("data_root", "train_split", "val_split", "test_split"):
-        if getattr(config.corpus, field) != getattr(defaults, field):
+        if getattr(config.corpus, field) != getattr(CorpusConfig(), field):
             words += [f"--corpus.{field}", getattr(config.corpus, field)]
     if corpus == "Demo":               # as it was built, and --force: else a built demo is left as it is
         from splits.Demo import demo_record
@@ -148,11 +140,9 @@ def read_prepared(paths: CorpusPaths, split: str, prepare_hint: str) -> dict:
     record = read_json(path, f"prepare the corpus again: {prepare_hint}", "is damaged", error_type=True)
     try:
         well_formed = (isinstance(record["corpus"], str) and isinstance(record["backbones"], dict)
-                       and all(isinstance(meta["dim"], int) and meta["dim"] > 0
-                               for meta in record["backbones"].values())
+                       and all(isinstance(m["dim"], int) and m["dim"] > 0 for m in record["backbones"].values())
                        and all(isinstance(v["id"], str) and isinstance(v["captions"], list)
-                               and isinstance(v["n_frames"], int) and v["n_frames"] > 0
-                               for v in record["videos"]))
+                               and isinstance(v["n_frames"], int) and v["n_frames"] > 0 for v in record["videos"]))
     except (KeyError, TypeError):
         well_formed = False
     if not well_formed:

@@ -33,8 +33,6 @@ def read_mapping(path: str) -> dict:
     """youtube_mapping.txt: clip id -> vidN, one '<YouTubeID>_<start>_<end> vidN' a line."""
     mapping, seen_vids = {}, set()
     for number, line in lines(path):
-        if not line.strip():
-            continue
         fields = re.fullmatch(r"(\S+_\d+_\d+)\s+(\S+)", line.strip())  # YouTube ids may hold '_' and '-'
         if fields is None or official_split(fields[2]) is None:
             raise DataError(f"{path} line {number}: expected '<YouTubeID>_<start>_<end> vidN' with "
@@ -53,8 +51,6 @@ def read_release(paths: list) -> tuple:
     captions, empty = defaultdict(list), 0
     for path in paths:
         for number, line in lines(path):
-            if not line.strip():
-                continue
             vid, tab, caption = line.partition("\t")
             if not tab or not re.fullmatch(r"vid\d+", vid):
                 raise DataError(f"{path} line {number}: expected 'vidN<TAB>caption', got {line[:80]!r}; "
@@ -83,9 +79,8 @@ def read_csv(path: str, mapping: dict) -> tuple:
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: "
-                        f"{reader.fieldnames}); expected VideoID,Start,End,WorkerID,Source,"
-                        "AnnotationTime,Language,Description")
+        raise DataError(f"{path} is not the MSVD corpus CSV: columns {missing} missing (header: {reader.fieldnames}); "
+                        "expected VideoID,Start,End,WorkerID,Source,AnnotationTime,Language,Description")
     captions, unmapped, other_language, empty = defaultdict(list), [], 0, 0
     try:
         for row in reader:

@@ -1,18 +1,17 @@
-"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md):
-{"id", "kind", "n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed",
-"feature_noise_seed", "objects": [{"colour", "shape", "dissolve_seed", "segments": [{"action", "start",
-"end", "from", "to"}]}]}, a state being {"x", "y", "size", "visible"} (centre and half-size in pixels,
-visible in [0, 1]) that moves linearly from "from" to "to" over the segment's half-open frame range.
-Kinds: one_event, two_objects (A acts and leaves, then B), two_actions (one object, one after the other).
-render_frames(spec) gives its exact pixels, all frames at once by broadcasting."""
+"""A clip specification: plain JSON that says exactly what happens in every frame (docs/demo.md): {"id", "kind",
+"n_frames", "frame_size", "background", "pixel_noise_std", "pixel_noise_seed", "feature_noise_seed", "objects":
+[{"colour", "shape", "dissolve_seed", "segments": [{"action", "start", "end", "from", "to"}]}]}, a state being
+{"x", "y", "size", "visible"} (centre and half-size in pixels, visible in [0, 1]) that moves linearly from "from" to
+"to" over the segment's half-open frame range. Kinds: one_event, two_objects (A acts and leaves, then B), two_actions
+(one object, one after the other). render_frames(spec) gives its exact pixels, all frames at once by broadcasting."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from splits.demo.world import (ACTION_GROUPS, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER, COLOURS,
-                               FRAME_SIZE, MOVE_DIRECTIONS, PIXEL_NOISE_STD, SHAPES, action_group)
+from splits.demo.world import (ACTION_GROUPS, ACTION_ORDER, BACKGROUND_GREY_RANGE, BACKGROUND_TINT, COLOUR_ORDER,
+                               COLOURS, FRAME_SIZE, MOVE_DIRECTIONS, PIXEL_NOISE_STD, SHAPES)
 
 CLIP_FRAMES = (16, 160)        # drawn log-uniformly: about a quarter are shorter than K = 28
 EVENT_FRAMES = (8, 40)         # one action lasts this long, so long clips are mostly empty
@@ -34,11 +33,11 @@ def state(x: float, y: float, size: float, visible: float = 1.0) -> dict:
 
 
 def segment(action: str, start: int, end: int, start_state: dict, end_state: dict) -> dict:
-    action_group(action)  # raises on an unknown action
+    if action not in ACTION_ORDER:
+        raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTION_ORDER)}")
     if not 0 <= start < end:
         raise ValueError(f"segment {action} needs 0 <= start < end, got {start}, {end}")
-    return {"action": action, "start": int(start), "end": int(end),
-            "from": dict(start_state), "to": dict(end_state)}
+    return {"action": action, "start": int(start), "end": int(end), "from": dict(start_state), "to": dict(end_state)}
 
 
 def object_spec(colour: str, shape: str, segments: list, dissolve_seed: int = 0) -> dict:
@@ -79,7 +78,7 @@ def _uniform(rng, bounds, scale: float = 1.0) -> float:
 
 def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame_size: int) -> dict:
     """An object doing actions_in_time in windows [(start, end), ...], kept inside the frame."""
-    size_action = next((a for a in actions_in_time if action_group(a) == "size"), None)
+    size_action = next((a for a in actions_in_time if a in ACTION_GROUPS["size"]), None)
     if size_action is None:
         sizes = [_uniform(rng, STATIC_HALF_SIZE, frame_size)] * 2
     else:
@@ -90,15 +89,14 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
     distance = _uniform(rng, MOVE_DISTANCE, frame_size) if move_action else 0.0
     dx, dy = (distance * d for d in MOVE_DIRECTIONS.get(move_action, (0, 0)))
     reach = max(sizes) + MARGIN  # the whole path, at the largest size, stays inside the frame
-    x = float(rng.uniform(reach - min(dx, 0), frame_size - reach - max(dx, 0)))
-    y = float(rng.uniform(reach - min(dy, 0), frame_size - reach - max(dy, 0)))
+    x, y = (float(rng.uniform(reach - min(d, 0), frame_size - reach - max(d, 0))) for d in (dx, dy))
     current = state(x, y, sizes[0], 0.0 if actions_in_time[0] == "appear" else 1.0)
     segments = []
     for action, (start, end) in zip(actions_in_time, windows):
         after = dict(current)
         if action in MOVE_DIRECTIONS:
             after["x"], after["y"] = current["x"] + dx, current["y"] + dy
-        elif action_group(action) == "size":
+        elif action in ACTION_GROUPS["size"]:
             after["size"] = sizes[1]
         else:
             after["visible"] = 1.0 if action == "appear" else 0.0
@@ -109,13 +107,6 @@ def _random_object(rng, colour: str, actions_in_time: list, windows: list, frame
 
 def _random_action(rng, groups=tuple(ACTION_GROUPS)) -> str:
     return str(rng.choice(ACTION_GROUPS[str(rng.choice(list(groups)))]))
-
-
-def _two_actions_in_time(rng) -> list:
-    """Two actions from different groups, in an order that can happen: appear first, disappear last."""
-    groups = rng.choice(list(ACTION_GROUPS), size=2, replace=False)
-    actions = [_random_action(rng, [group]) for group in groups]
-    return sorted(actions, key=lambda a: (a != "appear", a == "disappear"))  # else the random order stays
 
 
 def _event_windows(rng, n_frames: int, n_events: int, gap_allowed: bool) -> list:
@@ -139,7 +130,11 @@ def sample_clip(rng: np.random.Generator, clip_id: str, frame_size: int = FRAME_
                    for colour, window in zip(colours, windows)]
     else:
         colour = str(rng.choice(COLOUR_ORDER))
-        actions = [_random_action(rng)] if kind == "one_event" else _two_actions_in_time(rng)
+        if kind == "one_event":
+            actions = [_random_action(rng)]
+        else:  # from two groups, in an order that can happen: appear first, disappear last, else the random order
+            actions = [_random_action(rng, [g]) for g in rng.choice(list(ACTION_GROUPS), size=2, replace=False)]
+            actions.sort(key=lambda a: (a != "appear", a == "disappear"))
         objects = [_random_object(rng, colour, actions, windows, frame_size)]
     grey = rng.integers(BACKGROUND_GREY_RANGE[0], BACKGROUND_GREY_RANGE[1] + 1)
     background = grey + rng.integers(-BACKGROUND_TINT, BACKGROUND_TINT + 1, size=3)  # a tint per channel

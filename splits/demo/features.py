@@ -23,8 +23,7 @@ def _parts(**sizes) -> dict:
     return {name: slice(ends[name] - size, ends[name]) for name, size in sizes.items()}
 
 
-APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7,
-                          occupancy=OCCUPANCY_GRID ** 2)
+APPEARANCE_PARTS = _parts(colour=COLOUR_BINS ** 3, shape=SHAPE_GRID ** 2, geometry=7, occupancy=OCCUPANCY_GRID ** 2)
 APPEARANCE_DIM = APPEARANCE_PARTS["occupancy"].stop                              # 151
 MOTION_PARTS = _parts(difference_grid=2 * OCCUPANCY_GRID ** 2, difference_profiles=2 * PROFILE_BINS, rates=7)
 MOTION_DIM = MOTION_PARTS["rates"].stop                                          # 55
@@ -83,11 +82,10 @@ def motion_features(masks: np.ndarray, geometry: np.ndarray) -> np.ndarray:
     before, after = np.maximum(np.arange(t) - MOTION_OFFSET, 0), np.minimum(np.arange(t) + MOTION_OFFSET, t - 1)
     span = np.maximum(after - before, 1).astype(np.float64)
     diff = masks[after].astype(np.float64) - masks[before].astype(np.float64)
-    grid = np.concatenate([_grid_pool(np.maximum(diff, 0), OCCUPANCY_GRID),
-                           _grid_pool(np.maximum(-diff, 0), OCCUPANCY_GRID)], axis=1) * DIFF_GAIN
     columns = diff.sum(axis=1).reshape(t, PROFILE_BINS, w // PROFILE_BINS).sum(axis=2) / h
     rows = diff.sum(axis=2).reshape(t, PROFILE_BINS, h // PROFILE_BINS).sum(axis=2) / w
-    profiles = np.concatenate([columns, rows], axis=1) * DIFF_GAIN
+    differences = np.concatenate([_grid_pool(np.maximum(diff, 0), OCCUPANCY_GRID),
+                                  _grid_pool(np.maximum(-diff, 0), OCCUPANCY_GRID), columns, rows], axis=1) * DIFF_GAIN
     present, area = geometry[:, 0], geometry[:, 1]
     both = present[before] * present[after]  # rates only where the object is there at both ends
     mean_area = np.maximum((area[before] + area[after]) / 2, 1.0 / (h * w))
@@ -95,7 +93,7 @@ def motion_features(masks: np.ndarray, geometry: np.ndarray) -> np.ndarray:
     rates = np.stack([d_cx * w / span * both, d_cy * h / span * both, d_width * w / span * both,
                       d_height * h / span * both, d_area / mean_area / span * both * RATE_GAIN,
                       d_fill / span * both * RATE_GAIN, d_present], axis=1)
-    return np.concatenate([grid, profiles, rates], axis=1)
+    return np.concatenate([differences, rates], axis=1)
 
 
 def clip_features(frames: np.ndarray, feature_noise_seed: int) -> dict:

@@ -21,10 +21,3 @@ MOVE_DIRECTIONS = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1
 BACKGROUND_GREY_RANGE = (70, 110)   # plain background level, drawn per clip
 BACKGROUND_TINT = 8                 # per-channel jitter of the background around the grey
 PIXEL_NOISE_STD = 6.0               # Gaussian pixel noise, far below the foreground threshold
-
-
-def action_group(action: str) -> str:
-    group = next((group for group, actions in ACTION_GROUPS.items() if action in actions), None)
-    if group is None:
-        raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTION_ORDER)}")
-    return group
