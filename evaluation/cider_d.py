@@ -29,8 +29,7 @@ def padded_ids(rows: list) -> torch.Tensor:
 def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
     """Words before the first <eos> or <pad> of each row (the whole row if neither)."""
     ended = (tokens == EOS_ID) | (tokens == PAD_ID)
-    whole_row = torch.full_like(tokens[:, 0], tokens.shape[1])
-    return torch.where(ended.any(1), ended.long().argmax(1), whole_row)
+    return torch.where(ended.any(1), ended.long().argmax(1), tokens.shape[1])
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
@@ -39,9 +38,7 @@ def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int)
     digits = tokens + 1
     keys, valid = [], []
     positions = torch.arange(width, device=tokens.device)
-    for order in range(1, n + 1):
-        if width < order:
-            break
+    for order in range(1, min(n, width) + 1):
         windows = digits.unfold(1, order, 1)                                  # (R, W-k+1, k)
         powers = base ** torch.arange(order - 1, -1, -1, device=tokens.device)
         keys.append((windows * powers).sum(-1))
@@ -49,16 +46,14 @@ def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int)
     if not keys:
         empty = tokens.new_zeros(0)
         return _NgramCounts(empty, empty, empty)
-    keys, valid = torch.cat(keys, 1), torch.cat(valid, 1)
-    keys = keys.masked_fill(~valid, _NO_KEY).sort(1).values
+    keys = torch.cat(keys, 1).masked_fill(~torch.cat(valid, 1), _NO_KEY).sort(1).values
     kept = keys != _NO_KEY
     row = torch.arange(rows, device=tokens.device).unsqueeze(1).expand_as(keys)[kept]
     key = keys[kept]                                   # row-major: sorted by (row, key)
     new_run = torch.ones_like(key, dtype=torch.bool)
     new_run[1:] = (row[1:] != row[:-1]) | (key[1:] != key[:-1])
     starts = new_run.nonzero().squeeze(1)
-    ends = torch.cat([starts[1:], starts.new_tensor([len(key)])])
-    return _NgramCounts(row[starts], key[starts], ends - starts)
+    return _NgramCounts(row[starts], key[starts], torch.diff(starts, append=starts.new_tensor([len(key)])))
 
 
 def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:

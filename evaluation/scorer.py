@@ -35,8 +35,7 @@ def open_scorer(eval_config, without_scores: str):
     try:
         return CaptionScorer(metrics)
     except MetricError as error:
-        raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: "
-                        f"{without_scores}.") from None
+        raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: {without_scores}.") from None
 
 
 def why_no_scoring() -> str:
