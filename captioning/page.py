@@ -48,29 +48,28 @@ def rounded_scores(scores: dict) -> dict:
     return {name: round(float(value), 2) for name, value in scores.items() if name in PAGE_METRICS}
 
 
-def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,
-               frames=None) -> str:
-    """Write the split's page into out_dir; frames: a SplitFrames or None."""
+def video_rows(predictions: list, scores: dict, references: dict, categories: dict) -> list:
     per_video = scores.get(PER_VIDEO_KEY, {})
+    return [{"id": p["video_id"], "category": categories.get(p["video_id"]), "references": references[p["video_id"]],
+             "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
+            for p in predictions]
+
+
+def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str, frames) -> str:
+    """Write the split's page into out_dir; frames: a SplitFrames."""
     stored = dict(zip(videos.video_ids, videos.n_frames))
-    category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
-    references = dict(zip(videos.video_ids, videos.references))
-    header = {"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
-              "search": search_settings(config.eval)}
-    rows = []
-    for p in predictions:
-        vid = p["video_id"]
-        seen = frames.frames(vid, stored[vid]) if frames is not None else None
-        run = {"caption": p["caption"], "scores": rounded_scores(per_video.get(vid, {}))}
-        if seen is not None:   # attention over the real frames in integer thousandths
-            weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
-            run.update(frames=list(map(int, seen.numbers)),
-                       attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
-            if seen.images is not None:
-                run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
-        rows.append({"id": vid, "category": category[vid], "references": references[vid], "runs": [run]})
+    rows = video_rows(predictions, scores, dict(zip(videos.video_ids, videos.references)),
+                      dict(zip(videos.video_ids, videos.categories)))
+    for p, row in zip(predictions, rows):   # attention over the real frames in integer thousandths
+        seen, run = frames.frames(p["video_id"], stored[p["video_id"]]), row["runs"][0]
+        weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
+        run.update(frames=list(map(int, seen.numbers)),
+                   attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
+        if seen.images is not None:
+            run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
     path = os.path.join(out_dir, page_name(videos.name))
-    write_page(path, one_evaluation(header, scores, rows))
+    write_page(path, one_evaluation({"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
+                                     "search": search_settings(config.eval)}, scores, rows))
     return path
 
 
@@ -119,10 +118,8 @@ def load_evaluation(path: str, split: str) -> dict:
                         f"a folder written by `python run.py --out FOLDER` (or pass --split)")
     scores_path = os.path.join(folder, f"{split}_scores.json")
     scores = read_text(scores_path, json.loads, " cannot be read") if os.path.isfile(scores_path) else {}
-    per_video = scores.get(PER_VIDEO_KEY, {})
-    rows = [{"id": p["video_id"], "category": None, "references": p["references"],
-             "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
-            for p in read_text(predictions_path, json.loads, " cannot be read")]
+    predictions = read_text(predictions_path, json.loads, " cannot be read")
+    rows = video_rows(predictions, scores, {p["video_id"]: p["references"] for p in predictions}, {})
     return one_evaluation({"checkpoint": folder, "corpus": None, "split": split, "search": {}}, scores, rows)
 
 
