@@ -7,7 +7,6 @@ An EVAL is a folder written by run.py (or a file in it): its page, else its pred
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -16,6 +15,7 @@ import sys
 
 import numpy as np
 
+from config import argument_parser
 from evaluation.coco import PER_VIDEO_KEY
 from evaluation.predictions import numeric, search_settings
 from evaluation.split_cider_d import CIDER_D
@@ -124,10 +124,9 @@ def load_evaluation(path: str, split: str) -> dict:
 
 
 def compare(a: dict, b: dict, names=("A", "B")) -> dict:
-    b_rows = {row["id"]: row for row in b["videos"]}
-    a_ids = [row["id"] for row in a["videos"]]
-    if set(a_ids) != set(b_rows):
-        only_a, only_b = set(a_ids) - set(b_rows), set(b_rows) - set(a_ids)
+    a_ids, b_rows = {row["id"] for row in a["videos"]}, {row["id"]: row for row in b["videos"]}
+    only_a, only_b = a_ids - b_rows.keys(), b_rows.keys() - a_ids
+    if only_a or only_b:
         raise DataError(f"{names[0]} and {names[1]} are not evaluations of the same videos: {len(only_a)} "
                         f"only in {names[0]} (e.g. {sorted(only_a)[:3]}), {len(only_b)} only in {names[1]} "
                         f"(e.g. {sorted(only_b)[:3]}); compare two evaluations of one split")
@@ -136,15 +135,13 @@ def compare(a: dict, b: dict, names=("A", "B")) -> dict:
         run_a, run_b = row["runs"][0], b_rows[row["id"]]["runs"][0]
         if run_b.get("frames") == run_a.get("frames") and "thumbs" in run_a:   # one strip serves both
             run_b = {k: v for k, v in run_b.items() if k not in ("thumbs", "thumbs_height")}
-        rows.append({**row, "category": row["category"] or b_rows[row["id"]]["category"],
-                     "runs": [run_a, run_b]})
+        rows.append({**row, "category": row["category"] or b_rows[row["id"]]["category"], "runs": [run_a, run_b]})
     return {**a, "runs": [a["runs"][0], b["runs"][0]], "names": list(names), "videos": rows,
             "metrics": present_metrics(rows)}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m captioning.page", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, prog="python -m captioning.page")
     commands = parser.add_subparsers(dest="command", required=True)
     compare_parser = commands.add_parser("compare", help="one page of two evaluations of the same split")
     compare_parser.add_argument("eval_a", help="an evaluation: the folder run.py wrote, or its page")

@@ -110,11 +110,10 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     for backbone in extractors:
         stored = (recorded.get(backbone.name) or {}).get("preprocessing")
         if stored is not None and json.loads(stored) != backbone.preprocessing():
-            raise DataError(
-                f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing {stored} "
-                f"(weights {recorded[backbone.name].get('weights')}), but the weights {backbone.weights} state "
-                f"{json.dumps(backbone.preprocessing(), sort_keys=True)}; give --weights {backbone.name}=<the weights "
-                "the training features were extracted with>")
+            raise DataError(f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
+                            f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
+                            f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; give "
+                            f"--weights {backbone.name}=<the weights the training features were extracted with>")
     model.to(device)
     every_n, n_sampled = (every_n, None) if every_n else parse_sampling(payload.get("feature_sampling"))
     every_n = every_n or DEFAULT_EVERY_N

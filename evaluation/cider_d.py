@@ -64,9 +64,8 @@ def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
 class CiderD:
     """CIDEr-D against per-clip reference token lists; document_references give the document frequencies."""
 
-    def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
-                 clipped: bool = True, length_penalty: bool = True,
-                 document_references: Optional[list] = None):
+    def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0, clipped: bool = True,
+                 length_penalty: bool = True, document_references: Optional[list] = None):
         if not references or any(len(refs) == 0 or not all(refs) for refs in references):
             raise ValueError("CiderD needs at least one reference caption for every clip, none of them "
                              "empty (tokenized_captions leaves empty ones out)")
@@ -80,9 +79,8 @@ class CiderD:
                                         else self._encode(documents, word_ids))
         self.base = max(self.vocab_size, len(word_ids) + len(SPECIALS)) + 1
         if self.base ** n >= 2 ** 63:
-            raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 "
-                             f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); "
-                             "lower loader.max_vocab")
+            raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 {n}-gram keys "
+                             f"(at most {int((2 ** 63) ** (1 / n)) - 1}); lower loader.max_vocab")
         self.n_clips, self.n_documents = len(references), len(documents)
         refs = self._counts(scored)
         docs = refs if document_rows is scored else self._counts(document_rows)

@@ -32,7 +32,7 @@ class _MeteorProcess:
         jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
         self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
                                    "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
-        self.timeout_s, self._lock, self._failure = timeout_s, threading.Lock(), None
+        self.timeout_s, self._lock, self._failure, self._answers = timeout_s, threading.Lock(), None, queue.Queue()
         self._stderr = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
@@ -41,7 +41,6 @@ class _MeteorProcess:
             self._stderr.close()
             raise MetricError(f"could not start METEOR ({' '.join(self.command)}): {error}. "
                               f"{JAVA_INSTALL_HINT}") from error
-        self._answers = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True, name="meteor-stdout")
         self._reader.start()
         with self._lock:       # fail at start-up, not at the first validation hours later
@@ -99,8 +98,7 @@ class _MeteorProcess:
         with self._lock:
             self._send("EVAL" + "".join(" ||| " + self._stats(res[video_id][0], gts[video_id]) for video_id in gts))
             per_video = [self._receive_float() for _ in gts]
-            corpus = self._receive_float()
-        return corpus, per_video
+            return self._receive_float(), per_video
 
     def _kill(self) -> None:
         if self.process.poll() is None:

@@ -14,8 +14,6 @@ NO_SCORING = '--eval.metrics ""'
 class NoScorer:
     """CaptionScorer's stand-in when eval.metrics is empty: no score, not even a zero."""
 
-    metrics: list = []
-
     def score(self, references: dict, hypotheses: dict) -> dict:
         return {}
 
