@@ -23,8 +23,7 @@ from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
 
-# one video ready for the decoder: (K, D) float32 features with zero rows after the real frames, their (K,)
-# mask, and the SeenFrames behind them
+# one video ready for the decoder: (K, D) float32 features, zero after the real frames; their (K,) mask; its SeenFrames
 Clip = namedtuple("Clip", "video_id features mask frames")
 
 
@@ -75,8 +74,7 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
     config_overrides(config)
-    backbones = list(config.features.backbones)
-    chosen_weights = {}
+    backbones, chosen_weights = list(config.features.backbones), {}
     for item in weights or []:   # --weights NAME=PATH items (a bare PATH for one backbone)
         name, sep, path = item.partition("=")
         if not sep:

@@ -36,8 +36,7 @@ def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int)
     """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all orders in one sort."""
     rows, width = tokens.shape
     digits = tokens + 1
-    keys, valid = [], []
-    positions = torch.arange(width, device=tokens.device)
+    keys, valid, positions = [], [], torch.arange(width, device=tokens.device)
     for order in range(1, min(n, width) + 1):
         windows = digits.unfold(1, order, 1)                                  # (R, W-k+1, k)
         powers = base ** torch.arange(order - 1, -1, -1, device=tokens.device)
@@ -159,14 +158,12 @@ class CiderD:
 
         # matches: every (candidate n-gram, reference of its clip holding it) pair
         wanted = video_index[cand.row] * n_keys + position
-        low = torch.searchsorted(t["entry"], wanted)
-        high = torch.searchsorted(t["entry"], wanted, right=True)
+        low, high = torch.searchsorted(t["entry"], wanted), torch.searchsorted(t["entry"], wanted, right=True)
         hits = torch.where(known, high - low, torch.zeros_like(low))
         match = torch.repeat_interleave(torch.arange(len(hits), device=device), hits)
         first_hit = torch.cumsum(hits, 0) - hits
         entry = low[match] + torch.arange(len(match), device=device) - first_hit[match]
-        tf_ref = t["entry_count"][entry].double()
-        tf_cand = cand.count[match].double()
+        tf_ref, tf_cand = t["entry_count"][entry].double(), cand.count[match].double()
         if self.clipped:
             tf_cand = torch.minimum(tf_cand, tf_ref)
         dot = torch.zeros(rows * self.max_refs * self.n, dtype=torch.double, device=device)

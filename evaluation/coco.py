@@ -29,14 +29,13 @@ class _MeteorProcess:
 
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
-        jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
         self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
                                    "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
         self.timeout_s, self._lock, self._failure, self._answers = timeout_s, threading.Lock(), None, queue.Queue()
         self._stderr = tempfile.TemporaryFile()
         try:
-            self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=self._stderr)
+            self.process = subprocess.Popen(self.command, cwd=os.path.dirname(os.path.abspath(coco_meteor.__file__)),
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         except OSError as error:
             self._stderr.close()
             raise MetricError(f"could not start METEOR ({' '.join(self.command)}): {error}. "
@@ -120,7 +119,7 @@ class _MeteorProcess:
         self._failure = self._failure or "the METEOR process was closed"
 
 
-class CaptionScorer:
+class CaptionScorer(contextlib.AbstractContextManager):
     """The COCO metrics x 100; one per run, as METEOR's JVM loads slowly."""
 
     def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
@@ -158,8 +157,7 @@ class CaptionScorer:
         """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video."""
         if not references:
             raise MetricError("no videos to score: the references are empty")
-        missing = [v for v in references if v not in hypotheses]
-        extra = [v for v in hypotheses if v not in references]
+        missing, extra = [v for v in references if v not in hypotheses], [v for v in hypotheses if v not in references]
         if missing or extra:
             raise MetricError(f"hypotheses must cover exactly the videos of the references: "
                               f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
@@ -202,9 +200,6 @@ class CaptionScorer:
     def close(self) -> None:
         if self._meteor is not None:
             self._meteor.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc_info):
         self.close()
