@@ -75,8 +75,7 @@ def made_by(checkpoint_path: str, split: str, eval_config) -> dict:   # a Hub id
     return {"checkpoint": checkpoint, "split": split, **search_settings(eval_config)}
 
 
-def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str,
-                      origin: dict | None = None) -> None:
+def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str, origin: dict) -> None:
     """<name>_predictions.json/.csv and <name>_scores.json; without scores, a stale scores file is removed."""
     os.makedirs(out_dir, exist_ok=True)
     scores_path = os.path.join(out_dir, f"{name}_scores.json")
@@ -92,4 +91,4 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"),
                        lambda handle: handle.write(text.getvalue().encode("utf-8")))
     if scores:
-        atomic_save_json({**scores, "made_by": origin or {}}, scores_path)
+        atomic_save_json({**scores, "made_by": origin}, scores_path)

@@ -38,6 +38,5 @@ def open_scorer(eval_config, without_scores: str):
 
 def why_no_scoring() -> str:
     """What the COCO metrics miss on this machine (Java, pycocoevalcap), or '' when nothing."""
-    return " and ".join(what for what, absent in (
-        ("Java (`java` on PATH)", shutil.which("java") is None),
-        ("pycocoevalcap", importlib.util.find_spec("pycocoevalcap") is None)) if absent)
+    found = {"Java (`java` on PATH)": shutil.which("java"), "pycocoevalcap": importlib.util.find_spec("pycocoevalcap")}
+    return " and ".join(what for what, where in found.items() if where is None)
