@@ -42,8 +42,7 @@ class _MeteorProcess:
                               f"{JAVA_INSTALL_HINT}") from error
         self._reader = threading.Thread(target=self._read_stdout, daemon=True, name="meteor-stdout")
         self._reader.start()
-        with self._lock:       # fail at start-up, not at the first validation hours later
-            self._stats("a man is walking", ["a man walks"])
+        self._stats("a man is walking", ["a man walks"])   # fail at start-up, not at the first validation hours later
 
     def _read_stdout(self) -> None:
         for raw in iter(self.process.stdout.readline, b""):
