@@ -63,17 +63,14 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
     padded = np.arange(k)[None, :].repeat(n_rows, 0) >= n_real
     # scaled to the largest real weight: spread over K frames, weights are far below 1
     colours = matplotlib.colormaps["magma"].with_extremes(bad="white")
-    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, vmin=0.0, aspect="auto",
-                        vmax=max(float(attention[:, :n_real].max()), 1e-6), interpolation="nearest",
-                        extent=(0, k, n_rows, 0))
+    image = heat.imshow(np.ma.masked_array(attention, padded), cmap=colours, interpolation="nearest", aspect="auto",
+                        vmin=0.0, vmax=max(float(attention[:, :n_real].max()), 1e-6), extent=(0, k, n_rows, 0))
     heat.set_yticks(np.arange(n_rows) + 0.5, words, fontsize=9)
-    heat.set_xticks(np.arange(k) + 0.5, [str(n) for n in frames.numbers] + [""] * (k - n_real),
-                    fontsize=7, rotation=90)
+    heat.set_xticks(np.arange(k) + 0.5, [str(n) for n in frames.numbers] + [""] * (k - n_real), fontsize=7, rotation=90)
     heat.tick_params(length=0)
     if n_real < k:
         heat.text((n_real + k) / 2, n_rows / 2, "padding", ha="center", va="center", fontsize=8, color="grey")
-    heat.set_xlabel(frames.axis_label + ("" if n_real == k else f" (last {k - n_real} of {k}: padding)"),
-                    fontsize=8)
+    heat.set_xlabel(frames.axis_label + ("" if n_real == k else f" (last {k - n_real} of {k}: padding)"), fontsize=8)
     colour_bar = figure.colorbar(image, cax=axes(LEFT + k * CELL + 12, BOTTOM, 12, map_height))
     colour_bar.ax.tick_params(labelsize=7)
     colour_bar.set_label("attention", fontsize=8)
@@ -85,8 +82,7 @@ def draw_attention(path: str, attention: np.ndarray, caption: str, frames: SeenF
         thumbnails = axes(LEFT, BOTTOM + map_height + GAP, k * CELL, thumb)
         thumbnails.imshow(strip, aspect="auto", interpolation="nearest")
         thumbnails.set_axis_off()
-    title = textwrap.wrap(title or caption, max(20, (width - LEFT) // TITLE_CHAR), max_lines=2,
-                          placeholder=" ...")
+    title = textwrap.wrap(title or caption, max(20, (width - LEFT) // TITLE_CHAR), max_lines=2, placeholder=" ...")
     figure.text(LEFT / width, 1 - 8 / height, "\n".join(title), fontsize=10, va="top", ha="left")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=DPI)

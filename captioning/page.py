@@ -7,7 +7,6 @@ An EVAL is a folder written by run.py (or a file in it): its page, else its pred
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -16,6 +15,7 @@ import sys
 
 import numpy as np
 
+from config import argument_parser
 from evaluation.coco import PER_VIDEO_KEY
 from evaluation.predictions import numeric, search_settings
 from evaluation.split_cider_d import CIDER_D
@@ -48,29 +48,28 @@ def rounded_scores(scores: dict) -> dict:
     return {name: round(float(value), 2) for name, value in scores.items() if name in PAGE_METRICS}
 
 
-def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str,
-               frames=None) -> str:
-    """Write the split's page into out_dir; frames: a SplitFrames or None."""
+def video_rows(predictions: list, scores: dict, references: dict, categories: dict) -> list:
     per_video = scores.get(PER_VIDEO_KEY, {})
+    return [{"id": p["video_id"], "category": categories.get(p["video_id"]), "references": references[p["video_id"]],
+             "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
+            for p in predictions]
+
+
+def split_page(out_dir: str, predictions: list, videos, scores: dict, config, checkpoint_path: str, frames) -> str:
+    """Write the split's page into out_dir; frames: a SplitFrames."""
     stored = dict(zip(videos.video_ids, videos.n_frames))
-    category = dict(zip(videos.video_ids, videos.categories or [None] * len(videos)))
-    references = dict(zip(videos.video_ids, videos.references))
-    header = {"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
-              "search": search_settings(config.eval)}
-    rows = []
-    for p in predictions:
-        vid = p["video_id"]
-        seen = frames.frames(vid, stored[vid]) if frames is not None else None
-        run = {"caption": p["caption"], "scores": rounded_scores(per_video.get(vid, {}))}
-        if seen is not None:   # attention over the real frames in integer thousandths
-            weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
-            run.update(frames=list(map(int, seen.numbers)),
-                       attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
-            if seen.images is not None:
-                run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
-        rows.append({"id": vid, "category": category[vid], "references": references[vid], "runs": [run]})
+    rows = video_rows(predictions, scores, dict(zip(videos.video_ids, videos.references)),
+                      dict(zip(videos.video_ids, videos.categories)))
+    for p, row in zip(predictions, rows):   # attention over the real frames in integer thousandths
+        seen, run = frames.frames(p["video_id"], stored[p["video_id"]]), row["runs"][0]
+        weights = np.asarray(p["attention"], dtype=np.float64)[:, :len(seen.numbers)]
+        run.update(frames=list(map(int, seen.numbers)),
+                   attention=np.rint(weights * ATTENTION_SCALE).astype(int).tolist())
+        if seen.images is not None:
+            run["thumbs"], run["thumbs_height"] = thumbnail_strip(seen.images)
     path = os.path.join(out_dir, page_name(videos.name))
-    write_page(path, one_evaluation(header, scores, rows))
+    write_page(path, one_evaluation({"checkpoint": checkpoint_path, "corpus": config.corpus.name, "split": videos.name,
+                                     "search": search_settings(config.eval)}, scores, rows))
     return path
 
 
@@ -115,18 +114,15 @@ def load_evaluation(path: str, split: str) -> dict:
                         f"a folder written by `python run.py --out FOLDER` (or pass --split)")
     scores_path, fix = os.path.join(folder, f"{split}_scores.json"), "write it again with run.py"
     scores = read_json(scores_path, fix, error_type=True) if os.path.isfile(scores_path) else {}
-    per_video = scores.get(PER_VIDEO_KEY, {})
-    rows = [{"id": p["video_id"], "category": None, "references": p["references"],
-             "runs": [{"caption": p["caption"], "scores": rounded_scores(per_video.get(p["video_id"], {}))}]}
-            for p in read_json(predictions_path, fix, error_type=True)]
+    predictions = read_json(predictions_path, fix, error_type=True)
+    rows = video_rows(predictions, scores, {p["video_id"]: p["references"] for p in predictions}, {})
     return one_evaluation({"checkpoint": folder, "corpus": None, "split": split, "search": {}}, scores, rows)
 
 
 def compare(a: dict, b: dict, names=("A", "B")) -> dict:
-    b_rows = {row["id"]: row for row in b["videos"]}
-    a_ids = [row["id"] for row in a["videos"]]
-    if set(a_ids) != set(b_rows):
-        only_a, only_b = set(a_ids) - set(b_rows), set(b_rows) - set(a_ids)
+    a_ids, b_rows = {row["id"] for row in a["videos"]}, {row["id"]: row for row in b["videos"]}
+    only_a, only_b = a_ids - b_rows.keys(), b_rows.keys() - a_ids
+    if only_a or only_b:
         raise DataError(f"{names[0]} and {names[1]} are not evaluations of the same videos: {len(only_a)} "
                         f"only in {names[0]} (e.g. {sorted(only_a)[:3]}), {len(only_b)} only in {names[1]} "
                         f"(e.g. {sorted(only_b)[:3]}); compare two evaluations of one split")
@@ -135,15 +131,13 @@ def compare(a: dict, b: dict, names=("A", "B")) -> dict:
         run_a, run_b = row["runs"][0], b_rows[row["id"]]["runs"][0]
         if run_b.get("frames") == run_a.get("frames") and "thumbs" in run_a:   # one strip serves both
             run_b = {k: v for k, v in run_b.items() if k not in ("thumbs", "thumbs_height")}
-        rows.append({**row, "category": row["category"] or b_rows[row["id"]]["category"],
-                     "runs": [run_a, run_b]})
+        rows.append({**row, "category": row["category"] or b_rows[row["id"]]["category"], "runs": [run_a, run_b]})
     return {**a, "runs": [a["runs"][0], b["runs"][0]], "names": list(names), "videos": rows,
             "metrics": present_metrics(rows)}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m captioning.page", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, prog="python -m captioning.page")
     commands = parser.add_subparsers(dest="command", required=True)
     compare_parser = commands.add_parser("compare", help="one page of two evaluations of the same split")
     compare_parser.add_argument("eval_a", help="an evaluation: the folder run.py wrote, or its page")

@@ -22,11 +22,9 @@ class SplitFrames:
 
     def __init__(self, config, split: str, videos_dir: Optional[str] = None, every_n: Optional[int] = None,
                  report: Callable[[str], None] = print):
-        every_n = every_n or DEFAULT_EVERY_N
-        self.k = config.features.n_frames
-        self.report = report
+        self.k, self.report = config.features.n_frames, report
         paths = corpus_paths(config.corpus.data_root, config.corpus.name)
-        self.demo_specs, self.every_n, self.n_frames = None, every_n, None
+        self.demo_specs, self.every_n, self.n_frames = None, every_n or DEFAULT_EVERY_N, None
         self.files, self.noted = {}, set()
         if config.corpus.name == "Demo":
             path = os.path.join(paths.annotations, "clips.json")
@@ -44,8 +42,8 @@ class SplitFrames:
         if sampling != (None, None):
             self.every_n, self.n_frames = sampling
         else:
-            report(f"the feature files do not record their frame sampling; pictures assume every_n="
-                   f"{every_n} (the usual convention; change it with --every_n)")
+            report(f"the feature files do not record their frame sampling; pictures assume every_n={self.every_n} "
+                   "(the usual convention; change it with --every_n)")
         if not videos_dir:
             report("no --videos folder: attention pictures show frame numbers without thumbnails")
             return
@@ -69,8 +67,7 @@ class SplitFrames:
             from splits.demo import render_frames
             return SeenFrames(chosen.tolist(), render_frames(self.demo_specs[vid])[chosen])
         if self.files and vid not in self.files:
-            self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no "
-                            "thumbnails")
+            self._note(vid, f"no video file of {vid} in the --videos folder; the picture of {vid} has no thumbnails")
         elif vid in self.files:   # the video's frames sampled as its features were, when they fit
             path = self.files[vid]
             try:

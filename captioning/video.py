@@ -23,8 +23,7 @@ from loader.frames import pad_frames, sample_frame_indices
 from utils import DataError, pick_device
 
 
-# one video ready for the decoder: (K, D) float32 features with zero rows after the real frames, their (K,)
-# mask, and the SeenFrames behind them
+# one video ready for the decoder: (K, D) float32 features, zero after the real frames; their (K,) mask; its SeenFrames
 Clip = namedtuple("Clip", "video_id features mask frames")
 
 
@@ -57,10 +56,9 @@ def read_clip(path: str, backbones: list, every_n: int, k: int, thumbnails: bool
         streams.append(stream)
     features = np.concatenate(streams, axis=1)
     chosen = sample_frame_indices(len(features), k)
-    padded, mask = pad_frames(features[chosen], k)
     sampled = decoded[backbones[0].decoding]
-    seen = SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen] if thumbnails else None)
-    return Clip(video_id(path), padded, mask, seen)
+    return Clip(video_id(path), *pad_frames(features[chosen], k),
+                SeenFrames([sampled.indices[i] for i in chosen], sampled.frames[chosen] if thumbnails else None))
 
 
 def caption_clip(model, vocab, config, clip: Clip, device) -> dict:
@@ -70,16 +68,13 @@ def caption_clip(model, vocab, config, clip: Clip, device) -> dict:
 
 
 def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = None, weights: Optional[list] = None,
-                  pictures_dir: Optional[str] = None, config_overrides: Optional[Callable] = None,
-                  show: Callable = print,
-                  report: Callable = lambda message: print(f"error: {message}", file=sys.stderr, flush=True)) -> tuple:
-    """(predictions, failed) of every video file in paths, each shown as it is done."""
+                  pictures_dir: Optional[str] = None, config_overrides: Callable = lambda config: None,
+                  show: Callable = print) -> tuple:
+    """(predictions, failed) of every video file in paths, each shown as it is done, each failure on stderr."""
     payload = checkpoints.load(checkpoint_path)
     model, config, vocab = checkpoints.model_from_checkpoint(payload, checkpoint_path)
-    if config_overrides is not None:
-        config_overrides(config)
-    backbones = list(config.features.backbones)
-    chosen_weights = {}
+    config_overrides(config)
+    backbones, chosen_weights = list(config.features.backbones), {}
     for item in weights or []:   # --weights NAME=PATH items (a bare PATH for one backbone)
         name, sep, path = item.partition("=")
         if not sep:
@@ -89,18 +84,16 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
             name, path = backbones[0], item
         match = [b for b in backbones if b.lower() == name.lower()]
         if not match:
-            raise DataError(f"--weights {item}: {name} is not a backbone of the checkpoint "
-                            f"({'+'.join(backbones)})")
+            raise DataError(f"--weights {item}: {name} is not a backbone of the checkpoint ({'+'.join(backbones)})")
         chosen_weights[match[0]] = path
     missing = [b for b in backbones if canonical_name(b) is None and b not in chosen_weights]
     if missing:
         raise DataError(
-            f"{checkpoint_path} was trained on {'+'.join(backbones)} features, and "
-            f"{', '.join(missing)} cannot be extracted from a video file (the demo's Appearance and "
-            "Motion streams exist only for its rendered clips; C3D, GoogLeNet and other published "
-            "feature files come from other extractors; a torchvision classifier needs --weights "
-            f"NAME=PATH). To caption your own videos, train on features this project extracts from video "
-            f"files ({', '.join(BACKBONES)}), for example:\n"
+            f"{checkpoint_path} was trained on {'+'.join(backbones)} features, and {', '.join(missing)} cannot be "
+            "extracted from a video file (the demo's Appearance and Motion streams exist only for its rendered clips; "
+            "C3D, GoogLeNet and other published feature files come from other extractors; a torchvision classifier "
+            f"needs --weights NAME=PATH). To caption your own videos, train on features this project extracts from "
+            f"video files ({', '.join(BACKBONES)}), for example:\n"
             "  python -m extraction --videos data/MSVD/videos --corpus.name MSVD\n"
             "  python -m splits.MSVD --features.backbones EfficientNetLite0\n"
             "  python train.py --preset MSVD --features.backbones EfficientNetLite0")
@@ -115,16 +108,13 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
     for backbone in extractors:
         stored = (recorded.get(backbone.name) or {}).get("preprocessing")
         if stored is not None and json.loads(stored) != backbone.preprocessing():
-            raise DataError(
-                f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
-                f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
-                f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; "
-                f"give --weights {backbone.name}=<the weights the training features were extracted with>")
+            raise DataError(f"{checkpoint_path} was trained on {backbone.name} features made with the preprocessing "
+                            f"{stored} (weights {recorded[backbone.name].get('weights')}), but the weights "
+                            f"{backbone.weights} state {json.dumps(backbone.preprocessing(), sort_keys=True)}; give "
+                            f"--weights {backbone.name}=<the weights the training features were extracted with>")
     model.to(device)
-    n_sampled = None
-    if every_n is None:            # the training features' recorded sampling
-        every_n, n_sampled = parse_sampling(payload.get("feature_sampling"))
-        every_n = every_n or DEFAULT_EVERY_N
+    every_n, n_sampled = (every_n, None) if every_n else parse_sampling(payload.get("feature_sampling"))
+    every_n = every_n or DEFAULT_EVERY_N
     predictions, failed = [], {}
     for path in files:
         try:
@@ -134,7 +124,7 @@ def caption_files(checkpoint_path: str, paths: list, every_n: Optional[int] = No
         except Exception as error:  # a failure PyAV does not classify: still only this file
             failed[path] = f"cannot caption video {path} ({type(error).__name__}: {error}); skipped"
         if path in failed:
-            report(failed[path])
+            print(f"error: {failed[path]}", file=sys.stderr, flush=True)
             continue
         prediction = caption_clip(model, vocab, config, clip, device)
         show(f"{clip.video_id}\t{prediction['caption']}")

@@ -29,19 +29,15 @@ def padded_ids(rows: list) -> torch.Tensor:
 def caption_lengths(tokens: torch.Tensor) -> torch.Tensor:
     """Words before the first <eos> or <pad> of each row (the whole row if neither)."""
     ended = (tokens == EOS_ID) | (tokens == PAD_ID)
-    whole_row = torch.full_like(tokens[:, 0], tokens.shape[1])
-    return torch.where(ended.any(1), ended.long().argmax(1), whole_row)
+    return torch.where(ended.any(1), ended.long().argmax(1), tokens.shape[1])
 
 
 def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int) -> _NgramCounts:
     """Counts of the n-grams (orders 1..n) of each row's first `lengths` tokens, all orders in one sort."""
     rows, width = tokens.shape
     digits = tokens + 1
-    keys, valid = [], []
-    positions = torch.arange(width, device=tokens.device)
-    for order in range(1, n + 1):
-        if width < order:
-            break
+    keys, valid, positions = [], [], torch.arange(width, device=tokens.device)
+    for order in range(1, min(n, width) + 1):
         windows = digits.unfold(1, order, 1)                                  # (R, W-k+1, k)
         powers = base ** torch.arange(order - 1, -1, -1, device=tokens.device)
         keys.append((windows * powers).sum(-1))
@@ -49,16 +45,14 @@ def ngram_counts(tokens: torch.Tensor, lengths: torch.Tensor, n: int, base: int)
     if not keys:
         empty = tokens.new_zeros(0)
         return _NgramCounts(empty, empty, empty)
-    keys, valid = torch.cat(keys, 1), torch.cat(valid, 1)
-    keys = keys.masked_fill(~valid, _NO_KEY).sort(1).values
+    keys = torch.cat(keys, 1).masked_fill(~torch.cat(valid, 1), _NO_KEY).sort(1).values
     kept = keys != _NO_KEY
     row = torch.arange(rows, device=tokens.device).unsqueeze(1).expand_as(keys)[kept]
     key = keys[kept]                                   # row-major: sorted by (row, key)
     new_run = torch.ones_like(key, dtype=torch.bool)
     new_run[1:] = (row[1:] != row[:-1]) | (key[1:] != key[:-1])
     starts = new_run.nonzero().squeeze(1)
-    ends = torch.cat([starts[1:], starts.new_tensor([len(key)])])
-    return _NgramCounts(row[starts], key[starts], ends - starts)
+    return _NgramCounts(row[starts], key[starts], torch.diff(starts, append=starts.new_tensor([len(key)])))
 
 
 def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
@@ -69,9 +63,8 @@ def ngram_order(key: torch.Tensor, n: int, base: int) -> torch.Tensor:
 class CiderD:
     """CIDEr-D against per-clip reference token lists; document_references give the document frequencies."""
 
-    def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0,
-                 clipped: bool = True, length_penalty: bool = True,
-                 document_references: Optional[list] = None):
+    def __init__(self, references: list, vocab: Vocabulary, n: int = 4, sigma: float = 6.0, clipped: bool = True,
+                 length_penalty: bool = True, document_references: Optional[list] = None):
         if not references or any(len(refs) == 0 or not all(refs) for refs in references):
             raise ValueError("CiderD needs at least one reference caption for every clip, none of them "
                              "empty (tokenized_captions leaves empty ones out)")
@@ -85,9 +78,8 @@ class CiderD:
                                         else self._encode(documents, word_ids))
         self.base = max(self.vocab_size, len(word_ids) + len(SPECIALS)) + 1
         if self.base ** n >= 2 ** 63:
-            raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 "
-                             f"{n}-gram keys (at most {int((2 ** 63) ** (1 / n)) - 1}); "
-                             "lower loader.max_vocab")
+            raise ValueError(f"CiderD: {self.base - 1} distinct words are too many for exact int64 {n}-gram keys "
+                             f"(at most {int((2 ** 63) ** (1 / n)) - 1}); lower loader.max_vocab")
         self.n_clips, self.n_documents = len(references), len(documents)
         refs = self._counts(scored)
         docs = refs if document_rows is scored else self._counts(document_rows)
@@ -166,14 +158,12 @@ class CiderD:
 
         # matches: every (candidate n-gram, reference of its clip holding it) pair
         wanted = video_index[cand.row] * n_keys + position
-        low = torch.searchsorted(t["entry"], wanted)
-        high = torch.searchsorted(t["entry"], wanted, right=True)
+        low, high = torch.searchsorted(t["entry"], wanted), torch.searchsorted(t["entry"], wanted, right=True)
         hits = torch.where(known, high - low, torch.zeros_like(low))
         match = torch.repeat_interleave(torch.arange(len(hits), device=device), hits)
         first_hit = torch.cumsum(hits, 0) - hits
         entry = low[match] + torch.arange(len(match), device=device) - first_hit[match]
-        tf_ref = t["entry_count"][entry].double()
-        tf_cand = cand.count[match].double()
+        tf_ref, tf_cand = t["entry_count"][entry].double(), cand.count[match].double()
         if self.clipped:
             tf_cand = torch.minimum(tf_cand, tf_ref)
         dot = torch.zeros(rows * self.max_refs * self.n, dtype=torch.double, device=device)

@@ -11,9 +11,8 @@ import threading
 
 METRIC_NAMES = ("Bleu", "METEOR", "ROUGE_L", "CIDEr")
 PER_VIDEO_KEY = "per_video"  # in CaptionScorer.score's result: {video_id: {metric: score x 100}}
-JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java. Install a Java "
-                     "runtime (8 or newer) and put `java` on PATH, e.g. "
-                     "`sudo apt-get install default-jre-headless` (Debian/Ubuntu), "
+JAVA_INSTALL_HINT = ("METEOR and the PTB tokenizer of pycocoevalcap run on Java. Install a Java runtime (8 or newer) "
+                     "and put `java` on PATH, e.g. `sudo apt-get install default-jre-headless` (Debian/Ubuntu), "
                      "`conda install -c conda-forge openjdk`, or `brew install openjdk` (macOS).")
 
 
@@ -30,23 +29,20 @@ class _MeteorProcess:
 
     def __init__(self, timeout_s: float = 300.0, command: list | None = None):
         from pycocoevalcap.meteor import meteor as coco_meteor
-        jar_dir = os.path.dirname(os.path.abspath(coco_meteor.__file__))
         self.command = command or ["java", "-jar", "-Xmx2G", coco_meteor.METEOR_JAR,
                                    "-", "-", "-stdio", "-l", "en", "-norm"]   # pycocoevalcap's: its numbers
-        self.timeout_s, self._lock, self._failure = timeout_s, threading.Lock(), None
+        self.timeout_s, self._lock, self._failure, self._answers = timeout_s, threading.Lock(), None, queue.Queue()
         self._stderr = tempfile.TemporaryFile()
         try:
-            self.process = subprocess.Popen(self.command, cwd=jar_dir, stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=self._stderr)
+            self.process = subprocess.Popen(self.command, cwd=os.path.dirname(os.path.abspath(coco_meteor.__file__)),
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         except OSError as error:
             self._stderr.close()
             raise MetricError(f"could not start METEOR ({' '.join(self.command)}): {error}. "
                               f"{JAVA_INSTALL_HINT}") from error
-        self._answers = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True, name="meteor-stdout")
         self._reader.start()
-        with self._lock:       # fail at start-up, not at the first validation hours later
-            self._stats("a man is walking", ["a man walks"])
+        self._stats("a man is walking", ["a man walks"])   # fail at start-up, not at the first validation hours later
 
     def _read_stdout(self) -> None:
         for raw in iter(self.process.stdout.readline, b""):
@@ -63,8 +59,7 @@ class _MeteorProcess:
 
     def _send(self, line: str) -> None:
         if self._failure is not None:
-            raise MetricError(f"{self._failure} -- the METEOR process is gone; "
-                              "create a new CaptionScorer")
+            raise MetricError(f"{self._failure} -- the METEOR process is gone; create a new CaptionScorer")
         if self.process.poll() is not None:
             self._fail("the java METEOR process is no longer running")
         try:
@@ -89,8 +84,7 @@ class _MeteorProcess:
         self._fail(f"could not parse the METEOR answer {answer[:200]!r} as a score")
 
     def _stats(self, hypothesis: str, references: list) -> str:
-        texts = [*references, hypothesis]
-        self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in texts)]))
+        self._send(" ||| ".join(["SCORE", *(_one_line(text.replace("|||", "")) for text in [*references, hypothesis])]))
         stats = self._receive()
         with contextlib.suppress(ValueError):
             if [float(value) for value in stats.split()]:
@@ -102,8 +96,7 @@ class _MeteorProcess:
         with self._lock:
             self._send("EVAL" + "".join(" ||| " + self._stats(res[video_id][0], gts[video_id]) for video_id in gts))
             per_video = [self._receive_float() for _ in gts]
-            corpus = self._receive_float()
-        return corpus, per_video
+            return self._receive_float(), per_video
 
     def _kill(self) -> None:
         if self.process.poll() is None:
@@ -125,14 +118,13 @@ class _MeteorProcess:
         self._failure = self._failure or "the METEOR process was closed"
 
 
-class CaptionScorer:
+class CaptionScorer(contextlib.AbstractContextManager):
     """The COCO metrics x 100; one per run, as METEOR's JVM loads slowly."""
 
     def __init__(self, metrics=METRIC_NAMES, meteor_timeout_s: float = 300.0):
         unknown = [name for name in metrics if name not in METRIC_NAMES]
         if unknown or not metrics:
-            raise MetricError(f"unknown metrics {unknown} in {list(metrics)}; "
-                              f"choose from {list(METRIC_NAMES)}")
+            raise MetricError(f"unknown metrics {unknown} in {list(metrics)}; choose from {list(METRIC_NAMES)}")
         self.metrics = [name for name in METRIC_NAMES if name in metrics]
         java = shutil.which("java")   # the tokenizer needs Java even without METEOR
         if java is None:
@@ -141,11 +133,9 @@ class CaptionScorer:
             result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise MetricError(f"`{java} -version` failed ({error}). {JAVA_INSTALL_HINT}") from error
-        output = (result.stderr or result.stdout).strip()  # java prints its version on stderr
-        if result.returncode != 0:
+        if result.returncode != 0:   # java prints its version, and its errors, on stderr
             raise MetricError(f"`{java} -version` exited with code {result.returncode}: "
-                              f"{output[-500:]}. {JAVA_INSTALL_HINT}")
-        self.java_version = output.splitlines()[0] if output else java
+                              f"{(result.stderr or result.stdout).strip()[-500:]}. {JAVA_INSTALL_HINT}")
         try:
             from pycocoevalcap.bleu.bleu import Bleu
             from pycocoevalcap.cider.cider import Cider
@@ -166,40 +156,33 @@ class CaptionScorer:
         """{metric: corpus score, PER_VIDEO_KEY: {video_id: {metric: score}}} of one caption per video."""
         if not references:
             raise MetricError("no videos to score: the references are empty")
-        missing = [v for v in references if v not in hypotheses]
-        extra = [v for v in hypotheses if v not in references]
+        missing, extra = [v for v in references if v not in hypotheses], [v for v in hypotheses if v not in references]
         if missing or extra:
             raise MetricError(f"hypotheses must cover exactly the videos of the references: "
                               f"{len(missing)} video(s) without a hypothesis (e.g. {missing[:5]}), "
                               f"{len(extra)} hypothesis(es) without references (e.g. {extra[:5]})")
         for video_id, captions in references.items():
             if isinstance(captions, str) or not captions or not all(isinstance(c, str) for c in captions):
-                raise MetricError(f"references of video {video_id!r} must be a non-empty list of "
-                                  f"strings, got {captions!r:.200}")
+                raise MetricError(f"references of video {video_id!r} must be a non-empty list of strings, "
+                                  f"got {captions!r:.200}")
         for video_id, caption in hypotheses.items():
             if not isinstance(caption, str):
-                raise MetricError(f"the hypothesis of video {video_id!r} must be one string, "
-                                  f"got {caption!r:.200}")
+                raise MetricError(f"the hypothesis of video {video_id!r} must be one string, got {caption!r:.200}")
         # one tokenizer call (one JVM start) for both sides
-        captions = {("ref", video_id): [{"caption": _one_line(c)} for c in captions]
-                    for video_id, captions in references.items()}
-        captions.update({("hyp", video_id): [{"caption": _one_line(caption)}]
-                         for video_id, caption in hypotheses.items()})
+        sides = {"ref": references, "hyp": {video_id: [caption] for video_id, caption in hypotheses.items()}}
+        captions = {(side, video_id): [{"caption": _one_line(c)} for c in texts]
+                    for side, table in sides.items() for video_id, texts in table.items()}
         try:
             tokens = self._tokenizer.tokenize(captions)
         except OSError as error:  # java gone, or the package folder (temp file) not writable
-            raise MetricError(f"the PTB tokenizer (java) failed: {error!r}. "
-                              f"{JAVA_INSTALL_HINT}") from error
+            raise MetricError(f"the PTB tokenizer (java) failed: {error!r}. {JAVA_INSTALL_HINT}") from error
         # a java failure shows as missing entries, which the scorers would report as bare asserts
         for key, entries in captions.items():
             if len(tokens.get(key, ())) != len(entries):
-                raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} "
-                                  f"captions for {key[0]} of video {key[1]!r} instead of "
-                                  f"{len(entries)}; see the java output above")
-        gts = {video_id: tokens[("ref", video_id)] for video_id in references}
-        res = {video_id: tokens[("hyp", video_id)] for video_id in references}
-        ids = list(gts)
-        corpus, per_video = {}, {video_id: {} for video_id in ids}
+                raise MetricError(f"the PTB tokenizer (java) returned {len(tokens.get(key, ()))} captions for "
+                                  f"{key[0]} of video {key[1]!r} instead of {len(entries)}; see the java output above")
+        gts, res = ({video_id: tokens[(side, video_id)] for video_id in references} for side in sides)
+        corpus, per_video = {}, {video_id: {} for video_id in references}
         for name in self.metrics:
             if name == "Bleu":
                 values, video_values = self._scorers["Bleu"].compute_score(gts, res, verbose=0)
@@ -208,7 +191,7 @@ class CaptionScorer:
                 results = [(name, *self._scorers[name].compute_score(gts, res))]
             for metric, corpus_value, video_values in results:
                 corpus[metric] = 100.0 * float(corpus_value)
-                for video_id, value in zip(ids, video_values):
+                for video_id, value in zip(references, video_values):
                     per_video[video_id][metric] = 100.0 * float(value)
         corpus[PER_VIDEO_KEY] = per_video
         return corpus
@@ -216,9 +199,6 @@ class CaptionScorer:
     def close(self) -> None:
         if self._meteor is not None:
             self._meteor.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc_info):
         self.close()

@@ -48,9 +48,8 @@ def evaluate(model, videos, vocab, config, scorer, seconds: dict | None = None) 
         groups = {}
         for vid, category in zip(videos.video_ids, videos.categories):
             groups.setdefault(str(category), []).append(scores.get(PER_VIDEO_KEY, {}).get(vid, {}))
-        scores["by_category"] = {category: {"videos": len(rows), **{
-            metric: sum(r[metric] for r in rows) / len(rows) for metric in (rows[0] if rows else {})}}
-            for category, rows in sorted(groups.items())}
+        scores["by_category"] = {c: {"videos": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in rows[0]}}
+                                 for c, rows in sorted(groups.items())}
     return scores, predictions
 
 
@@ -68,8 +67,7 @@ def search_settings(eval_config) -> dict:
     own = SEARCHES[eval_config.search].fields
     return {"search": eval_config.search,
             **{f.name: getattr(eval_config, f.name) for f in dataclasses.fields(eval_config)
-               if f.name not in ("search", "metrics", "cuda_graphs")
-               and (f.name in own or f.name not in claimed)}}
+               if f.name not in ("search", "metrics", "cuda_graphs") and (f.name in own or f.name not in claimed)}}
 
 
 def made_by(checkpoint_path: str, split: str, eval_config) -> dict:   # a Hub id as it is
@@ -77,8 +75,7 @@ def made_by(checkpoint_path: str, split: str, eval_config) -> dict:   # a Hub id
     return {"checkpoint": checkpoint, "split": split, **search_settings(eval_config)}
 
 
-def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str,
-                      origin: dict | None = None) -> None:
+def write_predictions(predictions: list, videos, scores: dict, out_dir: str, name: str, origin: dict) -> None:
     """<name>_predictions.json/.csv and <name>_scores.json; without scores, a stale scores file is removed."""
     os.makedirs(out_dir, exist_ok=True)
     scores_path = os.path.join(out_dir, f"{name}_scores.json")
@@ -94,4 +91,4 @@ def write_predictions(predictions: list, videos, scores: dict, out_dir: str, nam
     atomic_write_bytes(os.path.join(out_dir, f"{name}_predictions.csv"),
                        lambda handle: handle.write(text.getvalue().encode("utf-8")))
     if scores:
-        atomic_save_json({**scores, "made_by": origin or {}}, scores_path)
+        atomic_save_json({**scores, "made_by": origin}, scores_path)

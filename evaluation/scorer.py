@@ -14,8 +14,6 @@ NO_SCORING = '--eval.metrics ""'
 class NoScorer:
     """CaptionScorer's stand-in when eval.metrics is empty: no score, not even a zero."""
 
-    metrics: list = []
-
     def score(self, references: dict, hypotheses: dict) -> dict:
         return {}
 
@@ -35,12 +33,10 @@ def open_scorer(eval_config, without_scores: str):
     try:
         return CaptionScorer(metrics)
     except MetricError as error:
-        raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: "
-                        f"{without_scores}.") from None
+        raise DataError(f"{error}\nTo go on without COCO scores, pass {NO_SCORING}: {without_scores}.") from None
 
 
 def why_no_scoring() -> str:
     """What the COCO metrics miss on this machine (Java, pycocoevalcap), or '' when nothing."""
-    return " and ".join(what for what, absent in (
-        ("Java (`java` on PATH)", shutil.which("java") is None),
-        ("pycocoevalcap", importlib.util.find_spec("pycocoevalcap") is None)) if absent)
+    found = {"Java (`java` on PATH)": shutil.which("java"), "pycocoevalcap": importlib.util.find_spec("pycocoevalcap")}
+    return " and ".join(what for what, where in found.items() if where is None)

@@ -33,8 +33,7 @@ def score_split(predictions: list, videos, vocab, loader_config) -> tuple:
     owners = torch.tensor([row_of[p["video_id"]] for p in predictions], dtype=torch.long)
     per_caption = CiderD(references, vocab).score(
         caption_ids([p["caption"] for p in predictions], vocab), owners).double() * 100.0
-    per_video = {p["video_id"]: float(value) for p, value in zip(predictions, per_caption)}
-    return float(per_caption.mean()), per_video
+    return float(per_caption.mean()), {p["video_id"]: float(value) for p, value in zip(predictions, per_caption)}
 
 
 def add_cider_d(scores: dict, predictions: list, videos, vocab, loader_config) -> None:

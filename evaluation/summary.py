@@ -52,15 +52,12 @@ def read_run(run_dir: str) -> dict:
 
 def mean_std(values: list) -> tuple:
     """(mean, sample std: nan for one value); (nan, nan) for none."""
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
+    mean = sum(values) / len(values) if values else math.nan
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
 
 
 def table_rows(runs: list) -> tuple:
-    """(rows, settings that differ, overall metrics, per-category metrics): {setting: value, "category", "n",
-    "seeds", metric: (mean, std)} per configuration (category "all") and per configuration and category."""
+    """(rows, settings that differ, overall metrics, per-category metrics); a row per configuration and category."""
     groups = {}
     for run in runs:
         key = json.dumps({k: v for k, v in run["settings"].items() if k not in NOT_GROUPED}, sort_keys=True)
@@ -73,12 +70,10 @@ def table_rows(runs: list) -> tuple:
                                       for m in c if m != "videos"))
     metrics, rows = list(dict.fromkeys(overall + per_category)), []
     for runs in groups:
-        settings = {k: runs[0]["settings"][k] for k in differing}
-        categories = dict.fromkeys(c for r in runs for c in r["by_category"])
-        for category in ["all", *categories]:
+        for category in ["all", *dict.fromkeys(c for r in runs for c in r["by_category"])]:
             tables = [r["scores"] if category == "all" else r["by_category"].get(category) for r in runs]
             used = [(r, t) for r, t in zip(runs, tables) if t is not None]
-            rows.append({**settings, "category": category, "n": len(used),
+            rows.append({**{k: runs[0]["settings"][k] for k in differing}, "category": category, "n": len(used),
                          "seeds": " ".join(str(r["seed"]) for r, _ in used),
                          **{m: mean_std([t[m] for _, t in used if m in t]) for m in metrics}})
     return rows, differing, overall, per_category
@@ -103,9 +98,7 @@ def markdown(rows: list, columns: list) -> str:
 def summarize(run_dirs: list, out_dir: str, report=print) -> str:
     """Write summary.md and summary.csv of the finished runs among run_dirs into out_dir; the Markdown."""
     runs = []
-    for run_dir in run_dirs:
-        if not os.path.isdir(run_dir):
-            continue                       # runs/* also matches files beside the run folders
+    for run_dir in filter(os.path.isdir, run_dirs):   # runs/* also matches files beside the run folders
         try:
             runs.append(read_run(run_dir))
         except DataError as error:
@@ -118,14 +111,11 @@ def summarize(run_dirs: list, out_dir: str, report=print) -> str:
     if per_category:
         text += "\n\nPer category (mean per-video scores):\n\n" + markdown(
             [r for r in rows if r["category"] != "all"], differing + ["category", "n"] + per_category)
-    # summary.csv: every row of both tables; a metric is two columns, <metric>_mean and <metric>_std
     metrics, columns = list(dict.fromkeys(overall + per_category)), differing + ["category", "n", "seeds"]
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
-    for row in rows:
-        writer.writerow([option_text(row[c]) for c in columns]
-                        + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]])
+    csv.writer(out).writerows([columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]] + [
+        [option_text(row[c]) for c in columns] + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]]
+        for row in rows])
     for name, content in (("summary.md", text + "\n"), ("summary.csv", out.getvalue())):
         atomic_write_bytes(os.path.join(out_dir, name), lambda f, content=content: f.write(content.encode("utf-8")))
     return text
