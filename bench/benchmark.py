@@ -46,8 +46,7 @@ def parse_args(argv=None):
     add("--seed", type=int, default=1234)
     add("--no_baseline", action="store_true", help="time this code only")
     add("--quick", action="store_true", help="2 training batches, full-length decoding only, fewer baselines")
-    add("--autocast", choices=["off", "bf16"], default="off", help="this code (not the baseline) under bf16 "
-        "autocast: the results change")
+    add("--autocast", choices=["off", "bf16"], default="off", help="this code only, under bf16 (results change)")
     add("--tf32", action="store_true", help="CUDA: this code with train.tf32 and eval.tf32 (results change)")
     add("--unfused_cell", action="store_true", help="CUDA: the LSTM update as written, not the fused kernel")
     add("--attention", default="soft", choices=sorted(ATTENTIONS), help="model.attention of the model")
@@ -111,9 +110,7 @@ def markdown(report: dict) -> str:
         failure = stage["capture_failure"]
         row(label + (f" (**a capture failed**: {failure}; {eager})" if failure else ""), stage[seconds], None)
 
-    def paths(stage):
-        return s[stage]["paths"]["fast"], s[stage]["paths"].get("plain", {})
-
+    paths = lambda stage: (s[stage]["paths"]["fast"], s[stage]["paths"].get("plain", {}))
     if "train" in s:
         f, p = paths("train")
         label = f"training epoch ({f['epoch_batches']} batches of {report['config']['loader']['batch_size']})"
@@ -145,9 +142,8 @@ def markdown(report: dict) -> str:
         row(f"COCO scoring of {s['scoring']['videos']} val captions (reused scorer; baseline: "
             f"a new one, JVM start {fmt_s(f['scorer_start_seconds'])})", f["seconds"], p.get("seconds"))
     if scored and all(stage in s for stage in EPOCH_PARTS):
-        plain = [s[stage]["paths"].get("plain", {}).get(key) for stage, key in EPOCH_PARTS.items()]
-        report["epoch_seconds"] = {"fast": sum(s[stage]["paths"]["fast"][key] for stage, key in EPOCH_PARTS.items()),
-                                   "plain": sum(plain) if None not in plain else None}
+        parts = zip(*([path.get(key) for path in paths(stage)] for stage, key in EPOCH_PARTS.items()))
+        report["epoch_seconds"] = {name: None if None in v else sum(v) for name, v in zip(("fast", "plain"), parts)}
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
             + (" (training **extrapolated**)" if s["train"]["paths"]["fast"]["extrapolated"] else ""),
             report["epoch_seconds"]["fast"], report["epoch_seconds"]["plain"])
@@ -199,8 +195,7 @@ def main(argv=None) -> int:
                f"{config.model.attention}, built in {time.perf_counter() - started:.1f} s")
     log(summary)
     clock = Clock(device)
-    model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline,
-                               fused_cell=not args.unfused_cell)
+    model, paths = build_paths(config, data, device, not args.no_baseline, not args.unfused_cell)
     results = {}
     report = {"command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
               "time": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -41,10 +41,7 @@ def plain_validation_loss(model, data, config) -> float:
 
 def in_scope(args, device, fn):
     """fn under bf16 autocast with --autocast bf16."""
-    def scoped(*a, **k):
-        with autocast_bf16(device.type, args.autocast == "bf16"):
-            return fn(*a, **k)
-    return scoped
+    return autocast_bf16(device.type, True)(fn) if args.autocast == "bf16" else fn
 
 
 def build_paths(config, data, device, with_baseline: bool, fused_cell: bool = True):
@@ -75,14 +72,15 @@ def pick_batches(data, config, count: int, seed: int) -> tuple:
     return order, [full[min(len(full) - 1, int((i + 0.5) * len(full) / count))] for i in range(count)]
 
 
-def padded_tokens(data, batches) -> int:
+def padded_length(data, batches) -> float:
     lengths = data.train_targets.lengths.cpu()
-    return sum(len(rows) * int(lengths[rows].max()) for rows in batches)
+    return sum(len(rows) * int(lengths[rows].max()) for rows in batches) / sum(len(rows) for rows in batches)
 
 
 def stage_train(paths, data, clock, args) -> dict:
     """The whole epoch, or --train_batches batches extrapolated; a CUDA graphs' capture epoch on its own."""
     plans = {name: pick_batches(data, p[2], args.train_batches or 10 ** 9, args.seed) for name, p in paths.items()}
+    whole = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
     step = dict.fromkeys(paths, 0)
     graphs = paths["fast"][2].train.cuda_graphs
     if graphs:              # the graphs open their own autocast: capture must not keep autocast's cache
@@ -90,9 +88,9 @@ def stage_train(paths, data, clock, args) -> dict:
     steps = {name: training_steps(model, optimizer, data, config)
              for name, (model, optimizer, config) in paths.items()}
 
-    def one(name, rows_list):
+    def one(name, rows):
         model, optimizer, config = paths[name]
-        subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
+        subset = data if rows is None else subset_data(data, "train_targets", rows)
         run = in_scope(args, clock.device, train_epoch) if name == "fast" and not graphs else train_epoch
         seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
                                                   1, NullWriter(), step[name], steps=steps[name])
@@ -100,39 +98,29 @@ def stage_train(paths, data, clock, args) -> dict:
 
     for name, (order, picked) in plans.items():
         for _ in range(args.warmup):
-            one(name, [picked[len(picked) // 2]])
+            one(name, picked[len(picked) // 2])
     result = {"paths": {name: {"batch_seconds": [], "batch_losses": [], "peak_gib": None} for name in paths}}
     out = result["paths"]
-    if args.train_batches is None or args.train_batches >= len(plans["fast"][0]):
-        if graphs:
-            log("train: first epoch on the fast path, capturing its CUDA graphs")
-            result.update(capture_epoch_seconds=one("fast", None)[0], captured_shapes=len(steps["fast"].replays),
-                          capture_failure=steps["fast"].failure)
-        for name, (order, _) in plans.items():
-            log(f"train: whole epoch on the {name} path ({len(order)} batches)")
-            seconds, peak, loss = one(name, None)
-            out[name].update(measured_seconds=seconds, epoch_seconds=seconds, extrapolated=False, loss=loss,
-                             per_batch_seconds=seconds / len(order), peak_gib=peak, timed_batches=len(order),
-                             epoch_batches=len(order), padded_tokens=padded_tokens(data, order))
-    else:
-        count = len(plans["fast"][1])
-        for i in range(count):
-            for name in turn_order(paths, i):
-                seconds, peak, loss = one(name, [plans[name][1][i]])
-                r = out[name]
-                r["batch_seconds"].append(seconds)
-                r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
-                r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
-            log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {out[n]['batch_seconds'][-1]:.2f} s" for n in out))
-        for name, (order, picked) in plans.items():
+    if whole and graphs:
+        log("train: first epoch on the fast path, capturing its CUDA graphs")
+        result.update(capture_epoch_seconds=one("fast", None)[0], captured_shapes=len(steps["fast"].replays),
+                      capture_failure=steps["fast"].failure)
+    count = 1 if whole else len(plans["fast"][1])
+    log(f"train: timing {'all' if whole else count} of the epoch's {len(plans['fast'][0])} batches on each path")
+    for i in range(count):
+        for name in turn_order(paths, i):
+            seconds, peak, loss = one(name, None if whole else plans[name][1][i])
             r = out[name]
-            mean = statistics.mean(r["batch_seconds"])
-            r.update(measured_seconds=sum(r["batch_seconds"]), per_batch_seconds=mean,
-                     epoch_seconds=mean * len(order), extrapolated=True, timed_batches=len(picked),
-                     epoch_batches=len(order),
-                     timed_padded_length=padded_tokens(data, picked) / sum(len(rows) for rows in picked),
-                     epoch_padded_length=padded_tokens(data, order) / len(data.train_targets))
-    for r in out.values():
+            r["batch_seconds"].append(seconds)
+            r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
+            r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
+        log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {out[n]['batch_seconds'][-1]:.2f} s" for n in out))
+    for name, (order, picked) in plans.items():
+        r, batches = out[name], order if whole else picked
+        r.update(measured_seconds=sum(r["batch_seconds"]), per_batch_seconds=sum(r["batch_seconds"]) / len(batches),
+                 extrapolated=not whole, timed_batches=len(batches), epoch_batches=len(order),
+                 timed_padded_length=padded_length(data, batches), epoch_padded_length=padded_length(data, order))
+        r["epoch_seconds"] = r["per_batch_seconds"] * len(order)
         r["captions_per_second"] = len(data.train_targets) / r["epoch_seconds"]
     return result
 
@@ -148,15 +136,11 @@ def warmed_paths(fns: dict, args, stage: str, warm) -> dict:
 
 
 def stage_val_loss(model, data, config, clock, args) -> dict:
+    warm = subset_data(data, "val_targets", torch.arange(min(len(data.val_targets), config.loader.eval_batch_size)))
     fns = {"fast": in_scope(args, clock.device, lambda d: validation_loss(model, d, config)),
            "plain": lambda d: plain_validation_loss(model, d, config)}
-    warm = subset_data(data, "val_targets", torch.arange(min(len(data.val_targets), config.loader.eval_batch_size)))
-    runs = interleaved_runs(warmed_paths(fns, args, "val_loss", lambda fn: fn(warm)), lambda fn: clock(fn, data),
-                            args)
-    paths = {name: summary(timings) for name, timings in runs.items()}
-    for name, path in paths.items():
-        path.update(loss=runs[name][0][2], captions_per_second=len(data.val_targets) / path["seconds"])
-    return {"paths": paths}
+    runs = interleaved_runs(warmed_paths(fns, args, "val_loss", lambda fn: fn(warm)), lambda fn: clock(fn, data), args)
+    return {"paths": {name: dict(summary(t, captions=len(data.val_targets)), loss=t[0][2]) for name, t in runs.items()}}
 
 
 @torch.no_grad()
@@ -189,9 +173,8 @@ def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: st
         result.update(capture_seconds=timed(fns["fast"])[0], capture_failure=capture_failure(model))
     for name, timings in interleaved_runs(fns, timed, args).items():
         captions = result["captions"][name] = timings[0][2]
-        path = result["paths"][name] = summary(timings)
-        path.update(videos_per_second=len(videos) / path["seconds"], max_length=max(c[2] for c in captions),
-                    mean_length=statistics.mean(c[2] for c in captions))
+        result["paths"][name] = dict(summary(timings, videos=len(videos)), max_length=max(c[2] for c in captions),
+                                     mean_length=statistics.mean(c[2] for c in captions))
     if "plain" in fns:
         fast, plain = result["captions"]["fast"], result["captions"]["plain"]
         result["same_captions"] = sum(a[0] == b[0] for a, b in zip(fast, plain))
