@@ -8,12 +8,13 @@ on the test split, then opens the page --repeats times sorted by CIDEr with a wo
 sorted and filtered every row (from the start of navigation), that sort alone, and Chromium's wall time."""
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
 import time
+
+import config as config_module
 
 
 def find_chromium():
@@ -31,7 +32,6 @@ def dump_dom(path: str, fragment: str = "", chromium: str | None = None, timeout
 
 
 def build_page(work: str, n_videos: int) -> str:
-    import config as config_module
     import run as run_module
     import train as train_module
     from evaluation.scorer import why_no_scoring
@@ -53,8 +53,7 @@ def build_page(work: str, n_videos: int) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.page", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = config_module.argument_parser(__doc__, prog="python -m bench.page")
     parser.add_argument("--videos", type=int, default=3000, help="clips in the test split (default 3000)")
     parser.add_argument("--work", default="runs/page_bench", help="folder for the corpus, run and page")
     parser.add_argument("--repeats", type=int, default=3)
