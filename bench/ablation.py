@@ -14,6 +14,7 @@ from models.attention import ATTENTIONS
 from splits.corpus import read_json
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
+from utils import atomic_write_bytes
 
 VARIANTS = {**{name: {"model.attention": name} for name in ATTENTIONS}, "no_selector": {"model.use_selector": False},
             "no_deep_output": {"model.deep_output": False}, "frame_positions": {"model.frame_positions": True}}
@@ -86,9 +87,7 @@ def demo_parser(doc: str, prog: str, seeds_help: str, seeds: str | None = None):
 
 def show_and_save(text: str, folder: str, name: str) -> None:
     print(text)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, name), "w") as handle:
-        handle.write(text + "\n")
+    atomic_write_bytes(os.path.join(folder, name), lambda handle: handle.write(text.encode("utf-8") + b"\n"))
 
 
 def main(argv=None) -> None:

@@ -92,10 +92,9 @@ def markdown(report: dict) -> str:
     s, env = report["stages"], report["environment"]
     switches = ([f"this code under **{env['autocast']} autocast** (results change)"] * (env["autocast"] != "off")
                 + [said for key, said in SWITCHES.items() if env.get(key)])
-    lines = [f"Device: **{env['device']}** ({env['device_type']}), torch {env['torch']}, "
-             f"{env['threads']} thread(s) (OMP_WAIT_POLICY {env['omp_wait_policy'] or 'unset'}), "
-             f"Python {env['python']}; load average before/after {env['load_before']} / {env['load_after']}"
-             + "".join(f"; {said}" for said in switches),
+    lines = [f"Device: **{env['device']}** ({env['device_type']}), torch {env['torch']}, {env['threads']} thread(s) "
+             f"(OMP_WAIT_POLICY {env['omp_wait_policy'] or 'unset'}), Python {env['python']}; load average "
+             f"before/after {env['load_before']} / {env['load_after']}" + "".join(f"; {said}" for said in switches),
              f"Workload: {report['workload']['summary']}",
              *(["**Incomplete**: the run stopped before its end; these are the stages it measured."]
                if report.get("complete") is False else []),
@@ -147,11 +146,10 @@ def markdown(report: dict) -> str:
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
             + (" (training **extrapolated**)" if s["train"]["paths"]["fast"]["extrapolated"] else ""),
             report["epoch_seconds"]["fast"], report["epoch_seconds"]["plain"])
-    peaks = report.get("peak_gib")
-    if peaks and peaks.get("fast") is not None:
-        plain = f"{peaks['plain']:.2f} GiB" if peaks.get("plain") is not None else "-"
-        lines.append(f"| peak GPU memory (max_memory_allocated, data and model included) | "
-                     f"{peaks['fast']:.2f} GiB | {plain} | - | - |")
+    peaks = report.get("peak_gib") or {}
+    if peaks.get("fast") is not None:
+        lines.append("| peak GPU memory (max_memory_allocated, data and model included) | " + " | ".join(
+            "-" if peaks.get(name) is None else f"{peaks[name]:.2f} GiB" for name in ("fast", "plain")) + " | - | - |")
     if "scoring" in s and not scored:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
     lines.append("\nBaseline: training and validation loss on the plain path (teacher forcing as the "
@@ -202,7 +200,6 @@ def main(argv=None) -> int:
               "workload": {"summary": summary, "reduced": reduced, "train_captions": len(data.train_targets),
                            "val_captions": len(data.val_targets), "vocabulary": len(data.vocab)},
               "config": config.to_dict(), "args": vars(args), "no_baseline": args.no_baseline, "stages": results}
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"{time.strftime('%Y%m%d-%H%M%S')}_{device.type}.json")
 
     def save(complete: bool) -> str:

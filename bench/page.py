@@ -2,10 +2,9 @@
 
     python -m bench.page --videos 670 --work /tmp/page_bench
 
-Builds a demo corpus whose test split has --videos clips, trains a tiny model one epoch, runs run.py
-on the test split, then opens the page --repeats times sorted by CIDEr with a word's attention shown
-(a page already under --work is measured again). Reports the page's size, when its script had built,
-sorted and filtered every row (from the start of navigation), that sort alone, and Chromium's wall time."""
+Builds a demo corpus whose test split has --videos clips, trains a tiny model one epoch, runs run.py on the test
+split, then opens the page --repeats times sorted by CIDEr with a word's attention shown (a page already under
+--work is measured again): when its script had built, sorted and filtered every row, and Chromium's wall time."""
 from __future__ import annotations
 
 import os

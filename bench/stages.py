@@ -4,6 +4,7 @@ beam search; never under bf16 autocast). Scoring reuses one scorer against a new
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 
 import torch
@@ -72,21 +73,16 @@ def pick_batches(data, config, count: int, seed: int) -> tuple:
     return order, [full[min(len(full) - 1, int((i + 0.5) * len(full) / count))] for i in range(count)]
 
 
-def padded_length(data, batches) -> float:
-    lengths = data.train_targets.lengths.cpu()
-    return sum(len(rows) * int(lengths[rows].max()) for rows in batches) / sum(len(rows) for rows in batches)
-
-
 def stage_train(paths, data, clock, args) -> dict:
     """The whole epoch, or --train_batches batches extrapolated; a CUDA graphs' capture epoch on its own."""
     plans = {name: pick_batches(data, p[2], args.train_batches or 10 ** 9, args.seed) for name, p in paths.items()}
     whole = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
-    step = dict.fromkeys(paths, 0)
+    step, lengths = dict.fromkeys(paths, 0), data.train_targets.lengths.cpu()
+    padded = lambda batches: sum(len(rows) * int(lengths[rows].max()) for rows in batches) / sum(map(len, batches))
     graphs = paths["fast"][2].train.cuda_graphs
     if graphs:              # the graphs open their own autocast: capture must not keep autocast's cache
         paths["fast"][2].train.autocast_bf16 = args.autocast == "bf16"
-    steps = {name: training_steps(model, optimizer, data, config)
-             for name, (model, optimizer, config) in paths.items()}
+    steps = {name: training_steps(model, optimizer, data, config) for name, (model, optimizer, config) in paths.items()}
 
     def one(name, rows):
         model, optimizer, config = paths[name]
@@ -99,8 +95,7 @@ def stage_train(paths, data, clock, args) -> dict:
     for name, (order, picked) in plans.items():
         for _ in range(args.warmup):
             one(name, picked[len(picked) // 2])
-    result = {"paths": {name: {"batch_seconds": [], "batch_losses": [], "peak_gib": None} for name in paths}}
-    out = result["paths"]
+    result, timings = {"paths": {}}, {name: [] for name in paths}
     if whole and graphs:
         log("train: first epoch on the fast path, capturing its CUDA graphs")
         result.update(capture_epoch_seconds=one("fast", None)[0], captured_shapes=len(steps["fast"].replays),
@@ -109,19 +104,17 @@ def stage_train(paths, data, clock, args) -> dict:
     log(f"train: timing {'all' if whole else count} of the epoch's {len(plans['fast'][0])} batches on each path")
     for i in range(count):
         for name in turn_order(paths, i):
-            seconds, peak, loss = one(name, None if whole else plans[name][1][i])
-            r = out[name]
-            r["batch_seconds"].append(seconds)
-            r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
-            r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
-        log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {out[n]['batch_seconds'][-1]:.2f} s" for n in out))
+            timings[name].append(one(name, None if whole else plans[name][1][i]))
+        log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {t[-1][0]:.2f} s" for n, t in timings.items()))
     for name, (order, picked) in plans.items():
-        r, batches = out[name], order if whole else picked
-        r.update(measured_seconds=sum(r["batch_seconds"]), per_batch_seconds=sum(r["batch_seconds"]) / len(batches),
-                 extrapolated=not whole, timed_batches=len(batches), epoch_batches=len(order),
-                 timed_padded_length=padded_length(data, batches), epoch_padded_length=padded_length(data, order))
-        r["epoch_seconds"] = r["per_batch_seconds"] * len(order)
-        r["captions_per_second"] = len(data.train_targets) / r["epoch_seconds"]
+        (seconds, peaks, losses), batches = zip(*timings[name]), order if whole else picked
+        epoch_seconds = sum(seconds) / len(batches) * len(order)
+        result["paths"][name] = dict(  # batch_losses: a diverging path shows there, not in the times
+            batch_seconds=list(seconds), batch_losses=list(losses), peak_gib=max(filter(None, peaks), default=None),
+            measured_seconds=sum(seconds), per_batch_seconds=sum(seconds) / len(batches), epoch_seconds=epoch_seconds,
+            captions_per_second=len(data.train_targets) / epoch_seconds, extrapolated=not whole,
+            timed_batches=len(batches), epoch_batches=len(order), timed_padded_length=padded(batches),
+            epoch_padded_length=padded(order))
     return result
 
 
@@ -157,11 +150,9 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
 
 
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
-    eval_config = copy.deepcopy(config.eval)
-    if mode == "full":
-        eval_config.min_len = eval_config.max_len   # <eos> only at the end: all steps run
-    short = copy.deepcopy(eval_config)
-    short.max_len = short.min_len = min(eval_config.max_len, 3)
+    e = config.eval
+    eval_config = dataclasses.replace(e, min_len=e.max_len if mode == "full" else e.min_len)  # full: all steps run
+    short = dataclasses.replace(e, max_len=min(e.max_len, 3), min_len=min(e.max_len, 3))
     warm = videos.subset(range(min(len(videos), 8)))
     plain = lambda m, f, mask, e: plain_beam_search(m, f, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
     fns = warmed_paths({"fast": in_scope(args, clock.device, decode), "plain": plain}, args, stage,
@@ -189,11 +180,9 @@ def stage_scoring(videos, captions: list, config, clock, args) -> dict:
         start_seconds, _, scorer = clock(CaptionScorer, config.eval.metrics)
     except MetricError as error:
         return {"skipped": f"no COCO scoring: {error}"}
-    try:
+    with scorer:
         scorer.score(references, hypotheses)                        # warm-up
         reused = [clock(scorer.score, references, hypotheses) for _ in range(args.repeats)]
-    finally:
-        scorer.close()
 
     def fresh():
         with CaptionScorer(config.eval.metrics) as new:

@@ -12,21 +12,19 @@ from loader.captions import CaptionTargets, build_vocabulary, encode_targets
 from loader.corpus import TrainingData
 from loader.dataset import VideoSplit
 from loader.frames import pad_frames, sample_frame_indices
+from splits.corpus import shipped_dir
 from splits.msvd_annotations import RELEASE_FILES, read_release, split_vids
 
-ANNOTATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "MSVD", "annotations")
 
-
-def build_workload(config, seed: int = 1234, feature_size: int = 2048, min_frames: int = 40,
-                   max_frames: int = 120, device="cpu", clips: int | None = None) -> TrainingData:
+def build_workload(config, seed: int, feature_size: int, device, clips: int | None = None) -> TrainingData:
     """TrainingData as load_training_data gives it; clips: only the first clips videos of each split."""
     rng, k, splits = np.random.default_rng(seed), config.features.n_frames, []
     for name in ("train", "val", "test"):
-        references = read_release([os.path.join(ANNOTATIONS, RELEASE_FILES[name])])[0]
+        references = read_release([os.path.join(shipped_dir("MSVD"), RELEASE_FILES[name])])[0]
         ids = split_vids(name)[:clips]
         features, masks, counts = np.zeros((len(ids), k, feature_size), np.float32), np.zeros((len(ids), k), bool), []
         for row in range(len(ids)):
-            counts.append(int(rng.integers(min_frames, max_frames + 1)))
+            counts.append(int(rng.integers(40, 120 + 1)))
             clip = rng.standard_normal((counts[-1], feature_size), dtype=np.float32)   # the whole clip's
             features[row], masks[row] = pad_frames(clip[sample_frame_indices(counts[-1], k)], k)
         splits.append(VideoSplit(name=name, video_ids=ids, features=torch.from_numpy(features),
