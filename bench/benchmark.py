@@ -65,8 +65,7 @@ def checked_options(args, gpu: bool) -> tuple:
         raise ValueError(f"stages are {STAGES} and decode modes {DECODE_MODES}")
     if args.quick:
         args.train_batches, modes = args.train_batches or 2, ["full"]
-    if args.train_batches is None and not gpu:
-        args.train_batches = 8
+    args.train_batches = 8 if args.train_batches is None and not gpu else args.train_batches
     for option in ("train_batches", "clips", "feature_size", "repeats", "baseline_repeats"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise ValueError(f"--{option} must be at least 1")
@@ -83,13 +82,10 @@ SWITCHES = {"tf32": "this code with **TF32**", "unfused_cell": "LSTM update **wi
 EPOCH_PARTS = {"train": "epoch_seconds", "val_loss": "seconds", "beam_val_full": "seconds", "scoring": "seconds"}
 
 
-def fmt_s(seconds) -> str:
-    return "-" if seconds is None else f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
 def markdown(report: dict) -> str:
     """The table; also stores the whole epoch's sums in report["epoch_seconds"]."""
     s, env = report["stages"], report["environment"]
+    fmt_s = lambda seconds: "-" if seconds is None else f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
     switches = ([f"this code under **{env['autocast']} autocast** (results change)"] * (env["autocast"] != "off")
                 + [said for key, said in SWITCHES.items() if env.get(key)])
     lines = [f"Device: **{env['device']}** ({env['device_type']}), torch {env['torch']}, {env['threads']} thread(s) "
@@ -106,8 +102,9 @@ def markdown(report: dict) -> str:
         lines.append(f"| {label} | {fmt_s(fast)} | {fmt_s(plain)} | {speed_up} | {throughput} |")
 
     def capture_row(label, stage, seconds, eager):
-        failure = stage["capture_failure"]
-        row(label + (f" (**a capture failed**: {failure}; {eager})" if failure else ""), stage[seconds], None)
+        if seconds in stage:
+            failure = stage["capture_failure"]
+            row(label + (f" (**a capture failed**: {failure}; {eager})" if failure else ""), stage[seconds], None)
 
     paths = lambda stage: (s[stage]["paths"]["fast"], s[stage]["paths"].get("plain", {}))
     if "train" in s:
@@ -118,9 +115,8 @@ def markdown(report: dict) -> str:
             batches = f"{f['timed_batches']} timed batch{'es' * (f['timed_batches'] > 1)}"
             label += f" **extrapolated** from {batches} ({fmt_s(f['per_batch_seconds'])}/batch{baseline})"
         row(label, f["epoch_seconds"], p.get("epoch_seconds"), f"{f['captions_per_second']:.0f} captions/s")
-        if "capture_epoch_seconds" in s["train"]:
-            capture_row(f"first training epoch, capturing the CUDA graphs of its {s['train']['captured_shapes']} "
-                        "batch shapes", s["train"], "capture_epoch_seconds", "eager steps")
+        capture_row(f"first training epoch, capturing the CUDA graphs of its {s['train'].get('captured_shapes')} "
+                    "batch shapes", s["train"], "capture_epoch_seconds", "eager steps")
     if "val_loss" in s:
         f, p = paths("val_loss")
         row(f"validation loss ({report['workload']['val_captions']:,} val captions, teacher forced)",
@@ -133,8 +129,7 @@ def markdown(report: dict) -> str:
             same = f"; same captions {d['same_captions']}/{d['videos']}" if "same_captions" in d else ""
             row(f"beam-{d['beam_size']} {key.split('_')[1]} {d['videos']} videos ({how}{same})", f["seconds"],
                 p.get("seconds"), f"{f['videos_per_second']:.1f} videos/s")
-            if "capture_seconds" in d:
-                capture_row("the same, first pass, capturing its CUDA graphs", d, "capture_seconds", "eager decoding")
+            capture_row("the same, first pass, capturing its CUDA graphs", d, "capture_seconds", "eager decoding")
     scored = "scoring" in s and "skipped" not in s["scoring"]
     if scored:
         f, p = paths("scoring")
@@ -144,8 +139,7 @@ def markdown(report: dict) -> str:
         parts = zip(*([path.get(key) for path in paths(stage)] for stage, key in EPOCH_PARTS.items()))
         report["epoch_seconds"] = {name: None if None in v else sum(v) for name, v in zip(("fast", "plain"), parts)}
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
-            + (" (training **extrapolated**)" if s["train"]["paths"]["fast"]["extrapolated"] else ""),
-            report["epoch_seconds"]["fast"], report["epoch_seconds"]["plain"])
+            + " (training **extrapolated**)" * paths("train")[0]["extrapolated"], *report["epoch_seconds"].values())
     peaks = report.get("peak_gib") or {}
     if peaks.get("fast") is not None:
         lines.append("| peak GPU memory (max_memory_allocated, data and model included) | " + " | ".join(

@@ -4,8 +4,8 @@ beam search; never under bf16 autocast). Scoring reuses one scorer against a new
 from __future__ import annotations
 
 import copy
-import dataclasses
 import statistics
+from dataclasses import replace
 
 import torch
 
@@ -41,7 +41,6 @@ def plain_validation_loss(model, data, config) -> float:
 
 
 def in_scope(args, device, fn):
-    """fn under bf16 autocast with --autocast bf16."""
     return autocast_bf16(device.type, True)(fn) if args.autocast == "bf16" else fn
 
 
@@ -53,20 +52,18 @@ def build_paths(config, data, device, with_baseline: bool, fused_cell: bool = Tr
     if with_baseline:
         plain_model, t = copy.deepcopy(model), config.train
         plain_model.fast_teacher_forcing = False
-        optimizer = torch.optim.Adam(plain_model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                                     amsgrad=t.optimizer == "amsgrad")
-        paths["plain"] = (plain_model, optimizer, plain_config(config))
+        paths["plain"] = (plain_model, torch.optim.Adam(plain_model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                                        amsgrad=t.optimizer == "amsgrad"), plain_config(config))
     return model, paths
 
 
 def pick_batches(data, config, count: int, seed: int) -> tuple:
     """(the epoch's batch order, count full batches to time: evenly spaced by length when bucketed)."""
-    bucket = config.loader.bucket_by_length
     order = caption_batch_order(data.train_targets, config.loader.batch_size,
-                                torch.Generator().manual_seed(seed * 1000 + 1), bucket)
+                                torch.Generator().manual_seed(seed * 1000 + 1), config.loader.bucket_by_length)
     full = [rows for rows in order if len(rows) == config.loader.batch_size]
     count = min(count, len(full))
-    if not bucket:
+    if not config.loader.bucket_by_length:
         return order, full[:count]
     lengths = data.train_targets.lengths.cpu()
     full.sort(key=lambda rows: int(lengths[rows].max()))
@@ -150,9 +147,8 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
 
 
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
-    e = config.eval
-    eval_config = dataclasses.replace(e, min_len=e.max_len if mode == "full" else e.min_len)  # full: all steps run
-    short = dataclasses.replace(e, max_len=min(e.max_len, 3), min_len=min(e.max_len, 3))
+    eval_config = replace(config.eval, min_len=config.eval.max_len if mode == "full" else config.eval.min_len)
+    short = replace(eval_config, max_len=min(eval_config.max_len, 3), min_len=min(eval_config.max_len, 3))
     warm = videos.subset(range(min(len(videos), 8)))
     plain = lambda m, f, mask, e: plain_beam_search(m, f, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
     fns = warmed_paths({"fast": in_scope(args, clock.device, decode), "plain": plain}, args, stage,
