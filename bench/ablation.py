@@ -5,15 +5,16 @@ evaluation.summary's tables into runs/ablation/summary.md and .csv.
     python -m bench.ablation --variants soft,mean,no_selector --seeds 1234,1235,1236"""
 from __future__ import annotations
 
-import json
 import os
 
 import config as config_module
 import train as train_module
-from evaluation.summary import seeds_of, summarize
+from evaluation.summary import markdown, seeds_of, summarize
 from models.attention import ATTENTIONS
+from splits.corpus import read_json
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
+from utils import atomic_write_bytes
 
 VARIANTS = {**{name: {"model.attention": name} for name in ATTENTIONS}, "no_selector": {"model.use_selector": False},
             "no_deep_output": {"model.deep_output": False}, "frame_positions": {"model.frame_positions": True}}
@@ -48,11 +49,9 @@ def binding(predictions: list, clips: dict) -> dict:
 def scored_row(config, variant: str, seed: int, scores: dict, **extra) -> dict:
     """A finished run's table row: its test scores and the binding of its test predictions."""
     run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
-    with open(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json")) as handle:
-        predictions = json.load(handle)
-    with open(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json")) as handle:
-        clips = {clip["id"]: clip for clip in json.load(handle)["clips"]}
-    return {"variant": variant, "seed": seed, **extra, **binding(predictions, clips),
+    predictions = read_json(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json"))
+    clips = read_json(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json"))["clips"]
+    return {"variant": variant, "seed": seed, **extra, **binding(predictions, {clip["id"]: clip for clip in clips}),
             **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
             **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in scores.get("by_category", {}).items()}}
 
@@ -62,12 +61,10 @@ def table(rows: list, columns: dict = COLUMNS) -> str:
     def cell(values):
         mean = f"{sum(values) / len(values):.1f}"
         return mean if len(values) == 1 else f"{mean} ({min(values):.1f}–{max(values):.1f})"
-    lines = ["| " + " | ".join(["variant", "seeds", *columns.values()]) + " |", "|" + " --- |" * (len(columns) + 2)]
-    for variant in dict.fromkeys(r["variant"] for r in rows):
-        runs = [r for r in rows if r["variant"] == variant]
-        cells = [cell([r.get(c, float("nan")) for r in runs]) for c in columns]
-        lines.append("| " + " | ".join([variant, ", ".join(str(r["seed"]) for r in runs), *cells]) + " |")
-    return "\n".join(lines)
+    groups = [[r for r in rows if r["variant"] == variant] for variant in dict.fromkeys(r["variant"] for r in rows)]
+    return markdown([{"variant": runs[0]["variant"], "seeds": ", ".join(str(r["seed"]) for r in runs),
+                      **{label: cell([r.get(c, float("nan")) for r in runs]) for c, label in columns.items()}}
+                     for runs in groups], ["variant", "seeds", *columns.values()])
 
 
 def demo_parser(doc: str, prog: str, seeds_help: str, seeds: str | None = None):
@@ -90,9 +87,7 @@ def demo_parser(doc: str, prog: str, seeds_help: str, seeds: str | None = None):
 
 def show_and_save(text: str, folder: str, name: str) -> None:
     print(text)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, name), "w") as handle:
-        handle.write(text + "\n")
+    atomic_write_bytes(os.path.join(folder, name), lambda handle: handle.write(text.encode("utf-8") + b"\n"))
 
 
 def main(argv=None) -> None:

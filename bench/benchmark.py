@@ -46,8 +46,7 @@ def parse_args(argv=None):
     add("--seed", type=int, default=1234)
     add("--no_baseline", action="store_true", help="time this code only")
     add("--quick", action="store_true", help="2 training batches, full-length decoding only, fewer baselines")
-    add("--autocast", choices=["off", "bf16"], default="off", help="this code (not the baseline) under bf16 "
-        "autocast: the results change")
+    add("--autocast", choices=["off", "bf16"], default="off", help="this code only, under bf16 (results change)")
     add("--tf32", action="store_true", help="CUDA: this code with train.tf32 and eval.tf32 (results change)")
     add("--unfused_cell", action="store_true", help="CUDA: the LSTM update as written, not the fused kernel")
     add("--attention", default="soft", choices=sorted(ATTENTIONS), help="model.attention of the model")
@@ -66,8 +65,7 @@ def checked_options(args, gpu: bool) -> tuple:
         raise ValueError(f"stages are {STAGES} and decode modes {DECODE_MODES}")
     if args.quick:
         args.train_batches, modes = args.train_batches or 2, ["full"]
-    if args.train_batches is None and not gpu:
-        args.train_batches = 8
+    args.train_batches = 8 if args.train_batches is None and not gpu else args.train_batches
     for option in ("train_batches", "clips", "feature_size", "repeats", "baseline_repeats"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise ValueError(f"--{option} must be at least 1")
@@ -84,19 +82,15 @@ SWITCHES = {"tf32": "this code with **TF32**", "unfused_cell": "LSTM update **wi
 EPOCH_PARTS = {"train": "epoch_seconds", "val_loss": "seconds", "beam_val_full": "seconds", "scoring": "seconds"}
 
 
-def fmt_s(seconds) -> str:
-    return "-" if seconds is None else f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
 def markdown(report: dict) -> str:
     """The table; also stores the whole epoch's sums in report["epoch_seconds"]."""
     s, env = report["stages"], report["environment"]
+    fmt_s = lambda seconds: "-" if seconds is None else f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
     switches = ([f"this code under **{env['autocast']} autocast** (results change)"] * (env["autocast"] != "off")
                 + [said for key, said in SWITCHES.items() if env.get(key)])
-    lines = [f"Device: **{env['device']}** ({env['device_type']}), torch {env['torch']}, "
-             f"{env['threads']} thread(s) (OMP_WAIT_POLICY {env['omp_wait_policy'] or 'unset'}), "
-             f"Python {env['python']}; load average before/after {env['load_before']} / {env['load_after']}"
-             + "".join(f"; {said}" for said in switches),
+    lines = [f"Device: **{env['device']}** ({env['device_type']}), torch {env['torch']}, {env['threads']} thread(s) "
+             f"(OMP_WAIT_POLICY {env['omp_wait_policy'] or 'unset'}), Python {env['python']}; load average "
+             f"before/after {env['load_before']} / {env['load_after']}" + "".join(f"; {said}" for said in switches),
              f"Workload: {report['workload']['summary']}",
              *(["**Incomplete**: the run stopped before its end; these are the stages it measured."]
                if report.get("complete") is False else []),
@@ -108,12 +102,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {label} | {fmt_s(fast)} | {fmt_s(plain)} | {speed_up} | {throughput} |")
 
     def capture_row(label, stage, seconds, eager):
-        failure = stage["capture_failure"]
-        row(label + (f" (**a capture failed**: {failure}; {eager})" if failure else ""), stage[seconds], None)
+        if seconds in stage:
+            failure = stage["capture_failure"]
+            row(label + (f" (**a capture failed**: {failure}; {eager})" if failure else ""), stage[seconds], None)
 
-    def paths(stage):
-        return s[stage]["paths"]["fast"], s[stage]["paths"].get("plain", {})
-
+    paths = lambda stage: (s[stage]["paths"]["fast"], s[stage]["paths"].get("plain", {}))
     if "train" in s:
         f, p = paths("train")
         label = f"training epoch ({f['epoch_batches']} batches of {report['config']['loader']['batch_size']})"
@@ -122,9 +115,8 @@ def markdown(report: dict) -> str:
             batches = f"{f['timed_batches']} timed batch{'es' * (f['timed_batches'] > 1)}"
             label += f" **extrapolated** from {batches} ({fmt_s(f['per_batch_seconds'])}/batch{baseline})"
         row(label, f["epoch_seconds"], p.get("epoch_seconds"), f"{f['captions_per_second']:.0f} captions/s")
-        if "capture_epoch_seconds" in s["train"]:
-            capture_row(f"first training epoch, capturing the CUDA graphs of its {s['train']['captured_shapes']} "
-                        "batch shapes", s["train"], "capture_epoch_seconds", "eager steps")
+        capture_row(f"first training epoch, capturing the CUDA graphs of its {s['train'].get('captured_shapes')} "
+                    "batch shapes", s["train"], "capture_epoch_seconds", "eager steps")
     if "val_loss" in s:
         f, p = paths("val_loss")
         row(f"validation loss ({report['workload']['val_captions']:,} val captions, teacher forced)",
@@ -137,25 +129,21 @@ def markdown(report: dict) -> str:
             same = f"; same captions {d['same_captions']}/{d['videos']}" if "same_captions" in d else ""
             row(f"beam-{d['beam_size']} {key.split('_')[1]} {d['videos']} videos ({how}{same})", f["seconds"],
                 p.get("seconds"), f"{f['videos_per_second']:.1f} videos/s")
-            if "capture_seconds" in d:
-                capture_row("the same, first pass, capturing its CUDA graphs", d, "capture_seconds", "eager decoding")
+            capture_row("the same, first pass, capturing its CUDA graphs", d, "capture_seconds", "eager decoding")
     scored = "scoring" in s and "skipped" not in s["scoring"]
     if scored:
         f, p = paths("scoring")
         row(f"COCO scoring of {s['scoring']['videos']} val captions (reused scorer; baseline: "
             f"a new one, JVM start {fmt_s(f['scorer_start_seconds'])})", f["seconds"], p.get("seconds"))
     if scored and all(stage in s for stage in EPOCH_PARTS):
-        plain = [s[stage]["paths"].get("plain", {}).get(key) for stage, key in EPOCH_PARTS.items()]
-        report["epoch_seconds"] = {"fast": sum(s[stage]["paths"]["fast"][key] for stage, key in EPOCH_PARTS.items()),
-                                   "plain": sum(plain) if None not in plain else None}
+        parts = zip(*([path.get(key) for path in paths(stage)] for stage, key in EPOCH_PARTS.items()))
+        report["epoch_seconds"] = {name: None if None in v else sum(v) for name, v in zip(("fast", "plain"), parts)}
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
-            + (" (training **extrapolated**)" if s["train"]["paths"]["fast"]["extrapolated"] else ""),
-            report["epoch_seconds"]["fast"], report["epoch_seconds"]["plain"])
-    peaks = report.get("peak_gib")
-    if peaks and peaks.get("fast") is not None:
-        plain = f"{peaks['plain']:.2f} GiB" if peaks.get("plain") is not None else "-"
-        lines.append(f"| peak GPU memory (max_memory_allocated, data and model included) | "
-                     f"{peaks['fast']:.2f} GiB | {plain} | - | - |")
+            + " (training **extrapolated**)" * paths("train")[0]["extrapolated"], *report["epoch_seconds"].values())
+    peaks = report.get("peak_gib") or {}
+    if peaks.get("fast") is not None:
+        lines.append("| peak GPU memory (max_memory_allocated, data and model included) | " + " | ".join(
+            "-" if peaks.get(name) is None else f"{peaks[name]:.2f} GiB" for name in ("fast", "plain")) + " | - | - |")
     if "scoring" in s and not scored:
         lines.append(f"\nScoring skipped: {s['scoring']['skipped']}")
     lines.append("\nBaseline: training and validation loss on the plain path (teacher forcing as the "
@@ -199,15 +187,13 @@ def main(argv=None) -> int:
                f"{config.model.attention}, built in {time.perf_counter() - started:.1f} s")
     log(summary)
     clock = Clock(device)
-    model, paths = build_paths(config, data, device, with_baseline=not args.no_baseline,
-                               fused_cell=not args.unfused_cell)
+    model, paths = build_paths(config, data, device, not args.no_baseline, not args.unfused_cell)
     results = {}
     report = {"command": " ".join(["python -m bench"] + (sys.argv[1:] if argv is None else list(argv))),
               "time": time.strftime("%Y-%m-%d %H:%M:%S"),
               "workload": {"summary": summary, "reduced": reduced, "train_captions": len(data.train_targets),
                            "val_captions": len(data.val_targets), "vocabulary": len(data.vocab)},
               "config": config.to_dict(), "args": vars(args), "no_baseline": args.no_baseline, "stages": results}
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"{time.strftime('%Y%m%d-%H%M%S')}_{device.type}.json")
 
     def save(complete: bool) -> str:

@@ -2,18 +2,18 @@
 
     python -m bench.page --videos 670 --work /tmp/page_bench
 
-Builds a demo corpus whose test split has --videos clips, trains a tiny model one epoch, runs run.py
-on the test split, then opens the page --repeats times sorted by CIDEr with a word's attention shown
-(a page already under --work is measured again). Reports the page's size, when its script had built,
-sorted and filtered every row (from the start of navigation), that sort alone, and Chromium's wall time."""
+Builds a demo corpus whose test split has --videos clips, trains a tiny model one epoch, runs run.py on the test
+split, then opens the page --repeats times sorted by CIDEr with a word's attention shown (a page already under
+--work is measured again): when its script had built, sorted and filtered every row, and Chromium's wall time."""
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
 import time
+
+import config as config_module
 
 
 def find_chromium():
@@ -31,7 +31,6 @@ def dump_dom(path: str, fragment: str = "", chromium: str | None = None, timeout
 
 
 def build_page(work: str, n_videos: int) -> str:
-    import config as config_module
     import run as run_module
     import train as train_module
     from evaluation.scorer import why_no_scoring
@@ -53,8 +52,7 @@ def build_page(work: str, n_videos: int) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.page", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = config_module.argument_parser(__doc__, prog="python -m bench.page")
     parser.add_argument("--videos", type=int, default=3000, help="clips in the test split (default 3000)")
     parser.add_argument("--work", default="runs/page_bench", help="folder for the corpus, run and page")
     parser.add_argument("--repeats", type=int, default=3)

@@ -72,11 +72,9 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
         log_probs[:, PAD_ID] = log_probs[:, BOS_ID] = float("-inf")
         if step < min_len:
             log_probs[:, EOS_ID] = float("-inf")
-        if step == max_len:                # max_len words said: only <eos> is left
-            eos = log_probs[:, EOS_ID].clone()
-            log_probs.fill_(float("-inf"))
-            log_probs[:, EOS_ID] = eos
         vocab = log_probs.shape[-1]
+        if step == max_len:                # max_len words said: only <eos> is left
+            log_probs[:, torch.arange(vocab, device=device) != EOS_ID] = float("-inf")
         candidates = (live_scores.unsqueeze(-1) + log_probs.view(batch, width, vocab)).view(batch, -1)
         top_scores, top_index = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
         beam, word = top_index // vocab, top_index % vocab
@@ -93,9 +91,8 @@ def plain_beam_search(model, features, mask, beam_size: int = 5, max_len: int = 
                                       torch.full((batch, 1), EOS_ID, dtype=torch.long, device=device)], 1)
             ended_alphas = torch.cat([live_alphas[rows.squeeze(1), src_beam],
                                       alpha.view(batch, width, -1)[rows.squeeze(1), src_beam].unsqueeze(1)], 1)
-            update = better.view(batch, 1)
-            best_tokens[:, :length] = torch.where(update, ended_tokens, best_tokens[:, :length])
-            best_alphas[:, :length] = torch.where(update.unsqueeze(-1), ended_alphas, best_alphas[:, :length])
+            best_tokens[:, :length] = torch.where(better.view(batch, 1), ended_tokens, best_tokens[:, :length])
+            best_alphas[:, :length] = torch.where(better.view(batch, 1, 1), ended_alphas, best_alphas[:, :length])
             best_score = torch.where(better, end_best, best_score)
             best_raw = torch.where(better, top_scores.gather(1, end_pick.unsqueeze(1)).squeeze(1), best_raw)
             best_length = torch.where(better, torch.full_like(best_length, length), best_length)

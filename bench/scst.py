@@ -29,9 +29,8 @@ def run_seed(base, seed: int, scst_epochs: int) -> list:
         if xe_dir:                                   # resumes: the SCST phase from its best.pt
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.copytree(xe_dir, run_dir)
-        started = time.perf_counter()
-        scores = train_module.train(config)
-        rows.append(scored_row(config, variant, seed, scores, seconds=time.perf_counter() - started))
+        start = time.perf_counter()
+        rows.append(scored_row(config, variant, seed, train_module.train(config), seconds=time.perf_counter() - start))
         xe_dir = xe_dir or run_dir
     return rows
 

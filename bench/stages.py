@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+from dataclasses import replace
 
 import torch
 
@@ -40,11 +41,7 @@ def plain_validation_loss(model, data, config) -> float:
 
 
 def in_scope(args, device, fn):
-    """fn under bf16 autocast with --autocast bf16."""
-    def scoped(*a, **k):
-        with autocast_bf16(device.type, args.autocast == "bf16"):
-            return fn(*a, **k)
-    return scoped
+    return autocast_bf16(device.type, True)(fn) if args.autocast == "bf16" else fn
 
 
 def build_paths(config, data, device, with_baseline: bool, fused_cell: bool = True):
@@ -55,44 +52,38 @@ def build_paths(config, data, device, with_baseline: bool, fused_cell: bool = Tr
     if with_baseline:
         plain_model, t = copy.deepcopy(model), config.train
         plain_model.fast_teacher_forcing = False
-        optimizer = torch.optim.Adam(plain_model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
-                                     amsgrad=t.optimizer == "amsgrad")
-        paths["plain"] = (plain_model, optimizer, plain_config(config))
+        paths["plain"] = (plain_model, torch.optim.Adam(plain_model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                                        amsgrad=t.optimizer == "amsgrad"), plain_config(config))
     return model, paths
 
 
 def pick_batches(data, config, count: int, seed: int) -> tuple:
     """(the epoch's batch order, count full batches to time: evenly spaced by length when bucketed)."""
-    bucket = config.loader.bucket_by_length
     order = caption_batch_order(data.train_targets, config.loader.batch_size,
-                                torch.Generator().manual_seed(seed * 1000 + 1), bucket)
+                                torch.Generator().manual_seed(seed * 1000 + 1), config.loader.bucket_by_length)
     full = [rows for rows in order if len(rows) == config.loader.batch_size]
     count = min(count, len(full))
-    if not bucket:
+    if not config.loader.bucket_by_length:
         return order, full[:count]
     lengths = data.train_targets.lengths.cpu()
     full.sort(key=lambda rows: int(lengths[rows].max()))
     return order, [full[min(len(full) - 1, int((i + 0.5) * len(full) / count))] for i in range(count)]
 
 
-def padded_tokens(data, batches) -> int:
-    lengths = data.train_targets.lengths.cpu()
-    return sum(len(rows) * int(lengths[rows].max()) for rows in batches)
-
-
 def stage_train(paths, data, clock, args) -> dict:
     """The whole epoch, or --train_batches batches extrapolated; a CUDA graphs' capture epoch on its own."""
     plans = {name: pick_batches(data, p[2], args.train_batches or 10 ** 9, args.seed) for name, p in paths.items()}
-    step = dict.fromkeys(paths, 0)
+    whole = args.train_batches is None or args.train_batches >= len(plans["fast"][0])
+    step, lengths = dict.fromkeys(paths, 0), data.train_targets.lengths.cpu()
+    padded = lambda batches: sum(len(rows) * int(lengths[rows].max()) for rows in batches) / sum(map(len, batches))
     graphs = paths["fast"][2].train.cuda_graphs
     if graphs:              # the graphs open their own autocast: capture must not keep autocast's cache
         paths["fast"][2].train.autocast_bf16 = args.autocast == "bf16"
-    steps = {name: training_steps(model, optimizer, data, config)
-             for name, (model, optimizer, config) in paths.items()}
+    steps = {name: training_steps(model, optimizer, data, config) for name, (model, optimizer, config) in paths.items()}
 
-    def one(name, rows_list):
+    def one(name, rows):
         model, optimizer, config = paths[name]
-        subset = data if rows_list is None else subset_data(data, "train_targets", torch.cat(rows_list))
+        subset = data if rows is None else subset_data(data, "train_targets", rows)
         run = in_scope(args, clock.device, train_epoch) if name == "fast" and not graphs else train_epoch
         seconds, peak, (loss, step[name]) = clock(run, model, optimizer, subset, config,
                                                   1, NullWriter(), step[name], steps=steps[name])
@@ -100,40 +91,27 @@ def stage_train(paths, data, clock, args) -> dict:
 
     for name, (order, picked) in plans.items():
         for _ in range(args.warmup):
-            one(name, [picked[len(picked) // 2]])
-    result = {"paths": {name: {"batch_seconds": [], "batch_losses": [], "peak_gib": None} for name in paths}}
-    out = result["paths"]
-    if args.train_batches is None or args.train_batches >= len(plans["fast"][0]):
-        if graphs:
-            log("train: first epoch on the fast path, capturing its CUDA graphs")
-            result.update(capture_epoch_seconds=one("fast", None)[0], captured_shapes=len(steps["fast"].replays),
-                          capture_failure=steps["fast"].failure)
-        for name, (order, _) in plans.items():
-            log(f"train: whole epoch on the {name} path ({len(order)} batches)")
-            seconds, peak, loss = one(name, None)
-            out[name].update(measured_seconds=seconds, epoch_seconds=seconds, extrapolated=False, loss=loss,
-                             per_batch_seconds=seconds / len(order), peak_gib=peak, timed_batches=len(order),
-                             epoch_batches=len(order), padded_tokens=padded_tokens(data, order))
-    else:
-        count = len(plans["fast"][1])
-        for i in range(count):
-            for name in turn_order(paths, i):
-                seconds, peak, loss = one(name, [plans[name][1][i]])
-                r = out[name]
-                r["batch_seconds"].append(seconds)
-                r["batch_losses"].append(loss)      # a diverging path shows here, not in the times
-                r["peak_gib"] = max(filter(None, [r["peak_gib"], peak]), default=None)
-            log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {out[n]['batch_seconds'][-1]:.2f} s" for n in out))
-        for name, (order, picked) in plans.items():
-            r = out[name]
-            mean = statistics.mean(r["batch_seconds"])
-            r.update(measured_seconds=sum(r["batch_seconds"]), per_batch_seconds=mean,
-                     epoch_seconds=mean * len(order), extrapolated=True, timed_batches=len(picked),
-                     epoch_batches=len(order),
-                     timed_padded_length=padded_tokens(data, picked) / sum(len(rows) for rows in picked),
-                     epoch_padded_length=padded_tokens(data, order) / len(data.train_targets))
-    for r in out.values():
-        r["captions_per_second"] = len(data.train_targets) / r["epoch_seconds"]
+            one(name, picked[len(picked) // 2])
+    result, timings = {"paths": {}}, {name: [] for name in paths}
+    if whole and graphs:
+        log("train: first epoch on the fast path, capturing its CUDA graphs")
+        result.update(capture_epoch_seconds=one("fast", None)[0], captured_shapes=len(steps["fast"].replays),
+                      capture_failure=steps["fast"].failure)
+    count = 1 if whole else len(plans["fast"][1])
+    log(f"train: timing {'all' if whole else count} of the epoch's {len(plans['fast'][0])} batches on each path")
+    for i in range(count):
+        for name in turn_order(paths, i):
+            timings[name].append(one(name, None if whole else plans[name][1][i]))
+        log(f"train: batch {i + 1}/{count}: " + ", ".join(f"{n} {t[-1][0]:.2f} s" for n, t in timings.items()))
+    for name, (order, picked) in plans.items():
+        (seconds, peaks, losses), batches = zip(*timings[name]), order if whole else picked
+        epoch_seconds = sum(seconds) / len(batches) * len(order)
+        result["paths"][name] = dict(  # batch_losses: a diverging path shows there, not in the times
+            batch_seconds=list(seconds), batch_losses=list(losses), peak_gib=max(filter(None, peaks), default=None),
+            measured_seconds=sum(seconds), per_batch_seconds=sum(seconds) / len(batches), epoch_seconds=epoch_seconds,
+            captions_per_second=len(data.train_targets) / epoch_seconds, extrapolated=not whole,
+            timed_batches=len(batches), epoch_batches=len(order), timed_padded_length=padded(batches),
+            epoch_padded_length=padded(order))
     return result
 
 
@@ -148,15 +126,11 @@ def warmed_paths(fns: dict, args, stage: str, warm) -> dict:
 
 
 def stage_val_loss(model, data, config, clock, args) -> dict:
+    warm = subset_data(data, "val_targets", torch.arange(min(len(data.val_targets), config.loader.eval_batch_size)))
     fns = {"fast": in_scope(args, clock.device, lambda d: validation_loss(model, d, config)),
            "plain": lambda d: plain_validation_loss(model, d, config)}
-    warm = subset_data(data, "val_targets", torch.arange(min(len(data.val_targets), config.loader.eval_batch_size)))
-    runs = interleaved_runs(warmed_paths(fns, args, "val_loss", lambda fn: fn(warm)), lambda fn: clock(fn, data),
-                            args)
-    paths = {name: summary(timings) for name, timings in runs.items()}
-    for name, path in paths.items():
-        path.update(loss=runs[name][0][2], captions_per_second=len(data.val_targets) / path["seconds"])
-    return {"paths": paths}
+    runs = interleaved_runs(warmed_paths(fns, args, "val_loss", lambda fn: fn(warm)), lambda fn: clock(fn, data), args)
+    return {"paths": {name: dict(summary(t, captions=len(data.val_targets)), loss=t[0][2]) for name, t in runs.items()}}
 
 
 @torch.no_grad()
@@ -173,11 +147,8 @@ def caption_split(decoder, model, videos, vocab, eval_config, batch_size: int) -
 
 
 def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: str) -> dict:
-    eval_config = copy.deepcopy(config.eval)
-    if mode == "full":
-        eval_config.min_len = eval_config.max_len   # <eos> only at the end: all steps run
-    short = copy.deepcopy(eval_config)
-    short.max_len = short.min_len = min(eval_config.max_len, 3)
+    eval_config = replace(config.eval, min_len=config.eval.max_len if mode == "full" else config.eval.min_len)
+    short = replace(eval_config, max_len=min(eval_config.max_len, 3), min_len=min(eval_config.max_len, 3))
     warm = videos.subset(range(min(len(videos), 8)))
     plain = lambda m, f, mask, e: plain_beam_search(m, f, mask, e.beam_size, e.max_len, e.min_len, e.length_penalty)
     fns = warmed_paths({"fast": in_scope(args, clock.device, decode), "plain": plain}, args, stage,
@@ -189,9 +160,8 @@ def stage_decode(model, videos, vocab, config, clock, args, stage: str, mode: st
         result.update(capture_seconds=timed(fns["fast"])[0], capture_failure=capture_failure(model))
     for name, timings in interleaved_runs(fns, timed, args).items():
         captions = result["captions"][name] = timings[0][2]
-        path = result["paths"][name] = summary(timings)
-        path.update(videos_per_second=len(videos) / path["seconds"], max_length=max(c[2] for c in captions),
-                    mean_length=statistics.mean(c[2] for c in captions))
+        result["paths"][name] = dict(summary(timings, videos=len(videos)), max_length=max(c[2] for c in captions),
+                                     mean_length=statistics.mean(c[2] for c in captions))
     if "plain" in fns:
         fast, plain = result["captions"]["fast"], result["captions"]["plain"]
         result["same_captions"] = sum(a[0] == b[0] for a, b in zip(fast, plain))
@@ -206,11 +176,9 @@ def stage_scoring(videos, captions: list, config, clock, args) -> dict:
         start_seconds, _, scorer = clock(CaptionScorer, config.eval.metrics)
     except MetricError as error:
         return {"skipped": f"no COCO scoring: {error}"}
-    try:
+    with scorer:
         scorer.score(references, hypotheses)                        # warm-up
         reused = [clock(scorer.score, references, hypotheses) for _ in range(args.repeats)]
-    finally:
-        scorer.close()
 
     def fresh():
         with CaptionScorer(config.eval.metrics) as new:

@@ -24,14 +24,16 @@ class Clock:
         out = fn(*args, **kwargs)
         if self.cuda:
             torch.cuda.synchronize(self.device)
-            return time.perf_counter() - start, torch.cuda.max_memory_allocated(self.device) / 2 ** 30, out
-        return time.perf_counter() - start, None, out
+        seconds = time.perf_counter() - start
+        return seconds, torch.cuda.max_memory_allocated(self.device) / 2 ** 30 if self.cuda else None, out
 
 
-def summary(timings: list) -> dict:
+def summary(timings: list, **counts) -> dict:
+    """The median seconds, every run's seconds, the peak GiB, and {name}_per_second of each count."""
     seconds = [t[0] for t in timings]
-    return {"seconds": statistics.median(seconds), "all_seconds": seconds,
-            "peak_gib": max(filter(None, [t[1] for t in timings]), default=None)}
+    median = statistics.median(seconds)
+    return {"seconds": median, "all_seconds": seconds, "peak_gib": max((t[1] for t in timings if t[1]), default=None),
+            **{f"{name}_per_second": count / median for name, count in counts.items()}}
 
 
 def turn_order(names, repeat: int) -> list:
