@@ -76,7 +76,8 @@ def train_epoch(model, optimizer, data, config, epoch: int, writer, step: int,
                 ranks=distributed.Ranks(), steps=None) -> tuple:
     """One epoch; under torchrun each rank trains on its slice of every global batch."""
     model.train()
-    steps = steps or training_steps(model, optimizer, data, config)
+    if steps is None:
+        steps = training_steps(model, optimizer, data, config)
     own_words = own_word_probability(config.train, epoch)
     generator = torch.Generator().manual_seed(config.train.seed * 1000 + epoch)  # order per epoch
     batches = caption_batch_order(data.train_targets, config.loader.batch_size, generator,

@@ -139,7 +139,8 @@ def markdown(report: dict) -> str:
         parts = zip(*([path.get(key) for path in paths(stage)] for stage, key in EPOCH_PARTS.items()))
         report["epoch_seconds"] = {name: None if None in v else sum(v) for name, v in zip(("fast", "plain"), parts)}
         row("whole epoch of train.py: train + val loss + beam val (full length) + scoring"
-            + " (training **extrapolated**)" * paths("train")[0]["extrapolated"], *report["epoch_seconds"].values())
+            + (" (training **extrapolated**)" if paths("train")[0]["extrapolated"] else ""),
+            *report["epoch_seconds"].values())
     peaks = report.get("peak_gib") or {}
     if peaks.get("fast") is not None:
         lines.append("| peak GPU memory (max_memory_allocated, data and model included) | " + " | ".join(

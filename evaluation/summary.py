@@ -57,7 +57,8 @@ def mean_std(values: list) -> tuple:
 
 
 def table_rows(runs: list) -> tuple:
-    """(rows, settings that differ, overall metrics, per-category metrics); a row per configuration and category."""
+    """(rows, settings that differ, overall metrics, per-category metrics): {setting: value, "category", "n",
+    "seeds", metric: (mean, std)} per configuration (category "all") and per configuration and category."""
     groups = {}
     for run in runs:
         key = json.dumps({k: v for k, v in run["settings"].items() if k not in NOT_GROUPED}, sort_keys=True)

@@ -174,8 +174,10 @@ def convert(source: str, output: str, name: str, sampling: str, ids: list, featu
         alias, candidates = {}, {candidate for _, names, _ in entries for candidate in names}
         for vid in ids:
             alias.setdefault(feature_key(candidates, vid), vid)
-        partial = output + ".partial"           # removed now (an interrupted import's) and when done
-        stack.callback(lambda: os.path.exists(partial) and os.remove(partial))()
+        partial = output + ".partial"           # an interrupted import's is started afresh
+        if os.path.exists(partial):
+            os.remove(partial)
+        stack.callback(lambda: os.path.exists(partial) and os.remove(partial))
         store, origin, sizes = None, {}, {}
         for where, names, read in entries:
             vid = next((alias[c] for c in names if c in alias), None)

@@ -59,7 +59,7 @@ def _read_backbone(path: str, video_ids: list, n_frames: list, k: int, dim: int,
                 raise DataError(f"cannot read video {vid} through {path} ({error}); the feature "
                                 f"file it links to moved or changed: run `{fix}` again") from None
             out[row, :len(frames)] = frames
-        sampling = _recorded_sampling(features[video_ids[0]])
+        sampling = _recorded_sampling(features[video_ids[0]]) if video_ids else None
     not_finite = [vid for vid, frames in zip(video_ids, out) if not np.isfinite(frames).all()]
     if not_finite:
         raise DataError(f"NaN or infinite features through {path} for {describe_videos(not_finite)}: the feature "

@@ -36,8 +36,10 @@ def caption_nll(logits: torch.Tensor, targets: torch.Tensor, reduction: str,
 
 def attention_penalty(alphas: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
     """sum_i (1 - sum_t alpha_ti)^2 over real steps t and real frames i, mean over captions."""
-    attention_per_frame = (alphas * (targets != PAD_ID).to(alphas.dtype).unsqueeze(-1)).sum(1)      # (B, K)
-    return (((1.0 - attention_per_frame) ** 2) * frame_mask.to(alphas.dtype)).sum(1).mean()
+    step_mask = (targets != PAD_ID).to(alphas.dtype).unsqueeze(-1)
+    attention_per_frame = (alphas * step_mask).sum(1)                       # (B, K)
+    penalty = ((1.0 - attention_per_frame) ** 2) * frame_mask.to(alphas.dtype)
+    return penalty.sum(1).mean()
 
 
 def training_loss(logits, alphas, targets, frame_mask, train_config) -> tuple:

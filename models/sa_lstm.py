@@ -48,8 +48,10 @@ class EncodedClips:
 
     def padding_bias(self, width: int) -> torch.Tensor:
         """(B * width * K, 1): -inf on padded frames, for attention to fold its mask into a product."""
-        return self.cached(("padding_bias", width), lambda: self.keys.new_zeros(
-            len(self.mask), width, self.mask.shape[1]).masked_fill(~self.mask.unsqueeze(1), float("-inf")).view(-1, 1))
+        def make():
+            zeros = self.keys.new_zeros(len(self.mask), width, self.mask.shape[1])
+            return zeros.masked_fill(~self.mask.unsqueeze(1), float("-inf")).view(-1, 1)
+        return self.cached(("padding_bias", width), make)
 
     def mean_weights(self) -> torch.Tensor:
         """(B, 1, K): each frame's share of the masked mean."""
@@ -118,13 +120,25 @@ class DecoderStep(nn.Module):
     def read_hidden(self, hidden: torch.Tensor, maps) -> tuple:
         """h_{t-1} -> (W_h h_{t-1} + bias_hh, the attention's query or None, beta logit or None)."""
         parts = iter(F.linear(hidden, maps.hidden_weight, maps.hidden_bias).split(maps.hidden_parts, dim=-1))
-        return next(parts), next(parts) if maps.has_query else None, next(parts) if self.selector is not None else None
+        gates = next(parts)
+        query = next(parts) if maps.has_query else None
+        beta = next(parts) if self.selector is not None else None
+        return gates, query, beta
 
     @staticmethod
     def context(alpha: torch.Tensor, beta, frames: torch.Tensor) -> torch.Tensor:
         """phi_t = beta_t sum_i alpha_i v_i: (B, W, K) over (B, K, F), or any linear map of the v_i."""
         attended = torch.bmm(alpha, frames).flatten(0, 1)
         return attended if beta is None else torch.sigmoid(beta) * attended
+
+    def word_gates(self, embedded: torch.Tensor, maps) -> torch.Tensor:
+        """W_y E[y_{t-1}] + bias_ih."""
+        return F.linear(embedded, maps.word_weight, self.lstm.bias_ih)
+
+    @staticmethod
+    def context_gates(context: torch.Tensor, maps) -> torch.Tensor:
+        """W_phi phi_t."""
+        return F.linear(context, maps.context_weight)
 
     def lstm_update(self, word_gates, hidden_gates, context_gates, cell: torch.Tensor) -> tuple:
         """(h_t, c_t) from the gates' three inputs, in nn.LSTMCell's order: i, f, g, o."""
@@ -165,12 +179,11 @@ class DecoderStep(nn.Module):
         alpha = self.attention.weights(hidden, clips, width, query)           # (B, W, K)
         if clips.rows_per_clip == 1:
             context = self.context(alpha, beta, clips.frames)
-            gate_context, output_context = F.linear(context, maps.context_weight), self.output_context(context)
+            gate_context, output_context = self.context_gates(context, maps), self.output_context(context)
         else:
             gate_context, output_context = self.projected_context(alpha, beta, clips, maps)
         embedded = self.embedding(previous_word)
-        word_gates = F.linear(embedded, maps.word_weight, self.lstm.bias_ih)            # W_y E[y_{t-1}] + bias_ih
-        hidden, cell = self.lstm_update(word_gates, hidden_gates, gate_context, cell)
+        hidden, cell = self.lstm_update(self.word_gates(embedded, maps), hidden_gates, gate_context, cell)
         return self.output(hidden, embedded, output_context), (hidden, cell), alpha.flatten(0, 1)
 
 
@@ -202,11 +215,11 @@ class SALSTM(nn.Module):
         embedded = step.embedding(inputs)                                        # (B, T, E)
         hiddens, contexts, alphas = [], [], []
         # unbind, not word_gates[:, t]: one backward for all steps instead of a zero fill per step
-        for word_gates in F.linear(embedded, maps.word_weight, step.lstm.bias_ih).unbind(1):
+        for word_gates in step.word_gates(embedded, maps).unbind(1):
             hidden_gates, query, beta = step.read_hidden(hidden, maps)
             alpha = step.attention.weights(hidden, clips, 1, query)              # (B, 1, K)
             context = step.context(alpha, beta, clips.frames)
-            hidden, cell = step.lstm_update(word_gates, hidden_gates, F.linear(context, maps.context_weight), cell)
+            hidden, cell = step.lstm_update(word_gates, hidden_gates, step.context_gates(context, maps), cell)
             hiddens.append(hidden)
             contexts.append(context)
             alphas.append(alpha.squeeze(1))

@@ -44,8 +44,10 @@ def read_corpus(config, annotations_dir: str | None = None, csv: str | None = No
         notes.append(f"{sum(uncaptioned.values())} videos of the official split have no caption in the annotations "
                      f"and are left out ({by_split}; the shipped English release captions all 1970)")
     vid_to_clip = {vid: clip for clip, vid in mapping.items()}
-    return CorpusSplits(CORPUS, videos, notes, lambda features, vid: next(
-        (name for name in (vid, vid_to_clip.get(vid, vid)) if name in features), None), FEATURE_FIX)
+
+    def feature_key(features, vid: str) -> str | None:
+        return next((name for name in (vid, vid_to_clip.get(vid, vid)) if name in features), None)
+    return CorpusSplits(CORPUS, videos, notes, feature_key, FEATURE_FIX)
 
 
 def prepare(config, annotations_dir: str | None = None, csv: str | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""train.cuda_graphs (training/cuda_graphs.py), checked on the CPU where CUDA graphs cannot run:
+"""train.cuda_graphs (training/steps.py), checked on the CPU where CUDA graphs cannot run:
 - GraphedSteps with a stand-in for torch.cuda's graphs (capture keeps the step and runs nothing,
   replay runs it) trains exactly as the eager steps: the static buffers, the slices each shape
   reads, the capture per shape and anew after a learning-rate change;
