@@ -113,10 +113,13 @@ def summarize(run_dirs: list, out_dir: str, report=print) -> str:
         text += "\n\nPer category (mean per-video scores):\n\n" + markdown(
             [r for r in rows if r["category"] != "all"], differing + ["category", "n"] + per_category)
     metrics, columns = list(dict.fromkeys(overall + per_category)), differing + ["category", "n", "seeds"]
+    # summary.csv: every row of both tables; a metric is two columns, <metric>_mean and <metric>_std
     out = io.StringIO()
-    csv.writer(out).writerows([columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]] + [
-        [option_text(row[c]) for c in columns] + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]]
-        for row in rows])
+    writer = csv.writer(out)
+    writer.writerow(columns + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    for row in rows:
+        writer.writerow([option_text(row[c]) for c in columns]
+                        + ["" if math.isnan(v) else repr(v) for m in metrics for v in row[m]])
     for name, content in (("summary.md", text + "\n"), ("summary.csv", out.getvalue())):
         atomic_write_bytes(os.path.join(out_dir, name), lambda f, content=content: f.write(content.encode("utf-8")))
     return text
