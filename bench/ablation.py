@@ -11,10 +11,10 @@ import config as config_module
 import train as train_module
 from evaluation.summary import markdown, seeds_of, summarize
 from models.attention import ATTENTIONS
-from splits.corpus import read_json
 from splits.demo.captions import SHAPE_WORDS
 from splits.demo.world import COLOUR_ORDER
-from utils import atomic_write_bytes
+from splits.layout import prepare_command
+from utils import atomic_write_bytes, read_json
 
 VARIANTS = {**{name: {"model.attention": name} for name in ATTENTIONS}, "no_selector": {"model.use_selector": False},
             "no_deep_output": {"model.deep_output": False}, "frame_positions": {"model.frame_positions": True}}
@@ -49,8 +49,10 @@ def binding(predictions: list, clips: dict) -> dict:
 def scored_row(config, variant: str, seed: int, scores: dict, **extra) -> dict:
     """A finished run's table row: its test scores and the binding of its test predictions."""
     run_dir = os.path.join(config.train.run_root, train_module.run_id(config))
-    predictions = read_json(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json"))
-    clips = read_json(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json"))["clips"]
+    predictions = read_json(os.path.join(run_dir, f"{config.corpus.test_split}_predictions.json"),
+                            "train.py writes it when the run finishes; run the ablation again")
+    clips = read_json(os.path.join(config.corpus.data_root, "Demo", "annotations", "clips.json"),
+                      f"rebuild the demo corpus: {prepare_command(config)}")["clips"]
     return {"variant": variant, "seed": seed, **extra, **binding(predictions, {clip["id"]: clip for clip in clips}),
             **{k: scores[k] for k in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr") if k in scores},
             **{f"CIDEr_{kind}": row["CIDEr"] for kind, row in scores.get("by_category", {}).items()}}

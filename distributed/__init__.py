@@ -105,7 +105,8 @@ def join(device: torch.device, quiet_others: bool = True) -> Ranks:
     if not dist.is_available():
         raise DataError("torchrun started several ranks, but this torch build has no torch.distributed")
     if not dist.is_initialized():
-        dist.init_process_group(backend_for(device), timeout=WAIT_LIMIT if backend_for(device) == "gloo" else None)
+        backend = backend_for(device)
+        dist.init_process_group(backend, timeout=WAIT_LIMIT if backend == "gloo" else None)
     coordination = dist.new_group(backend="gloo", timeout=WAIT_LIMIT) if dist.get_backend() != "gloo" else None
     if quiet_others and rank != 0:
         sys.stdout = open(os.devnull, "w")

@@ -121,8 +121,9 @@ def prepare_command(config) -> str:
     words = ["python", "-m", f"splits.{corpus}"]
     if corpus != "Demo" and backbones != PRESETS.get(corpus, {}).get("features.backbones"):
         words += ["--features.backbones", ",".join(backbones)]
+    defaults = CorpusConfig()
     for field in ("data_root", "train_split", "val_split", "test_split"):
-        if getattr(config.corpus, field) != getattr(CorpusConfig(), field):
+        if getattr(config.corpus, field) != getattr(defaults, field):
             words += [f"--corpus.{field}", getattr(config.corpus, field)]
     if corpus == "Demo":               # as it was built, and --force: else a built demo is left as it is
         from splits.Demo import demo_record
